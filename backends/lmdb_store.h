@@ -1,0 +1,94 @@
+#pragma once
+// LmdbStore: a LockStore in an embedded LMDB environment (one directory), durable on one machine.
+//
+// Layout: one named LMDB database per Redis db ("db0".."db15"). Each entry's LMDB key is
+// 8 bytes of big-endian stableHash64(key) followed by the key bytes, so entries sort in hash
+// order and a scan cursor is simply the hash to resume from (stateless, survives restarts).
+// LMDB limits a key to 511 bytes, so a store key is at most kMaxKeyLength bytes.
+//
+// Writes: all writes go through one writer thread that takes every queued write (up to
+// max_batch), applies them in order inside one write transaction and commits it with one sync
+// (group commit). A write's awaitable completes only after that commit. Reads run on the caller's
+// thread in a read-only transaction and never wait for writers.
+//
+// Thread-safety: every method may be called from any thread. Lifetime: the store must outlive
+// every awaitable it returned; the destructor finishes queued writes and stops the writer.
+
+#include <lmdb.h>
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/lock_store.h"
+
+namespace lockshift {
+
+struct LmdbOptions {
+  // Directory of the environment; created if missing.
+  std::string path;
+  // Maximum size of the data file. LMDB reserves address space, not disk, so a large value costs
+  // little; when it fills up, writes fail with kStoreFull ("-ERR store full") and reads go on.
+  size_t map_size = size_t{1} << 30;  // 1 GiB
+  // Number of independent keyspaces (Redis's `databases`).
+  int databases = 16;
+  // Most writes committed together in one transaction. Larger batches amortise the sync better
+  // but make the first write of a batch wait for the last.
+  size_t max_batch = 1024;
+  // true: every commit is synced before writes are acknowledged (durable across power loss).
+  // false: MDB_NOSYNC; much faster, but an OS crash can lose recent writes. Keep true in production.
+  bool sync = true;
+};
+
+class LmdbStore final : public LockStore {
+ public:
+  static constexpr size_t kMaxKeyLength = 511 - 8;
+
+  // Opens (creating if needed) the environment. Errors: kIoError with LMDB's message.
+  static Result<std::unique_ptr<LmdbStore>> open(const LmdbOptions& options);
+  ~LmdbStore() override;
+
+  LmdbStore(const LmdbStore&) = delete;
+  LmdbStore& operator=(const LmdbStore&) = delete;
+
+  std::string name() const override { return "lmdb"; }
+  int databases() const override { return options_.databases; }
+
+  asio::awaitable<Result<std::optional<std::string>>> get(int db, std::string key) override;
+  asio::awaitable<Result<PutResult>> put(PutRequest request) override;
+  asio::awaitable<Result<int64_t>> del(int db, std::vector<std::string> keys) override;
+  asio::awaitable<Result<std::optional<std::string>>> deleteIfOwnedByPull(
+      int db, std::string key, std::string pull_num) override;
+  asio::awaitable<Result<ScanPage>> scan(ScanRequest request) override;
+  asio::awaitable<Result<int64_t>> count(int db) override;
+  asio::awaitable<Status> ping() override;
+
+  // Number of group commits so far (for tests and metrics).
+  uint64_t commitCount() const;
+
+ private:
+  explicit LmdbStore(LmdbOptions options);
+  // See lmdb_store.cc.
+  struct WriteOp;
+  void writerLoop();
+  void enqueue(std::unique_ptr<WriteOp> op);
+
+  LmdbOptions options_;
+  MDB_env* env_ = nullptr;
+  std::vector<MDB_dbi> dbis_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<WriteOp>> queue_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;                       // GUARDED_BY(mu_)
+  uint64_t commits_ = 0;                        // GUARDED_BY(mu_)
+  std::thread writer_;
+};
+
+}  // namespace lockshift

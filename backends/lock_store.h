@@ -1,0 +1,95 @@
+#pragma once
+// LockStore: the one interface every lock store implements (LMDB now; Redis, Redis Cluster next).
+// Nothing above backends/ knows which store it talks to.
+//
+// Semantics every implementation keeps:
+//  - Keys and values are opaque bytes, returned byte for byte as written.
+//  - `db` selects an independent keyspace (Redis's SELECT); 0 <= db < databases().
+//  - A write completes only after it is durable in the store (for LMDB: committed and synced).
+//  - put() and deleteIfOwnedByPull() are atomic with respect to every other write to the key.
+//  - scan(): starting from cursor 0 and following next_cursor until it is 0 returns every key
+//    present for the whole scan exactly once; keys added or removed meanwhile may or may not
+//    appear, but never twice. Cursors are unsigned 64-bit numbers.
+// Errors are values (Status); no exception leaves these functions.
+// Thread-safety: all methods may be called concurrently from any thread/executor. The awaitable
+// completes on the awaiting coroutine's executor.
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/lock_json.h"
+#include "common/status.h"
+
+namespace lockshift {
+
+namespace asio = boost::asio;
+
+struct PutRequest {
+  enum class Condition {
+    kAlways,     // plain SET
+    kIfAbsent,   // SET NX
+    kIfPresent,  // SET XX
+  };
+  int db = 0;
+  std::string key;
+  std::string value;
+  Condition condition = Condition::kAlways;
+  // SET ... GET: report the value the key held before.
+  bool return_previous = false;
+  // Strict acquire (DESIGN §2): when set, the put succeeds only if the key is free or the current
+  // value is a project lock held by the same holder (LockIdentity::sameHolder). A value that does
+  // not parse as a project lock counts as held by someone else.
+  std::optional<LockIdentity> strict_owner;
+};
+
+struct PutResult {
+  enum class Outcome {
+    kApplied,          // the value was written
+    kConditionFailed,  // NX/XX not met; nothing written
+    kLockedByOther,    // strict acquire refused; nothing written
+  };
+  Outcome outcome = Outcome::kApplied;
+  std::optional<std::string> previous;  // the value before, when return_previous was set
+  std::string holder;                   // kLockedByOther: "pull #12 (alice)"
+};
+
+struct ScanRequest {
+  int db = 0;
+  uint64_t cursor = 0;
+  size_t count = 10;  // how many entries to examine (a hint, like Redis's COUNT)
+  std::string match;  // Redis glob; empty = every key
+};
+
+struct ScanPage {
+  uint64_t next_cursor = 0;  // 0 when the scan is complete
+  std::vector<std::string> keys;
+};
+
+class LockStore {
+ public:
+  virtual ~LockStore() = default;
+
+  // A short name for logs and metrics ("lmdb", "redis").
+  virtual std::string name() const = 0;
+  virtual int databases() const = 0;
+
+  virtual asio::awaitable<Result<std::optional<std::string>>> get(int db, std::string key) = 0;
+  virtual asio::awaitable<Result<PutResult>> put(PutRequest request) = 0;
+  // Deletes the keys that exist; returns how many were deleted.
+  virtual asio::awaitable<Result<int64_t>> del(int db, std::vector<std::string> keys) = 0;
+  // Atlantis's UnlockIfOwnedByPull script, natively: if the key holds a lock whose Pull.Num equals
+  // `pull_num` (compared as numbers, like Lua's tonumber), delete it and return the deleted value;
+  // otherwise return nullopt. A value that is not JSON gives kInvalidArgument
+  // "failed to deserialize current lock" and changes nothing.
+  virtual asio::awaitable<Result<std::optional<std::string>>> deleteIfOwnedByPull(
+      int db, std::string key, std::string pull_num) = 0;
+  virtual asio::awaitable<Result<ScanPage>> scan(ScanRequest request) = 0;
+  virtual asio::awaitable<Result<int64_t>> count(int db) = 0;
+  // Cheap health probe.
+  virtual asio::awaitable<Status> ping() = 0;
+};
+
+}  // namespace lockshift

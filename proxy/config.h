@@ -1,0 +1,88 @@
+#pragma once
+// lockshift's configuration, loaded from TOML (DESIGN §5). The file gives the initial state;
+// every field has a default documented in configs/lockshift.toml, which stays in sync with this.
+//
+// Loading never throws: errors come back as a Status whose message is "file:line: message"
+// (line 0 when no line applies, e.g. an unreadable file). Unknown keys and sections are errors.
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace lockshift {
+
+using Duration = std::chrono::milliseconds;
+
+struct ServerConfig {
+  std::string resp_listen = "127.0.0.1:6380";   // host:port of the RESP listener
+  std::string admin_listen = "127.0.0.1:9121";  // host:port of the admin HTTP API
+  std::string state_dir = "lockshift-state";    // relative paths resolve against the config file
+  std::string password_file;                    // empty: no AUTH required
+  std::string admin_token_file;                 // empty: admin API unauthenticated (loopback only)
+  int threads = 0;                              // 0: one per core
+  int databases = 16;                           // SELECT 0..databases-1
+  Duration idle_timeout{0};                     // 0: never close idle clients (Redis's timeout 0)
+  size_t max_clients = 10000;
+  // Protocol limits (resp::Limits); tighter limits apply before AUTH.
+  size_t max_bulk_length = 16 * 1024 * 1024;
+  size_t max_array_length = 1024 * 1024;
+  size_t max_inline_length = 64 * 1024;
+  size_t max_input_buffer = 64 * 1024 * 1024;  // per connection, unparsed + partially parsed bytes
+};
+
+struct StoreConfig {
+  std::string type = "lmdb";  // lmdb | redis | redis-cluster
+  // lmdb
+  std::string path;           // empty: <state_dir>/<legacy|enhanced>
+  size_t map_size = size_t{1} << 30;
+  bool sync = true;
+  // redis / redis-cluster (used from the migration engine on)
+  std::string address;                 // host:port (redis)
+  std::vector<std::string> addresses;  // seed nodes (redis-cluster)
+  int db = 0;
+  std::string username;
+  std::string password_file;
+  std::string key_prefix;
+  Duration connect_timeout{1000};
+  Duration command_timeout{1000};
+  int pool_size = 8;
+};
+
+enum class AcquireMode { kStrict, kCompatible };
+
+struct MigrationRule {
+  std::string match;  // key glob
+  std::string owner;  // "legacy" | "enhanced"
+};
+
+struct MigrationConfig {
+  std::string phase = "legacy-only";  // legacy-only | shadow | hybrid | enhanced-only
+  double traffic_split = 0;           // percent of buckets owned by enhanced in hybrid, 0..100
+  AcquireMode acquire = AcquireMode::kStrict;
+  bool keep_legacy_in_sync = true;
+  std::vector<MigrationRule> rules;
+};
+
+struct Config {
+  std::string source;  // the file it was loaded from ("<string>" for text)
+  ServerConfig server;
+  StoreConfig legacy;
+  StoreConfig enhanced;
+  MigrationConfig migration;
+};
+
+// Parses and validates TOML text. `source` names the text in error messages and is the base for
+// relative paths (its directory).
+Result<Config> parseConfig(std::string_view text, const std::string& source);
+// Reads and parses a file.
+Result<Config> loadConfig(const std::string& path);
+
+// "5s", "250ms", "2m", "1h", "0" → Duration. Used by the loader and by tests.
+Result<Duration> parseDuration(std::string_view text);
+// "1GiB", "512MiB", "64KiB", "1073741824" → bytes.
+Result<size_t> parseByteSize(std::string_view text);
+
+}  // namespace lockshift

@@ -1,0 +1,107 @@
+#pragma once
+// A resumable RESP2 parser with named limits.
+//
+// Feed it bytes in any split (one byte at a time, or all at once) and it produces the same values:
+// the parser keeps its position inside a value between calls and never re-scans consumed bytes.
+// Numbers on the wire are parsed with overflow checks, and no allocation is sized from a count on
+// the wire beyond min(count, kReserveCap): memory grows only with bytes actually received.
+//
+// Two modes:
+//  - kRequest: what a server reads. A request is an array of bulk strings (`*2\r\n$3\r\nGET...`)
+//    or an inline command (`GET foo\r\n`, telnet style, split on spaces/tabs with Redis's quoting
+//    rules for "..." and '...'). Empty inline lines and `*0`/`*-1` requests are skipped.
+//  - kReply: what a client reads. Any RESP2 value, nested arrays allowed up to max_depth.
+//
+// Thread-safety: none; one parser per connection.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resp/value.h"
+
+namespace lockshift::resp {
+
+// Limits, named so config, code and tests share them. Defaults follow Redis where Redis has one.
+struct Limits {
+  static constexpr size_t kDefaultMaxBulkLength = 16 * 1024 * 1024;  // Redis: proto-max-bulk-len 512MB
+  static constexpr size_t kDefaultMaxArrayLength = 1024 * 1024;       // Redis: INT_MAX
+  static constexpr size_t kDefaultMaxInlineLength = 64 * 1024;        // Redis: PROTO_INLINE_MAX_SIZE
+  static constexpr size_t kDefaultMaxDepth = 32;                      // kReply only
+  // Before AUTH succeeds (when a password is configured), Redis allows 10 arguments of 16 KB.
+  static constexpr size_t kUnauthenticatedMaxBulkLength = 16 * 1024;
+  static constexpr size_t kUnauthenticatedMaxArrayLength = 10;
+  // A count on the wire reserves at most this many slots up front (Redis: min(n, 1024)).
+  static constexpr size_t kReserveCap = 1024;
+
+  size_t max_bulk_length = kDefaultMaxBulkLength;
+  size_t max_array_length = kDefaultMaxArrayLength;
+  size_t max_inline_length = kDefaultMaxInlineLength;
+  size_t max_depth = kDefaultMaxDepth;
+
+  static Limits unauthenticated() {
+    Limits l;
+    l.max_bulk_length = kUnauthenticatedMaxBulkLength;
+    l.max_array_length = kUnauthenticatedMaxArrayLength;
+    return l;
+  }
+};
+
+class Parser {
+ public:
+  enum class Mode { kRequest, kReply };
+  enum class State { kNeedMore, kReady, kError };
+
+  explicit Parser(Mode mode, Limits limits = {});
+
+  // Consumes bytes from `in` until one complete value is ready, the input is exhausted, or an
+  // error is found. Returns how many bytes were consumed; the rest must be fed again later
+  // (after take*()). After kError the parser stays in kError: the connection must be closed.
+  size_t feed(std::string_view in);
+
+  State state() const { return state_; }
+  // Only in kError: Redis's wording without the "ERR Protocol error: " prefix,
+  // e.g. "invalid bulk length", "too big mbulk count string", "expected '$', got 'x'".
+  const std::string& error() const { return error_; }
+
+  // Only in kReady (kRequest mode): the command's arguments. Resets for the next request.
+  std::vector<std::string> takeRequest();
+  // Only in kReady (kReply mode): the value. Resets for the next value.
+  Value takeValue();
+
+  // Changes the limits for the values that follow (e.g. after AUTH). Applies from the next value.
+  void setLimits(const Limits& limits) { limits_ = limits; }
+  const Limits& limits() const { return limits_; }
+
+  // Bytes buffered inside the parser for the value in progress (partial lines and bulk data).
+  size_t bufferedBytes() const;
+
+ private:
+  // Implementation state; see parser.cc.
+  struct Frame {
+    Value value;          // kArray being filled
+    int64_t remaining = 0;
+  };
+  enum class Step { kType, kLine, kBulkData, kBulkCrlf, kInline };
+
+  void fail(std::string message);
+  bool finishValue(Value v);  // returns true when the top-level value is complete
+
+  Mode mode_;
+  Limits limits_;
+  State state_ = State::kNeedMore;
+  std::string error_;
+  Step step_ = Step::kType;
+  char type_ = 0;           // the type byte of the line being read
+  std::string line_;        // the current line (without CRLF) or inline command
+  int64_t bulk_remaining_ = 0;
+  std::string bulk_;
+  std::vector<Frame> stack_;
+  std::optional<Value> ready_;
+  bool saw_cr_ = false;
+};
+
+}  // namespace lockshift::resp

@@ -1,0 +1,26 @@
+#pragma once
+// Runs an awaitable to completion on a private io_context and returns its result. For tests of
+// asynchronous stores; completions posted from other threads (e.g. LMDB's writer) are handled.
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <thread>
+
+namespace lockshift::testing {
+
+template <typename T>
+T runSync(boost::asio::awaitable<T> aw) {
+  boost::asio::io_context io;
+  auto future = boost::asio::co_spawn(io, std::move(aw), boost::asio::use_future);
+  auto guard = boost::asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  T result = future.get();
+  guard.reset();
+  io.stop();
+  runner.join();
+  return result;
+}
+
+}  // namespace lockshift::testing
