@@ -76,32 +76,58 @@ class Parser {
   void setLimits(const Limits& limits) { limits_ = limits; }
   const Limits& limits() const { return limits_; }
 
-  // Bytes buffered inside the parser for the value in progress (partial lines and bulk data).
-  size_t bufferedBytes() const;
+  // Bytes buffered inside the parser for the value in progress (partial lines and bulk data):
+  // the wire bytes consumed since that value began, including its completed elements, until it is
+  // taken. Memory held is proportional to it (plus at most the fixed up-front reservations).
+  size_t bufferedBytes() const { return value_bytes_; }
 
  private:
-  // Implementation state; see parser.cc.
-  struct Frame {
-    Value value;          // kArray being filled
+  enum class Step {
+    kType,      // expecting a type byte ('*', '$', ...) or the first byte of an inline command
+    kLine,      // reading the rest of a type line up to '\r'
+    kLineFeed,  // the type line's '\r' was read; expecting '\n'
+    kBulkData,  // copying bulk string bytes
+    kBulkCrlf,  // expecting the "\r\n" after bulk data
+    kInline,    // reading an inline command up to '\n' (kRequest only)
+  };
+  struct Frame {  // kReply: an array being filled
+    Value value;
     int64_t remaining = 0;
   };
-  enum class Step { kType, kLine, kBulkData, kBulkCrlf, kInline };
 
+  // Each step consumes bytes from [p, end) (p < end) and returns the first byte not consumed.
+  const char* onType(const char* p, const char* end);
+  const char* onLine(const char* p, const char* end);
+  const char* onLineFeed(const char* p, const char* end);
+  const char* onBulkData(const char* p, const char* end);
+  const char* onBulkCrlf(const char* p, const char* end);
+  const char* onInline(const char* p, const char* end);
+
+  void processLine(std::string_view line);
+  void processArrayLength(std::string_view line);
+  void processBulkLength(std::string_view line);
+  void processInline(std::string_view line);
+  void finishBulk();
+  void finishValue(Value v);  // kReply: a value is complete; it fills arrays or becomes ready
   void fail(std::string message);
-  bool finishValue(Value v);  // returns true when the top-level value is complete
 
   Mode mode_;
-  Limits limits_;
+  Limits limits_;  // as configured by setLimits()
+  Limits active_;  // the limits for the value in progress (copied from limits_ when it starts)
   State state_ = State::kNeedMore;
   std::string error_;
   Step step_ = Step::kType;
-  char type_ = 0;           // the type byte of the line being read
-  std::string line_;        // the current line (without CRLF) or inline command
-  int64_t bulk_remaining_ = 0;
-  std::string bulk_;
-  std::vector<Frame> stack_;
-  std::optional<Value> ready_;
-  bool saw_cr_ = false;
+  char type_ = 0;               // the type byte of the line being read
+  std::string line_;            // partial type line or inline command (without terminator)
+  int64_t bulk_remaining_ = 0;  // bulk bytes still expected
+  std::string bulk_;            // bulk data received so far
+  bool saw_cr_ = false;         // kBulkCrlf: the '\r' was read
+  std::vector<std::string> args_;  // kRequest: the arguments of the request in progress or ready
+  int64_t args_remaining_ = 0;     // kRequest: bulk strings still expected (0 outside an array)
+  std::vector<Frame> stack_;       // kReply: open arrays, outermost first
+  std::optional<Value> ready_;     // kReply: the complete value
+  size_t value_bytes_ = 0;         // bytes consumed for the value in progress or ready
+  bool skipped_ = false;           // an empty request was consumed; restart the byte count
 };
 
 }  // namespace lockshift::resp

@@ -1,0 +1,51 @@
+#include "resp/value.h"
+
+#include "resp/writer.h"
+
+namespace lockshift::resp {
+namespace {
+
+// Simple strings and errors cannot carry CR or LF on the wire; like writeError(), they become
+// spaces so that one value never frames as two.
+void appendLine(std::string& out, char prefix, const std::string& s) {
+  out.push_back(prefix);
+  for (char c : s) out.push_back(c == '\r' || c == '\n' ? ' ' : c);
+  out.append("\r\n");
+}
+
+}  // namespace
+
+void encode(const Value& v, std::string& out) {
+  switch (v.type) {
+    case Type::kSimpleString:
+      return appendLine(out, '+', v.str);
+    case Type::kError:
+      return appendLine(out, '-', v.str);
+    case Type::kInteger:
+      return writeInteger(out, v.integer);
+    case Type::kBulkString:
+      return writeBulk(out, v.str);
+    case Type::kNull:
+      return writeNull(out);
+    case Type::kArray:
+      writeArrayHeader(out, v.elements.size());
+      for (const Value& e : v.elements) encode(e, out);
+      return;
+  }
+}
+
+std::string encode(const Value& v) {
+  std::string out;
+  encode(v, out);
+  return out;
+}
+
+void encodeCommand(const std::vector<std::string>& args, std::string& out) {
+  size_t size = 16;
+  for (const std::string& arg : args) size += arg.size() + 16;  // "$<len>\r\n...\r\n"
+  out.reserve(out.size() + size);
+  writeArrayHeader(out, args.size());
+  for (const std::string& arg : args) writeBulk(out, arg);
+}
+
+}  // namespace lockshift::resp
