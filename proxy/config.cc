@@ -1,0 +1,820 @@
+#include "proxy/config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <span>
+#include <utility>
+
+namespace lockshift {
+namespace {
+
+using KeyList = std::span<const std::string_view>;
+
+// ---------------------------------------------------------------------------------------------
+// Quantities: durations and byte sizes share one grammar, <number>[.<fraction>]<unit>.
+
+struct Unit {
+  std::string_view name;
+  uint64_t factor;
+};
+
+constexpr Unit kDurationUnits[] = {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}};
+constexpr std::string_view kDurationUnitNames = "ms, s, m or h";
+
+constexpr Unit kByteUnits[] = {
+    {"B", 1},
+    {"KiB", uint64_t{1} << 10},
+    {"MiB", uint64_t{1} << 20},
+    {"GiB", uint64_t{1} << 30},
+    {"TiB", uint64_t{1} << 40},
+    {"KB", 1'000},
+    {"MB", 1'000'000},
+    {"GB", 1'000'000'000},
+    {"TB", 1'000'000'000'000},
+};
+constexpr std::string_view kByteUnitNames = "B, KiB, MiB, GiB, TiB, KB, MB, GB or TB";
+
+// A non-negative decimal as written: whole = 1, fraction = 5, fraction_scale = 10 for "1.5".
+struct Decimal {
+  uint64_t whole = 0;
+  uint64_t fraction = 0;
+  uint64_t fraction_scale = 1;
+};
+
+// `text` in double quotes, control and non-ASCII bytes escaped, for error messages.
+std::string inQuotes(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out + "\"";
+}
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+std::string formatNumber(double value) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", value);
+  return buf;
+}
+
+enum class DecimalError { kNone, kMalformed, kTooLarge, kTooPrecise };
+
+// Reads a decimal at the front of `text` and advances past it. Rejects a missing integer part,
+// a trailing point, more than 9 fraction digits and values above 2^64-1.
+DecimalError takeDecimal(std::string_view& text, Decimal& out) {
+  out = Decimal{};
+  size_t i = 0;
+  for (; i < text.size() && isDigit(text[i]); ++i) {
+    if (__builtin_mul_overflow(out.whole, 10, &out.whole) ||
+        __builtin_add_overflow(out.whole, uint64_t(text[i] - '0'), &out.whole)) {
+      return DecimalError::kTooLarge;
+    }
+  }
+  if (i == 0) return DecimalError::kMalformed;
+  if (i < text.size() && text[i] == '.') {
+    size_t start = ++i;
+    for (; i < text.size() && isDigit(text[i]); ++i) {
+      if (i - start >= 9) return DecimalError::kTooPrecise;
+      out.fraction = out.fraction * 10 + uint64_t(text[i] - '0');
+      out.fraction_scale *= 10;
+    }
+    if (i == start) return DecimalError::kMalformed;
+  }
+  text.remove_prefix(i);
+  return DecimalError::kNone;
+}
+
+// Why takeDecimal failed, for an error message; `malformed` says what was expected.
+std::string decimalErrorText(DecimalError error, std::string_view malformed) {
+  switch (error) {
+    case DecimalError::kTooLarge:
+      return "too large";
+    case DecimalError::kTooPrecise:
+      return "more than 9 decimal places";
+    default:
+      return std::string(malformed);
+  }
+}
+
+// Reads the run of letters at the front of `text` and advances past it.
+std::string_view takeUnit(std::string_view& text) {
+  size_t i = 0;
+  while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+  std::string_view unit = text.substr(0, i);
+  text.remove_prefix(i);
+  return unit;
+}
+
+std::optional<uint64_t> unitFactor(std::span<const Unit> units, std::string_view name) {
+  for (const Unit& u : units) {
+    if (u.name == name) return u.factor;
+  }
+  return std::nullopt;
+}
+
+// number × factor when it is a whole number no greater than `max`; otherwise an error message.
+std::string scale(const Decimal& d, uint64_t factor, uint64_t max, const char* whole_unit,
+                  uint64_t& out) {
+  using U128 = unsigned __int128;
+  U128 fraction = U128(d.fraction) * factor;
+  if (fraction % d.fraction_scale != 0) return std::string("not a whole number of ") + whole_unit;
+  U128 value = U128(d.whole) * factor + fraction / d.fraction_scale;
+  if (value > max) return "too large";
+  out = static_cast<uint64_t>(value);
+  return {};
+}
+
+}  // namespace
+
+Result<Duration> parseDuration(std::string_view text) {
+  auto fail = [&](std::string_view why) {
+    return Status::invalidArgument("invalid duration " + inQuotes(text) + ": " + std::string(why));
+  };
+  if (text == "0") return Duration{0};
+  if (!text.empty() && text.front() == '-') return fail("must not be negative");
+  constexpr uint64_t kMax = std::numeric_limits<Duration::rep>::max();
+  uint64_t total = 0;
+  std::string_view rest = text;
+  do {
+    Decimal number;
+    if (DecimalError e = takeDecimal(rest, number); e != DecimalError::kNone) {
+      return fail(decimalErrorText(e, "expected a number and a unit such as \"5s\" or \"250ms\""));
+    }
+    std::string_view unit = takeUnit(rest);
+    if (unit.empty()) return fail("missing unit (" + std::string(kDurationUnitNames) + ")");
+    std::optional<uint64_t> factor = unitFactor(kDurationUnits, unit);
+    if (!factor) {
+      return fail("unknown unit " + inQuotes(unit) + " (use " + std::string(kDurationUnitNames) +
+                  ")");
+    }
+    uint64_t part = 0;
+    if (std::string why = scale(number, *factor, kMax, "milliseconds", part); !why.empty()) {
+      return fail(why);
+    }
+    if (part > kMax - total) return fail("too large");
+    total += part;
+  } while (!rest.empty());
+  return Duration{static_cast<Duration::rep>(total)};
+}
+
+Result<size_t> parseByteSize(std::string_view text) {
+  auto fail = [&](std::string_view why) {
+    return Status::invalidArgument("invalid byte size " + inQuotes(text) + ": " + std::string(why));
+  };
+  if (!text.empty() && text.front() == '-') return fail("must not be negative");
+  std::string_view rest = text;
+  Decimal number;
+  if (DecimalError e = takeDecimal(rest, number); e != DecimalError::kNone) {
+    return fail(decimalErrorText(
+        e, "expected a number of bytes, optionally with a unit, such as \"64MiB\""));
+  }
+  std::string_view unit = takeUnit(rest);
+  if (!rest.empty()) return fail("unexpected " + inQuotes(rest) + " after the unit");
+  std::optional<uint64_t> factor = unit.empty() ? 1 : unitFactor(kByteUnits, unit);
+  if (!factor)
+    return fail("unknown unit " + inQuotes(unit) + " (use " + std::string(kByteUnitNames) + ")");
+  uint64_t bytes = 0;
+  std::string why = scale(number, *factor, std::numeric_limits<size_t>::max(), "bytes", bytes);
+  if (!why.empty()) return fail(why);
+  return static_cast<size_t>(bytes);
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Listen and connect addresses: "host:port", "[v6]:port".
+
+struct HostPort {
+  std::string host;  // without brackets
+  uint16_t port = 0;
+};
+
+bool allOf(std::string_view s, bool (*pred)(char)) { return std::all_of(s.begin(), s.end(), pred); }
+bool isHostnameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+}
+
+// Splits and checks an address; returns an error message, empty when `out` is valid.
+std::string parseHostPort(std::string_view text, HostPort& out) {
+  size_t colon;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) return "missing ']' after the IPv6 address";
+    out.host = std::string(text.substr(1, close - 1));
+    in6_addr addr6;
+    if (inet_pton(AF_INET6, out.host.c_str(), &addr6) != 1) return "invalid IPv6 address";
+    if (close + 1 >= text.size() || text[close + 1] != ':') return "missing :port";
+    colon = close + 1;
+  } else {
+    colon = text.rfind(':');
+    if (colon == std::string_view::npos) return "missing :port";
+    out.host = std::string(text.substr(0, colon));
+    if (out.host.find(':') != std::string::npos) return "IPv6 addresses need brackets: [::1]:6380";
+    if (out.host.empty()) return "missing host";
+    if (!allOf(out.host, isHostnameChar)) return "invalid host name";
+    in_addr addr4;
+    bool numeric = allOf(out.host, [](char c) { return isDigit(c) || c == '.'; });
+    if (numeric && inet_pton(AF_INET, out.host.c_str(), &addr4) != 1) return "invalid IPv4 address";
+  }
+  std::string_view port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || !allOf(port, isDigit)) return "port must be a number";
+  unsigned value = std::stoul(std::string(port));
+  if (value < 1 || value > 65535) return "port must be between 1 and 65535";
+  out.port = static_cast<uint16_t>(value);
+  return {};
+}
+
+// 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 and "localhost".
+bool isLoopback(const std::string& host) {
+  std::string lower = host;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (lower == "localhost") return true;
+  in_addr addr4;
+  if (inet_pton(AF_INET, host.c_str(), &addr4) == 1) return (ntohl(addr4.s_addr) >> 24) == 127;
+  in6_addr addr6;
+  if (inet_pton(AF_INET6, host.c_str(), &addr6) != 1) return false;
+  if (IN6_IS_ADDR_LOOPBACK(&addr6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&addr6) && addr6.s6_addr[12] == 127;
+}
+
+bool isWildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
+
+// ---------------------------------------------------------------------------------------------
+// Error collection and reading one TOML table.
+
+int lineOf(const toml::node& node) { return static_cast<int>(node.source().begin.line); }
+
+// Keeps the first error, formatted "source:line: message"; later errors are dropped.
+class Errors {
+ public:
+  explicit Errors(const std::string& source) : source_(source) {}
+  bool ok() const { return status_.isOk(); }
+  const Status& status() const { return status_; }
+  void add(int line, const std::string& message) {
+    if (ok())
+      status_ = Status::invalidArgument(source_ + ":" + std::to_string(line) + ": " + message);
+  }
+
+ private:
+  const std::string& source_;
+  Status status_;
+};
+
+// A table's entries in the order they appear in the file, so the first error reported is the
+// first one a reader meets.
+std::vector<std::pair<std::string, const toml::node*>> entriesInFileOrder(const toml::table& t) {
+  std::vector<std::pair<std::string, const toml::node*>> out;
+  for (const auto& [key, node] : t) out.emplace_back(std::string(key.str()), &node);
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    const auto& x = a.second->source().begin;
+    const auto& y = b.second->source().begin;
+    return std::pair(x.line, x.column) < std::pair(y.line, y.column);
+  });
+  return out;
+}
+
+// Reads typed fields of one table ("[server]", or an entry of [[migration.rules]]) into config
+// fields. An absent key leaves the field at its default. Errors go to `errors`; after the first
+// one, reads do nothing, so a caller reads straight through and returns errors.status().
+class SectionReader {
+ public:
+  SectionReader(Errors& errors, std::string label, const toml::table* table)
+      : errors_(errors), label_(std::move(label)), table_(table) {}
+
+  bool has(std::string_view key) const { return table_ && table_->contains(key); }
+  // The value to read, or nullptr when absent or when an error was already found.
+  const toml::node* find(std::string_view key) const {
+    return errors_.ok() && table_ ? table_->get(key) : nullptr;
+  }
+  // The keys present, in file order.
+  std::vector<std::string> keys() const;
+  // The line of the key, else of the table, else 0.
+  int line(std::string_view key) const {
+    if (const toml::node* node = table_ ? table_->get(key) : nullptr) return lineOf(*node);
+    return table_ ? lineOf(*table_) : 0;
+  }
+  void fail(std::string_view key, const std::string& message) {
+    errors_.add(line(key), label_ + " " + std::string(key) + " " + message);
+  }
+  // "<label> <big> (N) must be at least <small> (M): <why>", on the line of whichever is set.
+  void failRelation(std::string_view big, size_t big_value, std::string_view small,
+                    size_t small_value, std::string_view why) {
+    errors_.add(has(big) ? line(big) : line(small),
+                label_ + " " + std::string(big) + " (" + std::to_string(big_value) +
+                    ") must be at least " + std::string(small) + " (" +
+                    std::to_string(small_value) + "): " + std::string(why));
+  }
+
+  void checkKeys(KeyList known);
+  void readString(std::string_view key, std::string& out);
+  void readNonEmptyString(std::string_view key, std::string& out);
+  void readBool(std::string_view key, bool& out);
+  void readChoice(std::string_view key, KeyList choices, std::string& out);
+  void readAddress(std::string_view key, std::string& out);
+  void readAddresses(std::string_view key, std::vector<std::string>& out);
+  void readDuration(std::string_view key, bool allow_zero, Duration& out);
+  void readByteSize(std::string_view key, size_t min, size_t& out);
+  void readNumber(std::string_view key, double min, double max, double& out);
+  template <typename T>
+  void readInt(std::string_view key, int64_t min, int64_t max, T& out);
+
+ private:
+  bool checkAddress(std::string_view key, const std::string& address);
+
+  Errors& errors_;
+  std::string label_;
+  const toml::table* table_;
+};
+
+std::string joined(KeyList words, std::string_view separator) {
+  std::string out;
+  for (std::string_view w : words)
+    out += (out.empty() ? "" : std::string(separator)) + std::string(w);
+  return out;
+}
+
+std::vector<std::string> SectionReader::keys() const {
+  std::vector<std::string> out;
+  if (table_) {
+    for (auto& entry : entriesInFileOrder(*table_)) out.push_back(std::move(entry.first));
+  }
+  return out;
+}
+
+void SectionReader::checkKeys(KeyList known) {
+  for (const std::string& key : keys()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      errors_.add(line(key), "unknown key '" + key + "' in " + label_);
+    }
+  }
+}
+
+void SectionReader::readString(std::string_view key, std::string& out) {
+  const toml::node* node = find(key);
+  if (!node) return;
+  if (!node->is_string()) return fail(key, "must be a string");
+  out = node->as_string()->get();
+}
+
+void SectionReader::readNonEmptyString(std::string_view key, std::string& out) {
+  readString(key, out);
+  if (has(key) && out.empty()) fail(key, "must not be empty");
+}
+
+void SectionReader::readBool(std::string_view key, bool& out) {
+  const toml::node* node = find(key);
+  if (!node) return;
+  if (!node->is_boolean()) return fail(key, "must be true or false");
+  out = node->as_boolean()->get();
+}
+
+void SectionReader::readChoice(std::string_view key, KeyList choices, std::string& out) {
+  std::string value = out;
+  readString(key, value);
+  if (!errors_.ok() || !has(key)) return;
+  if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
+    return fail(key, "must be one of " + joined(choices, ", ") + " (got " + inQuotes(value) + ")");
+  }
+  out = value;
+}
+
+bool SectionReader::checkAddress(std::string_view key, const std::string& address) {
+  HostPort parsed;
+  std::string why = parseHostPort(address, parsed);
+  if (!why.empty()) fail(key, inQuotes(address) + " is not host:port: " + why);
+  return why.empty();
+}
+
+void SectionReader::readAddress(std::string_view key, std::string& out) {
+  std::string value = out;
+  readString(key, value);
+  if (has(key) && errors_.ok() && checkAddress(key, value)) out = value;
+}
+
+void SectionReader::readAddresses(std::string_view key, std::vector<std::string>& out) {
+  const toml::node* node = find(key);
+  if (!node) return;
+  const toml::array* array = node->as_array();
+  if (!array || (!array->empty() && !array->is_homogeneous(toml::node_type::string))) {
+    return fail(key, "must be an array of \"host:port\" strings");
+  }
+  std::vector<std::string> values;
+  for (const toml::node& item : *array) {
+    values.push_back(item.as_string()->get());
+    if (!checkAddress(key, values.back())) return;
+  }
+  out = std::move(values);
+}
+
+void SectionReader::readDuration(std::string_view key, bool allow_zero, Duration& out) {
+  const toml::node* node = find(key);
+  if (!node) return;
+  if (!node->is_string()) return fail(key, "must be a duration string such as \"5s\" or \"250ms\"");
+  Result<Duration> value = parseDuration(node->as_string()->get());
+  if (!value) return fail(key, "is an " + value.status().message());
+  if (!allow_zero && value->count() == 0) return fail(key, "must be greater than 0");
+  out = *value;
+}
+
+void SectionReader::readByteSize(std::string_view key, size_t min, size_t& out) {
+  const toml::node* node = find(key);
+  if (!node) return;
+  size_t bytes = 0;
+  if (const auto* integer = node->as_integer()) {
+    if (integer->get() < 0) return fail(key, "must not be negative");
+    bytes = static_cast<size_t>(integer->get());
+  } else if (const auto* text = node->as_string()) {
+    Result<size_t> value = parseByteSize(text->get());
+    if (!value) return fail(key, "is an " + value.status().message());
+    bytes = *value;
+  } else {
+    return fail(key,
+                "must be a byte size: an integer number of bytes or a string such as \"64MiB\"");
+  }
+  if (bytes < min) {
+    return fail(key, min == 1 ? "must be greater than 0"
+                              : "must be at least " + std::to_string(min) + " bytes");
+  }
+  out = bytes;
+}
+
+void SectionReader::readNumber(std::string_view key, double min, double max, double& out) {
+  const toml::node* node = find(key);
+  if (!node) return;
+  if (!node->is_number()) return fail(key, "must be a number");
+  double value =
+      node->is_integer() ? double(node->as_integer()->get()) : node->as_floating_point()->get();
+  if (!(value >= min && value <= max)) {
+    return fail(key, "must be between " + formatNumber(min) + " and " + formatNumber(max) +
+                         " (got " + formatNumber(value) + ")");
+  }
+  out = value;
+}
+
+template <typename T>
+void SectionReader::readInt(std::string_view key, int64_t min, int64_t max, T& out) {
+  const toml::node* node = find(key);
+  if (!node) return;
+  if (!node->is_integer()) return fail(key, "must be an integer");
+  int64_t value = node->as_integer()->get();
+  if (value < min || value > max) {
+    return fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                         " (got " + std::to_string(value) + ")");
+  }
+  out = static_cast<T>(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections.
+
+constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
+constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
+
+constexpr std::string_view kSections[] = {"server", "legacy", "enhanced", "migration"};
+constexpr std::string_view kUnsupportedSections[] = {"shadow", "fallback", "consistency"};
+
+constexpr std::string_view kServerKeys[] = {
+    "resp_listen",      "admin_listen",      "state_dir",       "password_file", "admin_token_file",
+    "threads",          "databases",         "idle_timeout",    "max_clients",   "max_bulk_length",
+    "max_array_length", "max_inline_length", "max_input_buffer"};
+
+constexpr std::string_view kStoreTypes[] = {"lmdb", "redis", "redis-cluster"};
+constexpr std::string_view kLmdbKeys[] = {"type", "path", "map_size", "sync"};
+constexpr std::string_view kRedisKeys[] = {"type",
+                                           "address",
+                                           "db",
+                                           "username",
+                                           "password_file",
+                                           "key_prefix",
+                                           "connect_timeout",
+                                           "command_timeout",
+                                           "pool_size"};
+constexpr std::string_view kClusterKeys[] = {
+    "type",       "addresses",       "username",        "password_file",
+    "key_prefix", "connect_timeout", "command_timeout", "pool_size"};
+constexpr std::string_view kStoreKeys[] = {
+    "type",     "path",     "map_size",      "sync",       "address",         "addresses",
+    "db",       "username", "password_file", "key_prefix", "connect_timeout", "command_timeout",
+    "pool_size"};
+
+constexpr std::string_view kMigrationKeys[] = {"phase", "traffic_split", "acquire",
+                                               "keep_legacy_in_sync", "rules"};
+constexpr std::string_view kPhases[] = {"legacy-only", "shadow", "hybrid", "enhanced-only"};
+constexpr std::string_view kAcquireModes[] = {"strict", "compatible"};
+constexpr std::string_view kRuleKeys[] = {"match", "owner"};
+constexpr std::string_view kOwners[] = {"legacy", "enhanced"};
+
+// Secrets are read from files so that the config can be shared, logged and kept in git.
+constexpr std::string_view kSecretKeys[] = {"password", "admin_token"};
+
+bool contains(KeyList list, std::string_view word) {
+  return std::find(list.begin(), list.end(), word) != list.end();
+}
+
+void readLimits(SectionReader& s, ServerConfig& c) {
+  s.readByteSize("max_bulk_length", 1, c.max_bulk_length);
+  s.readInt("max_array_length", 1, std::numeric_limits<int32_t>::max(), c.max_array_length);
+  s.readByteSize("max_inline_length", 1, c.max_inline_length);
+  s.readByteSize("max_input_buffer", 1, c.max_input_buffer);
+  if (c.max_input_buffer < c.max_bulk_length) {
+    s.failRelation("max_input_buffer", c.max_input_buffer, "max_bulk_length", c.max_bulk_length,
+                   "a whole bulk string must fit in a connection's input buffer");
+  }
+  if (c.max_input_buffer < c.max_inline_length) {
+    s.failRelation("max_input_buffer", c.max_input_buffer, "max_inline_length", c.max_inline_length,
+                   "a whole inline command must fit in the input buffer");
+  }
+}
+
+void readServer(SectionReader& s, ServerConfig& c) {
+  s.checkKeys(kServerKeys);
+  s.readAddress("resp_listen", c.resp_listen);
+  s.readAddress("admin_listen", c.admin_listen);
+  s.readNonEmptyString("state_dir", c.state_dir);
+  s.readString("password_file", c.password_file);
+  s.readString("admin_token_file", c.admin_token_file);
+  s.readInt("threads", 0, 256, c.threads);
+  s.readInt("databases", 1, 1024, c.databases);
+  s.readDuration("idle_timeout", /*allow_zero=*/true, c.idle_timeout);
+  s.readInt("max_clients", 1, kMaxInt64, c.max_clients);
+  readLimits(s, c);
+}
+
+KeyList storeKeysFor(std::string_view type) {
+  if (type == "redis") return kRedisKeys;
+  if (type == "redis-cluster") return kClusterKeys;
+  return kLmdbKeys;
+}
+
+// Each key must belong to the store's type: a Redis address on an LMDB store is a mistake that
+// would otherwise be silently ignored.
+void checkStoreKeysApply(SectionReader& s, const std::string& type) {
+  KeyList allowed = storeKeysFor(type);
+  for (const std::string& key : s.keys()) {
+    if (!contains(allowed, key)) s.fail(key, "does not apply to type = " + inQuotes(type));
+  }
+}
+
+void checkStoreRequirements(SectionReader& s, bool is_legacy, const StoreConfig& c) {
+  if (is_legacy && c.type == "redis-cluster") {
+    s.fail("type",
+           "must be lmdb or redis (got \"redis-cluster\"): Atlantis's own store is a single "
+           "Redis, and the legacy store must stay one Atlantis can be pointed at");
+  }
+  if (is_legacy && !c.key_prefix.empty()) {
+    s.fail("key_prefix",
+           "must be empty: Atlantis reads and writes the legacy store's keys without a prefix");
+  }
+  if (c.type == "redis" && c.address.empty()) s.fail("type", "\"redis\" requires address");
+  if (c.type == "redis-cluster" && c.addresses.empty()) {
+    if (s.has("addresses")) {
+      s.fail("addresses", "must list at least one seed node");
+    } else {
+      s.fail("type", "\"redis-cluster\" requires addresses");
+    }
+  }
+}
+
+void readStore(SectionReader& s, bool is_legacy, StoreConfig& c) {
+  s.checkKeys(kStoreKeys);
+  s.readChoice("type", kStoreTypes, c.type);
+  checkStoreKeysApply(s, c.type);
+  s.readString("path", c.path);
+  s.readByteSize("map_size", 64 * 1024, c.map_size);
+  s.readBool("sync", c.sync);
+  s.readAddress("address", c.address);
+  s.readAddresses("addresses", c.addresses);
+  s.readInt("db", 0, kMaxInt, c.db);
+  s.readString("username", c.username);
+  s.readString("password_file", c.password_file);
+  s.readString("key_prefix", c.key_prefix);
+  s.readDuration("connect_timeout", /*allow_zero=*/false, c.connect_timeout);
+  s.readDuration("command_timeout", /*allow_zero=*/false, c.command_timeout);
+  s.readInt("pool_size", 1, 1024, c.pool_size);
+  checkStoreRequirements(s, is_legacy, c);
+}
+
+void readRule(SectionReader& s, const std::vector<MigrationRule>& earlier, MigrationRule& rule) {
+  s.checkKeys(kRuleKeys);
+  s.readNonEmptyString("match", rule.match);
+  s.readChoice("owner", kOwners, rule.owner);
+  if (!s.has("match")) s.fail("match", "is required (a key glob such as \"pr/acme/*\")");
+  if (!s.has("owner")) s.fail("owner", "is required (legacy or enhanced)");
+  for (size_t i = 0; i < earlier.size(); ++i) {
+    if (earlier[i].match == rule.match) {
+      s.fail("match", inQuotes(rule.match) + " repeats entry " + std::to_string(i + 1));
+    }
+  }
+}
+
+void readRules(SectionReader& s, Errors& errors, std::vector<MigrationRule>& out) {
+  const toml::node* node = s.find("rules");
+  if (!node) return;
+  const toml::array* array = node->as_array();
+  if (!array) return s.fail("rules", "must be an array of tables ([[migration.rules]])");
+  std::vector<MigrationRule> rules;
+  for (size_t i = 0; i < array->size() && errors.ok(); ++i) {
+    const toml::node& item = *array->get(i);
+    std::string label = "[[migration.rules]] entry " + std::to_string(i + 1);
+    if (!item.is_table()) {
+      errors.add(lineOf(item), label + " must be a table with match and owner");
+      return;
+    }
+    SectionReader entry(errors, label, item.as_table());
+    MigrationRule rule;
+    readRule(entry, rules, rule);
+    rules.push_back(std::move(rule));
+  }
+  out = std::move(rules);
+}
+
+void readMigration(SectionReader& s, Errors& errors, MigrationConfig& c) {
+  s.checkKeys(kMigrationKeys);
+  s.readChoice("phase", kPhases, c.phase);
+  s.readNumber("traffic_split", 0, 100, c.traffic_split);
+  std::string acquire = c.acquire == AcquireMode::kStrict ? "strict" : "compatible";
+  s.readChoice("acquire", kAcquireModes, acquire);
+  c.acquire = acquire == "strict" ? AcquireMode::kStrict : AcquireMode::kCompatible;
+  s.readBool("keep_legacy_in_sync", c.keep_legacy_in_sync);
+  readRules(s, errors, c.rules);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole-document checks.
+
+// A key named like a secret anywhere in the document, tables and arrays of tables included.
+void findSecrets(const toml::node& node, const std::string& where, Errors& errors) {
+  if (const toml::array* array = node.as_array()) {
+    for (const toml::node& item : *array) findSecrets(item, where, errors);
+    return;
+  }
+  const toml::table* table = node.as_table();
+  if (!table) return;
+  for (const auto& [key, child] : entriesInFileOrder(*table)) {
+    if (contains(kSecretKeys, key)) {
+      std::string label = where.empty() ? "" : "[" + where + "] ";
+      errors.add(lineOf(*child), label + key +
+                                     " must not be written in the config file: put it in a "
+                                     "file readable only by lockshift and set " +
+                                     key + "_file");
+    }
+    findSecrets(*child, where.empty() ? key : where + "." + key, errors);
+  }
+}
+
+void checkTopLevel(const toml::table& root, Errors& errors) {
+  for (const auto& [key, node] : entriesInFileOrder(root)) {
+    int line = lineOf(*node);
+    if (contains(kSections, key)) {
+      if (!node->is_table()) errors.add(line, "[" + key + "] must be a table");
+    } else if (contains(kUnsupportedSections, key)) {
+      errors.add(line, "section [" + key + "] is not supported by this version");
+    } else if (node->is_table()) {
+      errors.add(line, "unknown section [" + key + "]");
+    } else {
+      errors.add(line, "unknown key '" + key +
+                           "' at top level (keys belong in a section such as [server])");
+    }
+  }
+}
+
+// The admin API changes who owns every lock: off loopback it must require a token (DESIGN §5).
+void checkListeners(SectionReader& s, const ServerConfig& c) {
+  HostPort resp, admin;
+  if (!parseHostPort(c.resp_listen, resp).empty() ||
+      !parseHostPort(c.admin_listen, admin).empty()) {
+    return;  // already reported
+  }
+  bool overlap = resp.host == admin.host || isWildcard(resp.host) || isWildcard(admin.host);
+  if (resp.port == admin.port && overlap) {
+    s.fail("admin_listen", c.admin_listen + " uses the same port as resp_listen " + c.resp_listen);
+  }
+  if (!isLoopback(admin.host) && c.admin_token_file.empty()) {
+    s.fail("admin_listen", c.admin_listen + " is not loopback: set admin_token_file");
+  }
+}
+
+// Legacy and enhanced must be two stores, or a migration would copy a store onto itself.
+void checkDistinctStores(SectionReader& enhanced, const Config& c) {
+  const StoreConfig& l = c.legacy;
+  const StoreConfig& e = c.enhanced;
+  if (l.type != e.type) return;
+  if (l.type == "lmdb" && std::filesystem::path(l.path).lexically_normal() ==
+                              std::filesystem::path(e.path).lexically_normal()) {
+    enhanced.fail(
+        "path", inQuotes(e.path) + " is also the legacy store's path: the two stores must differ");
+  }
+  if (l.type == "redis" && l.address == e.address && l.db == e.db && l.key_prefix == e.key_prefix) {
+    enhanced.fail("address", e.address + " db " + std::to_string(e.db) +
+                                 " is also the legacy store: the two stores must differ (use "
+                                 "another db or key_prefix)");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths.
+
+std::string resolvePath(const std::filesystem::path& base, const std::string& path) {
+  if (path.empty() || base.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (base / path).lexically_normal().string();
+}
+
+void resolveStorePaths(const std::filesystem::path& base, const std::string& state_dir,
+                       std::string_view name, StoreConfig& c) {
+  c.password_file = resolvePath(base, c.password_file);
+  if (c.type != "lmdb") return;
+  c.path = c.path.empty() ? (std::filesystem::path(state_dir) / name).string()
+                          : resolvePath(base, c.path);
+}
+
+void resolvePaths(const std::string& source, Config& c) {
+  std::filesystem::path base = std::filesystem::path(source).parent_path();
+  c.server.state_dir = resolvePath(base, c.server.state_dir);
+  c.server.password_file = resolvePath(base, c.server.password_file);
+  c.server.admin_token_file = resolvePath(base, c.server.admin_token_file);
+  resolveStorePaths(base, c.server.state_dir, "legacy", c.legacy);
+  resolveStorePaths(base, c.server.state_dir, "enhanced", c.enhanced);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Result<Config> readDocument(const toml::table& root, const std::string& source) {
+  Errors errors(source);
+  findSecrets(root, "", errors);
+  checkTopLevel(root, errors);
+  Config config;
+  config.source = source;
+  SectionReader server(errors, "[server]", root["server"].as_table());
+  SectionReader legacy(errors, "[legacy]", root["legacy"].as_table());
+  SectionReader enhanced(errors, "[enhanced]", root["enhanced"].as_table());
+  SectionReader migration(errors, "[migration]", root["migration"].as_table());
+  readServer(server, config.server);
+  readStore(legacy, /*is_legacy=*/true, config.legacy);
+  readStore(enhanced, /*is_legacy=*/false, config.enhanced);
+  readMigration(migration, errors, config.migration);
+  resolvePaths(source, config);
+  checkListeners(server, config.server);
+  checkDistinctStores(enhanced, config);
+  if (!errors.ok()) return errors.status();
+  return config;
+}
+
+constexpr size_t kMaxConfigBytes = 4 << 20;
+
+}  // namespace
+
+Result<Config> parseConfig(std::string_view text, const std::string& source) {
+  try {
+    toml::table root = toml::parse(text, std::string_view(source));
+    return readDocument(root, source);
+  } catch (const toml::parse_error& e) {
+    return Status::invalidArgument(source + ":" + std::to_string(e.source().begin.line) + ": " +
+                                   std::string(e.description()));
+  } catch (const std::exception& e) {
+    return Status::internal(source + ":0: " + e.what());
+  }
+}
+
+Result<Config> loadConfig(const std::string& path) {
+  auto cannotRead = [&](const std::string& why) {
+    return Status::invalidArgument(path + ":0: cannot read: " + why);
+  };
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!file) return cannotRead(std::strerror(errno));
+  try {
+    std::string text;
+    char buffer[64 * 1024];
+    while (size_t n = std::fread(buffer, 1, sizeof buffer, file.get())) {
+      text.append(buffer, n);
+      if (text.size() > kMaxConfigBytes) return cannotRead("larger than 4 MiB");
+    }
+    if (std::ferror(file.get())) return cannotRead(std::strerror(errno));
+    file.reset();
+    return parseConfig(text, path);
+  } catch (const std::exception& e) {
+    return Status::internal(path + ":0: " + e.what());
+  }
+}
+
+}  // namespace lockshift
