@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <thread>
+#include <type_traits>
 
 namespace lockshift::testing {
 
@@ -16,11 +17,19 @@ T runSync(boost::asio::awaitable<T> aw) {
   auto future = boost::asio::co_spawn(io, std::move(aw), boost::asio::use_future);
   auto guard = boost::asio::make_work_guard(io);
   std::thread runner([&] { io.run(); });
-  T result = future.get();
-  guard.reset();
-  io.stop();
-  runner.join();
-  return result;
+  auto finish = [&] {
+    guard.reset();
+    io.stop();
+    runner.join();
+  };
+  if constexpr (std::is_void_v<T>) {
+    future.get();
+    finish();
+  } else {
+    T result = future.get();
+    finish();
+    return result;
+  }
 }
 
 }  // namespace lockshift::testing

@@ -1,0 +1,87 @@
+#include "tests/support/servers.h"
+
+#include <stdexcept>
+
+#include "tests/support/ports.h"
+#include "tests/support/resp_client.h"
+
+namespace lockshift::testing {
+
+namespace {
+
+// Waits until the server answers PING with PONG (or NOAUTH, which also proves it is serving).
+bool answersPing(uint16_t port, std::chrono::milliseconds timeout) {
+  if (!waitForPort(port, timeout)) return false;
+  try {
+    RespClient c(port, std::chrono::seconds(5));
+    resp::Value v = c.call({"ping"});
+    return v.str == "PONG" || v.str.rfind("NOAUTH", 0) == 0;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+RedisServer::RedisServer() {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = freeLoopbackPort();
+    process_ = Process::spawn({"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", dir_.path(), "--protected-mode", "no"},
+                              dir_.file("redis.log"));
+    if (answersPing(port_, std::chrono::seconds(10))) return;
+    process_.stop(9);
+  }
+  throw std::runtime_error("redis-server did not start: " + readFile(dir_.file("redis.log")));
+}
+
+LockshiftServer::LockshiftServer(LockshiftOptions options) : options_(std::move(options)) {
+  config_path_ = dir_.file("lockshift.toml");
+  state_dir_ = dir_.file("state");
+  log_path_ = dir_.file("lockshift.log");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = freeLoopbackPort();
+    try {
+      start();
+      return;
+    } catch (const std::exception&) {
+      process_.stop(9);
+    }
+  }
+  throw std::runtime_error("lockshift did not start: " + log());
+}
+
+LockshiftServer::~LockshiftServer() { stop(); }
+
+void LockshiftServer::start() {
+  std::string password_line;
+  if (!options_.password.empty()) {
+    writeFile(dir_.file("password"), options_.password + "\n");
+    password_line = "password_file = \"" + dir_.file("password") + "\"\n";
+  }
+  writeFile(config_path_, "[server]\n"
+                          "resp_listen = \"127.0.0.1:" + std::to_string(port_) + "\"\n"
+                          "admin_listen = \"127.0.0.1:" + std::to_string(freeLoopbackPort()) + "\"\n"
+                          "state_dir = \"" + state_dir_ + "\"\n"
+                          "threads = 2\n" + password_line + options_.server_extra + "\n"
+                          "[legacy]\n"
+                          "type = \"lmdb\"\n" + options_.legacy_extra + "\n"
+                          "[enhanced]\n"
+                          "type = \"lmdb\"\n\n"
+                          "[migration]\n"
+                          "phase = \"legacy-only\"\n"
+                          "acquire = \"" + options_.acquire + "\"\n");
+  process_ = Process::spawn({LOCKSHIFT_BINARY, "--config", config_path_}, log_path_);
+  if (!answersPing(port_, std::chrono::seconds(15))) throw std::runtime_error("lockshift did not answer");
+}
+
+std::string LockshiftServer::log() const { return readFile(log_path_); }
+
+int LockshiftServer::stop() { return process_.stop(15, std::chrono::seconds(15)); }
+
+void LockshiftServer::restart() {
+  stop();
+  start();
+}
+
+}  // namespace lockshift::testing

@@ -1,0 +1,58 @@
+#pragma once
+// Real servers for integration tests, each on a free loopback port in its own temp directory:
+// redis-server from Debian, and the lockshift binary built by this tree.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tests/support/process.h"
+
+namespace lockshift::testing {
+
+class RedisServer {
+ public:
+  RedisServer();  // throws if it does not answer within 10 s
+  uint16_t port() const { return port_; }
+  Process& process() { return process_; }
+
+ private:
+  TempDir dir_;
+  uint16_t port_ = 0;
+  Process process_;
+};
+
+struct LockshiftOptions {
+  std::string acquire = "strict";  // [migration] acquire
+  std::string password;            // written to a password_file when set
+  std::string server_extra;        // more [server] lines, e.g. "max_bulk_length = 1024"
+  std::string legacy_extra;        // more [legacy] lines, e.g. "map_size = \"1MiB\""
+};
+
+class LockshiftServer {
+ public:
+  explicit LockshiftServer(LockshiftOptions options = {});  // throws if it does not come up
+  ~LockshiftServer();
+
+  uint16_t port() const { return port_; }
+  const std::string& configPath() const { return config_path_; }
+  const std::string& stateDir() const { return state_dir_; }
+  std::string log() const;
+  Process& process() { return process_; }
+
+  // SIGTERM and wait; returns the exit status.
+  int stop();
+  // Stops (if running) and starts again on the same port and state directory.
+  void restart();
+
+ private:
+  void start();
+
+  LockshiftOptions options_;
+  TempDir dir_;
+  uint16_t port_ = 0;
+  std::string config_path_, state_dir_, log_path_;
+  Process process_;
+};
+
+}  // namespace lockshift::testing
