@@ -23,12 +23,17 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "backends/lock_store.h"
 
 namespace lockshift {
+
+namespace lmdb {
+class ReaderPool;
+}  // namespace lmdb
 
 struct LmdbOptions {
   // Directory of the environment; created if missing.
@@ -73,21 +78,45 @@ class LmdbStore final : public LockStore {
   uint64_t commitCount() const;
 
  private:
-  explicit LmdbStore(LmdbOptions options);
   // See lmdb_store.cc.
   struct WriteOp;
-  void writerLoop();
-  void enqueue(std::unique_ptr<WriteOp> op);
+  using Batch = std::vector<std::unique_ptr<WriteOp>>;
 
-  LmdbOptions options_;
+  explicit LmdbStore(LmdbOptions options);
+  Status openEnv();
+  Status checkDb(int db) const;
+  Status lmdbError(const char* what, int rc) const;
+  Status writeError(int rc) const;
+
+  Result<std::optional<std::string>> getNow(int db, std::string_view key);
+  Result<ScanPage> scanNow(const ScanRequest& request);
+  Result<int64_t> countNow(int db);
+
+  // Queues a write for the writer thread; `apply` runs inside its transaction and has the
+  // signature Result<T>(MDB_txn*, int* rc) of the functions in lmdb_write_ops.h.
+  template <typename T, typename Apply>
+  asio::awaitable<Result<T>> submit(Apply apply);
+  void enqueue(std::unique_ptr<WriteOp> op);
+  void writerLoop();
+  void runBatch(Batch& batch);
+  // Applies [first, last) in one write transaction and commits it; 0 or the error that aborted it.
+  int commitOps(std::unique_ptr<WriteOp>* first, std::unique_ptr<WriteOp>* last);
+
+  const LmdbOptions options_;
+  std::string registered_path_;  // canonical path claimed with lmdb::claimPath(), if any
+  size_t map_size_ = 0;          // the environment's actual map size
   MDB_env* env_ = nullptr;
-  std::vector<MDB_dbi> dbis_;
+  bool env_opened_ = false;
+  std::vector<MDB_dbi> dbis_;                   // written once by open(), then read-only
+  std::unique_ptr<lmdb::ReaderPool> readers_;  // idle read transactions
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<WriteOp>> queue_;  // GUARDED_BY(mu_)
   bool stopping_ = false;                       // GUARDED_BY(mu_)
   uint64_t commits_ = 0;                        // GUARDED_BY(mu_)
+  // Runs writerLoop(); joined by the destructor. It posts each completion to the awaiting
+  // coroutine's executor, so an io_context that awaits writes must outlive the store.
   std::thread writer_;
 };
 

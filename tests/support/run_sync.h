@@ -17,9 +17,10 @@ T runSync(boost::asio::awaitable<T> aw) {
   auto future = boost::asio::co_spawn(io, std::move(aw), boost::asio::use_future);
   auto guard = boost::asio::make_work_guard(io);
   std::thread runner([&] { io.run(); });
+  // Let run() return by itself once no work is left: a store's thread may still be finishing
+  // its post() of the completion, which holds tracked work until it returns.
   auto finish = [&] {
     guard.reset();
-    io.stop();
     runner.join();
   };
   if constexpr (std::is_void_v<T>) {
