@@ -1,0 +1,148 @@
+#include "proxy/session.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "resp/writer.h"
+
+namespace lockshift {
+
+namespace {
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+}
+
+Session::Session(asio::ip::tcp::socket socket, ServerContext& server)
+    : socket_(std::move(socket)),
+      server_(server),
+      parser_(resp::Parser::Mode::kRequest, server.limits(false)),
+      watchdog_timer_(socket_.get_executor()),
+      last_activity_(std::chrono::steady_clock::now()) {
+  client_.id = server_.next_client_id.fetch_add(1);
+  client_.parser = &parser_;
+  boost::system::error_code ec;
+  auto peer = socket_.remote_endpoint(ec);
+  if (!ec) client_.peer = peer.address().to_string() + ":" + std::to_string(peer.port());
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  socket_.set_option(asio::socket_base::keep_alive(true), ec);
+  server_.connected_clients.fetch_add(1);
+  server_.metrics.connectionsActive().Increment();
+}
+
+Session::~Session() {
+  server_.connected_clients.fetch_sub(1);
+  server_.metrics.connectionsActive().Decrement();
+}
+
+void Session::start() {
+  auto self = shared_from_this();
+  asio::co_spawn(socket_.get_executor(), [self] { return self->run(); }, asio::detached);
+  asio::co_spawn(socket_.get_executor(), [self] { return self->watchdog(); }, asio::detached);
+}
+
+void Session::close() {
+  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    if (self->closed_) return;
+    self->closed_ = true;
+    boost::system::error_code ec;
+    self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    self->socket_.close(ec);
+    self->watchdog_timer_.cancel();
+  });
+}
+
+void Session::requestStop() {
+  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+    self->stopping_ = true;
+    if (self->reading_) self->close();
+  });
+}
+
+asio::awaitable<void> Session::run() {
+  in_.reserve(kReadChunk);
+  for (;;) {
+    if (!co_await processBuffered()) break;
+    if (!out_.empty() && !co_await flush()) break;
+
+    // Compact what was consumed, then enforce the per-connection input cap.
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+    if (in_.size() + parser_.bufferedBytes() > server_.config.server.max_input_buffer) {
+      protocolError("client input buffer exceeds max_input_buffer");
+      co_await flush();
+      break;
+    }
+
+    if (stopping_ || closed_) break;
+    size_t old_size = in_.size();
+    in_.resize(old_size + kReadChunk);
+    reading_ = true;
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_.data() + old_size, kReadChunk), kUseTuple);
+    reading_ = false;
+    in_.resize(old_size + n);
+    last_activity_ = std::chrono::steady_clock::now();
+    if (ec) break;
+  }
+  close();
+}
+
+asio::awaitable<bool> Session::processBuffered() {
+  while (in_pos_ < in_.size() && !closed_) {
+    in_pos_ += parser_.feed(std::string_view(in_).substr(in_pos_));
+    if (parser_.state() == resp::Parser::State::kError) {
+      protocolError(parser_.error());
+      co_await flush();
+      co_return false;
+    }
+    if (parser_.state() != resp::Parser::State::kReady) break;
+
+    Args args = parser_.takeRequest();
+    CommandContext ctx{server_, client_, out_, "proxy", {}};
+    co_await dispatch(ctx, args);
+    last_activity_ = std::chrono::steady_clock::now();
+    if (client_.close_after_reply) {
+      co_await flush();
+      co_return false;
+    }
+    if (out_.size() >= kMaxPendingOutput && !co_await flush()) co_return false;
+  }
+  co_return !closed_;
+}
+
+asio::awaitable<bool> Session::flush() {
+  if (out_.empty() || closed_) co_return !closed_;
+  writing_ = true;
+  last_activity_ = std::chrono::steady_clock::now();
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out_), kUseTuple);
+  writing_ = false;
+  out_.clear();
+  if (out_.capacity() > kMaxPendingOutput * 4) out_.shrink_to_fit();
+  co_return !ec;
+}
+
+void Session::protocolError(const std::string& message) {
+  server_.metrics.countError("protocol");
+  resp::writeError(out_, "ERR Protocol error: " + message);
+}
+
+// Closes connections idle for longer than idle_timeout, or stuck in a write for kWriteTimeout.
+// It checks once a second instead of re-arming a timer per operation, which keeps the request
+// path free of timer work.
+asio::awaitable<void> Session::watchdog() {
+  const auto idle = server_.config.server.idle_timeout;
+  while (!closed_) {
+    watchdog_timer_.expires_after(std::chrono::seconds(1));
+    co_await watchdog_timer_.async_wait(kUseTuple);  // cancelled by close()
+    if (closed_) break;
+    auto quiet = std::chrono::steady_clock::now() - last_activity_;
+    if ((writing_ && quiet > kWriteTimeout) || (reading_ && idle.count() > 0 && quiet > idle)) {
+      close();
+      break;
+    }
+  }
+}
+
+}  // namespace lockshift

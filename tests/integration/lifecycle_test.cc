@@ -1,0 +1,152 @@
+// The binary's life: --check-config, restarts that keep every lock (LMDB durability), graceful
+// SIGTERM, a full store answering errors instead of crashing, and real clients (redis-cli).
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/support/atlantis.h"
+#include "tests/support/servers.h"
+
+namespace lockshift::testing {
+namespace {
+
+TEST(CheckConfig, ShippedConfigIsValid) {
+  auto r = runCommand({LOCKSHIFT_BINARY, "--check-config", LOCKSHIFT_SOURCE_DIR "/configs/lockshift.toml"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
+TEST(CheckConfig, BadConfigPrintsFileLineAndFails) {
+  TempDir dir;
+  writeFile(dir.file("bad.toml"), "[server]\nthreads = 2\nresp_listn = \"127.0.0.1:1\"\n");
+  auto r = runCommand({LOCKSHIFT_BINARY, "--check-config", dir.file("bad.toml")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind(dir.file("bad.toml") + ":3: ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("resp_listn"), std::string::npos) << r.out;
+
+  writeFile(dir.file("syntax.toml"), "[server]\nthreads = \n");
+  r = runCommand({LOCKSHIFT_BINARY, "--check-config", dir.file("syntax.toml")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind(dir.file("syntax.toml") + ":2: ", 0), 0u) << r.out;
+
+  r = runCommand({LOCKSHIFT_BINARY, "--check-config", dir.file("missing.toml")});
+  EXPECT_NE(r.exit_code, 0);
+  r = runCommand({LOCKSHIFT_BINARY, "--bogus"});
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(Lifecycle, RestartKeepsEveryLock) {
+  LockshiftServer server;
+  std::vector<LockSpec> locks;
+  {
+    RespClient c(server.port());
+    AtlantisClient a(c);
+    for (int i = 0; i < 50; ++i) {
+      locks.push_back(LockSpec{.path = "mod" + std::to_string(i), .project = "p", .pull = i + 1});
+      ASSERT_TRUE(a.tryLock(locks.back()).first);
+    }
+  }
+  server.restart();
+  RespClient c(server.port());
+  AtlantisClient a(c);
+  auto listed = a.list();
+  EXPECT_EQ(listed.size(), locks.size());
+  for (const auto& l : locks) EXPECT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l));
+}
+
+TEST(Lifecycle, AcknowledgedWritesSurviveSigkill) {
+  LockshiftServer server;
+  {
+    RespClient c(server.port());
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(isOk(c.call({"set", "k" + std::to_string(i), "v"})));
+  }
+  server.process().stop(9);  // no chance to flush anything
+  server.restart();
+  RespClient c(server.port());
+  EXPECT_EQ(c.call({"dbsize"}).integer, 100);
+}
+
+TEST(Lifecycle, SigtermFinishesInFlightPipelineAndExitsCleanly) {
+  LockshiftServer server;
+  RespClient c(server.port());
+  std::vector<std::vector<std::string>> cmds;
+  for (int i = 0; i < 500; ++i) cmds.push_back({"set", "k" + std::to_string(i), "v"});
+  std::string bytes;
+  for (const auto& cmd : cmds) resp::encodeCommand(cmd, bytes);
+  c.sendRaw(bytes);
+  EXPECT_TRUE(isOk(c.readReply()));  // the batch is being served
+  server.process().signal(SIGTERM);
+  int ok = 1;
+  try {
+    for (int i = 1; i < 500; ++i) ok += isOk(c.readReply());
+  } catch (const std::exception&) {
+  }
+  EXPECT_EQ(server.stop(), 0) << server.log();
+  // Every acknowledged write is there after a restart; unacknowledged ones may or may not be.
+  server.restart();
+  RespClient d(server.port());
+  EXPECT_GE(d.call({"dbsize"}).integer, ok);
+}
+
+TEST(Lifecycle, FullStoreAnswersAnErrorAndKeepsServing) {
+  LockshiftServer server(LockshiftOptions{.legacy_extra = "map_size = \"256KiB\"\n"});
+  RespClient c(server.port());
+  std::string value(8 * 1024, 'x');
+  std::string error;
+  int written = 0;
+  for (int i = 0; i < 1000 && error.empty(); ++i) {
+    resp::Value v = c.call({"set", "k" + std::to_string(i), value});
+    if (v.isError()) {
+      error = v.str;
+    } else {
+      ++written;
+    }
+  }
+  ASSERT_FALSE(error.empty()) << "the 256 KiB map never filled";
+  EXPECT_EQ(error.rfind("ERR store full", 0), 0u) << error;
+  EXPECT_TRUE(server.process().running());
+  EXPECT_EQ(c.call({"get", "k0"}).str, value);  // reads go on
+  EXPECT_EQ(c.call({"dbsize"}).integer, written);
+  EXPECT_EQ(c.call({"del", "k0", "k1", "k2"}).integer, 3);  // deletes free room
+}
+
+TEST(RedisCli, WorksAgainstLockshift) {
+  LockshiftServer server;
+  const std::string port = std::to_string(server.port());
+  auto cli = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{"redis-cli", "-h", "127.0.0.1", "-p", port};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv);
+  };
+  EXPECT_EQ(cli({"ping"}).out, "PONG\n");
+  EXPECT_EQ(cli({"set", "pr/group/sub group/repo/./default/", R"({"Project":{"RepoFullName":"group/sub group/repo","Path":"."},"Pull":{"Num":3},"Workspace":"default"})"}).out, "OK\n");
+  EXPECT_EQ(cli({"set", "global/apply/lock", "x"}).out, "OK\n");
+  EXPECT_EQ(cli({"dbsize"}).out, "2\n");
+  EXPECT_EQ(cli({"--scan", "--pattern", "pr/*"}).out, "pr/group/sub group/repo/./default/\n");
+  EXPECT_EQ(cli({"get", "global/apply/lock"}).out, "x\n");
+  EXPECT_NE(cli({"info", "keyspace"}).out.find("db0:keys=2,expires=0,avg_ttl=0"), std::string::npos);
+  EXPECT_NE(cli({"info"}).out.find("loading:0"), std::string::npos);
+  EXPECT_EQ(cli({"exists", "global/apply/lock", "nope", "global/apply/lock"}).out, "2\n");
+  EXPECT_EQ(cli({"del", "global/apply/lock"}).out, "1\n");
+  // Interactive mode: redis-cli asks COMMAND DOCS first, then runs lines from stdin.
+  auto interactive = runCommand({"redis-cli", "-h", "127.0.0.1", "-p", port}, "ping\nget nothing\n");
+  EXPECT_NE(interactive.out.find("PONG"), std::string::npos) << interactive.out;
+  // redis-cli --pipe: a mass insert with one reply per command.
+  std::string pipe_input;
+  for (int i = 0; i < 1000; ++i) resp::encodeCommand({"set", "bulk:" + std::to_string(i), "v"}, pipe_input);
+  auto piped = runCommand({"redis-cli", "-h", "127.0.0.1", "-p", port, "--pipe"}, pipe_input);
+  EXPECT_NE(piped.out.find("errors: 0, replies: 1000"), std::string::npos) << piped.out;
+}
+
+TEST(Inline, TelnetStyleCommands) {
+  LockshiftServer server;
+  RespClient c(server.port());
+  c.sendRaw("PING\r\nSET greeting \"hello world\"\r\n\r\nGET greeting\nECHO 'it\\'s'\r\n");
+  EXPECT_EQ(c.readReply().str, "PONG");
+  EXPECT_TRUE(isOk(c.readReply()));
+  EXPECT_EQ(c.readReply().str, "hello world");
+  EXPECT_EQ(c.readReply().str, "it's");
+}
+
+}  // namespace
+}  // namespace lockshift::testing
