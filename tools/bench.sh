@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: redis-server vs lockshift (embedded LMDB, legacy-only), same machine,
+# same run, same redis-benchmark command; medians of RUNS runs; ratios lockshift/redis.
+# Also peak RSS of lockshift after loading 100k keys.
+#
+# Usage: tools/bench.sh [RUNS]        (default 3). Prints a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${1:-3}"
+REQUESTS="${REQUESTS:-200000}"
+CLIENTS="${CLIENTS:-50}"
+KEYSPACE="${KEYSPACE:-100000}"
+TESTS="ping,set,get"
+
+tools/build.sh lockshift >/dev/null
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+free_port() { while :; do p=$(shuf -i 20000-60999 -n 1); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo $p; return; }; done; }
+wait_port() { for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+  --protected-mode no >"$work/redis.log" 2>&1 &
+redis_pid=$!
+wait_port "$redis_port"
+
+ls_port=$(free_port)
+cat >"$work/lockshift.toml" <<TOML
+[server]
+resp_listen = "127.0.0.1:$ls_port"
+admin_listen = "127.0.0.1:$(free_port)"
+state_dir = "$work/state"
+[legacy]
+type = "lmdb"
+[enhanced]
+type = "lmdb"
+[migration]
+phase = "legacy-only"
+TOML
+build/lockshift --config "$work/lockshift.toml" >"$work/lockshift.log" 2>&1 &
+ls_pid=$!
+wait_port "$ls_port"
+
+# One redis-benchmark run; prints "TEST rps p50 p99" lines.
+bench() {
+  redis-benchmark -h 127.0.0.1 -p "$1" -t "$TESTS" -n "$REQUESTS" -c "$CLIENTS" -r "$KEYSPACE" --csv 2>/dev/null |
+    awk -F, 'NR>1 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); print $1, $2, $5, $7 }'
+}
+
+for run in $(seq 1 "$RUNS"); do
+  # Alternate the order so neither side always runs on a warmer machine.
+  if [ $((run % 2)) -eq 1 ]; then
+    bench "$redis_port" | sed 's/^/redis /' >>"$work/results"
+    bench "$ls_port" | sed 's/^/lockshift /' >>"$work/results"
+  else
+    bench "$ls_port" | sed 's/^/lockshift /' >>"$work/results"
+    bench "$redis_port" | sed 's/^/redis /' >>"$work/results"
+  fi
+done
+
+median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+
+echo "| test | redis-server rps | lockshift rps | ratio | redis p50/p99 ms | lockshift p50/p99 ms |"
+echo "|---|---|---|---|---|---|"
+for t in $(awk '{print $2}' "$work/results" | awk '!seen[$0]++'); do
+  r=$(awk -v t="$t" '$1=="redis" && $2==t {print $3}' "$work/results" | median)
+  l=$(awk -v t="$t" '$1=="lockshift" && $2==t {print $3}' "$work/results" | median)
+  rp50=$(awk -v t="$t" '$1=="redis" && $2==t {print $4}' "$work/results" | median)
+  rp99=$(awk -v t="$t" '$1=="redis" && $2==t {print $5}' "$work/results" | median)
+  lp50=$(awk -v t="$t" '$1=="lockshift" && $2==t {print $4}' "$work/results" | median)
+  lp99=$(awk -v t="$t" '$1=="lockshift" && $2==t {print $5}' "$work/results" | median)
+  printf '| %s | %.0f | %.0f | %.2f× | %s / %s | %s / %s |\n' "$t" "$r" "$l" "$(echo "$l $r" | awk '{print $1/$2}')" \
+    "$rp50" "$rp99" "$lp50" "$lp99"
+done
+
+# Peak RSS with 100k keys (Atlantis-sized values: ~600-byte lock JSON).
+value=$(printf '{"Project":{"ProjectName":"p","RepoFullName":"acme/infra","Path":"mod"},"Pull":{"Num":1,"HeadCommit":"%040d","URL":"https://github.com/acme/infra/pull/1","HeadBranch":"feature","BaseBranch":"main","Author":"alice","State":0,"BaseRepo":{"FullName":"acme/infra","Owner":"acme","Name":"infra","CloneURL":"","SanitizedCloneURL":"","VCSHost":{"Hostname":"github.com","Type":0}}},"User":{"Username":"alice","Teams":null},"Workspace":"default","Time":"2026-11-21T10:00:00Z"}' 0)
+awk -v v="$value" 'BEGIN { for (i = 0; i < 100000; i++) { k = "bulk/" i; printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v } }' |
+  redis-cli -p "$ls_port" --pipe >/dev/null
+keys=$(redis-cli -p "$ls_port" dbsize)
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$ls_pid/status")
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$ls_pid/status")
+echo
+echo "lockshift with $keys keys: peak RSS $((hwm / 1024)) MiB (VmHWM), current RSS $((rss / 1024)) MiB"
