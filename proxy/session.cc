@@ -63,6 +63,7 @@ void Session::requestStop() {
 
 asio::awaitable<void> Session::run() {
   in_.reserve(kReadChunk);
+  read_buf_.resize(kReadChunk);
   for (;;) {
     if (!co_await processBuffered()) break;
     if (!out_.empty() && !co_await flush()) break;
@@ -77,12 +78,12 @@ asio::awaitable<void> Session::run() {
     }
 
     if (stopping_ || closed_) break;
-    size_t old_size = in_.size();
-    in_.resize(old_size + kReadChunk);
+    // Read into a fixed buffer and append only what arrived: resizing in_ first would zero-fill
+    // kReadChunk bytes on every read.
     reading_ = true;
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_.data() + old_size, kReadChunk), kUseTuple);
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buf_), kUseTuple);
     reading_ = false;
-    in_.resize(old_size + n);
+    in_.append(read_buf_.data(), n);
     last_activity_ = std::chrono::steady_clock::now();
     if (ec) break;
   }

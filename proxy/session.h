@@ -17,6 +17,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proxy/command.h"
 #include "resp/parser.h"
@@ -53,7 +54,8 @@ class Session : public std::enable_shared_from_this<Session> {
   ServerContext& server_;
   resp::Parser parser_;
   ClientState client_;
-  std::string in_;
+  std::vector<char> read_buf_;  // kReadChunk bytes, allocated once
+  std::string in_;              // received bytes not yet consumed by the parser
   size_t in_pos_ = 0;
   std::string out_;
   asio::steady_timer watchdog_timer_;
