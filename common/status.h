@@ -63,6 +63,7 @@ class Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
   const Status& status() const {
     static const Status kOk;
     return isOk() ? kOk : std::get<1>(v_);

@@ -1,0 +1,58 @@
+#pragma once
+// Per-key ordering (DESIGN §2): writes to one key are decided on the owner and applied to the
+// other store while holding that key's lock, so they reach both stores in the order decided and
+// an unlock can never overtake the next lock in the secondary store.
+//
+// Keys map to a fixed number of stripes (an async mutex each), so memory does not grow with the
+// keyspace; two keys sharing a stripe only wait for each other. Waiters are served FIFO.
+// A holder must never take a second key lock (no nesting), which rules out deadlock.
+//
+// Thread-safety: lock() may be called from any executor. Lifetime: KeyLocks must outlive every
+// Guard; a Guard releases on destruction.
+
+#include <boost/asio/awaitable.hpp>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+namespace lockshift {
+
+class KeyLocks {
+ public:
+  static constexpr size_t kDefaultStripes = 4096;
+
+  struct Stripe {
+    std::mutex mu;
+    bool held = false;                          // GUARDED_BY(mu)
+    std::deque<std::function<void()>> waiters;  // GUARDED_BY(mu)
+  };
+
+  class Guard {
+   public:
+    Guard() = default;
+    explicit Guard(Stripe* s) : stripe_(s) {}
+    Guard(Guard&& o) noexcept : stripe_(o.stripe_) { o.stripe_ = nullptr; }
+    Guard& operator=(Guard&& o) noexcept;
+    ~Guard() { release(); }
+    void release();
+
+   private:
+    Stripe* stripe_ = nullptr;
+  };
+
+  explicit KeyLocks(size_t stripes = kDefaultStripes);
+
+  // The stripe is chosen here, before the returned awaitable runs, so `key` need not outlive
+  // this call.
+  boost::asio::awaitable<Guard> lock(int db, std::string_view key) { return lockStripe(stripeFor(db, key)); }
+
+ private:
+  static boost::asio::awaitable<Guard> lockStripe(Stripe& stripe);
+  Stripe& stripeFor(int db, std::string_view key);
+  std::vector<std::unique_ptr<Stripe>> stripes_;
+};
+
+}  // namespace lockshift

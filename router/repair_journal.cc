@@ -1,0 +1,128 @@
+#include "router/repair_journal.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+namespace lockshift {
+
+namespace asio = boost::asio;
+
+RepairJournal::RepairJournal(std::unique_ptr<LmdbStore> store, size_t max_entries)
+    : store_(std::move(store)), max_entries_(max_entries) {}
+
+std::string RepairJournal::indexKey(int db, std::string_view key) {
+  std::string k;
+  k.reserve(key.size() + 2);
+  k.push_back(static_cast<char>(db >> 8));
+  k.push_back(static_cast<char>(db & 0xff));
+  k.append(key);
+  return k;
+}
+
+Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& dir, int databases,
+                                                           size_t max_entries) {
+  LmdbOptions options;
+  options.path = dir;
+  options.databases = databases;
+  options.map_size = size_t{256} << 20;
+  auto store = LmdbStore::open(options);
+  if (!store) return store.status();
+  std::unique_ptr<RepairJournal> journal(new RepairJournal(std::move(store.value()), max_entries));
+
+  // Load every entry into the index. LMDB reads complete inline, so one io_context run does it.
+  Status status;
+  asio::io_context io;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    for (int db = 0; db < databases && status.isOk(); ++db) {
+      ScanRequest req{.db = db, .cursor = 0, .count = 1000};
+      do {
+        auto page = co_await journal->store_->scan(req);
+        if (!page) {
+          status = page.status();
+          break;
+        }
+        for (auto& key : page->keys) {
+          auto value = co_await journal->store_->get(db, key);
+          if (value.isOk() && value->has_value()) {
+            auto role = parseRole(**value);
+            if (role) journal->index_.emplace(indexKey(db, key), *role);
+          }
+        }
+        req.cursor = page->next_cursor;
+      } while (req.cursor != 0);
+    }
+  }, asio::detached);
+  io.run();
+  if (!status) return status;
+  return journal;
+}
+
+std::optional<StoreRole> RepairJournal::dirtyTarget(int db, std::string_view key) const {
+  std::lock_guard lock(mu_);
+  if (index_.empty()) return std::nullopt;
+  auto it = index_.find(indexKey(db, key));
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole target) {
+  const std::string ik = indexKey(db, key);
+  {
+    std::lock_guard lock(mu_);
+    auto it = index_.find(ik);
+    if (it != index_.end() && it->second == target) co_return Status::ok();
+    if (index_.size() >= max_entries_) {
+      // Pinned in memory only: ownership stays safe while this process lives.
+      index_[ik] = target;
+      ++overflow_;
+      co_return Status::ok();
+    }
+  }
+  PutRequest req;
+  req.db = db;
+  req.key = std::move(key);
+  req.value = std::string(roleName(target));
+  auto put = store_->put(std::move(req));
+  auto result = co_await std::move(put);
+  std::lock_guard lock(mu_);
+  index_[ik] = target;  // pinned even if the durable write failed
+  if (!result) {
+    ++overflow_;
+    co_return result.status();
+  }
+  co_return Status::ok();
+}
+
+asio::awaitable<Status> RepairJournal::clear(int db, std::string key) {
+  const std::string ik = indexKey(db, key);
+  auto del = store_->del(db, {key});
+  auto result = co_await std::move(del);
+  if (!result) co_return result.status();
+  std::lock_guard lock(mu_);
+  index_.erase(ik);
+  co_return Status::ok();
+}
+
+size_t RepairJournal::depth() const {
+  std::lock_guard lock(mu_);
+  return index_.size();
+}
+
+size_t RepairJournal::overflowCount() const {
+  std::lock_guard lock(mu_);
+  return overflow_;
+}
+
+std::vector<RepairJournal::Entry> RepairJournal::pending(size_t max) const {
+  std::lock_guard lock(mu_);
+  std::vector<Entry> out;
+  for (const auto& [ik, target] : index_) {
+    if (out.size() >= max) break;
+    int db = (static_cast<unsigned char>(ik[0]) << 8) | static_cast<unsigned char>(ik[1]);
+    out.push_back({db, ik.substr(2), target});
+  }
+  return out;
+}
+
+}  // namespace lockshift

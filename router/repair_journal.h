@@ -1,0 +1,60 @@
+#pragma once
+// The repair journal (DESIGN §2): the durable set of keys whose copy in one store is behind the
+// other ("dirty"), each with the store that needs repair (its target). A key is dirty for at most
+// one target at a time, and while it is dirty the router keeps it owned by the other store (its
+// source), which is the current one. A replayer copies source -> target and clears the entry.
+//
+// Entries live in an LMDB environment (<state_dir>/journal, group-committed) and in an in-memory
+// index that the request path consults without I/O. The journal is bounded: past max_entries a
+// key is still pinned in memory (so ownership stays safe while the process lives) but is not
+// durable; overflowCount() reports it, and the status marks the journal degraded.
+//
+// Thread-safety: every method may be called from any thread.
+
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/lmdb_store.h"
+#include "router/control_state.h"
+
+namespace lockshift {
+
+class RepairJournal {
+ public:
+  struct Entry {
+    int db;
+    std::string key;
+    StoreRole target;
+  };
+
+  static Result<std::unique_ptr<RepairJournal>> open(const std::string& dir, int databases, size_t max_entries);
+
+  // The store this key must be repaired in, if it is dirty. No I/O.
+  std::optional<StoreRole> dirtyTarget(int db, std::string_view key) const;
+  // Durably marks the key dirty for `target` (a no-op if it already is).
+  boost::asio::awaitable<Status> mark(int db, std::string key, StoreRole target);
+  // Removes the key's entry once its target was repaired.
+  boost::asio::awaitable<Status> clear(int db, std::string key);
+
+  size_t depth() const;
+  size_t overflowCount() const;
+  // Up to `max` entries, for the replayer and the status.
+  std::vector<Entry> pending(size_t max) const;
+
+ private:
+  RepairJournal(std::unique_ptr<LmdbStore> store, size_t max_entries);
+  static std::string indexKey(int db, std::string_view key);
+
+  std::unique_ptr<LmdbStore> store_;
+  size_t max_entries_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, StoreRole> index_;  // GUARDED_BY(mu_)
+  size_t overflow_ = 0;                               // GUARDED_BY(mu_)
+};
+
+}  // namespace lockshift

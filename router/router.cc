@@ -1,0 +1,187 @@
+// Router data path: ownership, reads from the owner, writes decided on the owner and propagated.
+// The control plane is in router_control.cc, the merged scan in router_scan.cc.
+
+#include "router/router.h"
+
+#include <algorithm>
+
+namespace lockshift {
+
+namespace {
+
+StoreRole other(StoreRole r) { return r == StoreRole::kLegacy ? StoreRole::kEnhanced : StoreRole::kLegacy; }
+
+// A store "answered" unless the call failed for reasons of the store itself; bad input
+// (kInvalidArgument, e.g. a non-JSON lock value) is an answer.
+bool answered(const Status& s) {
+  return s.isOk() || s.code() == ErrorCode::kInvalidArgument || s.code() == ErrorCode::kStoreFull;
+}
+template <typename T>
+bool answered(const Result<T>& r) {
+  return answered(r.status());
+}
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+Router::Router(LockStore& legacy, LockStore& enhanced, ControlStore& control, RepairJournal& journal,
+               RouterMetrics& metrics, RouterOptions options)
+    : legacy_(legacy),
+      enhanced_(enhanced),
+      control_(control),
+      journal_(journal),
+      metrics_(metrics),
+      options_(std::move(options)) {
+  publishStateMetrics();
+}
+
+Router::~Router() { stop(); }
+
+int Router::databases() const { return std::min(legacy_.databases(), enhanced_.databases()); }
+
+StoreRole Router::ownerOf(int db, std::string_view key) const {
+  if (auto target = journal_.dirtyTarget(db, key)) return other(*target);
+  return control_.snapshot()->ownerOf(key);
+}
+
+asio::awaitable<Result<std::optional<std::string>>> Router::get(int db, std::string key) {
+  const StoreRole owner = ownerOf(db, key);
+  const auto t = std::chrono::steady_clock::now();
+  auto call = store(owner).get(db, std::move(key));
+  auto result = co_await std::move(call);
+  metrics_.observe(owner, RouterMetrics::Op::kGet, answered(result), since(t));
+  co_return result;
+}
+
+asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
+  auto guard = co_await locks_.lock(request.db, request.key);
+  const StoreRole owner = ownerOf(request.db, request.key);
+  const int db = request.db;
+  const std::string key = request.key;
+  const std::string value = request.value;
+  const auto t = std::chrono::steady_clock::now();
+  auto call = store(owner).put(std::move(request));
+  auto result = co_await std::move(call);
+  metrics_.observe(owner, RouterMetrics::Op::kPut, answered(result), since(t));
+  if (result.isOk() && result->outcome == PutResult::Outcome::kApplied) {
+    co_await propagate(db, key, owner, Change::kPut, value);
+  }
+  co_return result;
+}
+
+asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> keys) {
+  // Key by key, each under its own lock: Atlantis deletes one key at a time, and one lock at a
+  // time rules out lock-order deadlocks.
+  int64_t deleted = 0;
+  for (auto& key : keys) {
+    auto guard = co_await locks_.lock(db, key);
+    const StoreRole owner = ownerOf(db, key);
+    const auto t = std::chrono::steady_clock::now();
+    auto call = store(owner).del(db, {key});
+    auto result = co_await std::move(call);
+    metrics_.observe(owner, RouterMetrics::Op::kDelete, answered(result), since(t));
+    if (!result) co_return result.status();
+    deleted += *result;
+    // Propagated even when the owner had nothing: the other store must not keep a stale copy.
+    co_await propagate(db, key, owner, Change::kDelete, {});
+  }
+  co_return deleted;
+}
+
+asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(int db, std::string key,
+                                                                               std::string pull_num) {
+  auto guard = co_await locks_.lock(db, key);
+  const StoreRole owner = ownerOf(db, key);
+  const auto t = std::chrono::steady_clock::now();
+  auto call = store(owner).deleteIfOwnedByPull(db, key, std::move(pull_num));
+  auto result = co_await std::move(call);
+  metrics_.observe(owner, RouterMetrics::Op::kUnlockScript, answered(result), since(t));
+  if (result.isOk() && result->has_value()) co_await propagate(db, key, owner, Change::kDelete, {});
+  co_return result;
+}
+
+asio::awaitable<Status> Router::applyTo(StoreRole target, int db, std::string key, Change change,
+                                        std::string value) {
+  const auto t = std::chrono::steady_clock::now();
+  Status status;
+  if (change == Change::kPut) {
+    PutRequest req;
+    req.db = db;
+    req.key = key;
+    req.value = value;
+    auto call = store(target).put(std::move(req));
+    auto r = co_await std::move(call);
+    status = r.status();
+  } else {
+    auto call = store(target).del(db, {key});
+    auto r = co_await std::move(call);
+    status = r.status();
+  }
+  metrics_.observe(target, change == Change::kPut ? RouterMetrics::Op::kPut : RouterMetrics::Op::kDelete,
+                   answered(status), since(t));
+  co_return status;
+}
+
+asio::awaitable<void> Router::propagate(int db, std::string key, StoreRole owner, Change change,
+                                        std::string value) {
+  const StoreRole target = other(owner);
+  if (journal_.dirtyTarget(db, key)) co_return;  // already behind: the replayer copies it whole
+  auto state = control_.snapshot();
+  bool synchronous = false;
+  if (target == StoreRole::kLegacy) {
+    if (!options_.keep_legacy_in_sync) co_return;
+    synchronous = true;
+  } else {
+    if (!state->enhanced_filled) co_return;  // enhanced not in use yet
+    // Hybrid keeps a key's future owner current; while legacy owns everything (legacy-only,
+    // shadow, rollback) writes are journaled so the client never waits for enhanced.
+    synchronous = state->phase == Phase::kHybrid && !state->rollback.raised;
+  }
+  if (synchronous) {
+    auto apply = applyTo(target, db, key, change, value);
+    Status s = co_await std::move(apply);
+    if (s.isOk()) co_return;
+    metrics_.countPropagationFailure(target);
+  }
+  auto mark = journal_.mark(db, key, target);
+  co_await std::move(mark);
+  metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+}
+
+asio::awaitable<Result<int64_t>> Router::count(int db) {
+  auto state = control_.snapshot();
+  // Legacy holds every key while it is kept in sync and nothing is pending for it.
+  bool legacy_complete = options_.keep_legacy_in_sync || !state->enhanced_filled;
+  if (legacy_complete && journal_.depth() == 0) {
+    auto call = legacy_.count(db);
+    co_return co_await std::move(call);
+  }
+  int64_t n = 0;
+  ScanRequest req{.db = db, .cursor = 0, .count = 1000};
+  do {
+    auto call = snapshotScan(req);
+    auto page = co_await std::move(call);
+    if (!page) co_return page.status();
+    n += static_cast<int64_t>(page->keys.size());
+    req.cursor = page->next_cursor;
+  } while (req.cursor != 0);
+  co_return n;
+}
+
+asio::awaitable<Status> Router::ping() {
+  auto call = legacy_.ping();
+  Status legacy = co_await std::move(call);
+  metrics_.setStoreUp(StoreRole::kLegacy, legacy.isOk());
+  if (!legacy) co_return legacy;
+  if (control_.snapshot()->enhanced_filled) {
+    auto call2 = enhanced_.ping();
+    Status enhanced = co_await std::move(call2);
+    metrics_.setStoreUp(StoreRole::kEnhanced, enhanced.isOk());
+  }
+  co_return Status::ok();
+}
+
+}  // namespace lockshift

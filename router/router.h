@@ -1,0 +1,123 @@
+#pragma once
+// Router: the migration engine's data path (DESIGN §2). It is a LockStore over two LockStores,
+// legacy and enhanced, and the ControlPlane that moves keys between them.
+//
+// Ownership: ControlState::ownerOf(key) (phase, rollback, rules, split bucket), overridden by
+// the repair journal: a key dirty for one store stays owned by the other until repaired.
+// Reads go to the owner. A write is decided on the owner (atomically there: strict acquire,
+// NX/XX, the unlock script) and, if it changed anything, applied to the other store while the
+// key's lock is held (per-key ordering):
+//   - other = legacy: synchronously when keep_legacy_in_sync;
+//   - other = enhanced: synchronously in hybrid; journaled (replayed later) while legacy owns
+//     the key because of a rollback or the legacy-only/shadow phase after enhanced was filled;
+//     nothing before enhanced was ever filled.
+// A failed write to the other store never fails the client: the key is journaled instead.
+// Scans are the owner-filtered union of both stores, de-duplicated (see router_scan.cc).
+//
+// Thread-safety: every method may be called from any thread. Lifetime: the stores, control store
+// and journal must outlive the router; stop() before destroying it.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "backends/lock_store.h"
+#include "router/control_plane.h"
+#include "router/control_store.h"
+#include "router/key_locks.h"
+#include "router/repair_journal.h"
+#include "router/router_metrics.h"
+
+namespace lockshift {
+
+struct RouterOptions {
+  // Write every change to legacy too while enhanced owns keys, so rollback is instant and
+  // lossless. Turn off only to decommission legacy.
+  bool keep_legacy_in_sync = true;
+  // How often the replayer retries journaled keys, and the longest it backs off to.
+  std::chrono::milliseconds replay_interval{100};
+  std::chrono::milliseconds replay_backoff_max{5000};
+  // How often <state_dir>/ROLLBACK is checked: bounds how fast a flag-file rollback takes effect.
+  std::chrono::milliseconds flag_poll_interval{250};
+  // A migration change waits this long for journaled keys to drain before it applies.
+  std::chrono::milliseconds drain_timeout{5000};
+  // Merged-scan snapshots kept at once, and how long an unused one lives.
+  size_t max_scan_snapshots = 256;
+  std::chrono::seconds scan_snapshot_ttl{600};
+};
+
+class Router final : public LockStore, public ControlPlane {
+ public:
+  Router(LockStore& legacy, LockStore& enhanced, ControlStore& control, RepairJournal& journal,
+         RouterMetrics& metrics, RouterOptions options);
+  ~Router() override;
+
+  // Starts the journal replayer and the flag-file poller on `io`.
+  void start(asio::io_context& io);
+  void stop();
+
+  // LockStore
+  std::string name() const override { return "router"; }
+  int databases() const override;
+  asio::awaitable<Result<std::optional<std::string>>> get(int db, std::string key) override;
+  asio::awaitable<Result<PutResult>> put(PutRequest request) override;
+  asio::awaitable<Result<int64_t>> del(int db, std::vector<std::string> keys) override;
+  asio::awaitable<Result<std::optional<std::string>>> deleteIfOwnedByPull(int db, std::string key,
+                                                                         std::string pull_num) override;
+  asio::awaitable<Result<ScanPage>> scan(ScanRequest request) override;
+  asio::awaitable<Result<int64_t>> count(int db) override;
+  asio::awaitable<Status> ping() override;
+
+  // ControlPlane
+  asio::awaitable<boost::json::object> status() override;
+  asio::awaitable<ChangeOutcome> changeMigration(MigrationChange change, std::string actor) override;
+  Status raiseRollback(std::string reason, std::string actor) override;
+  Status clearRollback(std::string actor) override;
+  asio::awaitable<bool> ready() override;
+
+  // The store that owns `key` now, journal pinning included.
+  StoreRole ownerOf(int db, std::string_view key) const;
+
+ private:
+  struct Snapshot;
+  enum class Change { kPut, kDelete };
+
+  LockStore& store(StoreRole role) { return role == StoreRole::kLegacy ? legacy_ : enhanced_; }
+  // Applies a decided change to the non-owner store, or journals it. Requires the key's lock.
+  asio::awaitable<void> propagate(int db, std::string key, StoreRole owner, Change change,
+                                  std::string value);
+  asio::awaitable<Status> applyTo(StoreRole target, int db, std::string key, Change change,
+                                  std::string value);
+  // Copies the source's current value of a journaled key to its target. Takes the key's lock.
+  // Coroutine parameters are taken by value: a reference would dangle once the caller's
+  // temporary dies while the coroutine is suspended.
+  asio::awaitable<Status> repair(RepairJournal::Entry entry);
+  asio::awaitable<size_t> replayOnce(size_t max);
+  asio::awaitable<void> replayLoop();
+  asio::awaitable<void> flagLoop();
+  // Copies every legacy key into enhanced (the first move past legacy-only).
+  asio::awaitable<Status> fillEnhanced(std::string actor);
+  asio::awaitable<Result<ScanPage>> snapshotScan(ScanRequest request);
+  void publishStateMetrics();
+
+  LockStore& legacy_;
+  LockStore& enhanced_;
+  ControlStore& control_;
+  RepairJournal& journal_;
+  RouterMetrics& metrics_;
+  RouterOptions options_;
+  KeyLocks locks_;
+
+  std::atomic<bool> changing_{false};  // one migration change at a time (they await)
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<asio::steady_timer> replay_timer_, flag_timer_;
+
+  std::mutex snapshots_mu_;
+  std::map<uint64_t, std::shared_ptr<Snapshot>> snapshots_;  // GUARDED_BY(snapshots_mu_)
+};
+
+}  // namespace lockshift

@@ -1,0 +1,241 @@
+// Router control plane: migration changes, rollback, status, the journal replayer and the
+// flag-file poller.
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include "router/router.h"
+
+namespace lockshift {
+
+namespace json = boost::json;
+
+namespace {
+
+int64_t nowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+StoreRole otherRole(StoreRole r) { return r == StoreRole::kLegacy ? StoreRole::kEnhanced : StoreRole::kLegacy; }
+
+asio::awaitable<void> sleepFor(asio::steady_timer& timer, std::chrono::milliseconds d) {
+  timer.expires_after(d);
+  auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_await std::move(wait);
+}
+
+}  // namespace
+
+void Router::publishStateMetrics() {
+  metrics_.setState(*control_.snapshot());
+  metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+}
+
+void Router::start(asio::io_context& io) {
+  replay_timer_ = std::make_unique<asio::steady_timer>(io);
+  flag_timer_ = std::make_unique<asio::steady_timer>(io);
+  asio::co_spawn(io, replayLoop(), asio::detached);
+  asio::co_spawn(io, flagLoop(), asio::detached);
+}
+
+void Router::stop() {
+  if (stopping_.exchange(true)) return;
+  for (auto* timer : {replay_timer_.get(), flag_timer_.get()}) {
+    if (timer != nullptr) asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+  }
+}
+
+asio::awaitable<void> Router::flagLoop() {
+  while (!stopping_) {
+    if (control_.pollFlagFile()) {
+      metrics_.countRollback();
+      publishStateMetrics();
+    }
+    co_await sleepFor(*flag_timer_, options_.flag_poll_interval);
+  }
+}
+
+asio::awaitable<Status> Router::repair(RepairJournal::Entry entry) {
+  auto guard = co_await locks_.lock(entry.db, entry.key);
+  if (journal_.dirtyTarget(entry.db, entry.key) != entry.target) co_return Status::ok();  // done meanwhile
+  const StoreRole source = otherRole(entry.target);
+  auto read = store(source).get(entry.db, entry.key);
+  auto value = co_await std::move(read);
+  if (!value) co_return value.status();
+  auto apply = applyTo(entry.target, entry.db, entry.key, value->has_value() ? Change::kPut : Change::kDelete,
+                       value->value_or(std::string()));
+  Status s = co_await std::move(apply);
+  if (!s) co_return s;
+  auto clear = journal_.clear(entry.db, entry.key);
+  co_return co_await std::move(clear);
+}
+
+asio::awaitable<size_t> Router::replayOnce(size_t max) {
+  size_t repaired = 0;
+  for (const auto& entry : journal_.pending(max)) {
+    if (stopping_) break;
+    auto call = repair(entry);
+    Status s = co_await std::move(call);
+    if (s.isOk()) ++repaired;
+  }
+  publishStateMetrics();
+  co_return repaired;
+}
+
+asio::awaitable<void> Router::replayLoop() {
+  auto delay = options_.replay_interval;
+  while (!stopping_) {
+    co_await sleepFor(*replay_timer_, delay);
+    if (stopping_ || journal_.depth() == 0) continue;
+    size_t before = journal_.depth();
+    auto call = replayOnce(256);
+    size_t repaired = co_await std::move(call);
+    // Back off while the target store keeps failing; return to the base interval on progress.
+    delay = repaired > 0 || before == 0 ? options_.replay_interval
+                                        : std::min(options_.replay_backoff_max, delay * 2);
+  }
+}
+
+asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
+  // From here on every write enhanced misses is journaled, so the copy below cannot leave it
+  // behind: a key written during the copy is pinned to legacy until the replayer repairs it.
+  auto marked = control_.update([](ControlState& s) { s.enhanced_filled = true; });
+  if (!marked) co_return marked.status();
+  control_.audit("enhanced.fill.started", actor, "copying legacy into enhanced");
+  size_t copied = 0, removed = 0;
+  for (int db = 0; db < databases(); ++db) {
+    for (StoreRole from : {StoreRole::kLegacy, StoreRole::kEnhanced}) {
+      ScanRequest req{.db = db, .cursor = 0, .count = 500};
+      do {
+        auto scan = store(from).scan(req);
+        auto page = co_await std::move(scan);
+        if (!page) co_return page.status();
+        for (const auto& key : page->keys) {
+          auto guard = co_await locks_.lock(db, key);
+          if (journal_.dirtyTarget(db, key)) continue;  // the replayer owns it
+          auto read = legacy_.get(db, key);
+          auto value = co_await std::move(read);
+          if (!value) co_return value.status();
+          if (from == StoreRole::kEnhanced && value->has_value()) continue;  // copied in pass one
+          auto apply = applyTo(StoreRole::kEnhanced, db, key, value->has_value() ? Change::kPut : Change::kDelete,
+                               value->value_or(std::string()));
+          Status s = co_await std::move(apply);
+          if (!s) co_return s;
+          ++(value->has_value() ? copied : removed);
+        }
+        req.cursor = page->next_cursor;
+      } while (req.cursor != 0);
+    }
+  }
+  control_.audit("enhanced.fill.finished", actor,
+                 std::to_string(copied) + " keys copied, " + std::to_string(removed) + " stale keys removed");
+  co_return Status::ok();
+}
+
+asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, std::string actor) {
+  ChangeOutcome out;
+  if (changing_.exchange(true)) {
+    out.refusals.push_back("another migration change is in progress");
+    out.state = *control_.snapshot();
+    co_return out;
+  }
+  const ControlState before = *control_.snapshot();
+  const Phase phase = change.phase.value_or(before.phase);
+  const double split = change.traffic_split.value_or(before.traffic_split);
+  if (phase != Phase::kLegacyOnly && !before.enhanced_filled) {
+    auto fill = fillEnhanced(actor);
+    Status s = co_await std::move(fill);
+    if (!s) out.refusals.push_back("filling enhanced from legacy failed: " + s.toString());
+  }
+  if (out.refusals.empty()) {
+    // Drain the journal first so moving keys carry no backlog; keys still journaled after the
+    // timeout stay pinned to their current owner, which keeps them safe.
+    const auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
+    while (journal_.depth() > 0 && std::chrono::steady_clock::now() < deadline) {
+      auto call = replayOnce(1024);
+      if (co_await std::move(call) == 0) break;
+    }
+    auto updated = control_.update([&](ControlState& s) {
+      s.phase = phase;
+      s.traffic_split = split;
+      if (change.phase) s.phase_source = "state";
+      if (change.traffic_split) s.split_source = "state";
+    });
+    if (!updated) {
+      out.refusals.push_back("cannot persist the control state: " + updated.status().toString());
+    } else {
+      out.applied = true;
+      control_.audit("migration.changed", actor,
+                     std::string(phaseName(before.phase)) + " " + std::to_string(before.traffic_split) + "% -> " +
+                         std::string(phaseName(phase)) + " " + std::to_string(split) + "%" +
+                         (change.force ? " (force)" : "") + "; journal " + std::to_string(journal_.depth()));
+    }
+  }
+  changing_ = false;
+  publishStateMetrics();
+  out.state = *control_.snapshot();
+  co_return out;
+}
+
+Status Router::raiseRollback(std::string reason, std::string actor) {
+  if (control_.snapshot()->rollback.raised) return Status::ok();
+  auto updated = control_.update([&](ControlState& s) { s.rollback = Rollback{true, reason, actor, nowUnixMs()}; });
+  if (!updated) return updated.status();
+  control_.audit("rollback.raised", actor, reason);
+  metrics_.countRollback();
+  publishStateMetrics();
+  return Status::ok();
+}
+
+Status Router::clearRollback(std::string actor) {
+  if (control_.flagFilePresent()) {
+    return Status::invalidArgument("remove " + control_.flagFilePath() + " first: the flag file raises the rollback");
+  }
+  if (!control_.snapshot()->rollback.raised) return Status::ok();
+  auto updated = control_.update([](ControlState& s) { s.rollback = Rollback{}; });
+  if (!updated) return updated.status();
+  control_.audit("rollback.cleared", actor, "");
+  publishStateMetrics();
+  return Status::ok();
+}
+
+asio::awaitable<bool> Router::ready() {
+  auto call = legacy_.ping();
+  if (!(co_await std::move(call)).isOk()) co_return false;
+  if (!control_.snapshot()->enhanced_filled) co_return true;
+  auto call2 = enhanced_.ping();
+  co_return (co_await std::move(call2)).isOk();
+}
+
+asio::awaitable<json::object> Router::status() {
+  auto state = control_.snapshot();
+  json::object out = json::parse(encodeControlState(*state)).as_object();
+  out["sources"] = json::object{{"phase", state->phase_source},
+                                {"traffic_split", state->split_source},
+                                {"rules", state->rules_source},
+                                {"rollback", state->rollback.raised ? state->rollback.actor : "none"}};
+  out["keep_legacy_in_sync"] = options_.keep_legacy_in_sync;
+  json::array sample;
+  for (const auto& e : journal_.pending(10)) {
+    sample.push_back(json::object{{"db", e.db}, {"key", e.key}, {"target", roleName(e.target)}});
+  }
+  out["journal"] = json::object{{"depth", journal_.depth()}, {"overflow", journal_.overflowCount()},
+                                {"sample", std::move(sample)}};
+  json::object stores;
+  for (StoreRole role : {StoreRole::kLegacy, StoreRole::kEnhanced}) {
+    auto call = store(role).ping();
+    Status s = co_await std::move(call);
+    stores[roleName(role)] = json::object{{"type", store(role).name()}, {"up", s.isOk()},
+                                          {"error", s.isOk() ? "" : s.toString()}};
+  }
+  out["stores"] = std::move(stores);
+  out["flag_file"] = json::object{{"path", control_.flagFilePath()}, {"present", control_.flagFilePresent()}};
+  co_return out;
+}
+
+}  // namespace lockshift

@@ -1,0 +1,51 @@
+#pragma once
+// The router's Prometheus metrics: per-store request counts and latency, store health, phase and
+// split, journal depth, rollbacks. Registered on the process registry.
+//
+// Thread-safety: every method may be called from any thread.
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <string_view>
+
+#include "router/control_state.h"
+
+namespace lockshift {
+
+class RouterMetrics {
+ public:
+  enum class Op { kGet, kPut, kDelete, kUnlockScript, kScan, kCount, kPing, kRepair };
+  static constexpr size_t kOps = 8;
+
+  explicit RouterMetrics(prometheus::Registry& registry);
+
+  // One call to a store: its outcome ("ok" or "error") and latency.
+  void observe(StoreRole store, Op op, bool ok, double seconds);
+  void setStoreUp(StoreRole store, bool up);
+  void setState(const ControlState& state);
+  void setJournal(size_t depth, size_t overflow);
+  void countRollback();
+  void countPropagationFailure(StoreRole target);
+
+ private:
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& latency_;
+  std::array<std::array<prometheus::Counter*, kOps * 2>, 2> counters_{};  // [store][op*2+ok]
+  std::array<std::array<prometheus::Histogram*, kOps>, 2> histograms_{};
+  std::array<prometheus::Gauge*, 2> up_{};
+  std::array<prometheus::Gauge*, 4> phase_{};
+  prometheus::Gauge* split_;
+  prometheus::Gauge* rollback_active_;
+  prometheus::Gauge* epoch_;
+  prometheus::Gauge* journal_depth_;
+  prometheus::Gauge* journal_overflow_;
+  prometheus::Counter* rollbacks_;
+  std::array<prometheus::Counter*, 2> propagation_failures_{};
+};
+
+}  // namespace lockshift

@@ -1,0 +1,128 @@
+// Router scans (DESIGN §2 "Scans"): the owner-filtered union of both stores, each key once.
+//
+// When one LMDB store owns every key (legacy-only/shadow/rollback with legacy on LMDB, or
+// enhanced-only on LMDB) and nothing is journaled, SCAN passes straight through: the LMDB cursor
+// is stateless, exact, and survives restarts. Otherwise cursor 0 takes a snapshot: every key of
+// both stores matching the pattern, kept only where it comes from its owner, de-duplicated
+// (Redis's own SCAN may repeat keys), sorted by the stable hash; later calls page through it.
+// Snapshot cursors have the top bit set, so they never collide with Redis's small cursors; an
+// LMDB cursor (a hash) equals a live snapshot id with probability ~2^-63.
+// A key deleted after the snapshot may still be listed (as with Redis, a GET can then miss).
+
+#include <algorithm>
+#include <random>
+#include <unordered_set>
+
+#include "common/stable_hash.h"
+#include "router/router.h"
+
+namespace lockshift {
+
+// One cursor position in a snapshot. Several cursors share a snapshot's keys; a cursor is not
+// consumed by use, so a client that retries a SCAN with the same cursor gets the same page.
+struct Router::Snapshot {
+  std::shared_ptr<const std::vector<std::string>> keys;
+  size_t offset = 0;
+  int db = 0;
+  std::chrono::steady_clock::time_point used;
+};
+
+namespace {
+
+constexpr uint64_t kSnapshotBit = uint64_t{1} << 63;
+
+uint64_t newSnapshotId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng() | kSnapshotBit;
+}
+
+}  // namespace
+
+asio::awaitable<Result<ScanPage>> Router::scan(ScanRequest request) {
+  bool is_snapshot = false;
+  {
+    std::lock_guard lock(snapshots_mu_);
+    is_snapshot = snapshots_.count(request.cursor) != 0;
+  }
+  if (!is_snapshot) {
+    auto state = control_.snapshot();
+    bool single_owner = state->rollback.raised || state->phase == Phase::kLegacyOnly ||
+                        state->phase == Phase::kShadow || state->phase == Phase::kEnhancedOnly;
+    StoreRole owner = state->ownerOf("");
+    if (single_owner && journal_.depth() == 0 && store(owner).name() == "lmdb") {
+      const auto t = std::chrono::steady_clock::now();
+      auto call = store(owner).scan(std::move(request));
+      auto page = co_await std::move(call);
+      metrics_.observe(owner, RouterMetrics::Op::kScan, page.isOk(),
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+      co_return page;
+    }
+    if (request.cursor != 0) co_return Status::invalidArgument("invalid cursor (expired or unknown)");
+  }
+  auto call = snapshotScan(std::move(request));
+  co_return co_await std::move(call);
+}
+
+asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
+  std::shared_ptr<const std::vector<std::string>> keys;
+  size_t offset = 0;
+  if (request.cursor != 0) {
+    std::lock_guard lock(snapshots_mu_);
+    auto it = snapshots_.find(request.cursor);
+    if (it == snapshots_.end() || it->second->db != request.db) {
+      co_return Status::invalidArgument("invalid cursor (expired or unknown)");
+    }
+    it->second->used = std::chrono::steady_clock::now();
+    keys = it->second->keys;
+    offset = it->second->offset;
+  } else {
+    auto collected = std::make_shared<std::vector<std::string>>();
+    std::unordered_set<std::string> seen;
+    for (StoreRole role : {StoreRole::kLegacy, StoreRole::kEnhanced}) {
+      if (role == StoreRole::kEnhanced && !control_.snapshot()->enhanced_filled) continue;
+      ScanRequest full{.db = request.db, .cursor = 0, .count = 1000, .match = request.match};
+      do {
+        const auto t = std::chrono::steady_clock::now();
+        auto call = store(role).scan(full);
+        auto page = co_await std::move(call);
+        metrics_.observe(role, RouterMetrics::Op::kScan, page.isOk(),
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+        if (!page) co_return page.status();
+        for (auto& key : page->keys) {
+          if (ownerOf(request.db, key) == role && seen.insert(key).second) collected->push_back(std::move(key));
+        }
+        full.cursor = page->next_cursor;
+      } while (full.cursor != 0);
+    }
+    std::sort(collected->begin(), collected->end(), [](const std::string& a, const std::string& b) {
+      uint64_t ha = stableHash64(a), hb = stableHash64(b);
+      return ha != hb ? ha < hb : a < b;
+    });
+    keys = std::move(collected);
+  }
+
+  ScanPage page;
+  size_t end = std::min(keys->size(), offset + std::max<size_t>(request.count, 1));
+  for (size_t i = offset; i < end; ++i) page.keys.push_back((*keys)[i]);
+
+  std::lock_guard lock(snapshots_mu_);
+  if (end < keys->size()) {
+    // Expire unused snapshots, then make room by dropping the least recently used.
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = snapshots_.begin(); it != snapshots_.end();) {
+      it = now - it->second->used > options_.scan_snapshot_ttl ? snapshots_.erase(it) : std::next(it);
+    }
+    while (snapshots_.size() >= options_.max_scan_snapshots) {
+      auto oldest = std::min_element(snapshots_.begin(), snapshots_.end(),
+                                     [](const auto& a, const auto& b) { return a.second->used < b.second->used; });
+      snapshots_.erase(oldest);
+    }
+    auto next = std::make_shared<Snapshot>(Snapshot{keys, end, request.db, now});
+    uint64_t next_id = newSnapshotId();
+    snapshots_.emplace(next_id, std::move(next));
+    page.next_cursor = next_id;
+  }
+  co_return page;
+}
+
+}  // namespace lockshift

@@ -1,0 +1,178 @@
+#pragma once
+// Two real LMDB stores behind a Router, with fault injection on either store (a decorator that
+// fails calls on demand: a real store cannot fail at an exact step), and a restartable stack.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <memory>
+#include <prometheus/registry.h>
+#include <thread>
+
+#include "backends/lmdb_store.h"
+#include "router/router.h"
+#include "tests/support/atlantis.h"
+#include "tests/support/process.h"
+
+namespace lockshift::testing {
+
+// Fails every call with kUnavailable while failing() is set; otherwise forwards.
+class FaultyStore final : public LockStore {
+ public:
+  explicit FaultyStore(LockStore& inner) : inner_(inner) {}
+  void setFailing(bool f) { failing_ = f; }
+  bool failing() const { return failing_; }
+
+  std::string name() const override { return inner_.name(); }
+  int databases() const override { return inner_.databases(); }
+  asio::awaitable<Result<std::optional<std::string>>> get(int db, std::string key) override {
+    if (failing_) co_return down();
+    auto c = inner_.get(db, std::move(key));
+    co_return co_await std::move(c);
+  }
+  asio::awaitable<Result<PutResult>> put(PutRequest r) override {
+    if (failing_) co_return down();
+    auto c = inner_.put(std::move(r));
+    co_return co_await std::move(c);
+  }
+  asio::awaitable<Result<int64_t>> del(int db, std::vector<std::string> keys) override {
+    if (failing_) co_return down();
+    auto c = inner_.del(db, std::move(keys));
+    co_return co_await std::move(c);
+  }
+  asio::awaitable<Result<std::optional<std::string>>> deleteIfOwnedByPull(int db, std::string key,
+                                                                         std::string pull) override {
+    if (failing_) co_return down();
+    auto c = inner_.deleteIfOwnedByPull(db, std::move(key), std::move(pull));
+    co_return co_await std::move(c);
+  }
+  asio::awaitable<Result<ScanPage>> scan(ScanRequest r) override {
+    if (failing_) co_return down();
+    auto c = inner_.scan(std::move(r));
+    co_return co_await std::move(c);
+  }
+  asio::awaitable<Result<int64_t>> count(int db) override {
+    if (failing_) co_return down();
+    auto c = inner_.count(db);
+    co_return co_await std::move(c);
+  }
+  asio::awaitable<Status> ping() override {
+    if (failing_) co_return down();
+    auto c = inner_.ping();
+    co_return co_await std::move(c);
+  }
+
+ private:
+  static Status down() { return Status::unavailable("injected fault"); }
+  LockStore& inner_;
+  std::atomic<bool> failing_{false};
+};
+
+// The whole router stack on a temp dir; restart() rebuilds it from disk like a process restart.
+class RouterStack {
+ public:
+  explicit RouterStack(ControlState initial = {}) : initial_(std::move(initial)) {
+    guard_ = std::make_unique<WorkGuard>(io_.get_executor());
+    thread_ = std::thread([this] { io_.run(); });
+    open();
+  }
+  ~RouterStack() {
+    close();
+    guard_.reset();
+    thread_.join();
+  }
+
+  void restart() {
+    close();
+    open();
+  }
+
+  template <typename T>
+  T run(asio::awaitable<T> aw) {
+    auto f = asio::co_spawn(io_, [&]() -> asio::awaitable<std::optional<T>> { co_return co_await std::move(aw); },
+                            asio::use_future);
+    return std::move(*f.get());
+  }
+
+  Router& router() { return *router_; }
+  FaultyStore& legacy() { return *legacy_faulty_; }
+  FaultyStore& enhanced() { return *enhanced_faulty_; }
+  LmdbStore& legacyStore() { return *legacy_; }
+  LmdbStore& enhancedStore() { return *enhanced_; }
+  ControlStore& control() { return *control_; }
+  RepairJournal& journal() { return *journal_; }
+  const std::string& stateDir() const { return dir_.path(); }
+
+  // Convenience calls.
+  std::optional<std::string> get(const std::string& key) { return run(router_->get(0, key)).value(); }
+  std::optional<std::string> getFrom(LockStore& s, const std::string& key) { return run(s.get(0, key)).value(); }
+  PutResult::Outcome lock(const LockSpec& l) {
+    PutRequest r;
+    r.key = lockKey(l);
+    r.value = lockJson(l);
+    r.strict_owner = parseProjectLock(r.value).value();
+    auto res = run(router_->put(std::move(r)));
+    EXPECT_TRUE(res.isOk()) << res.status().toString();
+    return res.isOk() ? res->outcome : PutResult::Outcome::kConditionFailed;
+  }
+  ChangeOutcome move(std::optional<Phase> phase, std::optional<double> split) {
+    return run(router_->changeMigration(MigrationChange{phase, split, false}, "test"));
+  }
+
+ private:
+  using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
+  void open() {
+    LmdbOptions o;
+    o.map_size = 64 << 20;
+    o.path = dir_.file("legacy");
+    legacy_ = std::move(LmdbStore::open(o).value());
+    o.path = dir_.file("enhanced");
+    enhanced_ = std::move(LmdbStore::open(o).value());
+    bool lf = legacy_faulty_ && legacy_faulty_->failing(), ef = enhanced_faulty_ && enhanced_faulty_->failing();
+    legacy_faulty_ = std::make_unique<FaultyStore>(*legacy_);
+    enhanced_faulty_ = std::make_unique<FaultyStore>(*enhanced_);
+    legacy_faulty_->setFailing(lf);
+    enhanced_faulty_->setFailing(ef);
+    control_ = std::move(ControlStore::open(dir_.path(), initial_).value());
+    journal_ = std::move(RepairJournal::open(dir_.file("journal"), 16, 100000).value());
+    registry_ = std::make_unique<prometheus::Registry>();
+    metrics_ = std::make_unique<RouterMetrics>(*registry_);
+    RouterOptions ro;
+    ro.replay_interval = std::chrono::milliseconds(20);
+    ro.flag_poll_interval = std::chrono::milliseconds(50);
+    ro.drain_timeout = std::chrono::milliseconds(500);
+    router_ = std::make_unique<Router>(*legacy_faulty_, *enhanced_faulty_, *control_, *journal_, *metrics_, ro);
+    router_->start(io_);
+  }
+  void close() {
+    if (router_) router_->stop();
+    // Let the background loops see the stop before their objects go away.
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    router_.reset();
+    metrics_.reset();
+    registry_.reset();
+    journal_.reset();
+    control_.reset();
+    legacy_.reset();
+    enhanced_.reset();
+  }
+
+  ControlState initial_;
+  TempDir dir_;
+  asio::io_context io_;
+  std::unique_ptr<WorkGuard> guard_;
+  std::thread thread_;
+  std::unique_ptr<LmdbStore> legacy_, enhanced_;
+  std::unique_ptr<FaultyStore> legacy_faulty_, enhanced_faulty_;
+  std::unique_ptr<ControlStore> control_;
+  std::unique_ptr<RepairJournal> journal_;
+  std::unique_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<RouterMetrics> metrics_;
+  std::unique_ptr<Router> router_;
+};
+
+}  // namespace lockshift::testing

@@ -1,0 +1,228 @@
+// The migration engine with two real LMDB stores: ownership, dual writes, fill, journal and
+// pinning, rollback (API and flag file), persistence across restarts, and the merged scan.
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "tests/router/router_fixture.h"
+
+namespace lockshift::testing {
+namespace {
+
+LockSpec lockNo(int i, int pull = 1) { return LockSpec{.path = "mod" + std::to_string(i), .project = "p", .pull = pull}; }
+
+TEST(Ownership, ByPhaseSplitRulesAndRollback) {
+  ControlState s;
+  EXPECT_EQ(s.ownerOf("pr/a"), StoreRole::kLegacy);
+  s.phase = Phase::kEnhancedOnly;
+  EXPECT_EQ(s.ownerOf("pr/a"), StoreRole::kEnhanced);
+  s.phase = Phase::kHybrid;
+  s.traffic_split = 0;
+  EXPECT_EQ(s.ownerOf("pr/a"), StoreRole::kLegacy);
+  s.traffic_split = 100;
+  EXPECT_EQ(s.ownerOf("pr/a"), StoreRole::kEnhanced);
+  s.traffic_split = 50;
+  int enhanced = 0;
+  for (int i = 0; i < 10000; ++i) enhanced += s.ownerOf("pr/k" + std::to_string(i)) == StoreRole::kEnhanced;
+  EXPECT_NEAR(enhanced, 5000, 250);
+  // A key keeps its owner while the split grows past it (buckets below the split move).
+  s.traffic_split = 10;
+  std::vector<std::string> moved;
+  for (int i = 0; i < 1000; ++i) {
+    if (s.ownerOf("pr/k" + std::to_string(i)) == StoreRole::kEnhanced) moved.push_back("pr/k" + std::to_string(i));
+  }
+  s.traffic_split = 60;
+  for (const auto& k : moved) EXPECT_EQ(s.ownerOf(k), StoreRole::kEnhanced);
+  s.rules = {{"pr/acme/staging-*", StoreRole::kEnhanced}, {"pr/acme/*", StoreRole::kLegacy}};
+  s.traffic_split = 0;
+  EXPECT_EQ(s.ownerOf("pr/acme/staging-1/x"), StoreRole::kEnhanced);
+  s.traffic_split = 100;
+  EXPECT_EQ(s.ownerOf("pr/acme/prod/x"), StoreRole::kLegacy);
+  s.rollback.raised = true;
+  EXPECT_EQ(s.ownerOf("pr/acme/staging-1/x"), StoreRole::kLegacy);
+}
+
+TEST(ControlStateCodec, RoundTripsAndRejectsBadFields) {
+  ControlState s;
+  s.phase = Phase::kHybrid;
+  s.traffic_split = 12.5;
+  s.rules = {{"pr/x*", StoreRole::kEnhanced}};
+  s.rollback = {true, "bad deploy", "admin", 123};
+  s.enhanced_filled = true;
+  s.epoch = 7;
+  auto back = decodeControlState(encodeControlState(s));
+  ASSERT_TRUE(back.isOk()) << back.status().toString();
+  EXPECT_EQ(back->phase, Phase::kHybrid);
+  EXPECT_EQ(back->traffic_split, 12.5);
+  EXPECT_EQ(back->rules.size(), 1u);
+  EXPECT_TRUE(back->rollback.raised);
+  EXPECT_EQ(back->rollback.reason, "bad deploy");
+  EXPECT_TRUE(back->enhanced_filled);
+  EXPECT_EQ(back->epoch, 7u);
+  EXPECT_FALSE(decodeControlState("{").isOk());
+  EXPECT_FALSE(decodeControlState(R"({"phase":"sideways","traffic_split":0})").isOk());
+  EXPECT_FALSE(decodeControlState(R"({"phase":"hybrid","traffic_split":101})").isOk());
+}
+
+TEST(Router, LegacyOnlyTouchesOnlyLegacyUntilEnhancedIsFilled) {
+  RouterStack stack;
+  EXPECT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);
+  EXPECT_TRUE(stack.getFrom(stack.legacyStore(), lockKey(lockNo(1))).has_value());
+  EXPECT_FALSE(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))).has_value());
+}
+
+TEST(Router, FirstMoveFillsEnhancedThenHybridWritesBoth) {
+  RouterStack stack;
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+  auto out = stack.move(Phase::kHybrid, 50);
+  ASSERT_TRUE(out.applied) << (out.refusals.empty() ? "" : out.refusals[0]);
+  EXPECT_TRUE(out.state.enhanced_filled);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(i))), lockJson(lockNo(i))) << i;
+  }
+  // New writes reach both stores whoever owns the key.
+  for (int i = 100; i < 200; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+  for (int i = 100; i < 200; ++i) {
+    EXPECT_TRUE(stack.getFrom(stack.legacyStore(), lockKey(lockNo(i))).has_value());
+    EXPECT_TRUE(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(i))).has_value());
+  }
+  // Deletes too.
+  EXPECT_EQ(stack.run(stack.router().del(0, {lockKey(lockNo(5))})).value(), 1);
+  EXPECT_FALSE(stack.getFrom(stack.legacyStore(), lockKey(lockNo(5))).has_value());
+  EXPECT_FALSE(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(5))).has_value());
+}
+
+TEST(Router, StrictAcquireHoldsAcrossSplitChangesAndRollback) {
+  RouterStack stack;
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 0).applied);
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(stack.lock(lockNo(i, 1)), PutResult::Outcome::kApplied);
+  for (double split : {10.0, 50.0, 90.0, 100.0}) {
+    ASSERT_TRUE(stack.move(std::nullopt, split).applied);
+    for (int i = 0; i < 50; ++i) {
+      EXPECT_EQ(stack.lock(lockNo(i, 2)), PutResult::Outcome::kLockedByOther) << "split " << split << " key " << i;
+      EXPECT_EQ(stack.get(lockKey(lockNo(i, 1))), lockJson(lockNo(i, 1)));  // no lost lock
+    }
+  }
+  ASSERT_TRUE(stack.router().raiseRollback("test", "test").isOk());
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(stack.lock(lockNo(i, 2)), PutResult::Outcome::kLockedByOther);
+    EXPECT_EQ(stack.get(lockKey(lockNo(i, 1))), lockJson(lockNo(i, 1)));
+  }
+}
+
+TEST(Router, FailedEnhancedWriteIsJournaledPinnedAndRepaired) {
+  RouterStack stack;
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 100).applied);  // enhanced owns every key
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 0).applied);    // legacy owns every key again
+  stack.enhanced().setFailing(true);
+  ASSERT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);  // the client is not failed
+  EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(lockNo(1))), StoreRole::kEnhanced);
+  // Moving the split does not hand the key to the stale store.
+  ASSERT_TRUE(stack.move(std::nullopt, 100).applied);
+  EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(1))), StoreRole::kLegacy);
+  EXPECT_EQ(stack.get(lockKey(lockNo(1))), lockJson(lockNo(1)));
+  EXPECT_EQ(stack.lock(lockNo(1, 2)), PutResult::Outcome::kLockedByOther);
+  // Enhanced recovers: the replayer repairs the key and it moves.
+  stack.enhanced().setFailing(false);
+  for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(stack.journal().depth(), 0u);
+  EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(1))), StoreRole::kEnhanced);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))), lockJson(lockNo(1)));
+}
+
+TEST(Router, FailedLegacyWriteInEnhancedOnlyKeepsTheKeyOnEnhancedThroughRollback) {
+  RouterStack stack;
+  ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
+  stack.legacy().setFailing(true);
+  ASSERT_EQ(stack.lock(lockNo(7)), PutResult::Outcome::kApplied);
+  EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(lockNo(7))), StoreRole::kLegacy);
+  stack.legacy().setFailing(false);
+  // Even under rollback, the key stays with the store that has it until legacy is repaired.
+  ASSERT_TRUE(stack.router().raiseRollback("test", "test").isOk());
+  EXPECT_EQ(stack.get(lockKey(lockNo(7))), lockJson(lockNo(7)));
+  for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(7))), lockJson(lockNo(7)));
+}
+
+TEST(Router, RollbackJournalsEnhancedWritesAndNeverWaitsForIt) {
+  RouterStack stack;
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 100).applied);
+  ASSERT_TRUE(stack.router().raiseRollback("enhanced is broken", "test").isOk());
+  stack.enhanced().setFailing(true);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(stack.get(lockKey(lockNo(i))), lockJson(lockNo(i)));
+  EXPECT_EQ(stack.journal().depth(), 20u);
+  // Clearing the rollback does not move dirty keys to enhanced before they are repaired.
+  ASSERT_TRUE(stack.router().clearRollback("test").isOk());
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(i))), StoreRole::kLegacy);
+  stack.enhanced().setFailing(false);
+  for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(i))), StoreRole::kEnhanced);
+}
+
+TEST(Router, ControlStateAndJournalSurviveRestart) {
+  RouterStack stack;
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 30).applied);
+  stack.enhanced().setFailing(true);
+  ASSERT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);
+  ASSERT_TRUE(stack.router().raiseRollback("why", "test").isOk());
+  stack.restart();
+  auto state = stack.control().snapshot();
+  EXPECT_EQ(state->phase, Phase::kHybrid);
+  EXPECT_EQ(state->traffic_split, 30);
+  EXPECT_TRUE(state->rollback.raised);
+  EXPECT_EQ(state->rollback.reason, "why");
+  EXPECT_EQ(state->phase_source, "state");
+  EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(lockNo(1))), StoreRole::kEnhanced);
+  EXPECT_EQ(stack.get(lockKey(lockNo(1))), lockJson(lockNo(1)));
+}
+
+TEST(Router, FlagFileRaisesRollbackAndBlocksClearing) {
+  RouterStack stack;
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 100).applied);
+  std::ofstream(stack.stateDir() + "/ROLLBACK") << "pager says so\n";
+  const auto start = std::chrono::steady_clock::now();
+  while (!stack.control().snapshot()->rollback.raised && std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  auto state = stack.control().snapshot();
+  EXPECT_TRUE(state->rollback.raised);
+  EXPECT_EQ(state->rollback.reason, "pager says so");
+  EXPECT_EQ(state->rollback.actor, "flag-file");
+  EXPECT_FALSE(stack.router().clearRollback("test").isOk());
+  std::filesystem::remove(stack.stateDir() + "/ROLLBACK");
+  EXPECT_TRUE(stack.router().clearRollback("test").isOk());
+  bool audited = false;
+  for (const auto& e : stack.control().events()) audited |= e.find("rollback.raised") != std::string::npos;
+  EXPECT_TRUE(audited);
+}
+
+TEST(Router, MergedScanReturnsEveryKeyOnceInEveryPhase) {
+  RouterStack stack;
+  for (int i = 0; i < 300; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+  auto scanAll = [&] {
+    std::multiset<std::string> keys;
+    ScanRequest req{.db = 0, .cursor = 0, .count = 7, .match = "pr*"};
+    for (int rounds = 0; rounds < 10000; ++rounds) {
+      auto page = stack.run(stack.router().scan(req));
+      EXPECT_TRUE(page.isOk()) << page.status().toString();
+      if (!page) break;
+      for (auto& k : page->keys) keys.insert(k);
+      req.cursor = page->next_cursor;
+      if (req.cursor == 0) break;
+    }
+    return keys;
+  };
+  for (auto [phase, split] : std::vector<std::pair<Phase, double>>{
+           {Phase::kLegacyOnly, 0}, {Phase::kHybrid, 10}, {Phase::kHybrid, 50}, {Phase::kEnhancedOnly, 0}}) {
+    ASSERT_TRUE(stack.move(phase, split).applied);
+    auto keys = scanAll();
+    EXPECT_EQ(keys.size(), 300u) << phaseName(phase) << " " << split;
+    EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()).size(), keys.size()) << "duplicates";
+  }
+}
+
+}  // namespace
+}  // namespace lockshift::testing
