@@ -41,7 +41,8 @@ uint32_t ControlState::enhancedBuckets() const {
 }
 
 StoreRole ControlState::ownerOf(std::string_view key) const {
-  if (rollback.raised) return StoreRole::kLegacy;
+  // Enhanced owns nothing until it holds a full copy of legacy.
+  if (rollback.raised || !enhanced_filled) return StoreRole::kLegacy;
   switch (phase) {
     case Phase::kLegacyOnly:
     case Phase::kShadow:
@@ -68,6 +69,7 @@ std::string encodeControlState(const ControlState& s) {
                                 {"reason", s.rollback.reason},
                                 {"actor", s.rollback.actor},
                                 {"since_unix_ms", s.rollback.since_unix_ms}}},
+      {"enhanced_in_use", s.enhanced_in_use},
       {"enhanced_filled", s.enhanced_filled},
       {"epoch", s.epoch},
   };
@@ -123,6 +125,10 @@ Result<ControlState> decodeControlState(std::string_view text) {
     if (auto* since = ro->if_contains("since_unix_ms"); since && since->is_int64()) {
       s.rollback.since_unix_ms = since->get_int64();
     }
+  }
+  if (const json::value* in_use = o.if_contains("enhanced_in_use")) {
+    if (!in_use->is_bool()) return fieldError("enhanced_in_use", "must be a boolean");
+    s.enhanced_in_use = in_use->get_bool();
   }
   if (const json::value* filled = o.if_contains("enhanced_filled")) {
     if (!filled->is_bool()) return fieldError("enhanced_filled", "must be a boolean");

@@ -40,8 +40,10 @@ struct ControlState {
   // Evaluated in order before the split in hybrid; the first match decides.
   std::vector<RoutingRule> rules;
   Rollback rollback;
-  // True once enhanced has been filled from legacy (the first move past legacy-only). From then
-  // on every write that enhanced misses is journaled, so enhanced never silently falls behind.
+  // Set when the first move past legacy-only starts copying legacy into enhanced: from then on
+  // every write that enhanced misses is journaled, so enhanced never silently falls behind.
+  bool enhanced_in_use = false;
+  // Set once that copy completed. Until then no move past legacy-only is applied.
   bool enhanced_filled = false;
   // Incremented by every change, so replicas and logs can tell states apart.
   uint64_t epoch = 0;
@@ -52,7 +54,8 @@ struct ControlState {
   std::string split_source = "config";
   std::string rules_source = "config";
 
-  // The store that owns `key` under this state, before dirty-key pinning (router.h).
+  // The store that owns `key` under this state, before dirty-key pinning (router.h). Legacy
+  // while a rollback is raised or enhanced is not filled yet, whatever the phase.
   StoreRole ownerOf(std::string_view key) const;
   // Number of buckets owned by enhanced in hybrid (0..10000).
   uint32_t enhancedBuckets() const;

@@ -135,7 +135,7 @@ asio::awaitable<void> Router::propagate(int db, std::string key, StoreRole owner
     if (!options_.keep_legacy_in_sync) co_return;
     synchronous = true;
   } else {
-    if (!state->enhanced_filled) co_return;  // enhanced not in use yet
+    if (!state->enhanced_in_use) co_return;  // enhanced not in use yet
     // Hybrid keeps a key's future owner current; while legacy owns everything (legacy-only,
     // shadow, rollback) writes are journaled so the client never waits for enhanced.
     synchronous = state->phase == Phase::kHybrid && !state->rollback.raised;
@@ -154,7 +154,7 @@ asio::awaitable<void> Router::propagate(int db, std::string key, StoreRole owner
 asio::awaitable<Result<int64_t>> Router::count(int db) {
   auto state = control_.snapshot();
   // Legacy holds every key while it is kept in sync and nothing is pending for it.
-  bool legacy_complete = options_.keep_legacy_in_sync || !state->enhanced_filled;
+  bool legacy_complete = options_.keep_legacy_in_sync || !state->enhanced_in_use;
   if (legacy_complete && journal_.depth() == 0) {
     auto call = legacy_.count(db);
     co_return co_await std::move(call);
@@ -176,7 +176,7 @@ asio::awaitable<Status> Router::ping() {
   Status legacy = co_await std::move(call);
   metrics_.setStoreUp(StoreRole::kLegacy, legacy.isOk());
   if (!legacy) co_return legacy;
-  if (control_.snapshot()->enhanced_filled) {
+  if (control_.snapshot()->enhanced_in_use) {
     auto call2 = enhanced_.ping();
     Status enhanced = co_await std::move(call2);
     metrics_.setStoreUp(StoreRole::kEnhanced, enhanced.isOk());

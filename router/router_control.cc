@@ -41,6 +41,16 @@ void Router::start(asio::io_context& io) {
   flag_timer_ = std::make_unique<asio::steady_timer>(io);
   asio::co_spawn(io, replayLoop(), asio::detached);
   asio::co_spawn(io, flagLoop(), asio::detached);
+  // A state seeded past legacy-only (from the config) needs enhanced filled before enhanced owns
+  // anything; until then ownerOf() keeps every key on legacy.
+  auto state = control_.snapshot();
+  if (state->phase != Phase::kLegacyOnly && !state->enhanced_filled) {
+    asio::co_spawn(io, [this, phase = state->phase]() -> asio::awaitable<void> {
+      auto change = changeMigration(MigrationChange{phase, std::nullopt, false}, "startup");
+      ChangeOutcome out = co_await std::move(change);
+      if (!out.applied) control_.audit("enhanced.fill.failed", "startup", out.refusals.empty() ? "" : out.refusals[0]);
+    }, asio::detached);
+  }
 }
 
 void Router::stop() {
@@ -104,7 +114,7 @@ asio::awaitable<void> Router::replayLoop() {
 asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
   // From here on every write enhanced misses is journaled, so the copy below cannot leave it
   // behind: a key written during the copy is pinned to legacy until the replayer repairs it.
-  auto marked = control_.update([](ControlState& s) { s.enhanced_filled = true; });
+  auto marked = control_.update([](ControlState& s) { s.enhanced_in_use = true; });
   if (!marked) co_return marked.status();
   control_.audit("enhanced.fill.started", actor, "copying legacy into enhanced");
   size_t copied = 0, removed = 0;
@@ -132,6 +142,8 @@ asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
       } while (req.cursor != 0);
     }
   }
+  auto filled = control_.update([](ControlState& s) { s.enhanced_filled = true; });
+  if (!filled) co_return filled.status();
   control_.audit("enhanced.fill.finished", actor,
                  std::to_string(copied) + " keys copied, " + std::to_string(removed) + " stale keys removed");
   co_return Status::ok();
@@ -207,7 +219,7 @@ Status Router::clearRollback(std::string actor) {
 asio::awaitable<bool> Router::ready() {
   auto call = legacy_.ping();
   if (!(co_await std::move(call)).isOk()) co_return false;
-  if (!control_.snapshot()->enhanced_filled) co_return true;
+  if (!control_.snapshot()->enhanced_in_use) co_return true;
   auto call2 = enhanced_.ping();
   co_return (co_await std::move(call2)).isOk();
 }

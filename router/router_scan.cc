@@ -79,7 +79,7 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
     auto collected = std::make_shared<std::vector<std::string>>();
     std::unordered_set<std::string> seen;
     for (StoreRole role : {StoreRole::kLegacy, StoreRole::kEnhanced}) {
-      if (role == StoreRole::kEnhanced && !control_.snapshot()->enhanced_filled) continue;
+      if (role == StoreRole::kEnhanced && !control_.snapshot()->enhanced_in_use) continue;
       ScanRequest full{.db = request.db, .cursor = 0, .count = 1000, .match = request.match};
       do {
         const auto t = std::chrono::steady_clock::now();

@@ -151,7 +151,7 @@ class RouterStack {
   void close() {
     if (router_) router_->stop();
     // Let the background loops see the stop before their objects go away.
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
     router_.reset();
     metrics_.reset();
     registry_.reset();

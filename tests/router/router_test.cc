@@ -16,6 +16,8 @@ TEST(Ownership, ByPhaseSplitRulesAndRollback) {
   ControlState s;
   EXPECT_EQ(s.ownerOf("pr/a"), StoreRole::kLegacy);
   s.phase = Phase::kEnhancedOnly;
+  EXPECT_EQ(s.ownerOf("pr/a"), StoreRole::kLegacy);  // enhanced not filled yet
+  s.enhanced_filled = true;
   EXPECT_EQ(s.ownerOf("pr/a"), StoreRole::kEnhanced);
   s.phase = Phase::kHybrid;
   s.traffic_split = 0;
@@ -159,6 +161,19 @@ TEST(Router, RollbackJournalsEnhancedWritesAndNeverWaitsForIt) {
   stack.enhanced().setFailing(false);
   for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   for (int i = 0; i < 20; ++i) EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(i))), StoreRole::kEnhanced);
+}
+
+TEST(Router, ConfigSeededPhaseFillsEnhancedBeforeItOwnsKeys) {
+  ControlState seeded;
+  seeded.phase = Phase::kEnhancedOnly;
+  RouterStack stack(seeded);
+  for (int i = 0; i < 200 && !stack.control().snapshot()->enhanced_filled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(stack.control().snapshot()->enhanced_filled);
+  ASSERT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);
+  EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(1))), StoreRole::kEnhanced);
+  EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(1))), lockJson(lockNo(1)));  // kept in sync
 }
 
 TEST(Router, ControlStateAndJournalSurviveRestart) {
