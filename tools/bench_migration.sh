@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Migration-engine benchmark, side by side in one run (medians of RUNS):
+#   - redis-benchmark -t set,get -c 50: redis-server directly vs lockshift in legacy-only with
+#     that redis-server as its legacy store;
+#   - the Atlantis TryLock/Unlock mix (tools/atlantis_loadgen): directly vs legacy-only vs
+#     hybrid 50 (legacy and enhanced both redis-server).
+# Usage: tools/bench_migration.sh [RUNS]   (default 3). Prints Markdown tables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${1:-3}"
+REQUESTS="${REQUESTS:-100000}"
+MIX_SECONDS="${MIX_SECONDS:-8}"
+
+tools/build.sh lockshift atlantis_loadgen >/dev/null
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+free_port() { while :; do p=$(shuf -i 20000-60999 -n 1); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo $p; return; }; done; }
+wait_port() { for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+start_redis() {
+  redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --protected-mode no \
+    >"$work/redis-$1.log" 2>&1 &
+  wait_port "$1"
+}
+admin_put() {  # admin_put PORT JSON
+  exec 3<>"/dev/tcp/127.0.0.1/$1"
+  printf 'PUT /api/v1/migration HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s' "${#2}" "$2" >&3
+  head -1 <&3
+  exec 3<&-
+}
+
+legacy=$(free_port); enhanced=$(free_port); ls_port=$(free_port); admin=$(free_port)
+start_redis "$legacy"; start_redis "$enhanced"
+cat >"$work/lockshift.toml" <<TOML
+[server]
+resp_listen = "127.0.0.1:$ls_port"
+admin_listen = "127.0.0.1:$admin"
+state_dir = "$work/state"
+[legacy]
+type = "redis"
+address = "127.0.0.1:$legacy"
+[enhanced]
+type = "redis"
+address = "127.0.0.1:$enhanced"
+TOML
+build/lockshift --config "$work/lockshift.toml" >"$work/lockshift.log" 2>&1 &
+wait_port "$ls_port"
+
+bench() {  # bench PORT -> "TEST rps p50 p99" lines
+  redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "$REQUESTS" -c 50 -r 100000 --csv 2>/dev/null |
+    awk -F, 'NR>1 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); print $1, $2, $5, $7 }'
+}
+mix() {  # mix PORT LABEL
+  build/atlantis_loadgen --port "$1" --clients 50 --seconds "$MIX_SECONDS" --keys 1000 |
+    sed -e 's/[a-z0-9_]*=//g' -e "s/^/$2 /" >>"$work/mix"
+}
+median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+
+for run in $(seq 1 "$RUNS"); do
+  bench "$legacy" | sed 's/^/direct /' >>"$work/bench"
+  bench "$ls_port" | sed 's/^/lockshift /' >>"$work/bench"
+  redis-cli -p "$legacy" flushall >/dev/null
+  mix "$legacy" direct
+  mix "$ls_port" legacy-only
+done
+admin_put "$admin" '{"phase":"hybrid","traffic_split":50}' >/dev/null
+for run in $(seq 1 "$RUNS"); do mix "$ls_port" hybrid-50; done
+
+echo "redis-benchmark -t set,get -n $REQUESTS -c 50 -r 100000 (legacy-only, legacy = redis-server)"
+echo
+echo "| test | redis-server rps | lockshift rps | ratio | p99 direct / lockshift ms | added p99 ms |"
+echo "|---|---|---|---|---|---|"
+for t in SET GET; do
+  d=$(awk -v t=$t '$1=="direct" && $2==t {print $3}' "$work/bench" | median)
+  l=$(awk -v t=$t '$1=="lockshift" && $2==t {print $3}' "$work/bench" | median)
+  dp=$(awk -v t=$t '$1=="direct" && $2==t {print $5}' "$work/bench" | median)
+  lp=$(awk -v t=$t '$1=="lockshift" && $2==t {print $5}' "$work/bench" | median)
+  printf '| %s | %.0f | %.0f | %.2f× | %s / %s | %.3f |\n' $t "$d" "$l" "$(awk -v a=$l -v b=$d 'BEGIN{print a/b}')" \
+    "$dp" "$lp" "$(awk -v a=$lp -v b=$dp 'BEGIN{print a-b}')"
+done
+echo
+echo "Atlantis TryLock/Unlock mix: 50 clients, 1000 lock keys, ${MIX_SECONDS}s per run"
+echo
+echo "| target | cycles/s | commands/s | ratio to direct | p50 µs | p99 µs |"
+echo "|---|---|---|---|---|---|"
+dc=$(awk '$1=="direct" {print $3}' "$work/mix" | median)
+for label in direct legacy-only hybrid-50; do
+  c=$(awk -v l=$label '$1==l {print $2}' "$work/mix" | median)
+  cmd=$(awk -v l=$label '$1==l {print $3}' "$work/mix" | median)
+  p50=$(awk -v l=$label '$1==l {print $4}' "$work/mix" | median)
+  p99=$(awk -v l=$label '$1==l {print $5}' "$work/mix" | median)
+  printf '| %s | %.0f | %.0f | %.2f× | %s | %s |\n' $label "$c" "$cmd" "$(awk -v a=$cmd -v b=$dc 'BEGIN{print a/b}')" "$p50" "$p99"
+done
