@@ -1,0 +1,71 @@
+#pragma once
+// RedisStore's commands and the reading of their replies, as pure functions (no I/O), so each
+// LockStore call is one small builder and one small reader that tests can check without a server.
+// Private to backends/redis_*. Thread-safety: stateless, callable from any thread.
+//
+// `where` in the readers is "redis host:port", the prefix of every error message.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backends/lock_store.h"
+#include "common/status.h"
+#include "resp/value.h"
+
+namespace lockshift::redis {
+
+// "host:port" or "[v6-address]:port", split. kInvalidArgument when there is no port.
+struct HostPort {
+  std::string host;
+  std::string port;
+};
+Result<HostPort> parseAddress(std::string_view address);
+
+// A Redis glob that matches `literal` and nothing else: * ? [ ] \ are escaped with a backslash.
+std::string escapeGlob(std::string_view literal);
+
+// The MATCH pattern of a scan for `match` (empty: every key) among keys starting with `prefix`;
+// empty when no MATCH is needed (no prefix and no match).
+std::string scanPattern(std::string_view prefix, std::string_view match);
+
+std::vector<std::string> scanCommand(uint64_t cursor, size_t count, const std::string& pattern);
+
+// How put() sends a request: a plain SET, SET ... GET (return_previous only), or the put script
+// (any condition or strict acquire).
+enum class PutForm { kSet, kSetGet, kScript };
+PutForm putForm(const PutRequest& request);
+// SET key value [GET], for kSet and kSetGet; `key` already carries the key prefix.
+std::vector<std::string> setCommand(const PutRequest& request, const std::string& key);
+// The put script's ARGV (see redis_scripts.h).
+std::vector<std::string> putScriptArgs(const PutRequest& request);
+
+// EVAL/EVALSHA `script_or_sha` 1 key args...
+std::vector<std::string> scriptCommand(std::string_view verb, std::string_view script_or_sha,
+                                       const std::string& key, std::vector<std::string> args);
+
+// ---- Replies ----
+
+// The Status for an error reply: kStoreFull for OOM; kUnavailable when the server cannot serve
+// now (LOADING, BUSY, READONLY, MASTERDOWN, NOAUTH, ...); kIoError otherwise.
+Status errorStatus(const resp::Value& error, std::string_view where);
+// True for the error reply to EVALSHA of a script the server does not have.
+bool isNoScript(const Result<resp::Value>& reply);
+
+Result<std::optional<std::string>> readOptionalString(const Result<resp::Value>& reply,
+                                                      std::string_view where);
+Result<int64_t> readInteger(const Result<resp::Value>& reply, std::string_view where);
+Status readPong(const Result<resp::Value>& reply, std::string_view where);
+// A put's reply in the given form; `return_previous` as in the request.
+Result<PutResult> readPut(PutForm form, bool return_previous, const Result<resp::Value>& reply,
+                          std::string_view where);
+// Atlantis's unlock script: the deleted value, nil, or "failed to deserialize current lock".
+Result<std::optional<std::string>> readUnlock(const Result<resp::Value>& reply,
+                                              std::string_view where);
+// SCAN's [cursor, [keys...]]; keys lose `prefix` (keys without it are dropped).
+Result<ScanPage> readScan(const Result<resp::Value>& reply, std::string_view prefix,
+                          std::string_view where);
+
+}  // namespace lockshift::redis

@@ -1,0 +1,212 @@
+// RedisConnection's request pipeline: queueing, batched writes, in-order replies and deadlines.
+// Connecting and the handshake are in redis_connect.cc.
+
+#include "backends/redis_connection.h"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <utility>
+
+namespace lockshift::redis {
+
+namespace {
+
+resp::Limits replyLimits() {
+  // The server is trusted to send what was written to it; only its own limits apply.
+  resp::Limits limits;
+  limits.max_bulk_length = size_t{512} << 20;  // Redis's proto-max-bulk-len
+  limits.max_array_length = size_t{16} << 20;
+  return limits;
+}
+
+}  // namespace
+
+RedisTarget::RedisTarget(RedisOptions options)
+    : options_(std::move(options)),
+      where_("redis " + options_.address),
+      host_port_(parseAddress(options_.address)) {}
+
+std::vector<tcp::endpoint> RedisTarget::endpoints() const {
+  std::lock_guard lock(mu_);
+  return endpoints_;
+}
+
+void RedisTarget::setEndpoints(std::vector<tcp::endpoint> endpoints) const {
+  std::lock_guard lock(mu_);
+  endpoints_ = std::move(endpoints);
+}
+
+void RedisConnection::Completions::add(std::function<void(Result<resp::Value>)> done,
+                                       Result<resp::Value> result) {
+  if (done) items_.emplace_back(std::move(done), std::move(result));
+}
+
+void RedisConnection::Completions::run() {
+  for (auto& [done, result] : items_) done(std::move(result));
+  items_.clear();
+}
+
+RedisConnection::RedisConnection(asio::io_context& io, std::shared_ptr<const RedisTarget> target)
+    : target_(std::move(target)),
+      backoff_(initialBackoff()),
+      socket_(io),
+      resolver_(io),
+      retry_timer_(io),
+      deadline_timer_(io),
+      parser_(resp::Parser::Mode::kReply, replyLimits()) {}
+
+bool RedisConnection::trySubmit(RedisRequest& request, Status* refusal) {
+  std::lock_guard lock(mu_);
+  if (state_ != State::kReady) {
+    *refusal = Status::unavailable(last_error_.empty() ? target_->where() + ": not connected yet"
+                                                       : last_error_);
+    return false;
+  }
+  if (pending_.size() >= kMaxPending || queued_.size() >= kMaxQueuedBytes) {
+    *refusal = Status::unavailable(target_->where() + ": too many requests in flight");
+    return false;
+  }
+  pushLocked(std::move(request.wire),
+             Pending{std::move(request.done), deadlineFromNow(), Step::kUser, ""});
+  return true;
+}
+
+std::chrono::steady_clock::time_point RedisConnection::deadlineFromNow() const {
+  return std::chrono::steady_clock::now() + target_->options().command_timeout;
+}
+
+void RedisConnection::pushLocked(std::string wire, Pending pending) {
+  pending_.push_back(std::move(pending));
+  if (queued_.empty()) {
+    queued_ = std::move(wire);
+  } else {
+    queued_.append(wire);
+  }
+  flushLocked();
+  armDeadlineLocked();
+}
+
+// Starts a write of everything queued, unless one is in flight: its completion writes the rest.
+void RedisConnection::flushLocked() {
+  if (writing_ || queued_.empty()) return;
+  writing_ = std::make_shared<std::string>(std::move(queued_));
+  queued_.clear();
+  written_ = 0;
+  writeSomeLocked();
+}
+
+void RedisConnection::writeSomeLocked() {
+  auto data = writing_;
+  socket_.async_write_some(asio::buffer(data->data() + written_, data->size() - written_),
+                           [self = shared_from_this(), epoch = epoch_, data](
+                               const boost::system::error_code& ec, size_t bytes) {
+                             self->onWritten(epoch, ec, bytes);
+                           });
+}
+
+void RedisConnection::onWritten(uint64_t epoch, const boost::system::error_code& ec, size_t bytes) {
+  Completions done;
+  {
+    std::lock_guard lock(mu_);
+    if (epoch != epoch_) return;
+    if (ec) {
+      failLocked("write failed: " + ec.message(), done);
+    } else if (written_ += bytes; written_ < writing_->size()) {
+      writeSomeLocked();
+    } else {
+      writing_.reset();
+      flushLocked();
+    }
+  }
+  done.run();
+}
+
+void RedisConnection::readLocked() {
+  auto buffer = read_buffer_;
+  socket_.async_read_some(
+      asio::buffer(*buffer),
+      [self = shared_from_this(), epoch = epoch_, buffer](
+          const boost::system::error_code& ec, size_t bytes) { self->onRead(epoch, ec, bytes); });
+}
+
+void RedisConnection::onRead(uint64_t epoch, const boost::system::error_code& ec, size_t bytes) {
+  Completions done;
+  {
+    std::lock_guard lock(mu_);
+    if (epoch != epoch_) return;
+    if (ec) {
+      failLocked(ec == asio::error::eof ? std::string("connection closed by the server")
+                                        : "read failed: " + ec.message(),
+                 done);
+    } else {
+      std::string_view in(read_buffer_->data(), bytes);
+      bool alive = true;
+      while (alive && !in.empty()) {
+        in.remove_prefix(parser_.feed(in));
+        if (parser_.state() == resp::Parser::State::kError) {
+          failLocked("unreadable reply: " + parser_.error(), done);
+          alive = false;
+        } else if (parser_.state() == resp::Parser::State::kReady) {
+          alive = deliverLocked(parser_.takeValue(), done);
+        }
+      }
+      if (alive) {
+        armDeadlineLocked();
+        readLocked();
+      }
+    }
+  }
+  done.run();
+}
+
+// Hands `reply` to the oldest pending request. False when the connection failed meanwhile.
+bool RedisConnection::deliverLocked(resp::Value reply, Completions& done) {
+  if (pending_.empty()) {
+    failLocked("a reply arrived with no request pending", done);
+    return false;
+  }
+  Pending pending = std::move(pending_.front());
+  pending_.pop_front();
+  if (pending.step != Step::kUser) return onHandshakeReplyLocked(pending, reply, done);
+  done.add(std::move(pending.done), std::move(reply));
+  return true;
+}
+
+// The timer waits for the deadline of the oldest pending request. Later requests have later
+// deadlines, so one timer suffices: when it fires early (that request was answered), it waits
+// again for the request that is oldest now.
+void RedisConnection::armDeadlineLocked() {
+  if (deadline_armed_ || pending_.empty()) return;
+  deadline_armed_ = true;
+  deadline_timer_.expires_at(pending_.front().deadline);
+  deadline_timer_.async_wait(
+      [self = shared_from_this(), epoch = epoch_](const boost::system::error_code& ec) {
+        self->onDeadline(epoch, ec);
+      });
+}
+
+void RedisConnection::onDeadline(uint64_t epoch, const boost::system::error_code& ec) {
+  Completions done;
+  {
+    std::lock_guard lock(mu_);
+    if (epoch != epoch_) return;
+    deadline_armed_ = false;
+    if (pending_.empty()) return;
+    if (pending_.front().deadline > std::chrono::steady_clock::now()) {
+      armDeadlineLocked();
+      return;
+    }
+    const std::string ms = std::to_string(target_->options().command_timeout.count()) + " ms";
+    Pending late = std::move(pending_.front());
+    pending_.pop_front();
+    if (late.step == Step::kUser) {
+      done.add(std::move(late.done), Status::timeout(target_->where() + ": no reply within " + ms));
+      failLocked("a command got no reply within " + ms + "; connection closed", done);
+    } else {
+      failLocked(std::string(late.what) + " got no reply within " + ms, done);
+    }
+  }
+  done.run();
+}
+
+}  // namespace lockshift::redis

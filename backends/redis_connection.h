@@ -1,0 +1,173 @@
+#pragma once
+// RedisConnection: one pipelined RESP2 connection of RedisStore's pool, which keeps itself
+// connected. Private to backends/redis_*.
+//
+// Life cycle: start() resolves the address (once for the whole pool, see RedisTarget), connects
+// within connect_timeout, then writes the handshake in one batch (AUTH [username] password when
+// a password is set, SELECT db when db != 0, SCRIPT LOAD of both scripts) and is ready once
+// every handshake reply has arrived. A failed AUTH or SELECT, a read or write error, a close by
+// the server, a reply that does not parse, or a command timeout tears the connection down: every
+// pending request fails with kUnavailable "redis <address>: <reason>" and, after a backoff that
+// starts at backoff_initial and doubles up to backoff_max (reset by a successful handshake), it
+// connects again. While it is not ready, trySubmit() refuses at once: nothing queues for it.
+//
+// Pipelining: a submitted request is written at once; requests submitted while a write is in
+// flight go out together in the next write. Replies are matched to requests in order.
+// Timeouts: each request must be answered within command_timeout of its submission. When the
+// oldest one is late it fails with kTimeout and the connection is torn down (the rest fail with
+// kUnavailable), since the late reply would otherwise be matched to a later request.
+//
+// Thread-safety: every public method may be called from any thread. All state, and every
+// operation started on the socket, resolver and timers, is guarded by mu_; handlers run on any
+// thread of the io_context and take mu_. Request callbacks run outside mu_.
+// Lifetime: create with std::make_shared. Each pending operation holds a shared_ptr to the
+// connection, so it lives until close() has cancelled them and their handlers have run; the
+// io_context must outlive it.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backends/redis_commands.h"
+#include "backends/redis_store.h"
+#include "common/status.h"
+#include "resp/parser.h"
+#include "resp/value.h"
+
+namespace lockshift::redis {
+
+using tcp = asio::ip::tcp;
+
+// What the connections of one pool share: the options, the parsed address, and the endpoints,
+// resolved by the first connection that needs them and kept from then on.
+// Thread-safety: options(), where() and hostPort() are immutable; the endpoints are guarded.
+class RedisTarget {
+ public:
+  explicit RedisTarget(RedisOptions options);
+
+  const RedisOptions& options() const { return options_; }
+  // "redis <address>": the start of every error message about this server.
+  const std::string& where() const { return where_; }
+  const Result<HostPort>& hostPort() const { return host_port_; }
+
+  // Empty until setEndpoints() has been called. The endpoints are a cache, so both are const.
+  std::vector<tcp::endpoint> endpoints() const;
+  void setEndpoints(std::vector<tcp::endpoint> endpoints) const;
+
+ private:
+  const RedisOptions options_;
+  const std::string where_;
+  const Result<HostPort> host_port_;
+  mutable std::mutex mu_;
+  mutable std::vector<tcp::endpoint> endpoints_;  // GUARDED_BY(mu_)
+};
+
+// A command for a connection: its encoding and the function that takes its reply (or the error
+// that replaces it). `done` runs exactly once, outside the connection's lock, and must not block.
+struct RedisRequest {
+  std::string wire;
+  std::function<void(Result<resp::Value>)> done;
+};
+
+class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
+ public:
+  // Most requests awaiting a reply, and most bytes waiting to be written, on one connection;
+  // beyond either trySubmit() refuses, so a slow server cannot make the queue grow unbounded.
+  static constexpr size_t kMaxPending = 16384;
+  static constexpr size_t kMaxQueuedBytes = size_t{64} << 20;
+  // Bytes read from the socket at a time.
+  static constexpr size_t kReadChunk = 64 * 1024;
+
+  RedisConnection(asio::io_context& io, std::shared_ptr<const RedisTarget> target);
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  // Starts connecting. Call once.
+  void start();
+  // When ready: takes the request (moving from it) and returns true. Otherwise leaves it as it
+  // is, sets *refusal to a kUnavailable status saying why, and returns false.
+  bool trySubmit(RedisRequest& request, Status* refusal);
+  // Closes for good: fails every pending request with kUnavailable and cancels every operation.
+  void close();
+
+ private:
+  enum class State { kIdle, kConnecting, kHandshake, kReady, kBackoff, kClosed };
+  // Whom a reply belongs to: a caller, or a handshake command that must (or may) succeed.
+  enum class Step { kUser, kRequired, kOptional };
+  struct Pending {
+    std::function<void(Result<resp::Value>)> done;  // kUser only
+    std::chrono::steady_clock::time_point deadline;
+    Step step = Step::kUser;
+    const char* what = "";  // the handshake command, for messages
+  };
+  // Replies and failures collected under mu_, delivered by run() after it is released.
+  class Completions {
+   public:
+    void add(std::function<void(Result<resp::Value>)> done, Result<resp::Value> result);
+    void run();
+
+   private:
+    std::vector<std::pair<std::function<void(Result<resp::Value>)>, Result<resp::Value>>> items_;
+  };
+
+  // ---- redis_connect.cc: connecting, handshake, backoff, close. All REQUIRE mu_. ----
+  void connectLocked(Completions& done);
+  void onResolved(uint64_t epoch, const boost::system::error_code& ec,
+                  const tcp::resolver::results_type& results);
+  void connectToLocked(size_t index, std::string previous_error, Completions& done);
+  void onConnected(uint64_t epoch, size_t index, const boost::system::error_code& ec);
+  void onRetryTimer(uint64_t epoch, const boost::system::error_code& ec);
+  void startHandshakeLocked();
+  // A handshake reply; false when it failed the connection.
+  bool onHandshakeReplyLocked(const Pending& pending, const resp::Value& reply, Completions& done);
+  // Fails every pending request with kUnavailable(`reason`), closes the socket and, unless
+  // closed, schedules the next attempt.
+  void failLocked(const std::string& reason, Completions& done);
+  void teardownLocked(const Status& status, Completions& done);
+
+  // ---- redis_connection.cc: the request pipeline. All ...Locked REQUIRE mu_. ----
+  void pushLocked(std::string wire, Pending pending);
+  void flushLocked();
+  void writeSomeLocked();
+  void onWritten(uint64_t epoch, const boost::system::error_code& ec, size_t bytes);
+  void readLocked();
+  void onRead(uint64_t epoch, const boost::system::error_code& ec, size_t bytes);
+  bool deliverLocked(resp::Value reply, Completions& done);
+  void armDeadlineLocked();
+  void onDeadline(uint64_t epoch, const boost::system::error_code& ec);
+  std::chrono::steady_clock::time_point deadlineFromNow() const;
+  std::chrono::milliseconds initialBackoff() const;
+
+  const std::shared_ptr<const RedisTarget> target_;
+
+  std::mutex mu_;
+  State state_ = State::kIdle;  // GUARDED_BY(mu_)
+  // Increases at every teardown; a handler started in an earlier epoch does nothing.
+  uint64_t epoch_ = 0;                    // GUARDED_BY(mu_)
+  std::string last_error_;                // GUARDED_BY(mu_): why it is not ready
+  std::chrono::milliseconds backoff_;     // GUARDED_BY(mu_): the next retry delay
+  tcp::socket socket_;                    // GUARDED_BY(mu_)
+  tcp::resolver resolver_;                // GUARDED_BY(mu_)
+  asio::steady_timer retry_timer_;        // GUARDED_BY(mu_): connect timeout, then backoff
+  asio::steady_timer deadline_timer_;     // GUARDED_BY(mu_): the oldest pending request
+  bool deadline_armed_ = false;           // GUARDED_BY(mu_)
+  std::vector<tcp::endpoint> endpoints_;  // GUARDED_BY(mu_): this attempt's candidates
+  size_t handshake_left_ = 0;             // GUARDED_BY(mu_)
+  std::deque<Pending> pending_;           // GUARDED_BY(mu_): in the order of the wire
+  std::string queued_;                    // GUARDED_BY(mu_): bytes not yet written
+  // The write in flight (shared with its handler) and how much of it is written.
+  std::shared_ptr<std::string> writing_;            // GUARDED_BY(mu_)
+  size_t written_ = 0;                              // GUARDED_BY(mu_)
+  std::shared_ptr<std::vector<char>> read_buffer_;  // GUARDED_BY(mu_), shared with the read
+  resp::Parser parser_;                             // GUARDED_BY(mu_)
+};
+
+}  // namespace lockshift::redis

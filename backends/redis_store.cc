@@ -1,0 +1,242 @@
+#include "backends/redis_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+
+#include "backends/redis_commands.h"
+#include "backends/redis_connection.h"
+#include "backends/redis_scripts.h"
+#include "proxy/atlantis_script.h"
+
+namespace lockshift {
+
+// The pool and the LockStore operations. Each operation is a static coroutine holding a
+// shared_ptr to the Impl, so the Impl outlives every operation in flight.
+// Thread-safety: connections_ is fixed after construction; next_ is atomic.
+class RedisStore::Impl {
+ public:
+  // SCAN COUNT used by count() when it has to scan for the key prefix.
+  static constexpr size_t kCountScanBatch = 1000;
+
+  Impl(asio::io_context& io, RedisOptions options);
+  void start();
+  void close();
+
+  using Self = std::shared_ptr<Impl>;
+  static asio::awaitable<Result<std::optional<std::string>>> get(Self self, int db,
+                                                                 std::string key);
+  static asio::awaitable<Result<PutResult>> put(Self self, PutRequest request);
+  static asio::awaitable<Result<int64_t>> del(Self self, int db, std::vector<std::string> keys);
+  static asio::awaitable<Result<std::optional<std::string>>> deleteIfOwnedByPull(
+      Self self, int db, std::string key, std::string pull_num);
+  static asio::awaitable<Result<ScanPage>> scan(Self self, ScanRequest request);
+  static asio::awaitable<Result<int64_t>> count(Self self, int db);
+  static asio::awaitable<Status> ping(Self self);
+
+ private:
+  // Sends one command through the pool; completes on the awaiting coroutine's executor.
+  asio::awaitable<Result<resp::Value>> call(std::vector<std::string> args);
+  // EVALSHA, and EVAL when the server has lost the script (NOSCRIPT).
+  asio::awaitable<Result<resp::Value>> callScript(std::string_view body, std::string_view sha,
+                                                  std::string key, std::vector<std::string> args);
+  // Hands the request to the next ready connection, round robin, or fails it at once.
+  void submit(redis::RedisRequest request);
+  std::string wireKey(std::string_view key) const {
+    return target_->options().key_prefix + std::string(key);
+  }
+  const std::string& prefix() const { return target_->options().key_prefix; }
+  const std::string& where() const { return target_->where(); }
+  static Status dbOutOfRange() { return Status::invalidArgument("DB index is out of range"); }
+
+  std::shared_ptr<const redis::RedisTarget> target_;
+  std::vector<std::shared_ptr<redis::RedisConnection>> connections_;
+  std::atomic<uint64_t> next_{0};
+};
+
+RedisStore::Impl::Impl(asio::io_context& io, RedisOptions options)
+    : target_(std::make_shared<redis::RedisTarget>(std::move(options))) {
+  const int size = std::max(target_->options().pool_size, 1);
+  for (int i = 0; i < size; ++i) {
+    connections_.push_back(std::make_shared<redis::RedisConnection>(io, target_));
+  }
+}
+
+void RedisStore::Impl::start() {
+  for (auto& connection : connections_) connection->start();
+}
+
+void RedisStore::Impl::close() {
+  for (auto& connection : connections_) connection->close();
+}
+
+void RedisStore::Impl::submit(redis::RedisRequest request) {
+  Status refusal = Status::unavailable(where() + ": no connection");
+  const size_t size = connections_.size();
+  const uint64_t first = next_.fetch_add(1, std::memory_order_relaxed);
+  for (size_t i = 0; i < size; ++i) {
+    if (connections_[(first + i) % size]->trySubmit(request, &refusal)) return;
+  }
+  request.done(std::move(refusal));
+}
+
+asio::awaitable<Result<resp::Value>> RedisStore::Impl::call(std::vector<std::string> args) {
+  std::string wire;
+  resp::encodeCommand(args, wire);
+  auto initiate = [this, wire = std::move(wire)](auto handler) mutable {
+    using Handler = decltype(handler);
+    // Tracked, so the awaiting io_context does not run out of work while a reply is owed.
+    auto work = asio::prefer(asio::get_associated_executor(handler),
+                             asio::execution::outstanding_work.tracked);
+    // std::function needs a copyable callable; the handler is move-only.
+    auto shared = std::make_shared<Handler>(std::move(handler));
+    auto done = [work = std::move(work), shared](Result<resp::Value> reply) mutable {
+      auto target = asio::prefer(work, asio::execution::outstanding_work.untracked);
+      asio::post(target, [work = std::move(work), shared = std::move(shared),
+                          reply = std::move(reply)]() mutable { (*shared)(std::move(reply)); });
+    };
+    submit(redis::RedisRequest{std::move(wire), std::move(done)});
+  };
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<resp::Value>)>(
+      std::move(initiate), asio::use_awaitable);
+}
+
+// Awaitables are named before co_await: GCC 12 destroys a co_await operand's temporaries twice
+// when they hold captures like call()'s.
+asio::awaitable<Result<resp::Value>> RedisStore::Impl::callScript(std::string_view body,
+                                                                  std::string_view sha,
+                                                                  std::string key,
+                                                                  std::vector<std::string> args) {
+  auto first = call(redis::scriptCommand("EVALSHA", sha, key, args));
+  Result<resp::Value> reply = co_await std::move(first);
+  if (!redis::isNoScript(reply)) co_return reply;
+  auto again = call(redis::scriptCommand("EVAL", body, key, std::move(args)));
+  co_return co_await std::move(again);
+}
+
+asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::get(Self self, int db,
+                                                                          std::string key) {
+  if (db != 0) co_return dbOutOfRange();
+  auto op = self->call({"GET", self->wireKey(key)});
+  Result<resp::Value> reply = co_await std::move(op);
+  co_return redis::readOptionalString(reply, self->where());
+}
+
+asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest request) {
+  if (request.db != 0) co_return dbOutOfRange();
+  const redis::PutForm form = redis::putForm(request);
+  std::string key = self->wireKey(request.key);
+  auto op = form == redis::PutForm::kScript
+                ? self->callScript(redis::kPutScript, redis::putScriptSha1(), std::move(key),
+                                   redis::putScriptArgs(request))
+                : self->call(redis::setCommand(request, key));
+  Result<resp::Value> reply = co_await std::move(op);
+  co_return redis::readPut(form, request.return_previous, reply, self->where());
+}
+
+asio::awaitable<Result<int64_t>> RedisStore::Impl::del(Self self, int db,
+                                                       std::vector<std::string> keys) {
+  if (db != 0) co_return dbOutOfRange();
+  if (keys.empty()) co_return int64_t{0};
+  std::vector<std::string> args = {"DEL"};
+  args.reserve(keys.size() + 1);
+  for (const std::string& key : keys) args.push_back(self->wireKey(key));
+  auto op = self->call(std::move(args));
+  Result<resp::Value> reply = co_await std::move(op);
+  co_return redis::readInteger(reply, self->where());
+}
+
+asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::deleteIfOwnedByPull(
+    Self self, int db, std::string key, std::string pull_num) {
+  if (db != 0) co_return dbOutOfRange();
+  auto op = self->callScript(kAtlantisUnlockScript, kAtlantisUnlockScriptSha1, self->wireKey(key),
+                             {std::move(pull_num)});
+  Result<resp::Value> reply = co_await std::move(op);
+  co_return redis::readUnlock(reply, self->where());
+}
+
+asio::awaitable<Result<ScanPage>> RedisStore::Impl::scan(Self self, ScanRequest request) {
+  if (request.db != 0) co_return dbOutOfRange();
+  std::string pattern = redis::scanPattern(self->prefix(), request.match);
+  auto op = self->call(redis::scanCommand(request.cursor, request.count, pattern));
+  Result<resp::Value> reply = co_await std::move(op);
+  co_return redis::readScan(reply, self->prefix(), self->where());
+}
+
+// DBSIZE counts the whole database; with a key prefix only a scan can count (a key that SCAN
+// returns twice is counted once).
+asio::awaitable<Result<int64_t>> RedisStore::Impl::count(Self self, int db) {
+  if (db != 0) co_return dbOutOfRange();
+  if (self->prefix().empty()) {
+    auto op = self->call({"DBSIZE"});
+    Result<resp::Value> reply = co_await std::move(op);
+    co_return redis::readInteger(reply, self->where());
+  }
+  const std::string pattern = redis::scanPattern(self->prefix(), "");
+  std::unordered_set<std::string> keys;
+  uint64_t cursor = 0;
+  do {
+    auto op = self->call(redis::scanCommand(cursor, kCountScanBatch, pattern));
+    Result<resp::Value> reply = co_await std::move(op);
+    Result<ScanPage> page = redis::readScan(reply, self->prefix(), self->where());
+    if (!page.isOk()) co_return page.status();
+    for (std::string& key : page->keys) keys.insert(std::move(key));
+    cursor = page->next_cursor;
+  } while (cursor != 0);
+  co_return static_cast<int64_t>(keys.size());
+}
+
+asio::awaitable<Status> RedisStore::Impl::ping(Self self) {
+  auto op = self->call({"PING"});
+  Result<resp::Value> reply = co_await std::move(op);
+  co_return redis::readPong(reply, self->where());
+}
+
+// ---- RedisStore ----
+
+std::unique_ptr<RedisStore> RedisStore::create(asio::io_context& io, RedisOptions options) {
+  auto impl = std::make_shared<Impl>(io, std::move(options));
+  impl->start();
+  return std::unique_ptr<RedisStore>(new RedisStore(std::move(impl)));
+}
+
+RedisStore::RedisStore(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+RedisStore::~RedisStore() { impl_->close(); }
+
+void RedisStore::close() { impl_->close(); }
+
+asio::awaitable<Result<std::optional<std::string>>> RedisStore::get(int db, std::string key) {
+  return Impl::get(impl_, db, std::move(key));
+}
+
+asio::awaitable<Result<PutResult>> RedisStore::put(PutRequest request) {
+  return Impl::put(impl_, std::move(request));
+}
+
+asio::awaitable<Result<int64_t>> RedisStore::del(int db, std::vector<std::string> keys) {
+  return Impl::del(impl_, db, std::move(keys));
+}
+
+asio::awaitable<Result<std::optional<std::string>>> RedisStore::deleteIfOwnedByPull(
+    int db, std::string key, std::string pull_num) {
+  return Impl::deleteIfOwnedByPull(impl_, db, std::move(key), std::move(pull_num));
+}
+
+asio::awaitable<Result<ScanPage>> RedisStore::scan(ScanRequest request) {
+  return Impl::scan(impl_, std::move(request));
+}
+
+asio::awaitable<Result<int64_t>> RedisStore::count(int db) { return Impl::count(impl_, db); }
+
+asio::awaitable<Status> RedisStore::ping() { return Impl::ping(impl_); }
+
+}  // namespace lockshift

@@ -1,0 +1,308 @@
+// RedisStore's transport against real redis-server processes: AUTH and SELECT, an unreachable
+// server, a stopped or killed server, command timeouts, close() with requests in flight,
+// pipelining and the spreading of requests over the pool.
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backends/redis_store.h"
+#include "tests/backends/redis_test_fixture.h"
+#include "tests/support/ports.h"
+#include "tests/support/resp_client.h"
+
+namespace lockshift::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Futures = std::vector<std::future<std::optional<Result<std::optional<std::string>>>>>;
+
+// Sends SIGCONT when it goes out of scope, so a failed assertion never leaves redis stopped.
+class Stopped {
+ public:
+  explicit Stopped(Process& process) : process_(process) { process_.signal(SIGSTOP); }
+  ~Stopped() { process_.signal(SIGCONT); }
+
+ private:
+  Process& process_;
+};
+
+bool ipv6LoopbackWorks() {
+  int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return bound;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+class RedisConnectionTest : public RedisStoreTest {
+ protected:
+  Futures startGets(RedisStore& target, int n, const std::string& key = "k") {
+    Futures futures;
+    for (int i = 0; i < n; ++i) futures.push_back(start(target.get(0, key)));
+    return futures;
+  }
+};
+
+TEST_F(RedisConnectionTest, AuthenticatesAndSelectsTheDatabase) {
+  const uint16_t port = freeLoopbackPort();
+  CustomRedis secured(port, {"--requirepass", "s3cret"});
+  RedisOptions options = optionsFor(port);
+  options.password = "s3cret";
+  options.db = 3;
+  auto store = open(options);
+  PutRequest request;
+  request.key = "pr/acme/infra/./default/";
+  request.value = "in db 3";
+  ASSERT_TRUE(await(store->put(request)).isOk());
+  EXPECT_EQ(**await(store->get(0, request.key)), "in db 3");
+  EXPECT_EQ(await(store->count(0)).value(), 1);
+
+  RespClient raw(port);
+  ASSERT_TRUE(isOk(raw.call({"AUTH", "s3cret"})));
+  ASSERT_TRUE(isOk(raw.call({"SELECT", "3"})));
+  EXPECT_EQ(str(raw.call({"GET", request.key})), "in db 3");
+  ASSERT_TRUE(isOk(raw.call({"SELECT", "0"})));
+  EXPECT_TRUE(isNil(raw.call({"GET", request.key})));
+
+  options.username = "default";  // the AUTH username password form
+  auto named = open(options);
+  EXPECT_EQ(**await(named->get(0, request.key)), "in db 3");
+}
+
+TEST_F(RedisConnectionTest, WrongOrMissingPasswordIsAClearUnavailableError) {
+  const uint16_t port = freeLoopbackPort();
+  CustomRedis secured(port, {"--requirepass", "s3cret"});
+  for (const char* password : {"wrong", ""}) {
+    RedisOptions options = optionsFor(port);
+    options.password = password;
+    auto store = open(options, false);
+    Status last;
+    bool explained = eventually([&] {
+      last = await(store->ping());
+      return contains(last.message(), "AUTH") || contains(last.message(), "auth");
+    });
+    EXPECT_TRUE(explained) << password << ": " << last.toString();
+    EXPECT_EQ(last.code(), ErrorCode::kUnavailable) << last.toString();
+    EXPECT_TRUE(contains(last.message(), "redis 127.0.0.1:" + std::to_string(port)));
+    EXPECT_EQ(await(store->get(0, "k")).status().code(), ErrorCode::kUnavailable);
+  }
+}
+
+TEST_F(RedisConnectionTest, SelectOfAMissingDatabaseIsReported) {
+  RedisOptions options = optionsFor(server().port());
+  options.db = 99;
+  auto store = open(options, false);
+  Status last;
+  EXPECT_TRUE(eventually([&] {
+    last = await(store->ping());
+    return contains(last.message(), "SELECT failed");
+  })) << last.toString();
+  EXPECT_EQ(last.code(), ErrorCode::kUnavailable);
+}
+
+TEST_F(RedisConnectionTest, UnreachableServerFailsFastThenReconnectsByItself) {
+  const uint16_t port = freeLoopbackPort();
+  RedisOptions options = optionsFor(port);
+  options.connect_timeout = 300ms;
+  auto store = open(options, false);
+  auto began = Clock::now();
+  auto failed = await(store->get(0, "k"));
+  EXPECT_LT(Clock::now() - began, 1300ms);
+  ASSERT_FALSE(failed.isOk());
+  EXPECT_EQ(failed.status().code(), ErrorCode::kUnavailable);
+  Status last;
+  EXPECT_TRUE(eventually([&] {
+    last = await(store->ping());
+    return contains(last.message(), "cannot connect");
+  })) << last.toString();
+  EXPECT_EQ(last.code(), ErrorCode::kUnavailable);
+
+  CustomRedis late(port, {});
+  EXPECT_TRUE(eventually([&] { return await(store->ping()).isOk(); }));
+  PutRequest request;
+  request.key = "k";
+  request.value = "v";
+  ASSERT_TRUE(await(store->put(request)).isOk());
+  EXPECT_EQ(**await(store->get(0, "k")), "v");
+}
+
+TEST_F(RedisConnectionTest, InvalidAddressIsReported) {
+  RedisOptions options = optionsFor(6379);
+  options.address = "no-port-here";
+  auto store = open(options, false);
+  Status status = await(store->ping());
+  EXPECT_EQ(status.code(), ErrorCode::kUnavailable);
+  EXPECT_TRUE(contains(status.message(), "invalid redis address")) << status.toString();
+}
+
+TEST_F(RedisConnectionTest, HostnamesAreResolved) {
+  RedisOptions options = optionsFor(server().port());
+  options.address = "localhost:" + std::to_string(server().port());  // ::1 may come first
+  auto store = open(options);
+  EXPECT_TRUE(await(store->ping()).isOk());
+}
+
+TEST_F(RedisConnectionTest, Ipv6AddressesConnect) {
+  if (!ipv6LoopbackWorks()) GTEST_SKIP() << "no IPv6 loopback on this machine";
+  const uint16_t port = freeLoopbackPort();
+  CustomRedis dual(port, {"--bind", "127.0.0.1", "::1"});
+  RedisOptions options = optionsFor(port);
+  options.address = "[::1]:" + std::to_string(port);
+  auto store = open(options);
+  PutRequest request;
+  request.key = "k";
+  request.value = "over IPv6";
+  ASSERT_TRUE(await(store->put(request)).isOk());
+  RespClient raw(port);
+  EXPECT_EQ(str(raw.call({"GET", "k"})), "over IPv6");
+}
+
+TEST_F(RedisConnectionTest, LateReplyTimesOutAndClosesTheConnection) {
+  RedisOptions options = optionsFor(server().port());
+  options.pool_size = 1;
+  options.command_timeout = 200ms;
+  auto store = open(options);
+  {
+    Stopped stopped(server().process());
+    auto began = Clock::now();
+    Futures futures = startGets(*store, 5);
+    int timeouts = 0, unavailable = 0;
+    for (auto& future : futures) {
+      Result<std::optional<std::string>> result = collect(future);
+      ASSERT_FALSE(result.isOk());
+      timeouts += result.status().code() == ErrorCode::kTimeout;
+      unavailable += result.status().code() == ErrorCode::kUnavailable;
+    }
+    auto elapsed = Clock::now() - began;
+    EXPECT_EQ(timeouts, 1);  // the oldest request; the rest share its closed connection
+    EXPECT_EQ(unavailable, 4);
+    EXPECT_GE(elapsed, 150ms);
+    EXPECT_LT(elapsed, 2s);
+  }
+  EXPECT_TRUE(eventually([&] { return await(store->get(0, "k")).isOk(); }));
+}
+
+TEST_F(RedisConnectionTest, ServerThatAcceptsButNeverAnswersIsNotReady) {
+  RedisOptions options = optionsFor(server().port());
+  options.command_timeout = 200ms;
+  std::unique_ptr<RedisStore> store;
+  {
+    // The kernel still accepts connections for a stopped redis-server: only the handshake
+    // shows that nobody answers.
+    Stopped stopped(server().process());
+    store = open(options, false);
+    Status last;
+    EXPECT_TRUE(eventually([&] {
+      last = await(store->ping(), 1s);
+      return contains(last.message(), "got no reply within 200 ms");
+    })) << last.toString();
+    EXPECT_EQ(last.code(), ErrorCode::kUnavailable);
+  }
+  EXPECT_TRUE(eventually([&] { return await(store->ping()).isOk(); }));
+}
+
+TEST_F(RedisConnectionTest, KilledServerFailsPendingRequestsThenComesBack) {
+  const uint16_t port = freeLoopbackPort();
+  auto first = std::make_unique<CustomRedis>(port, std::vector<std::string>{});
+  auto store = open(optionsFor(port));
+  first->process().signal(SIGSTOP);
+  Futures futures = startGets(*store, 3);
+  auto began = Clock::now();
+  first->process().stop(SIGKILL);
+  for (auto& future : futures) {
+    auto result = collect(future);
+    EXPECT_EQ(result.status().code(), ErrorCode::kUnavailable) << result.status().toString();
+  }
+  EXPECT_LT(Clock::now() - began, 2s);  // well before the 5 s command timeout
+  first.reset();
+  CustomRedis second(port, {});
+  EXPECT_TRUE(eventually([&] { return await(store->ping()).isOk(); }));
+}
+
+TEST_F(RedisConnectionTest, CloseFailsRequestsInFlightAndLaterCalls) {
+  auto store = open(optionsFor(server().port()));
+  Stopped stopped(server().process());
+  Futures futures = startGets(*store, 3);
+  std::this_thread::sleep_for(50ms);  // let them reach the socket
+  store->close();
+  for (auto& future : futures) {
+    auto result = collect(future, 2s);
+    EXPECT_EQ(result.status().code(), ErrorCode::kUnavailable);
+  }
+  Status after = await(store->ping());
+  EXPECT_EQ(after.code(), ErrorCode::kUnavailable);
+  EXPECT_TRUE(contains(after.message(), "closed")) << after.toString();
+}
+
+TEST_F(RedisConnectionTest, DestroyingTheStoreFailsRequestsInFlight) {
+  auto store = open(optionsFor(server().port()));
+  Stopped stopped(server().process());
+  Futures futures = startGets(*store, 10);
+  auto later = store->get(0, "k");  // an awaitable created before, awaited after destruction
+  store.reset();
+  for (auto& future : futures) {
+    EXPECT_EQ(collect(future, 2s).status().code(), ErrorCode::kUnavailable);
+  }
+  EXPECT_EQ(await(std::move(later)).status().code(), ErrorCode::kUnavailable);
+}
+
+TEST_F(RedisConnectionTest, PipelinedRequestsGetTheirOwnReplies) {
+  constexpr int kKeys = 2000;
+  RespClient raw(server().port());
+  std::vector<std::string> mset = {"MSET"};
+  for (int i = 0; i < kKeys; ++i) {
+    mset.push_back("key:" + std::to_string(i));
+    mset.push_back("value:" + std::to_string(i) + std::string(i % 37, 'x'));
+  }
+  ASSERT_TRUE(isOk(raw.call(mset)));
+  RedisStore& pooled = store();  // pool_size 2
+  std::vector<std::future<std::optional<Result<std::optional<std::string>>>>> futures;
+  for (int i = 0; i < kKeys; ++i)
+    futures.push_back(start(pooled.get(0, "key:" + std::to_string(i))));
+  for (int i = 0; i < kKeys; ++i) {
+    auto value = collect(futures[i]);
+    ASSERT_TRUE(value.isOk()) << i << ": " << value.status().toString();
+    ASSERT_EQ(value->value_or("(nil)"), "value:" + std::to_string(i) + std::string(i % 37, 'x'));
+  }
+}
+
+TEST_F(RedisConnectionTest, RequestsAreSpreadOverThePool) {
+  RedisOptions options = optionsFor(server().port());
+  options.pool_size = 4;
+  auto pooled = open(options);
+  RespClient raw(server().port());
+  // Once every connection is ready, 8 requests in a row reach all 4 of them.
+  std::string clients;
+  auto everyConnectionServed = [&] {
+    for (int i = 0; i < 8; ++i) {
+      if (!await(pooled->get(0, "k")).isOk()) return false;
+    }
+    clients = str(raw.call({"CLIENT", "LIST"}));
+    int used = 0;
+    for (size_t at = clients.find("cmd=get "); at != std::string::npos;
+         at = clients.find("cmd=get ", at + 1)) {
+      ++used;
+    }
+    return used == 4;
+  };
+  EXPECT_TRUE(eventually(everyConnectionServed)) << clients;
+}
+
+}  // namespace
+}  // namespace lockshift::testing
