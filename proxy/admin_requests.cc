@@ -1,0 +1,168 @@
+#include "proxy/admin_requests.h"
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <cctype>
+#include <cmath>
+
+namespace lockshift {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kPhases = "legacy-only, shadow, hybrid, enhanced-only";
+
+bool isBlank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+std::optional<FieldError> parseObject(std::string_view body, json::object* out) {
+  if (isBlank(body)) return FieldError{"request body must be a JSON object", ""};
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(body.data(), body.size()), ec);
+  if (ec) return FieldError{"invalid JSON: " + ec.message(), ""};
+  if (!v.is_object()) return FieldError{"request body must be a JSON object", ""};
+  *out = std::move(v.get_object());
+  return std::nullopt;
+}
+
+FieldError unknownField(std::string_view key) {
+  return FieldError{"unknown field '" + std::string(key) + "'", std::string(key)};
+}
+
+std::optional<FieldError> parsePhaseField(const json::value& value, MigrationChange* out) {
+  if (!value.is_string()) {
+    return FieldError{"phase must be a string, one of " + std::string(kPhases), "phase"};
+  }
+  std::string_view name(value.get_string());
+  auto phase = parsePhase(name);
+  if (!phase) {
+    return FieldError{"phase '" + std::string(name) + "' is not one of " + std::string(kPhases),
+                      "phase"};
+  }
+  out->phase = *phase;
+  return std::nullopt;
+}
+
+std::optional<FieldError> parseSplitField(const json::value& value, MigrationChange* out) {
+  // Boost.JSON keeps bool apart from numbers, so true/false are rejected here too.
+  if (value.is_number()) {
+    double split = value.to_number<double>();
+    if (split >= 0 && split <= 100) {  // false for NaN
+      out->traffic_split = split;
+      return std::nullopt;
+    }
+  }
+  return FieldError{"traffic_split must be a number from 0 to 100", "traffic_split"};
+}
+
+size_t utf8Length(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+}  // namespace
+
+std::optional<FieldError> parseMigrationChange(std::string_view body, MigrationChange* out) {
+  json::object obj;
+  if (auto error = parseObject(body, &obj)) return error;
+  MigrationChange change;
+  for (const auto& [key, value] : obj) {
+    if (key == "phase") {
+      if (auto error = parsePhaseField(value, &change)) return error;
+    } else if (key == "traffic_split") {
+      if (auto error = parseSplitField(value, &change)) return error;
+    } else if (key == "force") {
+      if (!value.is_bool()) return FieldError{"force must be true or false", "force"};
+      change.force = value.get_bool();
+    } else {
+      return unknownField(key);
+    }
+  }
+  if (!change.phase && !change.traffic_split) {
+    return FieldError{"request needs phase or traffic_split", ""};
+  }
+  *out = change;
+  return std::nullopt;
+}
+
+std::optional<FieldError> parseRollbackReason(std::string_view body, std::string* reason) {
+  if (isBlank(body)) {
+    reason->clear();
+    return std::nullopt;
+  }
+  json::object obj;
+  if (auto error = parseObject(body, &obj)) return error;
+  std::string parsed;
+  for (const auto& [key, value] : obj) {
+    if (key != "reason") return unknownField(key);
+    if (!value.is_string()) return FieldError{"reason must be a string", "reason"};
+    parsed = std::string(value.get_string());
+    if (utf8Length(parsed) > kMaxRollbackReason) {
+      return FieldError{
+          "reason is longer than " + std::to_string(kMaxRollbackReason) + " characters", "reason"};
+    }
+  }
+  *reason = std::move(parsed);
+  return std::nullopt;
+}
+
+std::string errorBody(std::string_view message, std::string_view field) {
+  return json::serialize(json::object{{"error", message}, {"field", field}});
+}
+
+json::object controlStateJson(const ControlState& state) {
+  json::object obj = json::parse(encodeControlState(state)).as_object();
+  // A whole-number split reads as 25 rather than 2.5E1 for people using curl.
+  double split = state.traffic_split;
+  if (std::trunc(split) == split && std::abs(split) <= 100) {
+    obj["traffic_split"] = static_cast<int64_t>(split);
+  }
+  return obj;
+}
+
+std::string changeOutcomeBody(const ChangeOutcome& outcome) {
+  json::object body{{"applied", outcome.applied}};
+  if (!outcome.applied) {
+    json::array refusals;
+    for (const auto& r : outcome.refusals) refusals.emplace_back(r);
+    body["refusals"] = std::move(refusals);
+  }
+  body["state"] = controlStateJson(outcome.state);
+  return json::serialize(body);
+}
+
+bool constantTimeEquals(std::string_view a, std::string_view b) {
+  unsigned diff = a.size() != b.size() ? 1 : 0;
+  size_t n = std::max(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned>(x ^ y);
+  }
+  return diff == 0;
+}
+
+std::optional<std::string_view> bearerToken(std::string_view authorization) {
+  constexpr std::string_view kScheme = "bearer";
+  if (authorization.size() <= kScheme.size() || authorization[kScheme.size()] != ' ') {
+    return std::nullopt;
+  }
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) {
+      return std::nullopt;
+    }
+  }
+  std::string_view token = authorization.substr(kScheme.size());
+  size_t begin = token.find_first_not_of(' ');
+  if (begin == std::string_view::npos) return std::nullopt;
+  token = token.substr(begin);
+  size_t end = token.find_last_not_of(" \t");
+  return token.substr(0, end + 1);
+}
+
+}  // namespace lockshift
