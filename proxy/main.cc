@@ -5,6 +5,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -14,10 +16,15 @@
 #include <vector>
 
 #include "backends/lmdb_store.h"
+#include "backends/redis_store.h"
+#include "proxy/admin_server.h"
 #include "proxy/command.h"
 #include "proxy/config.h"
 #include "proxy/metrics.h"
 #include "proxy/resp_server.h"
+#include "router/control_store.h"
+#include "router/repair_journal.h"
+#include "router/router.h"
 
 namespace {
 
@@ -39,79 +46,142 @@ Result<std::string> readSecretFile(const std::string& path) {
   return secret;
 }
 
-// Until the migration engine lands, lockshift serves the legacy-only phase on an LMDB store.
+// What this version can run; the config loader accepts more (for the issues still open).
 Status checkSupported(const Config& config) {
-  if (config.migration.phase != "legacy-only") {
-    return Status::invalidArgument(config.source + ": [migration] phase '" + config.migration.phase +
-                                   "' is not available in this version; only legacy-only is");
-  }
-  if (config.legacy.type != "lmdb") {
-    return Status::invalidArgument(config.source + ": [legacy] type '" + config.legacy.type +
-                                   "' is not available in this version; only lmdb is");
+  for (const auto* store : {&config.legacy, &config.enhanced}) {
+    if (store->type == "redis-cluster") {
+      return Status::invalidArgument(config.source + ": type 'redis-cluster' is not available in this version");
+    }
   }
   return Status::ok();
 }
 
-int run(const Config& config) {
-  if (Status s = checkSupported(config); !s) {
-    std::cerr << s.message() << "\n";
-    return 1;
+// A Redis store's password: password_file, else $LOCKSHIFT_<ROLE>_PASSWORD, else none.
+Result<std::string> storePassword(const StoreConfig& c, const std::string& role) {
+  if (!c.password_file.empty()) return readSecretFile(c.password_file);
+  std::string var = "LOCKSHIFT_" + role + "_PASSWORD";
+  for (auto& ch : var) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const char* env = std::getenv(var.c_str());
+  return std::string(env != nullptr ? env : "");
+}
+
+struct OpenedStore {
+  std::unique_ptr<LockStore> store;
+  RedisStore* redis = nullptr;  // to close its connections at shutdown
+};
+
+Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int databases, asio::io_context& io) {
+  OpenedStore out;
+  if (c.type == "lmdb") {
+    LmdbOptions o;
+    o.path = c.path;
+    o.map_size = c.map_size;
+    o.sync = c.sync;
+    o.databases = databases;
+    auto store = LmdbStore::open(o);
+    if (!store) return Status(store.status().code(), "[" + role + "] " + store.status().message());
+    out.store = std::move(store.value());
+    return out;
   }
+  auto password = storePassword(c, role);
+  if (!password) return Status::invalidArgument("[" + role + "] " + password.status().message());
+  RedisOptions o;
+  o.address = c.address;
+  o.db = c.db;
+  o.username = c.username;
+  o.password = std::move(password.value());
+  o.key_prefix = c.key_prefix;
+  o.connect_timeout = c.connect_timeout;
+  o.command_timeout = c.command_timeout;
+  o.pool_size = c.pool_size;
+  auto redis = RedisStore::create(io, std::move(o));
+  out.redis = redis.get();
+  out.store = std::move(redis);
+  return out;
+}
+
+ControlState initialState(const MigrationConfig& m) {
+  ControlState s;
+  s.phase = parsePhase(m.phase).value_or(Phase::kLegacyOnly);
+  s.traffic_split = m.traffic_split;
+  for (const auto& r : m.rules) s.rules.push_back({r.match, parseRole(r.owner).value_or(StoreRole::kLegacy)});
+  return s;
+}
+
+int fail(const std::string& what, const Status& s) {
+  std::cerr << "lockshift: " << what << ": " << s.message() << "\n";
+  return 1;
+}
+
+int run(const Config& config) {
+  if (Status s = checkSupported(config); !s) return fail("config", s);
   std::error_code fs_ec;
   std::filesystem::create_directories(config.server.state_dir, fs_ec);
-  if (fs_ec) {
-    std::cerr << "lockshift: cannot create state_dir " << config.server.state_dir << ": " << fs_ec.message() << "\n";
-    return 1;
-  }
-  std::string password;
+  if (fs_ec) return fail("state_dir", Status::ioError(config.server.state_dir + ": " + fs_ec.message()));
+  std::string password, admin_token;
   if (!config.server.password_file.empty()) {
     auto secret = readSecretFile(config.server.password_file);
-    if (!secret) {
-      std::cerr << "lockshift: [server] password_file: " << secret.status().message() << "\n";
-      return 1;
-    }
+    if (!secret) return fail("[server] password_file", secret.status());
     password = std::move(secret.value());
   }
-
-  // Declared before the stores: a store posts completions to it, so it must outlive them.
-  asio::io_context io;
-  LmdbOptions lmdb;
-  lmdb.path = config.legacy.path;
-  lmdb.map_size = config.legacy.map_size;
-  lmdb.sync = config.legacy.sync;
-  lmdb.databases = config.server.databases;
-  auto legacy = LmdbStore::open(lmdb);
-  if (!legacy) {
-    std::cerr << "lockshift: cannot open the legacy store: " << legacy.status().toString() << "\n";
-    return 1;
+  if (!config.server.admin_token_file.empty()) {
+    auto secret = readSecretFile(config.server.admin_token_file);
+    if (!secret) return fail("[server] admin_token_file", secret.status());
+    admin_token = std::move(secret.value());
   }
+
+  // Declared before the stores: stores post completions to it, so it must outlive them.
+  asio::io_context io;
+  auto legacy = openStore(config.legacy, "legacy", config.server.databases, io);
+  if (!legacy) return fail("cannot open the legacy store", legacy.status());
+  auto enhanced = openStore(config.enhanced, "enhanced", config.server.databases, io);
+  if (!enhanced) return fail("cannot open the enhanced store", enhanced.status());
+  auto control = ControlStore::open(config.server.state_dir, initialState(config.migration));
+  if (!control) return fail("cannot open the control state", control.status());
+  auto journal = RepairJournal::open(config.server.state_dir + "/journal", config.server.databases, 1000000);
+  if (!journal) return fail("cannot open the repair journal", journal.status());
 
   Metrics metrics;
-  ServerContext context{.store = **legacy, .store_label = "legacy", .metrics = metrics, .config = config,
+  RouterMetrics router_metrics(*metrics.registry());
+  RouterOptions router_options;
+  router_options.keep_legacy_in_sync = config.migration.keep_legacy_in_sync;
+  Router router(*legacy->store, *enhanced->store, **control, **journal, router_metrics, router_options);
+
+  ServerContext context{.store = router, .store_label = "router", .metrics = metrics, .config = config,
                         .password = password};
   RespServer server(io, context);
-  if (Status s = server.listen(config.server.resp_listen); !s) {
-    std::cerr << "lockshift: " << s.message() << "\n";
-    return 1;
-  }
+  if (Status s = server.listen(config.server.resp_listen); !s) return fail("resp_listen", s);
+  AdminServer admin(io, router, [&metrics] { return metrics.serialize(); },
+                    AdminOptions{.listen = config.server.admin_listen, .token = admin_token});
+  if (Status s = admin.listen(); !s) return fail("admin_listen", s);
+  router.start(io);
   server.start();
+  admin.start();
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     std::cerr << "lockshift: signal " << sig << ", finishing in-flight requests and stopping\n";
     server.stop();
+    admin.stop();
+    router.stop();
+    for (RedisStore* r : {legacy->redis, enhanced->redis}) {
+      if (r != nullptr) r->close();
+    }
   });
 
   int threads = config.server.threads > 0 ? config.server.threads
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto state = (*control)->snapshot();
   std::cerr << "lockshift: serving RESP on " << config.server.resp_listen << " (port " << server.port()
-            << "), phase legacy-only, legacy store lmdb at " << config.legacy.path << ", "
-            << threads << " threads\n";
+            << "), admin on " << config.server.admin_listen << " (port " << admin.port() << "), phase "
+            << phaseName(state->phase) << " split " << state->traffic_split << "%"
+            << (state->rollback.raised ? " ROLLBACK RAISED" : "") << ", legacy " << config.legacy.type
+            << ", enhanced " << config.enhanced.type << ", " << threads << " threads\n";
 
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-  io.run();  // returns once the listener and every session have finished
+  io.run();  // returns once the listeners, sessions and background tasks have finished
   for (auto& t : pool) t.join();
   std::cerr << "lockshift: stopped\n";
   return 0;

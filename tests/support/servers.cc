@@ -35,12 +35,17 @@ RedisServer::RedisServer() {
   throw std::runtime_error("redis-server did not start: " + readFile(dir_.file("redis.log")));
 }
 
+std::string redisSection(uint16_t port) {
+  return "type = \"redis\"\naddress = \"127.0.0.1:" + std::to_string(port) + "\"\ncommand_timeout = \"500ms\"\n";
+}
+
 LockshiftServer::LockshiftServer(LockshiftOptions options) : options_(std::move(options)) {
   config_path_ = dir_.file("lockshift.toml");
   state_dir_ = dir_.file("state");
   log_path_ = dir_.file("lockshift.log");
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = freeLoopbackPort();
+    admin_port_ = freeLoopbackPort();
     try {
       start();
       return;
@@ -59,18 +64,23 @@ void LockshiftServer::start() {
     writeFile(dir_.file("password"), options_.password + "\n");
     password_line = "password_file = \"" + dir_.file("password") + "\"\n";
   }
+  std::string token_line;
+  if (!options_.admin_token.empty()) {
+    writeFile(dir_.file("admin-token"), options_.admin_token + "\n");
+    token_line = "admin_token_file = \"" + dir_.file("admin-token") + "\"\n";
+  }
+  std::string legacy = options_.legacy_section.empty() ? "type = \"lmdb\"\n" + options_.legacy_extra
+                                                       : options_.legacy_section;
+  std::string enhanced = options_.enhanced_section.empty() ? "type = \"lmdb\"\n" : options_.enhanced_section;
   writeFile(config_path_, "[server]\n"
                           "resp_listen = \"127.0.0.1:" + std::to_string(port_) + "\"\n"
-                          "admin_listen = \"127.0.0.1:" + std::to_string(freeLoopbackPort()) + "\"\n"
+                          "admin_listen = \"127.0.0.1:" + std::to_string(admin_port_) + "\"\n"
                           "state_dir = \"" + state_dir_ + "\"\n"
-                          "threads = 2\n" + password_line + options_.server_extra + "\n"
-                          "[legacy]\n"
-                          "type = \"lmdb\"\n" + options_.legacy_extra + "\n"
-                          "[enhanced]\n"
-                          "type = \"lmdb\"\n\n"
+                          "threads = 2\n" + password_line + token_line + options_.server_extra + "\n"
+                          "[legacy]\n" + legacy + "\n"
+                          "[enhanced]\n" + enhanced + "\n"
                           "[migration]\n"
-                          "phase = \"legacy-only\"\n"
-                          "acquire = \"" + options_.acquire + "\"\n");
+                          "acquire = \"" + options_.acquire + "\"\n" + options_.migration_extra);
   process_ = Process::spawn({LOCKSHIFT_BINARY, "--config", config_path_}, log_path_);
   if (!answersPing(port_, std::chrono::seconds(15))) throw std::runtime_error("lockshift did not answer");
 }

@@ -27,7 +27,15 @@ struct LockshiftOptions {
   std::string password;            // written to a password_file when set
   std::string server_extra;        // more [server] lines, e.g. "max_bulk_length = 1024"
   std::string legacy_extra;        // more [legacy] lines, e.g. "map_size = \"1MiB\""
+  // Whole [legacy] / [enhanced] bodies; empty: type = "lmdb" (plus legacy_extra).
+  std::string legacy_section;
+  std::string enhanced_section;
+  std::string migration_extra;     // more [migration] lines, e.g. "phase = \"hybrid\""
+  std::string admin_token;         // written to an admin_token_file when set
 };
+
+// "type = \"redis\"\naddress = \"127.0.0.1:<port>\"\n"
+std::string redisSection(uint16_t port);
 
 class LockshiftServer {
  public:
@@ -35,6 +43,7 @@ class LockshiftServer {
   ~LockshiftServer();
 
   uint16_t port() const { return port_; }
+  uint16_t adminPort() const { return admin_port_; }
   const std::string& configPath() const { return config_path_; }
   const std::string& stateDir() const { return state_dir_; }
   std::string log() const;
@@ -51,6 +60,7 @@ class LockshiftServer {
   LockshiftOptions options_;
   TempDir dir_;
   uint16_t port_ = 0;
+  uint16_t admin_port_ = 0;
   std::string config_path_, state_dir_, log_path_;
   Process process_;
 };

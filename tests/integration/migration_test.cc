@@ -1,0 +1,213 @@
+// The migration engine through the real binary with real stores: two redis-server processes
+// (legacy and enhanced) and LMDB/Redis mixes, driven by Atlantis's command sequences and the
+// admin API.
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "proxy/atlantis_script.h"
+#include "tests/support/atlantis.h"
+#include "tests/support/http_client.h"
+#include "tests/support/servers.h"
+
+namespace lockshift::testing {
+namespace {
+
+namespace json = boost::json;
+
+json::object statusOf(LockshiftServer& ls) {
+  auto r = httpRequest(ls.adminPort(), "GET", "/api/v1/status");
+  EXPECT_EQ(r.status, 200) << r.body;
+  return json::parse(r.body).as_object();
+}
+
+void moveTo(LockshiftServer& ls, const std::string& phase, double split) {
+  auto r = httpRequest(ls.adminPort(), "PUT", "/api/v1/migration",
+                       R"({"phase":")" + phase + R"(","traffic_split":)" + std::to_string(split) + "}");
+  ASSERT_EQ(r.status, 200) << r.body;
+}
+
+void waitJournalEmpty(LockshiftServer& ls) {
+  for (int i = 0; i < 200; ++i) {
+    if (statusOf(ls)["journal"].as_object()["depth"].to_number<int64_t>() == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ADD_FAILURE() << "journal did not drain";
+}
+
+// One round of Atlantis's operations; `tag` keeps rounds apart.
+void atlantisRound(AtlantisClient& a, RespClient& c, const std::string& tag) {
+  LockSpec one{.repo = "acme/" + tag, .path = "envs/prod", .project = "net", .pull = 1};
+  LockSpec two{.repo = "acme/" + tag, .path = "modules/vpc", .workspace = "staging", .project = "", .pull = 2};
+  LockSpec sub{.repo = "group/sub group/" + tag, .path = "a/b", .project = "x", .pull = 1};
+  ASSERT_TRUE(a.tryLock(one).first);
+  ASSERT_TRUE(a.tryLock(two).first);
+  ASSERT_TRUE(a.tryLock(sub).first);
+  LockSpec rival = one;
+  rival.pull = 9;
+  resp::Value refused = c.call({"set", lockKey(one), lockJson(rival)});
+  EXPECT_TRUE(refused.isError());
+  EXPECT_EQ(refused.str.rfind("LOCKED held by pull #1", 0), 0u) << refused.str;
+  EXPECT_EQ(a.tryLock(rival).second, lockJson(one));
+  EXPECT_EQ(a.unlockIfOwnedByPull(two, 3), std::nullopt);
+  EXPECT_EQ(a.unlockIfOwnedByPull(two, 2), lockJson(two));
+  size_t listed = 0;
+  for (const auto& [k, v] : a.list()) listed += k.find(tag) != std::string::npos;
+  EXPECT_EQ(listed, 2u);
+  EXPECT_EQ(a.unlockByPull("acme/" + tag, 1).size(), 1u);
+  EXPECT_EQ(a.unlock(sub), lockJson(sub));
+  a.lockCommand("apply", 1763719200);
+  EXPECT_TRUE(a.checkCommandLock("apply").has_value());
+  a.unlockCommand("apply");
+  const std::string pull_key = pullStatusKey("github.com", "acme/" + tag, 1);
+  a.setPullStatus(pull_key, pullStatusJson("acme/" + tag, 1, 3));
+  EXPECT_EQ(a.getPullStatus(pull_key), pullStatusJson("acme/" + tag, 1, 3));
+  a.deletePullStatus(pull_key);
+}
+
+enum class Mix { kLmdbLmdb, kRedisRedis, kRedisLmdb, kLmdbRedis };
+
+class EveryPhase : public ::testing::TestWithParam<Mix> {
+ protected:
+  void SetUp() override {
+    LockshiftOptions o;
+    Mix m = GetParam();
+    if (m == Mix::kRedisRedis || m == Mix::kRedisLmdb) {
+      legacy_redis_ = std::make_unique<RedisServer>();
+      o.legacy_section = redisSection(legacy_redis_->port());
+    }
+    if (m == Mix::kRedisRedis || m == Mix::kLmdbRedis) {
+      enhanced_redis_ = std::make_unique<RedisServer>();
+      o.enhanced_section = redisSection(enhanced_redis_->port());
+    }
+    server_ = std::make_unique<LockshiftServer>(o);
+  }
+  std::unique_ptr<RedisServer> legacy_redis_, enhanced_redis_;
+  std::unique_ptr<LockshiftServer> server_;
+};
+
+TEST_P(EveryPhase, AtlantisSequencesPassInEveryPhaseAndSplit) {
+  RespClient c(server_->port());
+  AtlantisClient a(c);
+  // Locks held across every move must survive all of them.
+  std::vector<LockSpec> held;
+  for (int i = 0; i < 40; ++i) {
+    held.push_back(LockSpec{.repo = "held/repo", .path = "m" + std::to_string(i), .project = "p", .pull = 100 + i});
+    ASSERT_TRUE(a.tryLock(held.back()).first);
+  }
+  const std::vector<std::pair<std::string, double>> steps = {
+      {"legacy-only", 0}, {"hybrid", 0}, {"hybrid", 10}, {"hybrid", 50},      {"hybrid", 90},
+      {"hybrid", 100},    {"enhanced-only", 100},       {"hybrid", 50},      {"legacy-only", 0}};
+  int round = 0;
+  for (const auto& [phase, split] : steps) {
+    moveTo(*server_, phase, split);
+    SCOPED_TRACE(phase + " " + std::to_string(split));
+    atlantisRound(a, c, "r" + std::to_string(round++));
+    for (const auto& l : held) ASSERT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l)) << lockKey(l);
+  }
+}
+
+TEST_P(EveryPhase, RollbackIsInstantAndLossless) {
+  RespClient c(server_->port());
+  AtlantisClient a(c);
+  moveTo(*server_, "hybrid", 100);
+  std::vector<LockSpec> held;
+  for (int i = 0; i < 30; ++i) {
+    held.push_back(LockSpec{.path = "rb" + std::to_string(i), .project = "p", .pull = i + 1});
+    ASSERT_TRUE(a.tryLock(held.back()).first);
+  }
+  auto r = httpRequest(server_->adminPort(), "POST", "/api/v1/rollback", R"({"reason":"test"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const auto& l : held) EXPECT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l));
+  LockSpec rival = held[0];
+  rival.pull = 999;
+  EXPECT_FALSE(a.tryLock(rival).first);
+  r = httpRequest(server_->adminPort(), "DELETE", "/api/v1/rollback");
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const auto& l : held) EXPECT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l));
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, EveryPhase,
+                         ::testing::Values(Mix::kLmdbLmdb, Mix::kRedisRedis, Mix::kRedisLmdb, Mix::kLmdbRedis),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Mix::kLmdbLmdb: return "LmdbLmdb";
+                             case Mix::kRedisRedis: return "RedisRedis";
+                             case Mix::kRedisLmdb: return "RedisLmdb";
+                             case Mix::kLmdbRedis: return "LmdbRedis";
+                           }
+                           return "?";
+                         });
+
+TEST(LegacyCompatibility, AtlantisPointedStraightAtLegacyRedisSeesEveryHeldLock) {
+  RedisServer legacy, enhanced;
+  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()),
+                                      .enhanced_section = redisSection(enhanced.port())});
+  std::vector<LockSpec> held;
+  {
+    RespClient c(ls.port());
+    AtlantisClient a(c);
+    moveTo(ls, "hybrid", 50);
+    for (int i = 0; i < 100; ++i) {
+      held.push_back(LockSpec{.repo = "acme/infra", .path = "p" + std::to_string(i), .project = "x", .pull = i % 7 + 1});
+      ASSERT_TRUE(a.tryLock(held.back()).first);
+    }
+    for (int i = 0; i < 100; i += 3) ASSERT_TRUE(a.unlock(held[i]).has_value());
+    moveTo(ls, "enhanced-only", 100);
+    LockSpec late{.repo = "acme/infra", .path = "late", .project = "x", .pull = 3};
+    ASSERT_TRUE(a.tryLock(late).first);
+    held.push_back(late);
+  }
+  // Atlantis, pointed straight back at its old Redis: List sees exactly the held locks.
+  RespClient direct(legacy.port());
+  AtlantisClient atlantis(direct);
+  auto listed = atlantis.list();
+  std::set<std::string> keys;
+  for (const auto& [k, v] : listed) keys.insert(k);
+  for (size_t i = 0; i < held.size(); ++i) {
+    bool released = i < 100 && i % 3 == 0;
+    EXPECT_EQ(keys.count(lockKey(held[i])), released ? 0u : 1u) << lockKey(held[i]);
+    if (!released) EXPECT_EQ(direct.call({"get", lockKey(held[i])}).str, lockJson(held[i]));
+  }
+}
+
+TEST(Rollback, FlagFileTakesEffectWithinOneSecond) {
+  RedisServer legacy, enhanced;
+  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()),
+                                      .enhanced_section = redisSection(enhanced.port())});
+  RespClient c(ls.port());
+  moveTo(ls, "hybrid", 100);
+  LockSpec l{.project = "flag", .pull = 4};
+  ASSERT_TRUE(isOk(c.call({"set", lockKey(l), lockJson(l)})));
+  // Make the stores differ so the answer tells which one served it.
+  RespClient direct(enhanced.port());
+  ASSERT_TRUE(isOk(direct.call({"set", lockKey(l), "enhanced-copy"})));
+  ASSERT_EQ(c.call({"get", lockKey(l)}).str, "enhanced-copy");
+
+  writeFile(ls.stateDir() + "/ROLLBACK", "pager: enhanced latency\n");
+  const auto start = std::chrono::steady_clock::now();
+  std::string got;
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    got = c.call({"get", lockKey(l)}).str;
+    if (got == lockJson(l)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  EXPECT_EQ(got, lockJson(l));
+  EXPECT_LT(took.count(), 1000) << "rollback took " << took.count() << " ms";
+  RecordProperty("flag_file_rollback_ms", static_cast<int>(took.count()));
+  auto status = statusOf(ls);
+  EXPECT_TRUE(status["rollback"].as_object()["raised"].as_bool());
+  EXPECT_EQ(status["rollback"].as_object()["actor"].as_string(), "flag-file");
+  // It survives a restart until cleared.
+  ls.restart();
+  EXPECT_TRUE(statusOf(ls)["rollback"].as_object()["raised"].as_bool());
+  EXPECT_EQ(httpRequest(ls.adminPort(), "DELETE", "/api/v1/rollback").status, 409);  // the file is still there
+}
+
+}  // namespace
+}  // namespace lockshift::testing
