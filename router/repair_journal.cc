@@ -47,6 +47,7 @@ Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& di
           if (value.isOk() && value->has_value()) {
             auto role = parseRole(**value);
             if (role) journal->index_.emplace(indexKey(db, key), *role);
+            journal->size_.store(journal->index_.size());
           }
         }
         req.cursor = page->next_cursor;
@@ -59,8 +60,8 @@ Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& di
 }
 
 std::optional<StoreRole> RepairJournal::dirtyTarget(int db, std::string_view key) const {
+  if (size_.load(std::memory_order_acquire) == 0) return std::nullopt;
   std::lock_guard lock(mu_);
-  if (index_.empty()) return std::nullopt;
   auto it = index_.find(indexKey(db, key));
   if (it == index_.end()) return std::nullopt;
   return it->second;
@@ -75,6 +76,7 @@ asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole t
     if (index_.size() >= max_entries_) {
       // Pinned in memory only: ownership stays safe while this process lives.
       index_[ik] = target;
+      size_.store(index_.size(), std::memory_order_release);
       ++overflow_;
       co_return Status::ok();
     }
@@ -87,6 +89,7 @@ asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole t
   auto result = co_await std::move(put);
   std::lock_guard lock(mu_);
   index_[ik] = target;  // pinned even if the durable write failed
+  size_.store(index_.size(), std::memory_order_release);
   if (!result) {
     ++overflow_;
     co_return result.status();
@@ -101,13 +104,11 @@ asio::awaitable<Status> RepairJournal::clear(int db, std::string key) {
   if (!result) co_return result.status();
   std::lock_guard lock(mu_);
   index_.erase(ik);
+  size_.store(index_.size(), std::memory_order_release);
   co_return Status::ok();
 }
 
-size_t RepairJournal::depth() const {
-  std::lock_guard lock(mu_);
-  return index_.size();
-}
+size_t RepairJournal::depth() const { return size_.load(std::memory_order_acquire); }
 
 size_t RepairJournal::overflowCount() const {
   std::lock_guard lock(mu_);

@@ -12,6 +12,7 @@
 // Thread-safety: every method may be called from any thread.
 
 #include <boost/asio/awaitable.hpp>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -54,6 +55,9 @@ class RepairJournal {
   size_t max_entries_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, StoreRole> index_;  // GUARDED_BY(mu_)
+  // index_.size(), readable without the mutex: the request path asks dirtyTarget() on every
+  // call, and the journal is almost always empty.
+  std::atomic<size_t> size_{0};
   size_t overflow_ = 0;                               // GUARDED_BY(mu_)
 };
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: redis-server vs lockshift (embedded LMDB, legacy-only), same machine,
-# same run, same redis-benchmark command; medians of RUNS runs; ratios lockshift/redis.
-# Also peak RSS of lockshift after loading 100k keys.
+# Side-by-side benchmark, same machine, same run, same redis-benchmark command, medians of RUNS:
+#   redis-server (in memory, no persistence: what Atlantis users run today),
+#   redis-server with appendfsync always (durable per write, like lockshift's group commit),
+#   lockshift (embedded LMDB, legacy-only).
+# Ratios are lockshift / redis-server. Also peak RSS of a fresh lockshift holding 100k locks.
 #
 # Usage: tools/bench.sh [RUNS]        (default 3). Prints a Markdown table.
 set -euo pipefail
@@ -22,8 +24,12 @@ wait_port() { for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 &
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
   --protected-mode no >"$work/redis.log" 2>&1 &
-redis_pid=$!
 wait_port "$redis_port"
+aof_port=$(free_port)
+mkdir -p "$work/aof"
+redis-server --port "$aof_port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
+  --dir "$work/aof" --protected-mode no >"$work/redis-aof.log" 2>&1 &
+wait_port "$aof_port"
 
 ls_port=$(free_port)
 cat >"$work/lockshift.toml" <<TOML
@@ -52,17 +58,19 @@ for run in $(seq 1 "$RUNS"); do
   # Alternate the order so neither side always runs on a warmer machine.
   if [ $((run % 2)) -eq 1 ]; then
     bench "$redis_port" | sed 's/^/redis /' >>"$work/results"
+    bench "$aof_port" | sed 's/^/aof /' >>"$work/results"
     bench "$ls_port" | sed 's/^/lockshift /' >>"$work/results"
   else
     bench "$ls_port" | sed 's/^/lockshift /' >>"$work/results"
+    bench "$aof_port" | sed 's/^/aof /' >>"$work/results"
     bench "$redis_port" | sed 's/^/redis /' >>"$work/results"
   fi
 done
 
 median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 
-echo "| test | redis-server rps | lockshift rps | ratio | redis p50/p99 ms | lockshift p50/p99 ms |"
-echo "|---|---|---|---|---|---|"
+echo "| test | redis-server rps | redis AOF-always rps | lockshift rps | ratio to redis | ratio to AOF-always | redis p50/p99 ms | lockshift p50/p99 ms |"
+echo "|---|---|---|---|---|---|---|---|"
 for t in $(awk '{print $2}' "$work/results" | awk '!seen[$0]++'); do
   r=$(awk -v t="$t" '$1=="redis" && $2==t {print $3}' "$work/results" | median)
   l=$(awk -v t="$t" '$1=="lockshift" && $2==t {print $3}' "$work/results" | median)
@@ -70,16 +78,22 @@ for t in $(awk '{print $2}' "$work/results" | awk '!seen[$0]++'); do
   rp99=$(awk -v t="$t" '$1=="redis" && $2==t {print $5}' "$work/results" | median)
   lp50=$(awk -v t="$t" '$1=="lockshift" && $2==t {print $4}' "$work/results" | median)
   lp99=$(awk -v t="$t" '$1=="lockshift" && $2==t {print $5}' "$work/results" | median)
-  printf '| %s | %.0f | %.0f | %.2f× | %s / %s | %s / %s |\n' "$t" "$r" "$l" "$(echo "$l $r" | awk '{print $1/$2}')" \
-    "$rp50" "$rp99" "$lp50" "$lp99"
+  a=$(awk -v t="$t" '$1=="aof" && $2==t {print $3}' "$work/results" | median)
+  printf '| %s | %.0f | %.0f | %.0f | %.2f× | %.2f× | %s / %s | %s / %s |\n' "$t" "$r" "$a" "$l" \
+    "$(echo "$l $r" | awk '{print $1/$2}')" "$(echo "$l $a" | awk '{print $1/$2}')" "$rp50" "$rp99" "$lp50" "$lp99"
 done
 
-# Peak RSS with 100k keys (Atlantis-sized values: ~600-byte lock JSON).
+# Peak RSS of a fresh lockshift holding 100k locks (Atlantis-sized ~600-byte lock JSON).
+kill "$ls_pid"; wait "$ls_pid" 2>/dev/null || true
+rm -rf "$work/state"
+build/lockshift --config "$work/lockshift.toml" >"$work/lockshift2.log" 2>&1 &
+ls_pid=$!
+wait_port "$ls_port"
 value=$(printf '{"Project":{"ProjectName":"p","RepoFullName":"acme/infra","Path":"mod"},"Pull":{"Num":1,"HeadCommit":"%040d","URL":"https://github.com/acme/infra/pull/1","HeadBranch":"feature","BaseBranch":"main","Author":"alice","State":0,"BaseRepo":{"FullName":"acme/infra","Owner":"acme","Name":"infra","CloneURL":"","SanitizedCloneURL":"","VCSHost":{"Hostname":"github.com","Type":0}}},"User":{"Username":"alice","Teams":null},"Workspace":"default","Time":"2026-11-21T10:00:00Z"}' 0)
-awk -v v="$value" 'BEGIN { for (i = 0; i < 100000; i++) { k = "bulk/" i; printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v } }' |
+awk -v v="$value" 'BEGIN { for (i = 0; i < 100000; i++) { k = "pr/acme/infra/mod" i "/default/p"; printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v } }' |
   redis-cli -p "$ls_port" --pipe >/dev/null
+redis-cli -p "$ls_port" --scan --pattern 'pr*' >/dev/null  # a full scan, as Atlantis's List does
 keys=$(redis-cli -p "$ls_port" dbsize)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$ls_pid/status")
-rss=$(awk '/VmRSS/ {print $2}' "/proc/$ls_pid/status")
 echo
-echo "lockshift with $keys keys: peak RSS $((hwm / 1024)) MiB (VmHWM), current RSS $((rss / 1024)) MiB"
+echo "lockshift holding $keys locks (strict acquire, durable): peak RSS $((hwm / 1024)) MiB (VmHWM)"
