@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+
+#include "common/clock.h"
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -16,11 +18,6 @@ namespace lockshift {
 namespace fs = std::filesystem;
 
 namespace {
-
-int64_t nowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Writes `data` to `path` so that a crash leaves either the old or the new file, never half.
 Status writeFileAtomically(const std::string& dir, const std::string& path, const std::string& data) {

@@ -8,6 +8,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include "common/clock.h"
+
 #include "router/router.h"
 
 namespace lockshift {
@@ -15,11 +17,6 @@ namespace lockshift {
 namespace json = boost::json;
 
 namespace {
-
-int64_t nowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 StoreRole otherRole(StoreRole r) { return r == StoreRole::kLegacy ? StoreRole::kEnhanced : StoreRole::kLegacy; }
 
