@@ -61,9 +61,12 @@ StoreRole ControlState::ownerOf(std::string_view key) const {
 std::string encodeControlState(const ControlState& s) {
   json::array rules;
   for (const auto& r : s.rules) rules.push_back(json::object{{"match", r.match}, {"owner", roleName(r.owner)}});
+  // A whole-number split is written as an integer ("50", not Boost.JSON's "5E1").
+  json::value split = s.traffic_split == std::floor(s.traffic_split) ? json::value(static_cast<int64_t>(s.traffic_split))
+                                                                     : json::value(s.traffic_split);
   json::object out{
       {"phase", phaseName(s.phase)},
-      {"traffic_split", s.traffic_split},
+      {"traffic_split", std::move(split)},
       {"rules", std::move(rules)},
       {"rollback", json::object{{"raised", s.rollback.raised},
                                 {"reason", s.rollback.reason},

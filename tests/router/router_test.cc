@@ -62,6 +62,9 @@ TEST(ControlStateCodec, RoundTripsAndRejectsBadFields) {
   EXPECT_EQ(back->rollback.reason, "bad deploy");
   EXPECT_TRUE(back->enhanced_filled);
   EXPECT_EQ(back->epoch, 7u);
+  s.traffic_split = 50;
+  EXPECT_NE(encodeControlState(s).find(R"("traffic_split":50,)"), std::string::npos) << encodeControlState(s);
+  EXPECT_EQ(decodeControlState(encodeControlState(s))->traffic_split, 50);
   EXPECT_FALSE(decodeControlState("{").isOk());
   EXPECT_FALSE(decodeControlState(R"({"phase":"sideways","traffic_split":0})").isOk());
   EXPECT_FALSE(decodeControlState(R"({"phase":"hybrid","traffic_split":101})").isOk());
