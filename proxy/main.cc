@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cctype>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -158,6 +159,9 @@ int run(const Config& config) {
   server.start();
   admin.start();
 
+  // The first SIGINT/SIGTERM starts a graceful stop. Repeated ones while it runs (Ctrl-C twice, a
+  // supervisor repeating SIGTERM) stay queued in the signal set and change nothing; every
+  // acknowledged write is already durable, so a harder stop would gain nothing.
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -183,6 +187,10 @@ int run(const Config& config) {
   for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
   io.run();  // returns once the listeners, sessions and background tasks have finished
   for (auto& t : pool) t.join();
+  // Closing the stores below can take a moment; a repeated signal must not kill that half-way.
+  signals.clear();
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
   std::cerr << "lockshift: stopped\n";
   return 0;
 }
