@@ -8,6 +8,18 @@
 //                                 400 naming a bad field, 409 with {"refusals":[...]}
 //   POST /api/v1/rollback         {"reason"}: 200 with the state
 //   DELETE /api/v1/rollback       200 with the state
+//   POST /api/v1/consistency/checks  {"repair":false}: 202 {"id","state":"running"}; 409
+//                                 {"error","id"} while another check runs
+//   GET  /api/v1/consistency/checks  200 {"checks":[summary...]} newest first (?limit=N, max 100)
+//   GET  /api/v1/consistency/checks/{id|latest}  the report (?format=json|html|md), 404 unknown
+//   GET  /api/v1/locks            ?prefix=&limit= (default 1000, max 100000):
+//                                 200 {"locks":[{"db","key","owner","pull","user","repo",
+//                                 "path","workspace","time"}...],"truncated":bool}
+//   DELETE /api/v1/locks/{key}    ?db=N; the key percent-encoded: 200 {"deleted":true,"key",
+//                                 "value"}, 404 when absent; recorded as an audit event
+//   GET  /api/v1/events           ?limit=N (default 200, max 10000): 200 {"events":[{
+//                                 "time_unix_ms","kind","actor","detail","epoch"}...]} oldest first
+//   GET  /                        the status page (HTML; reads the endpoints above)
 // Mutating calls need `Authorization: Bearer <token>` when a token is configured (401 without,
 // 403 with a wrong one; compared in constant time). Errors are JSON: {"error":"...","field":"..."}.
 // Limits: request body 64 KiB, header read timeout 10 s, keep-alive.

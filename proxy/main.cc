@@ -23,6 +23,7 @@
 #include "proxy/config.h"
 #include "proxy/metrics.h"
 #include "proxy/resp_server.h"
+#include "proxy/stores.h"
 #include "router/control_store.h"
 #include "router/repair_journal.h"
 #include "router/router.h"
@@ -35,79 +36,6 @@ constexpr const char* kUsage =
     "usage: lockshift --config FILE        run the proxy\n"
     "       lockshift --check-config FILE  validate a config file and exit\n"
     "       lockshift --version\n";
-
-// A secret file holds the secret on its first line; trailing CR/LF are not part of it.
-Result<std::string> readSecretFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::invalidArgument("cannot read " + path + ": " + std::strerror(errno));
-  std::string secret;
-  std::getline(in, secret);
-  while (!secret.empty() && (secret.back() == '\r' || secret.back() == '\n')) secret.pop_back();
-  if (secret.empty()) return Status::invalidArgument(path + " is empty");
-  return secret;
-}
-
-// What this version can run; the config loader accepts more (for the issues still open).
-Status checkSupported(const Config& config) {
-  for (const auto* store : {&config.legacy, &config.enhanced}) {
-    if (store->type == "redis-cluster") {
-      return Status::invalidArgument(config.source + ": type 'redis-cluster' is not available in this version");
-    }
-  }
-  return Status::ok();
-}
-
-// A Redis store's password: password_file, else $LOCKSHIFT_<ROLE>_PASSWORD, else none.
-Result<std::string> storePassword(const StoreConfig& c, const std::string& role) {
-  if (!c.password_file.empty()) return readSecretFile(c.password_file);
-  std::string var = "LOCKSHIFT_" + role + "_PASSWORD";
-  for (auto& ch : var) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  const char* env = std::getenv(var.c_str());
-  return std::string(env != nullptr ? env : "");
-}
-
-struct OpenedStore {
-  std::unique_ptr<LockStore> store;
-  RedisStore* redis = nullptr;  // to close its connections at shutdown
-};
-
-Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int databases, asio::io_context& io) {
-  OpenedStore out;
-  if (c.type == "lmdb") {
-    LmdbOptions o;
-    o.path = c.path;
-    o.map_size = c.map_size;
-    o.sync = c.sync;
-    o.databases = databases;
-    auto store = LmdbStore::open(o);
-    if (!store) return Status(store.status().code(), "[" + role + "] " + store.status().message());
-    out.store = std::move(store.value());
-    return out;
-  }
-  auto password = storePassword(c, role);
-  if (!password) return Status::invalidArgument("[" + role + "] " + password.status().message());
-  RedisOptions o;
-  o.address = c.address;
-  o.db = c.db;
-  o.username = c.username;
-  o.password = std::move(password.value());
-  o.key_prefix = c.key_prefix;
-  o.connect_timeout = c.connect_timeout;
-  o.command_timeout = c.command_timeout;
-  o.pool_size = c.pool_size;
-  auto redis = RedisStore::create(io, std::move(o));
-  out.redis = redis.get();
-  out.store = std::move(redis);
-  return out;
-}
-
-ControlState initialState(const MigrationConfig& m) {
-  ControlState s;
-  s.phase = parsePhase(m.phase).value_or(Phase::kLegacyOnly);
-  s.traffic_split = m.traffic_split;
-  for (const auto& r : m.rules) s.rules.push_back({r.match, parseRole(r.owner).value_or(StoreRole::kLegacy)});
-  return s;
-}
 
 int fail(const std::string& what, const Status& s) {
   std::cerr << "lockshift: " << what << ": " << s.message() << "\n";
