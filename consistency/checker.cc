@@ -92,7 +92,8 @@ class Check {
     report_.legacy.store = legacy_.name();
     report_.enhanced.store = enhanced_.name();
     report_.rounds = 1;
-    for (int db = 0; db < options_.databases; ++db) {
+    const int databases = std::min({options_.databases, legacy_.databases(), enhanced_.databases()});
+    for (int db = 0; db < databases; ++db) {
       auto a = scanLegacy(db);
       if (Status s = co_await std::move(a); !s) co_return s;
       auto b = scanEnhanced(db);
@@ -139,6 +140,7 @@ class Check {
   asio::awaitable<Status> scanAll(LockStore& store, int db, const char* name, OnPage on_page) {
     ScanRequest request{.db = db, .cursor = 0, .count = options_.page_size};
     do {
+      if (options_.cancelled && options_.cancelled()) co_return Status::unavailable("cancelled: lockshift is stopping");
       auto scan = store.scan(request);
       auto page = co_await std::move(scan);
       if (!page) co_return Status(page.status().code(), std::string(name) + " scan: " + page.status().message());
@@ -195,6 +197,7 @@ class Check {
   asio::awaitable<Status> recheck() {
     std::vector<Suspect> still;
     for (size_t start = 0; start < suspects_.size(); start += options_.page_size) {
+      if (options_.cancelled && options_.cancelled()) co_return Status::unavailable("cancelled: lockshift is stopping");
       const size_t end = std::min(suspects_.size(), start + options_.page_size);
       // Group the page by db (almost always one db).
       for (size_t i = start; i < end;) {

@@ -40,6 +40,8 @@ struct CheckOptions {
   // Copies the owner's value of `key` to the other store (deleting it there if the owner has
   // none). Required when repair is set.
   std::function<asio::awaitable<Status>(int db, std::string key)> repair_key;
+  // Polled between pages: true ends the check as failed ("cancelled"). Optional.
+  std::function<bool()> cancelled;
   // Called with the report in progress after every page and round (for status and progress
   // bars). Optional.
   std::function<void(const Report&)> on_progress;

@@ -5,12 +5,17 @@
 #include <string_view>
 
 #include "proxy/admin_requests.h"
+#include "proxy/admin_target.h"
+#include "proxy/status_page.h"
 
 namespace lockshift {
 
 namespace json = boost::json;
 
-enum class AdminApi::Route { kHealthz, kReadyz, kMetrics, kStatus, kMigration, kRollback };
+enum class AdminApi::Route {
+  kHealthz, kReadyz, kMetrics, kStatus, kMigration, kRollback,
+  kChecks, kCheck, kLocks, kLock, kEvents, kStatusPage,
+};
 
 namespace {
 
@@ -20,6 +25,7 @@ struct RouteSpec {
   std::string_view path;
   Route route;
   std::string_view allow;  // the Allow header: methods separated by ", "
+  bool prefix = false;     // path is a prefix followed by one non-empty parameter ({id}, {key})
 };
 
 constexpr RouteSpec kRoutes[] = {
@@ -29,13 +35,19 @@ constexpr RouteSpec kRoutes[] = {
     {"/api/v1/status", Route::kStatus, "GET"},
     {"/api/v1/migration", Route::kMigration, "PUT"},
     {"/api/v1/rollback", Route::kRollback, "POST, DELETE"},
+    {"/api/v1/consistency/checks", Route::kChecks, "GET, POST"},
+    {"/api/v1/consistency/checks/", Route::kCheck, "GET", true},
+    {"/api/v1/locks", Route::kLocks, "GET"},
+    {"/api/v1/locks/", Route::kLock, "DELETE", true},
+    {"/api/v1/events", Route::kEvents, "GET"},
+    {"/", Route::kStatusPage, "GET"},
 };
 
 constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
 const RouteSpec* findRoute(std::string_view path) {
   for (const auto& spec : kRoutes) {
-    if (spec.path == path) return &spec;
+    if (spec.prefix ? path.size() > spec.path.size() && path.starts_with(spec.path) : spec.path == path) return &spec;
   }
   return nullptr;
 }
@@ -48,6 +60,10 @@ bool allows(std::string_view allow, std::string_view method) {
   }
   return false;
 }
+
+}  // namespace
+
+std::string adminActor(const std::string& peer) { return "admin:" + peer; }
 
 AdminResponse jsonResponse(unsigned status, std::string body) {
   AdminResponse response;
@@ -71,17 +87,17 @@ unsigned httpStatusFor(ErrorCode code) {
   }
 }
 
-}  // namespace
-
-std::string adminActor(const std::string& peer) { return "admin:" + peer; }
-
-AdminApi::AdminApi(ControlPlane& control, std::function<std::string()> metrics_text,
+AdminApi::AdminApi(ControlPlane& control, ConsistencyService* consistency, std::function<std::string()> metrics_text,
                    std::string token)
-    : control_(control), metrics_text_(std::move(metrics_text)), token_(std::move(token)) {}
+    : control_(control),
+      consistency_(consistency),
+      metrics_text_(std::move(metrics_text)),
+      token_(std::move(token)) {}
 
 boost::asio::awaitable<AdminResponse> AdminApi::handle(AdminRequest request) {
-  std::string_view path(request.target);
-  path = path.substr(0, path.find('?'));
+  Target target;
+  if (auto error = parseTarget(request.target, &target)) co_return badRequest(*error);
+  std::string_view path(target.path);
   const RouteSpec* spec = findRoute(path);
   if (spec == nullptr) {
     co_return jsonResponse(404, errorBody("no such endpoint: " + std::string(path)));
@@ -95,10 +111,11 @@ boost::asio::awaitable<AdminResponse> AdminApi::handle(AdminRequest request) {
   if (request.method != "GET") {
     if (auto denied = authorize(request)) co_return std::move(*denied);
   }
-  co_return co_await serve(spec->route, request);
+  co_return co_await serve(spec->route, request, target);
 }
 
-boost::asio::awaitable<AdminResponse> AdminApi::serve(Route route, const AdminRequest& request) {
+boost::asio::awaitable<AdminResponse> AdminApi::serve(Route route, const AdminRequest& request,
+                                                      const Target& target) {
   switch (route) {
     case Route::kHealthz: co_return jsonResponse(200, R"({"status":"ok"})");
     case Route::kReadyz: {
@@ -115,6 +132,18 @@ boost::asio::awaitable<AdminResponse> AdminApi::serve(Route route, const AdminRe
     case Route::kRollback:
       if (request.method == "POST") co_return co_await raiseRollback(request);
       co_return co_await clearRollback(request);
+    case Route::kChecks:
+      if (request.method == "POST") co_return startCheck(request, target);
+      co_return listChecks(target);
+    case Route::kCheck: co_return getCheck(target);
+    case Route::kLocks: co_return co_await listLocks(target);
+    case Route::kLock: co_return co_await forceUnlock(request, target);
+    case Route::kEvents: co_return listEvents(target);
+    case Route::kStatusPage: {
+      AdminResponse response = jsonResponse(200, std::string(statusPageHtml()));
+      response.content_type = "text/html; charset=utf-8";
+      co_return response;
+    }
   }
   co_return jsonResponse(500, errorBody("unhandled route"));
 }

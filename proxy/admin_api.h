@@ -17,6 +17,12 @@
 #include "router/control_plane.h"
 
 namespace lockshift {
+class ConsistencyService;
+struct FieldError;
+struct Target;
+}  // namespace lockshift
+
+namespace lockshift {
 
 struct AdminRequest {
   std::string method;  // "GET", "PUT", ... as sent
@@ -35,8 +41,10 @@ struct AdminResponse {
 
 class AdminApi {
  public:
-  // `token` empty: mutating calls need no Authorization header.
-  AdminApi(ControlPlane& control, std::function<std::string()> metrics_text, std::string token);
+  // `token` empty: mutating calls need no Authorization header. `consistency` may be null (the
+  // consistency routes then answer 503).
+  AdminApi(ControlPlane& control, ConsistencyService* consistency, std::function<std::string()> metrics_text,
+           std::string token);
 
   // Never fails for bad input (that is a 4xx response); exceptions from the control plane or
   // the metrics callback propagate to the caller, which answers 500.
@@ -45,19 +53,34 @@ class AdminApi {
   enum class Route;  // the known paths (admin_api.cc)
 
  private:
-  boost::asio::awaitable<AdminResponse> serve(Route route, const AdminRequest& request);
+  boost::asio::awaitable<AdminResponse> serve(Route route, const AdminRequest& request, const Target& target);
   std::optional<AdminResponse> authorize(const AdminRequest& request) const;
   boost::asio::awaitable<AdminResponse> changeMigration(const AdminRequest& request);
   boost::asio::awaitable<AdminResponse> raiseRollback(const AdminRequest& request);
   boost::asio::awaitable<AdminResponse> clearRollback(const AdminRequest& request);
   boost::asio::awaitable<AdminResponse> rollbackAnswer(const Status& status);
+  // admin_api_operations.cc
+  AdminResponse startCheck(const AdminRequest& request, const Target& target);
+  AdminResponse listChecks(const Target& target);
+  AdminResponse getCheck(const Target& target);
+  boost::asio::awaitable<AdminResponse> listLocks(const Target& target);
+  boost::asio::awaitable<AdminResponse> forceUnlock(const AdminRequest& request, const Target& target);
+  AdminResponse listEvents(const Target& target);
 
   ControlPlane& control_;
+  ConsistencyService* consistency_;
   std::function<std::string()> metrics_text_;
   std::string token_;
 };
 
 // "admin:<peer>", the actor recorded in the audit log for a call from `peer`.
 std::string adminActor(const std::string& peer);
+
+// A JSON response with `status` and `body`.
+AdminResponse jsonResponse(unsigned status, std::string body);
+// 400 with {"error","field"}.
+AdminResponse badRequest(const FieldError& error);
+// The HTTP status for a failed store or control-plane call.
+unsigned httpStatusFor(ErrorCode code);
 
 }  // namespace lockshift

@@ -233,11 +233,11 @@ asio::awaitable<void> AdminSession::lingerAndClose() {
 // Lifetime: shared by AdminServer and the accept coroutine, so it outlives a pending accept.
 class AdminServer::Impl : public std::enable_shared_from_this<AdminServer::Impl> {
  public:
-  Impl(asio::io_context& io, ControlPlane& control, std::function<std::string()> metrics_text,
-       AdminOptions options)
+  Impl(asio::io_context& io, ControlPlane& control, ConsistencyService* consistency,
+       std::function<std::string()> metrics_text, AdminOptions options)
       : io_(io),
         options_(std::move(options)),
-        api_(std::make_shared<AdminApi>(control, std::move(metrics_text), options_.token)),
+        api_(std::make_shared<AdminApi>(control, consistency, std::move(metrics_text), options_.token)),
         acceptor_(asio::make_strand(io)) {}
 
   Status listen();
@@ -327,9 +327,9 @@ asio::awaitable<void> AdminServer::Impl::acceptLoop() {
   }
 }
 
-AdminServer::AdminServer(asio::io_context& io, ControlPlane& control,
+AdminServer::AdminServer(asio::io_context& io, ControlPlane& control, ConsistencyService* consistency,
                          std::function<std::string()> metrics_text, AdminOptions options)
-    : impl_(std::make_shared<Impl>(io, control, std::move(metrics_text), std::move(options))) {}
+    : impl_(std::make_shared<Impl>(io, control, consistency, std::move(metrics_text), std::move(options))) {}
 
 AdminServer::~AdminServer() { impl_->stop(); }
 

@@ -38,6 +38,10 @@
 #include "router/control_plane.h"
 
 namespace lockshift {
+class ConsistencyService;
+}  // namespace lockshift
+
+namespace lockshift {
 
 struct AdminOptions {
   std::string listen = "127.0.0.1:9121";
@@ -50,8 +54,9 @@ struct AdminOptions {
 class AdminServer {
  public:
   // `metrics_text` returns the Prometheus exposition for /metrics.
-  AdminServer(boost::asio::io_context& io, ControlPlane& control, std::function<std::string()> metrics_text,
-              AdminOptions options);
+  // `consistency` may be null: the consistency routes then answer 503.
+  AdminServer(boost::asio::io_context& io, ControlPlane& control, ConsistencyService* consistency,
+              std::function<std::string()> metrics_text, AdminOptions options);
   ~AdminServer();
 
   // Binds and listens; kUnavailable naming the address when it cannot.

@@ -257,8 +257,8 @@ void SectionReader::readInt(std::string_view key, int64_t min, int64_t max, T& o
 constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
 constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
 
-constexpr std::string_view kSections[] = {"server", "legacy", "enhanced", "migration"};
-constexpr std::string_view kUnsupportedSections[] = {"shadow", "fallback", "consistency"};
+constexpr std::string_view kSections[] = {"server", "legacy", "enhanced", "migration", "consistency"};
+constexpr std::string_view kUnsupportedSections[] = {"shadow", "fallback"};
 
 constexpr std::string_view kServerKeys[] = {
     "resp_listen",      "admin_listen",      "state_dir",       "password_file", "admin_token_file",
@@ -426,6 +426,19 @@ void readMigration(SectionReader& s, Errors& errors, MigrationConfig& c) {
   readRules(s, errors, c.rules);
 }
 
+constexpr std::string_view kConsistencyKeys[] = {"interval", "rounds", "recheck_delay", "gates",
+                                                 "max_report_age", "keep_reports"};
+
+void readConsistency(SectionReader& s, ConsistencyConfig& c) {
+  s.checkKeys(kConsistencyKeys);
+  s.readDuration("interval", /*allow_zero=*/true, c.interval);
+  s.readInt("rounds", 1, 100, c.rounds);
+  s.readDuration("recheck_delay", /*allow_zero=*/true, c.recheck_delay);
+  s.readBool("gates", c.gates);
+  s.readDuration("max_report_age", /*allow_zero=*/false, c.max_report_age);
+  s.readInt("keep_reports", 1, 100000, c.keep_reports);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Whole-document checks.
 
@@ -535,10 +548,12 @@ Result<Config> readDocument(const toml::table& root, const std::string& source) 
   SectionReader legacy(errors, "[legacy]", root["legacy"].as_table());
   SectionReader enhanced(errors, "[enhanced]", root["enhanced"].as_table());
   SectionReader migration(errors, "[migration]", root["migration"].as_table());
+  SectionReader consistency(errors, "[consistency]", root["consistency"].as_table());
   readServer(server, config.server);
   readStore(legacy, /*is_legacy=*/true, config.legacy);
   readStore(enhanced, /*is_legacy=*/false, config.enhanced);
   readMigration(migration, errors, config.migration);
+  readConsistency(consistency, config.consistency);
   resolvePaths(source, config);
   checkListeners(server, config.server);
   checkDistinctStores(enhanced, config);

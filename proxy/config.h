@@ -66,12 +66,29 @@ struct MigrationConfig {
   std::vector<MigrationRule> rules;
 };
 
+struct ConsistencyConfig {
+  // Time between scheduled dry-run checks while enhanced is in use; "0" turns the schedule off.
+  // Shorter keeps the gate's evidence fresh at the cost of a full read of both stores each time.
+  Duration interval{std::chrono::hours(1)};
+  // Comparison rounds; a key is divergent only if it differs in every one. More rounds (and a
+  // longer recheck_delay) tolerate slower in-flight writes but make a check take longer.
+  int rounds = 3;
+  Duration recheck_delay{1000};
+  // Forward moves (more keys to enhanced) need a clean report newer than max_report_age for the
+  // keys that move; `force` overrides with an audit event. false: moves are ungated.
+  bool gates = true;
+  Duration max_report_age{std::chrono::hours(1)};
+  // Reports kept in <state_dir>/reports; the oldest are removed beyond this.
+  size_t keep_reports = 100;
+};
+
 struct Config {
   std::string source;  // the file it was loaded from ("<string>" for text)
   ServerConfig server;
   StoreConfig legacy;
   StoreConfig enhanced;
   MigrationConfig migration;
+  ConsistencyConfig consistency;
 };
 
 // Parses and validates TOML text. `source` names the text in error messages and is the base for

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "backends/lmdb_store.h"
+#include "consistency/service.h"
 #include "backends/redis_store.h"
 #include "proxy/admin_server.h"
 #include "proxy/command.h"
@@ -76,14 +77,36 @@ int run(const Config& config) {
   router_options.keep_legacy_in_sync = config.migration.keep_legacy_in_sync;
   Router router(*legacy->store, *enhanced->store, **control, **journal, router_metrics, router_options);
 
+  auto reports = ReportStore::open(config.server.state_dir + "/reports", config.consistency.keep_reports);
+  if (!reports) return fail("cannot open the report directory", reports.status());
+  ConsistencyOptions consistency_options{
+      .interval = config.consistency.interval,
+      .rounds = config.consistency.rounds,
+      .recheck_delay = config.consistency.recheck_delay,
+      .databases = router.databases(),
+      .gates = config.consistency.gates,
+      .gate = GateOptions{.max_report_age = config.consistency.max_report_age}};
+  ControlStore& control_store = **control;
+  ConsistencyHooks hooks{
+      .owner = [&router](int db, std::string_view key) { return router.ownerOf(db, key); },
+      .repair_key = [&router](int db, std::string key) { return router.reconcileKey(db, std::move(key)); },
+      .enhanced_in_use = [&control_store] { return control_store.snapshot()->enhanced_in_use; },
+      .audit = [&control_store](const std::string& kind, const std::string& actor, const std::string& detail) {
+        control_store.audit(kind, actor, detail);
+      }};
+  ConsistencyService consistency(*legacy->store, *enhanced->store, **reports, *metrics.registry(), std::move(hooks),
+                                 consistency_options);
+  router.setGate(consistency.gate());
+
   ServerContext context{.store = router, .store_label = "router", .metrics = metrics, .config = config,
                         .password = password};
   RespServer server(io, context);
   if (Status s = server.listen(config.server.resp_listen); !s) return fail("resp_listen", s);
-  AdminServer admin(io, router, [&metrics] { return metrics.serialize(); },
+  AdminServer admin(io, router, &consistency, [&metrics] { return metrics.serialize(); },
                     AdminOptions{.listen = config.server.admin_listen, .token = admin_token});
   if (Status s = admin.listen(); !s) return fail("admin_listen", s);
   router.start(io);
+  consistency.start(io);
   server.start();
   admin.start();
 
@@ -97,6 +120,7 @@ int run(const Config& config) {
     server.stop();
     admin.stop();
     router.stop();
+    consistency.stop();
     for (RedisStore* r : {legacy->redis, enhanced->redis}) {
       if (r != nullptr) r->close();
     }

@@ -78,6 +78,19 @@ class Router final : public LockStore, public ControlPlane {
   Status raiseRollback(std::string reason, std::string actor) override;
   Status clearRollback(std::string actor) override;
   asio::awaitable<bool> ready() override;
+  asio::awaitable<Result<LockListing>> listLocks(std::string prefix, size_t limit) override;
+  asio::awaitable<Result<std::optional<std::string>>> forceUnlock(int db, std::string key,
+                                                                 std::string actor) override;
+  std::vector<std::string> events(size_t max) override { return control_.events(max); }
+
+  // Forward moves (more keys owned by enhanced) ask `gate` first unless forced. Set before
+  // start(); the gate must outlive the router. nullptr: ungated.
+  void setGate(MigrationGate* gate) { gate_ = gate; }
+
+  // Copies the owner's current value of `key` to the other store (deleting it there when the
+  // owner has none), under the key's lock, and clears any journal entry for it: the consistency
+  // checker's repair.
+  asio::awaitable<Status> reconcileKey(int db, std::string key);
 
   // The store that owns `key` now, journal pinning included.
   StoreRole ownerOf(int db, std::string_view key) const;
@@ -112,6 +125,7 @@ class Router final : public LockStore, public ControlPlane {
   RouterOptions options_;
   KeyLocks locks_;
 
+  MigrationGate* gate_ = nullptr;
   std::atomic<bool> changing_{false};  // one migration change at a time (they await)
   std::atomic<bool> stopping_{false};
   std::unique_ptr<asio::steady_timer> replay_timer_, flag_timer_;

@@ -12,11 +12,32 @@
 
 #include "router/router.h"
 
+#include <cstdio>
+
 namespace lockshift {
 
 namespace json = boost::json;
 
 namespace {
+
+// Percent of keys a state hands to enhanced, ignoring rules and rollback: what "forward" means
+// for the gates.
+double enhancedShare(const ControlState& s) {
+  switch (s.phase) {
+    case Phase::kLegacyOnly:
+    case Phase::kShadow: return 0;
+    case Phase::kHybrid: return s.traffic_split;
+    case Phase::kEnhancedOnly: return 100;
+  }
+  return 0;
+}
+
+// "50%", "12.5%": as an operator wrote it.
+std::string percentText(double split) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g%%", split);
+  return buf;
+}
 
 StoreRole otherRole(StoreRole r) { return r == StoreRole::kLegacy ? StoreRole::kEnhanced : StoreRole::kLegacy; }
 
@@ -156,6 +177,23 @@ asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, s
   const ControlState before = *control_.snapshot();
   const Phase phase = change.phase.value_or(before.phase);
   const double split = change.traffic_split.value_or(before.traffic_split);
+  ControlState after = before;
+  after.phase = phase;
+  after.traffic_split = split;
+  if (gate_ != nullptr && enhancedShare(after) > enhancedShare(before)) {
+    std::vector<std::string> refusals = gate_->refusals(before, after);
+    if (!refusals.empty() && !change.force) {
+      changing_ = false;
+      out.refusals = std::move(refusals);
+      out.state = before;
+      co_return out;
+    }
+    if (!refusals.empty()) {
+      std::string reasons;
+      for (const auto& r : refusals) reasons += (reasons.empty() ? "" : "; ") + r;
+      control_.audit("gate.overridden", actor, reasons);
+    }
+  }
   if (phase != Phase::kLegacyOnly && !before.enhanced_filled) {
     auto fill = fillEnhanced(actor);
     Status s = co_await std::move(fill);
@@ -180,8 +218,8 @@ asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, s
     } else {
       out.applied = true;
       control_.audit("migration.changed", actor,
-                     std::string(phaseName(before.phase)) + " " + std::to_string(before.traffic_split) + "% -> " +
-                         std::string(phaseName(phase)) + " " + std::to_string(split) + "%" +
+                     std::string(phaseName(before.phase)) + " " + percentText(before.traffic_split) + " -> " +
+                         std::string(phaseName(phase)) + " " + percentText(split) +
                          (change.force ? " (force)" : "") + "; journal " + std::to_string(journal_.depth()));
     }
   }

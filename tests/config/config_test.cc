@@ -83,6 +83,13 @@ TEST(DefaultConfigFile, LoadsWithTheDocumentedDefaults) {
   expectLmdbDefaults(config->legacy, state_dir + "/legacy");
   expectLmdbDefaults(config->enhanced, state_dir + "/enhanced");
   expectMigrationDefaults(config->migration);
+  ConsistencyConfig d;
+  EXPECT_EQ(config->consistency.interval, d.interval);
+  EXPECT_EQ(config->consistency.rounds, d.rounds);
+  EXPECT_EQ(config->consistency.recheck_delay, d.recheck_delay);
+  EXPECT_EQ(config->consistency.gates, d.gates);
+  EXPECT_EQ(config->consistency.max_report_age, d.max_report_age);
+  EXPECT_EQ(config->consistency.keep_reports, d.keep_reports);
 }
 
 // Every field the loader accepts is shown in the file, set or commented out.
@@ -127,6 +134,13 @@ TEST(DefaultConfigFile, ShowsEveryField) {
       "[[migration.rules]]",
       "match",
       "owner",
+      "[consistency]",
+      "interval",
+      "rounds",
+      "recheck_delay",
+      "gates",
+      "max_report_age",
+      "keep_reports",
   };
   for (const char* field : fields) {
     std::string needle = field[0] == '[' ? std::string(field) : std::string(field) + " = ";
@@ -367,7 +381,10 @@ TEST(ConfigErrors, UnknownKeysAndSections) {
       {"\n\n[shadow]\n", "t.toml:3: section [shadow] is not supported by this version"},
       {"[fallback]\nwindow = \"10s\"\n",
        "t.toml:1: section [fallback] is not supported by this version"},
-      {"[consistency]\n", "t.toml:1: section [consistency] is not supported by this version"},
+      {"[consistency]\nround = 3\n", "t.toml:2: unknown key 'round' in [consistency]"},
+      {"[consistency]\nrounds = 0\n", "t.toml:2: [consistency] rounds must be between 1 and 100 (got 0)"},
+      {"[consistency]\nmax_report_age = \"0\"\n", "t.toml:2: [consistency] max_report_age must be greater than 0"},
+      {"[consistency]\ngates = \"yes\"\n", "t.toml:2: [consistency] gates must be true or false"},
   });
 }
 

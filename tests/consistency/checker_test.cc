@@ -14,6 +14,7 @@
 #include "backends/lmdb_store.h"
 #include "consistency/checker.h"
 #include "consistency/report_store.h"
+#include "tests/router/router_fixture.h"
 #include "tests/support/process.h"
 #include "tests/support/run_sync.h"
 
@@ -215,13 +216,24 @@ TEST_F(CheckerTest, WritesInFlightAreNotReportedOnceRoundsSettle) {
 }
 
 TEST_F(CheckerTest, AStoreErrorFailsTheCheckWithTheReason) {
-  // An oversized key cannot be read from LMDB; the simplest real failure is a closed-over bad db.
-  CheckOptions o = options();
-  o.databases = 3;  // the stores have 2
-  Report r = check(o);
+  put(*legacy_, 0, {{key(1), lockValue(1, 1)}});
+  testing::FaultyStore down(*enhanced_);  // a store that stops answering
+  down.setFailing(true);
+  Report r;
+  r.id = "r";
+  runSync(runCheck(*legacy_, down, options(), r));
   EXPECT_EQ(r.state, "failed");
   EXPECT_EQ(r.verdict(), "failed");
-  EXPECT_FALSE(r.error.empty());
+  EXPECT_NE(r.error.find("enhanced"), std::string::npos) << r.error;
+}
+
+TEST_F(CheckerTest, ChecksOnlyTheDatabasesBothStoresHave) {
+  put(*legacy_, 1, {{key(1), lockValue(1, 1)}});
+  CheckOptions o = options();
+  o.databases = 16;  // the stores have 2
+  Report r = check(o);
+  EXPECT_EQ(r.state, "done") << r.error;
+  EXPECT_EQ(r.totalDivergent(), 1u);
 }
 
 TEST(Report, JsonRoundTripKeepsEveryField) {

@@ -80,7 +80,8 @@ void LockshiftServer::start() {
                           "[legacy]\n" + legacy + "\n"
                           "[enhanced]\n" + enhanced + "\n"
                           "[migration]\n"
-                          "acquire = \"" + options_.acquire + "\"\n" + options_.migration_extra);
+                          "acquire = \"" + options_.acquire + "\"\n" + options_.migration_extra +
+                          "[consistency]\n" + options_.consistency_section);
   process_ = Process::spawn({LOCKSHIFT_BINARY, "--config", config_path_}, log_path_);
   if (!answersPing(port_, std::chrono::seconds(15))) throw std::runtime_error("lockshift did not answer");
 }

@@ -32,6 +32,9 @@ struct LockshiftOptions {
   std::string enhanced_section;
   std::string migration_extra;     // more [migration] lines, e.g. "phase = \"hybrid\""
   std::string admin_token;         // written to an admin_token_file when set
+  // The [consistency] body. By default the rollout gates are off (tests of the data path move
+  // the split freely) and nothing is scheduled; tests of the gates set their own.
+  std::string consistency_section = "gates = false\ninterval = \"0\"\n";
 };
 
 // "type = \"redis\"\naddress = \"127.0.0.1:<port>\"\n"
