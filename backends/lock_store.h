@@ -68,6 +68,16 @@ struct ScanPage {
   std::vector<std::string> keys;
 };
 
+// Whether a store is in the request path, as decided by a wrapper that can take it out (the
+// circuit breaker, router/circuit_breaker.h). A plain store is always available.
+struct StoreAvailability {
+  bool available = true;
+  std::string state;          // "" for a plain store; "closed", "open", "half-open" for a breaker
+  std::string reason;         // why it was taken out (the last trip)
+  int64_t since_unix_ms = 0;  // when the state was entered
+  uint64_t trips = 0;         // times it was taken out since start
+};
+
 class LockStore {
  public:
   virtual ~LockStore() = default;
@@ -90,6 +100,10 @@ class LockStore {
   virtual asio::awaitable<Result<int64_t>> count(int db) = 0;
   // Cheap health probe.
   virtual asio::awaitable<Status> ping() = 0;
+  // Whether the store is in the request path. No I/O, no locks: called on every request.
+  virtual bool available() const { return true; }
+  // The details, for status pages.
+  virtual StoreAvailability availability() const { return {}; }
 };
 
 }  // namespace lockshift

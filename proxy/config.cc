@@ -257,8 +257,8 @@ void SectionReader::readInt(std::string_view key, int64_t min, int64_t max, T& o
 constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
 constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
 
-constexpr std::string_view kSections[] = {"server", "legacy", "enhanced", "migration", "consistency"};
-constexpr std::string_view kUnsupportedSections[] = {"shadow", "fallback"};
+constexpr std::string_view kSections[] = {"server", "legacy", "enhanced", "migration", "consistency", "fallback"};
+constexpr std::string_view kUnsupportedSections[] = {"shadow"};
 
 constexpr std::string_view kServerKeys[] = {
     "resp_listen",      "admin_listen",      "state_dir",       "password_file", "admin_token_file",
@@ -439,6 +439,26 @@ void readConsistency(SectionReader& s, ConsistencyConfig& c) {
   s.readInt("keep_reports", 1, 100000, c.keep_reports);
 }
 
+constexpr std::string_view kFallbackKeys[] = {"enabled", "failure_threshold", "error_rate_threshold", "window",
+                                              "min_requests", "latency_threshold", "reset_timeout",
+                                              "half_open_max_requests"};
+
+void readFallback(SectionReader& s, const MigrationConfig& migration, FallbackConfig& c) {
+  s.checkKeys(kFallbackKeys);
+  s.readBool("enabled", c.enabled);
+  s.readInt("failure_threshold", 1, 1000000, c.failure_threshold);
+  s.readNumber("error_rate_threshold", 0, 1, c.error_rate_threshold);
+  s.readDuration("window", /*allow_zero=*/false, c.window);
+  s.readInt("min_requests", 1, 1000000, c.min_requests);
+  s.readDuration("latency_threshold", /*allow_zero=*/true, c.latency_threshold);
+  s.readDuration("reset_timeout", /*allow_zero=*/false, c.reset_timeout);
+  s.readInt("half_open_max_requests", 1, 1000000, c.half_open_max_requests);
+  if (c.enabled && !migration.keep_legacy_in_sync) {
+    s.fail("enabled", "= true needs [migration] keep_legacy_in_sync = true: legacy answers for every key "
+                  "while enhanced is out of the path; set enabled = false to decommission legacy");
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Whole-document checks.
 
@@ -549,11 +569,13 @@ Result<Config> readDocument(const toml::table& root, const std::string& source) 
   SectionReader enhanced(errors, "[enhanced]", root["enhanced"].as_table());
   SectionReader migration(errors, "[migration]", root["migration"].as_table());
   SectionReader consistency(errors, "[consistency]", root["consistency"].as_table());
+  SectionReader fallback(errors, "[fallback]", root["fallback"].as_table());
   readServer(server, config.server);
   readStore(legacy, /*is_legacy=*/true, config.legacy);
   readStore(enhanced, /*is_legacy=*/false, config.enhanced);
   readMigration(migration, errors, config.migration);
   readConsistency(consistency, config.consistency);
+  readFallback(fallback, config.migration, config.fallback);
   resolvePaths(source, config);
   checkListeners(server, config.server);
   checkDistinctStores(enhanced, config);

@@ -82,6 +82,25 @@ struct ConsistencyConfig {
   size_t keep_reports = 100;
 };
 
+// The circuit breaker on the enhanced store (DESIGN §2 "Automatic fallback").
+struct FallbackConfig {
+  // Take enhanced out of the path by itself when it fails. Requires keep_legacy_in_sync, since
+  // legacy then answers for every key.
+  bool enabled = true;
+  // Consecutive failed calls that trip it. Lower reacts sooner, and also to brief blips.
+  int failure_threshold = 5;
+  // Or: this fraction of calls failed within `window`, once `min_requests` calls were made.
+  double error_rate_threshold = 0.5;
+  Duration window{10000};
+  int min_requests = 20;
+  // A call slower than this counts as failed; "0" disables the latency rule.
+  Duration latency_threshold{0};
+  // Time out of the path before probing again.
+  Duration reset_timeout{5000};
+  // Successful probes in a row before it closes (after the keys written meanwhile are repaired).
+  int half_open_max_requests = 3;
+};
+
 struct Config {
   std::string source;  // the file it was loaded from ("<string>" for text)
   ServerConfig server;
@@ -89,6 +108,7 @@ struct Config {
   StoreConfig enhanced;
   MigrationConfig migration;
   ConsistencyConfig consistency;
+  FallbackConfig fallback;
 };
 
 // Parses and validates TOML text. `source` names the text in error messages and is the base for

@@ -25,6 +25,7 @@
 #include "proxy/metrics.h"
 #include "proxy/resp_server.h"
 #include "proxy/stores.h"
+#include "router/circuit_breaker.h"
 #include "router/control_store.h"
 #include "router/repair_journal.h"
 #include "router/router.h"
@@ -75,7 +76,31 @@ int run(const Config& config) {
   RouterMetrics router_metrics(*metrics.registry());
   RouterOptions router_options;
   router_options.keep_legacy_in_sync = config.migration.keep_legacy_in_sync;
-  Router router(*legacy->store, *enhanced->store, **control, **journal, router_metrics, router_options);
+  // The enhanced store goes through the circuit breaker, which takes it out of the path by itself.
+  std::unique_ptr<CircuitBreakerStore> breaker;
+  if (config.fallback.enabled) {
+    const FallbackConfig& f = config.fallback;
+    RepairJournal& journal_ref = **journal;
+    ControlStore& control_ref = **control;
+    breaker = std::make_unique<CircuitBreakerStore>(
+        *enhanced->store,
+        BreakerOptions{.failure_threshold = f.failure_threshold,
+                       .error_rate_threshold = f.error_rate_threshold,
+                       .window = f.window,
+                       .min_requests = f.min_requests,
+                       .latency_threshold = f.latency_threshold,
+                       .reset_timeout = f.reset_timeout,
+                       .half_open_max_requests = f.half_open_max_requests},
+        BreakerHooks{.can_close = [&journal_ref] { return journal_ref.depthFor(StoreRole::kEnhanced) == 0; },
+                     .on_transition =
+                         [&control_ref](const std::string& from, const std::string& to, const std::string& why) {
+                           std::cerr << "lockshift: enhanced store circuit breaker " << from << " -> " << to << ": "
+                                     << why << "\n";
+                           control_ref.audit("breaker." + to, "breaker", from + " -> " + to + ": " + why);
+                         }});
+  }
+  LockStore& routed_enhanced = breaker ? static_cast<LockStore&>(*breaker) : *enhanced->store;
+  Router router(*legacy->store, routed_enhanced, **control, **journal, router_metrics, router_options);
 
   auto reports = ReportStore::open(config.server.state_dir + "/reports", config.consistency.keep_reports);
   if (!reports) return fail("cannot open the report directory", reports.status());

@@ -110,6 +110,14 @@ asio::awaitable<Status> RepairJournal::clear(int db, std::string key) {
 
 size_t RepairJournal::depth() const { return size_.load(std::memory_order_acquire); }
 
+size_t RepairJournal::depthFor(StoreRole target) const {
+  if (depth() == 0) return 0;
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& [key, t] : index_) n += t == target ? 1 : 0;
+  return n;
+}
+
 size_t RepairJournal::overflowCount() const {
   std::lock_guard lock(mu_);
   return overflow_;

@@ -43,6 +43,9 @@ class RepairJournal {
   boost::asio::awaitable<Status> clear(int db, std::string key);
 
   size_t depth() const;
+  // Entries whose target is `target` (walks the index: for status and breaker recovery, not the
+  // request path).
+  size_t depthFor(StoreRole target) const;
   size_t overflowCount() const;
   // Up to `max` entries, for the replayer and the status.
   std::vector<Entry> pending(size_t max) const;

@@ -43,8 +43,13 @@ Router::~Router() { stop(); }
 int Router::databases() const { return std::min(legacy_.databases(), enhanced_.databases()); }
 
 StoreRole Router::ownerOf(int db, std::string_view key) const {
+  // A dirty key stays with the store that has its latest value, even one out of the path: the
+  // other store would answer from a stale copy.
   if (auto target = journal_.dirtyTarget(db, key)) return other(*target);
-  return control_.snapshot()->ownerOf(key);
+  const StoreRole owner = control_.snapshot()->ownerOf(key);
+  // Out of the path (breaker open): legacy holds every key, kept in sync by every write.
+  if (owner == StoreRole::kEnhanced && !enhanced_.available()) return StoreRole::kLegacy;
+  return owner;
 }
 
 asio::awaitable<Result<std::optional<std::string>>> Router::get(int db, std::string key) {
@@ -138,6 +143,8 @@ asio::awaitable<void> Router::propagate(int db, std::string key, StoreRole owner
     if (!state->enhanced_in_use) co_return;  // enhanced not in use yet
     // Hybrid keeps a key's future owner current; while legacy owns everything (legacy-only,
     // shadow, rollback) writes are journaled so the client never waits for enhanced.
+    // Also while a breaker has enhanced out of the path: it fails such a call at once (and the
+    // key is journaled), and lets it through as a probe once it is half-open.
     synchronous = state->phase == Phase::kHybrid && !state->rollback.raised;
   }
   if (synchronous) {

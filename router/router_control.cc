@@ -52,11 +52,13 @@ asio::awaitable<void> sleepFor(asio::steady_timer& timer, std::chrono::milliseco
 void Router::publishStateMetrics() {
   metrics_.setState(*control_.snapshot());
   metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+  metrics_.setBreaker(enhanced_.availability());
 }
 
 void Router::start(asio::io_context& io) {
   replay_timer_ = std::make_unique<asio::steady_timer>(io);
   flag_timer_ = std::make_unique<asio::steady_timer>(io);
+  publishStateMetrics();
   asio::co_spawn(io, replayLoop(), asio::detached);
   asio::co_spawn(io, flagLoop(), asio::detached);
   // A state seeded past legacy-only (from the config) needs enhanced filled before enhanced owns
@@ -119,7 +121,16 @@ asio::awaitable<void> Router::replayLoop() {
   auto delay = options_.replay_interval;
   while (!stopping_) {
     co_await sleepFor(*replay_timer_, delay);
-    if (stopping_ || journal_.depth() == 0) continue;
+    if (stopping_) break;
+    publishStateMetrics();
+    if (!enhanced_.available()) {
+      // Out of the path: a ping is the probe that moves a breaker to half-open and, once the
+      // journal's keys for enhanced are repaired, closed.
+      auto probe = enhanced_.ping();
+      co_await std::move(probe);
+      publishStateMetrics();
+    }
+    if (journal_.depth() == 0) continue;
     size_t before = journal_.depth();
     auto call = replayOnce(256);
     size_t repaired = co_await std::move(call);
@@ -282,6 +293,15 @@ asio::awaitable<json::object> Router::status() {
   }
   out["stores"] = std::move(stores);
   out["flag_file"] = json::object{{"path", control_.flagFilePath()}, {"present", control_.flagFilePresent()}};
+  StoreAvailability breaker = enhanced_.availability();
+  if (!breaker.state.empty()) {
+    out["breaker"] = json::object{{"state", breaker.state},
+                                  {"available", breaker.available},
+                                  {"reason", breaker.reason},
+                                  {"since_unix_ms", breaker.since_unix_ms},
+                                  {"trips", breaker.trips},
+                                  {"journal_for_enhanced", journal_.depthFor(StoreRole::kEnhanced)}};
+  }
   co_return out;
 }
 

@@ -19,7 +19,8 @@ prometheus::Gauge* gauge(prometheus::Registry& r, const std::string& name, const
 }  // namespace
 
 RouterMetrics::RouterMetrics(prometheus::Registry& registry)
-    : requests_(prometheus::BuildCounter()
+    : registry_(registry),
+      requests_(prometheus::BuildCounter()
                     .Name("lockshift_store_requests_total")
                     .Help("Calls from the router to a store, by store, operation and outcome.")
                     .Register(registry)),
@@ -87,6 +88,33 @@ void RouterMetrics::countRollback() { rollbacks_->Increment(); }
 
 void RouterMetrics::countPropagationFailure(StoreRole target) {
   propagation_failures_[target == StoreRole::kLegacy ? 0 : 1]->Increment();
+}
+
+void RouterMetrics::setBreaker(const StoreAvailability& breaker) {
+  if (breaker.state.empty()) return;
+  std::lock_guard lock(breaker_mu_);
+  if (breaker_open_ == nullptr) {
+    breaker_open_ = gauge(registry_, "lockshift_breaker_open",
+                          "1 while the enhanced store's circuit breaker keeps it out of the path.");
+    auto& state = prometheus::BuildGauge()
+                      .Name("lockshift_breaker_state")
+                      .Help("1 for the circuit breaker's current state.")
+                      .Register(registry_);
+    breaker_state_ = {&state.Add({{"state", "closed"}}), &state.Add({{"state", "open"}}),
+                      &state.Add({{"state", "half-open"}})};
+    breaker_trips_ = &prometheus::BuildCounter()
+                          .Name("lockshift_breaker_trips_total")
+                          .Help("Times the circuit breaker took the enhanced store out of the path.")
+                          .Register(registry_)
+                          .Add({});
+  }
+  breaker_open_->Set(breaker.state == "open" ? 1 : 0);
+  const char* names[] = {"closed", "open", "half-open"};
+  for (size_t i = 0; i < 3; ++i) breaker_state_[i]->Set(breaker.state == names[i] ? 1 : 0);
+  if (breaker.trips > breaker_trips_seen_) {
+    breaker_trips_->Increment(static_cast<double>(breaker.trips - breaker_trips_seen_));
+    breaker_trips_seen_ = breaker.trips;
+  }
 }
 
 }  // namespace lockshift

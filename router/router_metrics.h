@@ -13,6 +13,9 @@
 #include <array>
 #include <string_view>
 
+#include <mutex>
+
+#include "backends/lock_store.h"
 #include "router/control_state.h"
 
 namespace lockshift {
@@ -31,8 +34,11 @@ class RouterMetrics {
   void setJournal(size_t depth, size_t overflow);
   void countRollback();
   void countPropagationFailure(StoreRole target);
+  // The enhanced store's circuit breaker (nothing is published for a store without one).
+  void setBreaker(const StoreAvailability& breaker);
 
  private:
+  prometheus::Registry& registry_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& latency_;
   std::array<std::array<prometheus::Counter*, kOps * 2>, 2> counters_{};  // [store][op*2+ok]
@@ -46,6 +52,11 @@ class RouterMetrics {
   prometheus::Gauge* journal_overflow_;
   prometheus::Counter* rollbacks_;
   std::array<prometheus::Counter*, 2> propagation_failures_{};
+  prometheus::Gauge* breaker_open_ = nullptr;  // registered on the first setBreaker()
+  std::array<prometheus::Gauge*, 3> breaker_state_{};
+  prometheus::Counter* breaker_trips_ = nullptr;
+  std::mutex breaker_mu_;
+  uint64_t breaker_trips_seen_ = 0;  // GUARDED_BY(breaker_mu_)
 };
 
 }  // namespace lockshift

@@ -1,6 +1,7 @@
 #include "tests/support/servers.h"
 
 #include <stdexcept>
+#include <thread>
 
 #include "tests/support/ports.h"
 #include "tests/support/resp_client.h"
@@ -10,29 +11,44 @@ namespace lockshift::testing {
 namespace {
 
 // Waits until the server answers PING with PONG (or NOAUTH, which also proves it is serving).
+// A Redis still loading its AOF answers -LOADING: that is waited out too.
 bool answersPing(uint16_t port, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   if (!waitForPort(port, timeout)) return false;
-  try {
-    RespClient c(port, std::chrono::seconds(5));
-    resp::Value v = c.call({"ping"});
-    return v.str == "PONG" || v.str.rfind("NOAUTH", 0) == 0;
-  } catch (const std::exception&) {
-    return false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      RespClient c(port, std::chrono::seconds(5));
+      resp::Value v = c.call({"ping"});
+      if (v.str == "PONG" || v.str.rfind("NOAUTH", 0) == 0) return true;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  return false;
 }
 
 }  // namespace
 
-RedisServer::RedisServer() {
+RedisServer::RedisServer(RedisServerOptions options) : options_(options) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = freeLoopbackPort();
-    process_ = Process::spawn({"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", dir_.path(), "--protected-mode", "no"},
-                              dir_.file("redis.log"));
-    if (answersPing(port_, std::chrono::seconds(10))) return;
+    if (start()) return;
     process_.stop(9);
   }
   throw std::runtime_error("redis-server did not start: " + readFile(dir_.file("redis.log")));
+}
+
+bool RedisServer::start() {
+  process_ = Process::spawn({"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", options_.durable ? "yes" : "no", "--appendfsync", "always", "--dir",
+                             dir_.path(), "--protected-mode", "no"},
+                            dir_.file("redis.log"));
+  return answersPing(port_, std::chrono::seconds(10));
+}
+
+void RedisServer::restart() {
+  process_.stop();
+  if (!start()) throw std::runtime_error("redis-server did not restart: " + readFile(dir_.file("redis.log")));
 }
 
 std::string redisSection(uint16_t port) {
@@ -81,7 +97,8 @@ void LockshiftServer::start() {
                           "[enhanced]\n" + enhanced + "\n"
                           "[migration]\n"
                           "acquire = \"" + options_.acquire + "\"\n" + options_.migration_extra +
-                          "[consistency]\n" + options_.consistency_section);
+                          "[consistency]\n" + options_.consistency_section + "[fallback]\n" +
+                          options_.fallback_section);
   process_ = Process::spawn({LOCKSHIFT_BINARY, "--config", config_path_}, log_path_);
   if (!answersPing(port_, std::chrono::seconds(15))) throw std::runtime_error("lockshift did not answer");
 }

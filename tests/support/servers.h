@@ -10,13 +10,22 @@
 
 namespace lockshift::testing {
 
+struct RedisServerOptions {
+  // appendonly with appendfsync always: every acknowledged write survives a SIGKILL.
+  bool durable = false;
+};
+
 class RedisServer {
  public:
-  RedisServer();  // throws if it does not answer within 10 s
+  explicit RedisServer(RedisServerOptions options = {});  // throws if it does not answer within 10 s
   uint16_t port() const { return port_; }
   Process& process() { return process_; }
+  // Starts it again (after a stop or a kill) on the same port and directory.
+  void restart();
 
  private:
+  bool start();
+  RedisServerOptions options_;
   TempDir dir_;
   uint16_t port_ = 0;
   Process process_;
@@ -35,6 +44,8 @@ struct LockshiftOptions {
   // The [consistency] body. By default the rollout gates are off (tests of the data path move
   // the split freely) and nothing is scheduled; tests of the gates set their own.
   std::string consistency_section = "gates = false\ninterval = \"0\"\n";
+  // The [fallback] body; empty: the defaults.
+  std::string fallback_section;
 };
 
 // "type = \"redis\"\naddress = \"127.0.0.1:<port>\"\n"

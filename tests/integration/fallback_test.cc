@@ -1,0 +1,225 @@
+// Automatic fallback under load with real processes: lockshift in hybrid 50 over two
+// redis-server stores while Atlantis clients race TryLock/Unlock with a shared ledger. The
+// enhanced Redis is first frozen (SIGSTOP), then killed (SIGKILL) and restarted. The breaker must
+// open within its threshold, keep every lock exclusive and readable, go half-open, repair, close,
+// and leave the stores equal. How many requests failed, and for how long, is printed and recorded.
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <boost/json.hpp>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "proxy/atlantis_script.h"
+#include "tests/support/atlantis.h"
+#include "tests/support/http_client.h"
+#include "tests/support/servers.h"
+
+namespace lockshift::testing {
+namespace {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kClients = 8;
+constexpr int kKeys = 100;
+
+std::string breakerState(LockshiftServer& ls) {
+  auto r = httpRequest(ls.adminPort(), "GET", "/api/v1/status");
+  json::object status = json::parse(r.body).as_object();
+  if (!status.contains("breaker")) return "none";
+  return std::string(status["breaker"].as_object()["state"].as_string());
+}
+
+// Polls until the breaker is in `state`; returns how long that took, or nullopt after `limit`.
+std::optional<Clock::duration> waitBreaker(LockshiftServer& ls, const std::string& state, Clock::duration limit) {
+  const auto start = Clock::now();
+  while (Clock::now() - start < limit) {
+    if (breakerState(ls) == state) return Clock::now() - start;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return std::nullopt;
+}
+
+double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+std::map<std::string, std::string> dump(uint16_t port) {
+  RespClient c(port);
+  std::map<std::string, std::string> out;
+  std::string cursor = "0";
+  do {
+    resp::Value r = c.call({"scan", cursor, "count", "1000"});
+    cursor = r.elements[0].str;
+    for (const auto& k : r.elements[1].elements) out[k.str] = c.call({"get", k.str}).str;
+  } while (cursor != "0");
+  return out;
+}
+
+// Client errors with their times, to report how many and for how long.
+struct ErrorLog {
+  void add() {
+    std::lock_guard lock(mu);
+    times.push_back(Clock::now());
+  }
+  // Errors within [from, to) and the span from the first to the last of them.
+  std::pair<size_t, Clock::duration> between(Clock::time_point from, Clock::time_point to) {
+    std::lock_guard lock(mu);
+    size_t n = 0;
+    Clock::time_point first{}, last{};
+    for (auto t : times) {
+      if (t < from || t >= to) continue;
+      if (n++ == 0) first = t;
+      last = t;
+    }
+    return {n, n == 0 ? Clock::duration{} : last - first};
+  }
+  std::mutex mu;
+  std::vector<Clock::time_point> times;
+};
+
+TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
+  RedisServer legacy;
+  RedisServer enhanced(RedisServerOptions{.durable = true});  // survives SIGKILL with what it acknowledged
+  LockshiftServer ls(LockshiftOptions{
+      .legacy_section = redisSection(legacy.port()),
+      .enhanced_section = redisSection(enhanced.port()),  // command_timeout 500 ms
+      .consistency_section = "gates = false\ninterval = \"0\"\nrecheck_delay = \"200ms\"\n",
+      .fallback_section = "failure_threshold = 3\nreset_timeout = \"1s\"\nhalf_open_max_requests = 3\n"});
+  ASSERT_EQ(httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"phase":"hybrid","traffic_split":50})").status,
+            200);
+  ASSERT_EQ(breakerState(ls), "closed");
+
+  std::array<std::atomic<int>, kKeys> ledger{};  // 0 = free, else the holding pull
+  std::atomic<int> double_grants{0}, lost_locks{0}, grants{0};
+  std::atomic<bool> stop{false};
+  ErrorLog errors;
+  std::vector<std::thread> clients;
+  struct JoinOnExit {  // an early ASSERT return must not leave the clients running
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~JoinOnExit() {
+      stop = true;
+      for (auto& t : threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } join_on_exit{stop, clients};
+  for (int id = 1; id <= kClients; ++id) {
+    clients.emplace_back([&, id] {
+      RespClient c(ls.port());
+      AtlantisClient a(c);
+      std::mt19937 rng(id);
+      // Releases whatever this pull may hold on the key, retrying through errors (bounded).
+      auto release = [&](const LockSpec& l) -> std::optional<resp::Value> {
+        for (int attempt = 0; attempt < 200; ++attempt) {
+          resp::Value v = c.call({"eval", std::string(kAtlantisUnlockScript), "1", lockKey(l), std::to_string(id)});
+          if (v.type != resp::Type::kError) return v;
+          errors.add();
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return std::nullopt;
+      };
+      while (!stop) {
+        const int k = static_cast<int>(rng() % kKeys);
+        LockSpec l{.repo = "fallback/repo", .path = "k" + std::to_string(k), .project = "p", .pull = id};
+        try {
+          if (!a.tryLock(l).first) continue;
+        } catch (const AtlantisError& e) {
+          if (std::string(e.what()).find("LOCKED") != std::string::npos) continue;
+          errors.add();
+          release(l);  // the SET may or may not have been applied
+          continue;
+        }
+        grants.fetch_add(1);
+        int expected = 0;
+        if (!ledger[k].compare_exchange_strong(expected, id)) double_grants.fetch_add(1);
+        std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
+        resp::Value held = c.call({"get", lockKey(l)});
+        if (held.type == resp::Type::kError) errors.add();
+        else if (held.str != lockJson(l)) lost_locks.fetch_add(1);
+        ledger[k].store(0);  // released in the ledger before the store: a new holder never overlaps
+        auto first = c.call({"eval", std::string(kAtlantisUnlockScript), "1", lockKey(l), std::to_string(id)});
+        if (first.type == resp::Type::kError) {
+          errors.add();
+          release(l);
+        } else if (first.type != resp::Type::kBulkString) {
+          lost_locks.fetch_add(1);  // it was not there to unlock
+        }
+      }
+    });
+  }
+
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const auto steady_errors = errors.between(Clock::time_point{}, Clock::now()).first;
+
+  // 1. Frozen: calls to enhanced time out after 500 ms; three in a row trip the breaker.
+  auto t0 = Clock::now();
+  enhanced.process().signal(SIGSTOP);
+  auto to_open = waitBreaker(ls, "open", std::chrono::seconds(10));
+  ASSERT_TRUE(to_open) << breakerState(ls) << "\n" << ls.log();
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // serving from legacy
+  enhanced.process().signal(SIGCONT);
+  auto t1 = Clock::now();
+  auto to_close = waitBreaker(ls, "closed", std::chrono::seconds(30));
+  ASSERT_TRUE(to_close) << ls.log();
+  auto [stop_errors, stop_span] = errors.between(t0, t1);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+
+  // 2. Killed and restarted on the same port (durable: nothing it acknowledged is lost).
+  auto t2 = Clock::now();
+  enhanced.process().stop(SIGKILL);
+  auto to_open_kill = waitBreaker(ls, "open", std::chrono::seconds(10));
+  ASSERT_TRUE(to_open_kill) << ls.log();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  enhanced.restart();
+  auto t3 = Clock::now();
+  auto to_close_kill = waitBreaker(ls, "closed", std::chrono::seconds(30));
+  ASSERT_TRUE(to_close_kill) << ls.log();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  stop = true;
+  for (auto& t : clients) t.join();
+  auto [kill_errors, kill_span] = errors.between(t2, Clock::now());
+
+  std::cerr << "fallback: " << grants.load() << " grants; errors before faults " << steady_errors
+            << "; SIGSTOP: breaker open after " << ms(*to_open) << " ms, " << stop_errors << " client errors over "
+            << ms(stop_span) << " ms, closed " << ms(*to_close) << " ms after SIGCONT; SIGKILL: open after "
+            << ms(*to_open_kill) << " ms, " << kill_errors << " client errors over " << ms(kill_span)
+            << " ms, closed " << ms(*to_close_kill) << " ms after restart\n";
+  RecordProperty("sigstop_errors", static_cast<int>(stop_errors));
+  RecordProperty("sigstop_error_span_ms", static_cast<int>(ms(stop_span)));
+  RecordProperty("sigkill_errors", static_cast<int>(kill_errors));
+
+  EXPECT_EQ(double_grants.load(), 0);
+  EXPECT_EQ(lost_locks.load(), 0);
+  EXPECT_EQ(steady_errors, 0u);
+  EXPECT_GT(grants.load(), 500);
+  // Three 500 ms timeouts, a few in parallel: the breaker opens well within the threshold's time.
+  EXPECT_LT(ms(*to_open), 5000);
+  // Errors stop once it is open: only calls already waiting on the frozen store fail.
+  EXPECT_LT(ms(stop_span), 3000);
+
+  auto events = httpRequest(ls.adminPort(), "GET", "/api/v1/events?limit=100").body;
+  EXPECT_NE(events.find("breaker.open"), std::string::npos);
+  EXPECT_NE(events.find("breaker.half-open"), std::string::npos);
+  EXPECT_NE(events.find("breaker.closed"), std::string::npos);
+  auto metrics = httpRequest(ls.adminPort(), "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("lockshift_breaker_trips_total 2"), std::string::npos);
+
+  // The stores are equal: both hold nothing once every client released its locks.
+  std::map<std::string, std::string> l, e;
+  for (int i = 0; i < 100; ++i) {
+    l = dump(legacy.port());
+    e = dump(enhanced.port());
+    if (l == e) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(l, e);
+  EXPECT_EQ(l.size(), 0u);
+}
+
+}  // namespace
+}  // namespace lockshift::testing
