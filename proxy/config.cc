@@ -445,6 +445,9 @@ constexpr std::string_view kFallbackKeys[] = {"enabled", "failure_threshold", "e
 
 void readFallback(SectionReader& s, const MigrationConfig& migration, FallbackConfig& c) {
   s.checkKeys(kFallbackKeys);
+  // Without legacy kept in sync there is nothing complete to fall back to: off unless asked for
+  // (and asking for it is then an error below).
+  if (!migration.keep_legacy_in_sync && !s.has("enabled")) c.enabled = false;
   s.readBool("enabled", c.enabled);
   s.readInt("failure_threshold", 1, 1000000, c.failure_threshold);
   s.readNumber("error_rate_threshold", 0, 1, c.error_rate_threshold);

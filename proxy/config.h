@@ -85,7 +85,7 @@ struct ConsistencyConfig {
 // The circuit breaker on the enhanced store (DESIGN §2 "Automatic fallback").
 struct FallbackConfig {
   // Take enhanced out of the path by itself when it fails. Requires keep_legacy_in_sync, since
-  // legacy then answers for every key.
+  // legacy then answers for every key; with keep_legacy_in_sync = false it defaults to off.
   bool enabled = true;
   // Consecutive failed calls that trip it. Lower reacts sooner, and also to brief blips.
   int failure_threshold = 5;

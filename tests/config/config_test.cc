@@ -141,6 +141,15 @@ TEST(DefaultConfigFile, ShowsEveryField) {
       "gates",
       "max_report_age",
       "keep_reports",
+      "[fallback]",
+      "enabled",
+      "failure_threshold",
+      "error_rate_threshold",
+      "window",
+      "min_requests",
+      "latency_threshold",
+      "reset_timeout",
+      "half_open_max_requests",
   };
   for (const char* field : fields) {
     std::string needle = field[0] == '[' ? std::string(field) : std::string(field) + " = ";
@@ -379,8 +388,13 @@ TEST(ConfigErrors, UnknownKeysAndSections) {
        "t.toml:1: unknown key 'threads' at top level (keys belong in a section such as [server])"},
       {"[[server]]\nthreads = 1\n", "t.toml:1: [server] must be a table"},
       {"\n\n[shadow]\n", "t.toml:3: section [shadow] is not supported by this version"},
-      {"[fallback]\nwindow = \"10s\"\n",
-       "t.toml:1: section [fallback] is not supported by this version"},
+      {"[fallback]\nwindow = \"0\"\n", "t.toml:2: [fallback] window must be greater than 0"},
+      {"[fallback]\nerror_rate_threshold = 1.5\n",
+       "t.toml:2: [fallback] error_rate_threshold must be between 0 and 1 (got 1.5)"},
+      {"[fallback]\nthreshold = 3\n", "t.toml:2: unknown key 'threshold' in [fallback]"},
+      {"[migration]\nkeep_legacy_in_sync = false\n[fallback]\nenabled = true\n",  // asked for explicitly
+       "t.toml:4: [fallback] enabled = true needs [migration] keep_legacy_in_sync = true: legacy answers for "
+       "every key while enhanced is out of the path; set enabled = false to decommission legacy"},
       {"[consistency]\nround = 3\n", "t.toml:2: unknown key 'round' in [consistency]"},
       {"[consistency]\nrounds = 0\n", "t.toml:2: [consistency] rounds must be between 1 and 100 (got 0)"},
       {"[consistency]\nmax_report_age = \"0\"\n", "t.toml:2: [consistency] max_report_age must be greater than 0"},
@@ -818,6 +832,25 @@ TEST(ParseByteSize, Rejects) {
     ASSERT_FALSE(n.isOk()) << c.text;
     EXPECT_EQ(n.status().message(), c.message);
   }
+}
+
+}  // namespace
+}  // namespace lockshift
+
+namespace lockshift {
+namespace {
+
+TEST(ParseConfig, FallbackDefaultsFollowKeepLegacyInSync) {
+  Config on = parseOk("");
+  EXPECT_TRUE(on.fallback.enabled);
+  EXPECT_EQ(on.fallback.failure_threshold, 5);
+  EXPECT_EQ(on.fallback.reset_timeout, Duration(5000));
+  Config off = parseOk("[migration]\nkeep_legacy_in_sync = false\n");
+  EXPECT_FALSE(off.fallback.enabled);  // nothing complete to fall back to
+  Config tuned = parseOk("[fallback]\nfailure_threshold = 2\nlatency_threshold = \"250ms\"\nwindow = \"30s\"\n");
+  EXPECT_EQ(tuned.fallback.failure_threshold, 2);
+  EXPECT_EQ(tuned.fallback.latency_threshold, Duration(250));
+  EXPECT_EQ(tuned.fallback.window, Duration(30000));
 }
 
 }  // namespace
