@@ -9,6 +9,7 @@ packages=(
   liblmdb-dev libtomlplusplus-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev librapidcheck-dev
   redis-server redis-tools lmdb-utils
+  chromium  # headless, for the status page test (tests/integration/status_page_test.cc)
 )
 
 missing=()
