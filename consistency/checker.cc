@@ -10,6 +10,7 @@
 #include <boost/json/value.hpp>
 
 #include "common/clock.h"
+#include "common/json_compare.h"
 
 namespace lockshift {
 
@@ -265,15 +266,7 @@ class Check {
 
 }  // namespace
 
-bool sameValue(std::string_view a, std::string_view b) {
-  if (a == b) return true;
-  boost::system::error_code ea, eb;
-  boost::json::value va = boost::json::parse(a, ea);
-  if (ea) return false;
-  boost::json::value vb = boost::json::parse(b, eb);
-  if (eb) return false;
-  return va == vb;  // object equality ignores member order
-}
+bool sameValue(std::string_view a, std::string_view b) { return sameJsonValue(a, b); }
 
 asio::awaitable<void> runCheck(LockStore& legacy, LockStore& enhanced, CheckOptions options, Report& report) {
   report.state = "running";

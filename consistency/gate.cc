@@ -1,5 +1,7 @@
 #include "consistency/gate.h"
 
+#include <cstdio>
+
 #include "common/clock.h"
 
 namespace lockshift {
@@ -25,6 +27,19 @@ ReportGate::ReportGate(const ReportStore& reports, GateOptions options)
 
 std::vector<std::string> ReportGate::refusals(const ControlState& from, const ControlState& to) {
   std::vector<std::string> out;
+  if (options_.shadow_totals) {
+    auto [compared, divergent] = options_.shadow_totals();
+    if (compared > 0) {
+      const double rate = static_cast<double>(divergent) / static_cast<double>(compared);
+      if (rate > options_.max_divergence_rate) {
+        char text[160];
+        std::snprintf(text, sizeof text, "shadow divergence rate %.4f%% (%llu of %llu calls) is above %.4f%%",
+                      rate * 100, static_cast<unsigned long long>(divergent), static_cast<unsigned long long>(compared),
+                      options_.max_divergence_rate * 100);
+        out.push_back(text);
+      }
+    }
+  }
   std::optional<Report> report = reports_.latestDone();
   if (!report) {
     out.push_back("no finished consistency report: run a check (lockshiftctl check --wait) first");

@@ -68,17 +68,21 @@ void ConsistencyService::stop() {
 }
 
 StartOutcome ConsistencyService::startCheck(bool repair, std::string actor) {
-  std::lock_guard lock(mu_);
-  if (running_) return StartOutcome{false, running_->id};
-  if (io_ == nullptr || stopping_) return StartOutcome{false, ""};
   auto report = std::make_shared<Report>();
-  report->started_unix_ms = nowUnixMs();
-  report->id = ReportStore::newId(report->started_unix_ms);
-  report->mode = "online";
-  report->repair = repair;
-  report->progress = "starting";
-  running_ = *report;
-  running_gauge_.Set(1);
+  {
+    std::lock_guard lock(mu_);
+    if (running_) return StartOutcome{false, running_->id};
+    if (io_ == nullptr || stopping_) return StartOutcome{false, ""};
+    report->started_unix_ms = nowUnixMs();
+    report->id = ReportStore::newId(report->started_unix_ms);
+    report->mode = "online";
+    report->repair = repair;
+    report->progress = "starting";
+    running_ = *report;
+    running_gauge_.Set(1);
+  }
+  // Outside the lock: co_spawn may start the check inline on this thread, and its progress
+  // callback takes the lock.
   asio::co_spawn(*io_, runOne(report, std::move(actor)), asio::detached);
   return StartOutcome{true, report->id};
 }

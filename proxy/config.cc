@@ -257,8 +257,7 @@ void SectionReader::readInt(std::string_view key, int64_t min, int64_t max, T& o
 constexpr int64_t kMaxInt = std::numeric_limits<int>::max();
 constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
 
-constexpr std::string_view kSections[] = {"server", "legacy", "enhanced", "migration", "consistency", "fallback"};
-constexpr std::string_view kUnsupportedSections[] = {"shadow"};
+constexpr std::string_view kSections[] = {"server", "legacy", "enhanced", "migration", "consistency", "fallback", "shadow"};
 
 constexpr std::string_view kServerKeys[] = {
     "resp_listen",      "admin_listen",      "state_dir",       "password_file", "admin_token_file",
@@ -427,7 +426,7 @@ void readMigration(SectionReader& s, Errors& errors, MigrationConfig& c) {
 }
 
 constexpr std::string_view kConsistencyKeys[] = {"interval", "rounds", "recheck_delay", "gates",
-                                                 "max_report_age", "keep_reports"};
+                                                 "max_report_age", "keep_reports", "max_divergence_rate"};
 
 void readConsistency(SectionReader& s, ConsistencyConfig& c) {
   s.checkKeys(kConsistencyKeys);
@@ -437,6 +436,20 @@ void readConsistency(SectionReader& s, ConsistencyConfig& c) {
   s.readBool("gates", c.gates);
   s.readDuration("max_report_age", /*allow_zero=*/false, c.max_report_age);
   s.readInt("keep_reports", 1, 100000, c.keep_reports);
+  s.readNumber("max_divergence_rate", 0, 1, c.max_divergence_rate);
+}
+
+constexpr std::string_view kShadowKeys[] = {"mirror_reads", "queue_size", "workers", "scan_sample_rate", "examples",
+                                            "backfill_rate"};
+
+void readShadow(SectionReader& s, ShadowConfig& c) {
+  s.checkKeys(kShadowKeys);
+  s.readBool("mirror_reads", c.mirror_reads);
+  s.readInt("queue_size", 1, 10000000, c.queue_size);
+  s.readInt("workers", 1, 256, c.workers);
+  s.readNumber("scan_sample_rate", 0, 1, c.scan_sample_rate);
+  s.readInt("examples", 0, 10000, c.examples);
+  s.readInt("backfill_rate", 0, 100000000, c.backfill_rate);
 }
 
 constexpr std::string_view kFallbackKeys[] = {"enabled", "failure_threshold", "error_rate_threshold", "window",
@@ -490,8 +503,6 @@ void checkTopLevel(const toml::table& root, Errors& errors) {
     int line = lineOf(*node);
     if (contains(kSections, key)) {
       if (!node->is_table()) errors.add(line, "[" + key + "] must be a table");
-    } else if (contains(kUnsupportedSections, key)) {
-      errors.add(line, "section [" + key + "] is not supported by this version");
     } else if (node->is_table()) {
       errors.add(line, "unknown section [" + key + "]");
     } else {
@@ -573,12 +584,14 @@ Result<Config> readDocument(const toml::table& root, const std::string& source) 
   SectionReader migration(errors, "[migration]", root["migration"].as_table());
   SectionReader consistency(errors, "[consistency]", root["consistency"].as_table());
   SectionReader fallback(errors, "[fallback]", root["fallback"].as_table());
+  SectionReader shadow(errors, "[shadow]", root["shadow"].as_table());
   readServer(server, config.server);
   readStore(legacy, /*is_legacy=*/true, config.legacy);
   readStore(enhanced, /*is_legacy=*/false, config.enhanced);
   readMigration(migration, errors, config.migration);
   readConsistency(consistency, config.consistency);
   readFallback(fallback, config.migration, config.fallback);
+  readShadow(shadow, config.shadow);
   resolvePaths(source, config);
   checkListeners(server, config.server);
   checkDistinctStores(enhanced, config);

@@ -80,6 +80,27 @@ struct ConsistencyConfig {
   Duration max_report_age{std::chrono::hours(1)};
   // Reports kept in <state_dir>/reports; the oldest are removed beyond this.
   size_t keep_reports = 100;
+  // Forward moves also need the shadow mirror's divergence rate (divergent / compared) at most
+  // this, when it compared anything.
+  double max_divergence_rate = 0.001;
+};
+
+// The shadow phase's mirror (DESIGN §2) and the backfill that precedes it.
+struct ShadowConfig {
+  // Replay GET and SCAN on enhanced too, not only writes. Doubles the load on enhanced for reads.
+  bool mirror_reads = false;
+  // Calls waiting for replay at most; beyond it calls are dropped and counted (writes are then
+  // journaled, so enhanced is still repaired). Larger rides out longer enhanced slowdowns.
+  size_t queue_size = 10000;
+  // Replays in flight at once.
+  int workers = 4;
+  // Fraction of mirrored SCAN pages whose keys are checked in enhanced.
+  double scan_sample_rate = 0.1;
+  // Divergence examples kept for status.
+  size_t examples = 20;
+  // Keys per second the backfill copies into enhanced; 0: as fast as the stores allow. Lower
+  // spares a busy legacy store at the cost of a longer backfill.
+  int64_t backfill_rate = 0;
 };
 
 // The circuit breaker on the enhanced store (DESIGN §2 "Automatic fallback").
@@ -109,6 +130,7 @@ struct Config {
   MigrationConfig migration;
   ConsistencyConfig consistency;
   FallbackConfig fallback;
+  ShadowConfig shadow;
 };
 
 // Parses and validates TOML text. `source` names the text in error messages and is the base for

@@ -29,6 +29,7 @@
 #include "router/control_store.h"
 #include "router/repair_journal.h"
 #include "router/router.h"
+#include "shadow/shadow_mirror.h"
 
 namespace {
 
@@ -76,6 +77,7 @@ int run(const Config& config) {
   RouterMetrics router_metrics(*metrics.registry());
   RouterOptions router_options;
   router_options.keep_legacy_in_sync = config.migration.keep_legacy_in_sync;
+  router_options.backfill_rate = config.shadow.backfill_rate;
   // The enhanced store goes through the circuit breaker, which takes it out of the path by itself.
   std::unique_ptr<CircuitBreakerStore> breaker;
   if (config.fallback.enabled) {
@@ -119,6 +121,21 @@ int run(const Config& config) {
       .audit = [&control_store](const std::string& kind, const std::string& actor, const std::string& detail) {
         control_store.audit(kind, actor, detail);
       }};
+  ShadowMirror mirror(
+      ShadowHooks{.replay = [&router](MirroredCall call) { return router.replayOnEnhanced(std::move(call)); },
+                  .mark_dirty = [&router](int db, std::string key) { return router.markEnhancedDirty(db, std::move(key)); }},
+      *metrics.registry(),
+      ShadowOptions{.queue_capacity = config.shadow.queue_size,
+                    .workers = config.shadow.workers,
+                    .mirror_reads = config.shadow.mirror_reads,
+                    .scan_sample_rate = config.shadow.scan_sample_rate,
+                    .examples = config.shadow.examples});
+  router.setMirror(&mirror);
+  consistency_options.gate.max_divergence_rate = config.consistency.max_divergence_rate;
+  consistency_options.gate.shadow_totals = [&mirror] {
+    auto t = mirror.totals();
+    return std::pair<uint64_t, uint64_t>(t.compared, t.divergent);
+  };
   ConsistencyService consistency(*legacy->store, *enhanced->store, **reports, *metrics.registry(), std::move(hooks),
                                  consistency_options);
   router.setGate(consistency.gate());
@@ -132,6 +149,7 @@ int run(const Config& config) {
   if (Status s = admin.listen(); !s) return fail("admin_listen", s);
   router.start(io);
   consistency.start(io);
+  mirror.start(io);
   server.start();
   admin.start();
 
@@ -146,6 +164,7 @@ int run(const Config& config) {
     admin.stop();
     router.stop();
     consistency.stop();
+    mirror.stop();
     for (RedisStore* r : {legacy->redis, enhanced->redis}) {
       if (r != nullptr) r->close();
     }

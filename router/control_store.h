@@ -59,6 +59,8 @@ class ControlStore {
   bool pollFlagFile();
   bool flagFilePresent() const;
   std::string flagFilePath() const { return dir_ + "/ROLLBACK"; }
+  // The state directory (for other state files kept beside control.json).
+  const std::string& dir() const { return dir_; }
 
  private:
   explicit ControlStore(std::string dir);

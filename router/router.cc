@@ -55,10 +55,31 @@ StoreRole Router::ownerOf(int db, std::string_view key) const {
 asio::awaitable<Result<std::optional<std::string>>> Router::get(int db, std::string key) {
   const StoreRole owner = ownerOf(db, key);
   const auto t = std::chrono::steady_clock::now();
-  auto call = store(owner).get(db, std::move(key));
+  auto call = store(owner).get(db, key);
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kGet, answered(result), since(t));
+  if (result.isOk() && mirroringReads()) {
+    MirroredCall mirrored{.op = MirroredCall::Op::kGet, .db = db, .key = std::move(key), .value = *result};
+    mirror_->submit(std::move(mirrored));
+  }
   co_return result;
+}
+
+bool Router::mirroring() const {
+  if (mirror_ == nullptr) return false;
+  auto state = control_.snapshot();
+  return state->phase == Phase::kShadow && !state->rollback.raised && state->enhanced_filled && enhanced_.available();
+}
+
+asio::awaitable<void> Router::mirrorWrite(MirroredCall call) {
+  if (journal_.dirtyTarget(call.db, call.key)) co_return;  // already behind: the replayer copies it whole
+  const int db = call.db;
+  std::string key = call.key;
+  if (mirror_->submit(std::move(call))) co_return;
+  // The mirror's queue is full: enhanced is repaired from legacy instead, never left behind.
+  auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
+  co_await std::move(mark);
+  metrics_.setJournal(journal_.depth(), journal_.overflowCount());
 }
 
 asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
@@ -67,11 +88,20 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   const int db = request.db;
   const std::string key = request.key;
   const std::string value = request.value;
+  const bool mirror = owner == StoreRole::kLegacy && mirroring();
+  std::optional<PutRequest> replay;
+  if (mirror) replay = request;
   const auto t = std::chrono::steady_clock::now();
   auto call = store(owner).put(std::move(request));
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kPut, answered(result), since(t));
-  if (result.isOk() && result->outcome == PutResult::Outcome::kApplied) {
+  if (mirror && result.isOk()) {
+    // Refusals are mirrored too: enhanced must refuse the same lock to the same holder.
+    MirroredCall mirrored{.op = MirroredCall::Op::kPut, .db = db, .key = key, .put = std::move(*replay),
+                          .put_result = *result};
+    auto write = mirrorWrite(std::move(mirrored));
+    co_await std::move(write);
+  } else if (result.isOk() && result->outcome == PutResult::Outcome::kApplied) {
     co_await propagate(db, key, owner, Change::kPut, value);
   }
   co_return result;
@@ -90,6 +120,12 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
     metrics_.observe(owner, RouterMetrics::Op::kDelete, answered(result), since(t));
     if (!result) co_return result.status();
     deleted += *result;
+    if (owner == StoreRole::kLegacy && mirroring()) {
+      MirroredCall mirrored{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result};
+      auto write = mirrorWrite(std::move(mirrored));
+      co_await std::move(write);
+      continue;
+    }
     // Propagated even when the owner had nothing: the other store must not keep a stale copy.
     co_await propagate(db, key, owner, Change::kDelete, {});
   }
@@ -101,10 +137,17 @@ asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(
   auto guard = co_await locks_.lock(db, key);
   const StoreRole owner = ownerOf(db, key);
   const auto t = std::chrono::steady_clock::now();
-  auto call = store(owner).deleteIfOwnedByPull(db, key, std::move(pull_num));
+  auto call = store(owner).deleteIfOwnedByPull(db, key, pull_num);
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kUnlockScript, answered(result), since(t));
-  if (result.isOk() && result->has_value()) co_await propagate(db, key, owner, Change::kDelete, {});
+  if (owner == StoreRole::kLegacy && mirroring() && result.isOk()) {
+    MirroredCall mirrored{.op = MirroredCall::Op::kUnlockScript, .db = db, .key = key,
+                          .pull_num = std::move(pull_num), .value = *result};
+    auto write = mirrorWrite(std::move(mirrored));
+    co_await std::move(write);
+  } else if (result.isOk() && result->has_value()) {
+    co_await propagate(db, key, owner, Change::kDelete, {});
+  }
   co_return result;
 }
 

@@ -29,10 +29,23 @@
 #include "router/control_plane.h"
 #include "router/control_store.h"
 #include "router/key_locks.h"
+#include "router/mirror.h"
 #include "router/repair_journal.h"
 #include "router/router_metrics.h"
 
 namespace lockshift {
+
+// Where the backfill (legacy copied into enhanced) stands; see router_backfill.cc.
+struct BackfillProgress {
+  std::string state = "idle";  // idle | running | done | failed
+  int db = 0;
+  int pass = 0;  // 0: legacy's keys copied; 1: enhanced's keys that legacy lacks removed
+  uint64_t cursor = 0;
+  uint64_t copied = 0, removed = 0;
+  int64_t started_unix_ms = 0, finished_unix_ms = 0;
+  std::string error;
+  bool resumed = false;  // continued from a saved position
+};
 
 struct RouterOptions {
   // Write every change to legacy too while enhanced owns keys, so rollback is instant and
@@ -45,6 +58,8 @@ struct RouterOptions {
   std::chrono::milliseconds flag_poll_interval{250};
   // A migration change waits this long for journaled keys to drain before it applies.
   std::chrono::milliseconds drain_timeout{5000};
+  // Keys per second the backfill copies; 0: unthrottled.
+  int64_t backfill_rate = 0;
   // Merged-scan snapshots kept at once, and how long an unused one lives.
   size_t max_scan_snapshots = 256;
   std::chrono::seconds scan_snapshot_ttl{600};
@@ -86,6 +101,15 @@ class Router final : public LockStore, public ControlPlane {
   // Forward moves (more keys owned by enhanced) ask `gate` first unless forced. Set before
   // start(); the gate must outlive the router. nullptr: ungated.
   void setGate(MigrationGate* gate) { gate_ = gate; }
+  // The shadow mirror (shadow/); set before start(), must outlive the router. nullptr: writes in
+  // the shadow phase are journaled for enhanced instead of replayed.
+  void setMirror(MirrorSink* mirror) { mirror_ = mirror; }
+
+  // For the mirror: replays a call legacy answered on enhanced, under the key's lock; skipped
+  // when the key is dirty (the journal copies it whole).
+  asio::awaitable<EnhancedAnswer> replayOnEnhanced(MirroredCall call);
+  // For the mirror: enhanced answered differently, so it is repaired from legacy.
+  asio::awaitable<void> markEnhancedDirty(int db, std::string key);
 
   // Copies the owner's current value of `key` to the other store (deleting it there when the
   // owner has none), under the key's lock, and clears any journal entry for it: the consistency
@@ -112,9 +136,20 @@ class Router final : public LockStore, public ControlPlane {
   asio::awaitable<size_t> replayOnce(size_t max);
   asio::awaitable<void> replayLoop();
   asio::awaitable<void> flagLoop();
-  // Copies every legacy key into enhanced (the first move past legacy-only).
+  // Copies every legacy key into enhanced (the first move past legacy-only), resuming a saved
+  // position (router_backfill.cc).
   asio::awaitable<Status> fillEnhanced(std::string actor);
+  void startBackfill(std::string actor);  // in the background
+  bool backfillRunning() const;
+  boost::json::object backfillJson() const;
   asio::awaitable<Result<ScanPage>> snapshotScan(ScanRequest request);
+  asio::awaitable<Result<ScanPage>> scanOwners(ScanRequest request);
+  // Whether writes are replayed by the mirror now (shadow phase, enhanced filled and in the path).
+  bool mirroring() const;
+  bool mirroringReads() const { return mirroring() && mirror_->mirrorReads(); }
+  // Hands a write legacy decided to the mirror, or journals it when the mirror cannot take it.
+  // Requires the key's lock.
+  asio::awaitable<void> mirrorWrite(MirroredCall call);
   void publishStateMetrics();
 
   LockStore& legacy_;
@@ -125,7 +160,12 @@ class Router final : public LockStore, public ControlPlane {
   RouterOptions options_;
   KeyLocks locks_;
 
+  asio::io_context* io_ = nullptr;
   MigrationGate* gate_ = nullptr;
+  std::atomic<bool> backfill_running_{false};
+  mutable std::mutex backfill_mu_;
+  BackfillProgress backfill_;  // GUARDED_BY(backfill_mu_)
+  MirrorSink* mirror_ = nullptr;
   std::atomic<bool> changing_{false};  // one migration change at a time (they await)
   std::atomic<bool> stopping_{false};
   std::unique_ptr<asio::steady_timer> replay_timer_, flag_timer_;

@@ -75,6 +75,7 @@ asio::awaitable<Result<std::optional<std::string>>> Router::forceUnlock(int db, 
 
 asio::awaitable<Status> Router::reconcileKey(int db, std::string key) {
   auto guard = co_await locks_.lock(db, key);
+  if (mirror_ != nullptr && mirror_->pending(db, key)) co_return Status::unavailable("a mirror replay of the key is pending; check again");
   const StoreRole owner = ownerOf(db, key);
   auto read = store(owner).get(db, key);
   auto value = co_await std::move(read);

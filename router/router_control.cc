@@ -56,6 +56,7 @@ void Router::publishStateMetrics() {
 }
 
 void Router::start(asio::io_context& io) {
+  io_ = &io;
   replay_timer_ = std::make_unique<asio::steady_timer>(io);
   flag_timer_ = std::make_unique<asio::steady_timer>(io);
   publishStateMetrics();
@@ -64,13 +65,8 @@ void Router::start(asio::io_context& io) {
   // A state seeded past legacy-only (from the config) needs enhanced filled before enhanced owns
   // anything; until then ownerOf() keeps every key on legacy.
   auto state = control_.snapshot();
-  if (state->phase != Phase::kLegacyOnly && !state->enhanced_filled) {
-    asio::co_spawn(io, [this, phase = state->phase]() -> asio::awaitable<void> {
-      auto change = changeMigration(MigrationChange{phase, std::nullopt, false}, "startup");
-      ChangeOutcome out = co_await std::move(change);
-      if (!out.applied) control_.audit("enhanced.fill.failed", "startup", out.refusals.empty() ? "" : out.refusals[0]);
-    }, asio::detached);
-  }
+  // The backfill resumes from its saved position (and retries until the stores answer).
+  if (state->phase != Phase::kLegacyOnly && !state->enhanced_filled) startBackfill("startup");
 }
 
 void Router::stop() {
@@ -93,6 +89,9 @@ asio::awaitable<void> Router::flagLoop() {
 asio::awaitable<Status> Router::repair(RepairJournal::Entry entry) {
   auto guard = co_await locks_.lock(entry.db, entry.key);
   if (journal_.dirtyTarget(entry.db, entry.key) != entry.target) co_return Status::ok();  // done meanwhile
+  // A replay still queued for this key would land on top of the copy: let the mirror skip it
+  // first (it skips dirty keys), then copy.
+  if (mirror_ != nullptr && mirror_->pending(entry.db, entry.key)) co_return Status::unavailable("mirror replay pending");
   const StoreRole source = otherRole(entry.target);
   auto read = store(source).get(entry.db, entry.key);
   auto value = co_await std::move(read);
@@ -140,44 +139,6 @@ asio::awaitable<void> Router::replayLoop() {
   }
 }
 
-asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
-  // From here on every write enhanced misses is journaled, so the copy below cannot leave it
-  // behind: a key written during the copy is pinned to legacy until the replayer repairs it.
-  auto marked = control_.update([](ControlState& s) { s.enhanced_in_use = true; });
-  if (!marked) co_return marked.status();
-  control_.audit("enhanced.fill.started", actor, "copying legacy into enhanced");
-  size_t copied = 0, removed = 0;
-  for (int db = 0; db < databases(); ++db) {
-    for (StoreRole from : {StoreRole::kLegacy, StoreRole::kEnhanced}) {
-      ScanRequest req{.db = db, .cursor = 0, .count = 500};
-      do {
-        auto scan = store(from).scan(req);
-        auto page = co_await std::move(scan);
-        if (!page) co_return page.status();
-        for (const auto& key : page->keys) {
-          auto guard = co_await locks_.lock(db, key);
-          if (journal_.dirtyTarget(db, key)) continue;  // the replayer owns it
-          auto read = legacy_.get(db, key);
-          auto value = co_await std::move(read);
-          if (!value) co_return value.status();
-          if (from == StoreRole::kEnhanced && value->has_value()) continue;  // copied in pass one
-          auto apply = applyTo(StoreRole::kEnhanced, db, key, value->has_value() ? Change::kPut : Change::kDelete,
-                               value->value_or(std::string()));
-          Status s = co_await std::move(apply);
-          if (!s) co_return s;
-          ++(value->has_value() ? copied : removed);
-        }
-        req.cursor = page->next_cursor;
-      } while (req.cursor != 0);
-    }
-  }
-  auto filled = control_.update([](ControlState& s) { s.enhanced_filled = true; });
-  if (!filled) co_return filled.status();
-  control_.audit("enhanced.fill.finished", actor,
-                 std::to_string(copied) + " keys copied, " + std::to_string(removed) + " stale keys removed");
-  co_return Status::ok();
-}
-
 asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, std::string actor) {
   ChangeOutcome out;
   if (changing_.exchange(true)) {
@@ -206,9 +167,19 @@ asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, s
     }
   }
   if (phase != Phase::kLegacyOnly && !before.enhanced_filled) {
-    auto fill = fillEnhanced(actor);
-    Status s = co_await std::move(fill);
-    if (!s) out.refusals.push_back("filling enhanced from legacy failed: " + s.toString());
+    if (phase == Phase::kShadow) {
+      // Shadow owns nothing on enhanced: the backfill runs in the background, writes are
+      // journaled meanwhile, and the mirror compares once it is done.
+      startBackfill(actor);
+    } else if (backfillRunning()) {
+      out.refusals.push_back("the backfill into enhanced is still running (" +
+                             std::to_string(backfillJson()["copied"].to_number<uint64_t>()) +
+                             " keys copied); wait until status shows it done");
+    } else {
+      auto fill = fillEnhanced(actor);
+      Status s = co_await std::move(fill);
+      if (!s) out.refusals.push_back("filling enhanced from legacy failed: " + s.toString());
+    }
   }
   if (out.refusals.empty()) {
     // Drain the journal first so moving keys carry no backlog; keys still journaled after the
@@ -293,6 +264,8 @@ asio::awaitable<json::object> Router::status() {
   }
   out["stores"] = std::move(stores);
   out["flag_file"] = json::object{{"path", control_.flagFilePath()}, {"present", control_.flagFilePresent()}};
+  if (mirror_ != nullptr) out["shadow"] = mirror_->statusJson();
+  out["backfill"] = backfillJson();
   StoreAvailability breaker = enhanced_.availability();
   if (!breaker.state.empty()) {
     out["breaker"] = json::object{{"state", breaker.state},

@@ -39,6 +39,17 @@ uint64_t newSnapshotId() {
 }  // namespace
 
 asio::awaitable<Result<ScanPage>> Router::scan(ScanRequest request) {
+  const int db = request.db;
+  auto call = scanOwners(std::move(request));
+  auto page = co_await std::move(call);
+  if (page.isOk() && !page->keys.empty() && mirroringReads()) {
+    MirroredCall mirrored{.op = MirroredCall::Op::kScan, .db = db, .keys = page->keys};
+    mirror_->submit(std::move(mirrored));
+  }
+  co_return page;
+}
+
+asio::awaitable<Result<ScanPage>> Router::scanOwners(ScanRequest request) {
   bool is_snapshot = false;
   {
     std::lock_guard lock(snapshots_mu_);

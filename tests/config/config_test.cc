@@ -150,6 +150,14 @@ TEST(DefaultConfigFile, ShowsEveryField) {
       "latency_threshold",
       "reset_timeout",
       "half_open_max_requests",
+      "max_divergence_rate",
+      "[shadow]",
+      "mirror_reads",
+      "queue_size",
+      "workers",
+      "scan_sample_rate",
+      "examples",
+      "backfill_rate",
   };
   for (const char* field : fields) {
     std::string needle = field[0] == '[' ? std::string(field) : std::string(field) + " = ";
@@ -387,7 +395,9 @@ TEST(ConfigErrors, UnknownKeysAndSections) {
       {"threads = 4\n",
        "t.toml:1: unknown key 'threads' at top level (keys belong in a section such as [server])"},
       {"[[server]]\nthreads = 1\n", "t.toml:1: [server] must be a table"},
-      {"\n\n[shadow]\n", "t.toml:3: section [shadow] is not supported by this version"},
+      {"\n\n[shadow]\nqueue_size = 0\n", "t.toml:4: [shadow] queue_size must be between 1 and 10000000 (got 0)"},
+      {"[shadow]\nmirror_writes = true\n", "t.toml:2: unknown key 'mirror_writes' in [shadow]"},
+      {"[shadow]\nscan_sample_rate = 2\n", "t.toml:2: [shadow] scan_sample_rate must be between 0 and 1 (got 2)"},
       {"[fallback]\nwindow = \"0\"\n", "t.toml:2: [fallback] window must be greater than 0"},
       {"[fallback]\nerror_rate_threshold = 1.5\n",
        "t.toml:2: [fallback] error_rate_threshold must be between 0 and 1 (got 1.5)"},

@@ -193,6 +193,15 @@ TEST(Consistency, GatesRefuseWithoutACleanFreshReportAndForceIsAudited) {
   EXPECT_NE(events.body.find("\"kind\":\"gate.overridden\""), std::string::npos) << events.body;
 }
 
+// A check that never has to wait for a store (nothing to compare) finishes inside the request
+// that started it; the service must not hold its own lock meanwhile.
+TEST(Consistency, CheckOfEmptyStoresFinishes) {
+  LockshiftServer ls;
+  json::object report = runCheck(ls);
+  EXPECT_EQ(report["verdict"], "clean");
+  EXPECT_EQ(httpRequest(ls.adminPort(), "GET", "/healthz").status, 200);
+}
+
 TEST(Consistency, LocksListingAndForceUnlock) {
   LockshiftServer ls;
   RespClient c(ls.port());

@@ -98,7 +98,7 @@ void LockshiftServer::start() {
                           "[migration]\n"
                           "acquire = \"" + options_.acquire + "\"\n" + options_.migration_extra +
                           "[consistency]\n" + options_.consistency_section + "[fallback]\n" +
-                          options_.fallback_section);
+                          options_.fallback_section + "[shadow]\n" + options_.shadow_section);
   process_ = Process::spawn({LOCKSHIFT_BINARY, "--config", config_path_}, log_path_);
   if (!answersPing(port_, std::chrono::seconds(15))) throw std::runtime_error("lockshift did not answer");
 }

@@ -44,8 +44,9 @@ struct LockshiftOptions {
   // The [consistency] body. By default the rollout gates are off (tests of the data path move
   // the split freely) and nothing is scheduled; tests of the gates set their own.
   std::string consistency_section = "gates = false\ninterval = \"0\"\n";
-  // The [fallback] body; empty: the defaults.
+  // The [fallback] and [shadow] bodies; empty: the defaults.
   std::string fallback_section;
+  std::string shadow_section;
 };
 
 // "type = \"redis\"\naddress = \"127.0.0.1:<port>\"\n"

@@ -1,0 +1,180 @@
+// The backfill (DESIGN §2): the first move past legacy-only copies legacy into enhanced. It runs
+// in the background when the shadow phase is entered (new writes are journaled meanwhile, so
+// enhanced never falls behind), or inside the request for a direct move to hybrid. Progress is
+// saved after every page in <state_dir>/backfill.json, so a restart resumes where it stopped;
+// `backfill_rate` throttles it.
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/clock.h"
+#include "common/files.h"
+#include "router/router.h"
+
+namespace lockshift {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string progressPath(const std::string& dir) { return dir + "/backfill.json"; }
+
+json::object progressJson(const BackfillProgress& p) {
+  return {{"state", p.state},        {"db", p.db},
+          {"pass", p.pass == 0 ? "legacy" : "enhanced"},
+          {"cursor", p.cursor},      {"copied", p.copied},
+          {"removed", p.removed},    {"started_unix_ms", p.started_unix_ms},
+          {"finished_unix_ms", p.finished_unix_ms}, {"error", p.error}};
+}
+
+// A saved position, or a fresh start when there is none (or it cannot be read).
+BackfillProgress loadProgress(const std::string& dir) {
+  BackfillProgress p;
+  std::ifstream in(progressPath(dir));
+  if (!in) return p;
+  std::stringstream text;
+  text << in.rdbuf();
+  boost::system::error_code ec;
+  json::value v = json::parse(text.str(), ec);
+  if (ec || !v.is_object()) return p;
+  const auto& o = v.as_object();
+  auto number = [&](const char* field) -> uint64_t {
+    const json::value* f = o.if_contains(field);
+    return f != nullptr && f->is_number() ? f->to_number<uint64_t>() : 0;
+  };
+  p.db = static_cast<int>(number("db"));
+  const json::value* pass = o.if_contains("pass");
+  p.pass = pass != nullptr && pass->is_string() && pass->as_string() == "enhanced" ? 1 : 0;
+  p.cursor = number("cursor");
+  p.copied = number("copied");
+  p.removed = number("removed");
+  p.started_unix_ms = static_cast<int64_t>(number("started_unix_ms"));
+  p.resumed = true;
+  return p;
+}
+
+}  // namespace
+
+json::object Router::backfillJson() const {
+  std::lock_guard lock(backfill_mu_);
+  return progressJson(backfill_);
+}
+
+bool Router::backfillRunning() const { return backfill_running_.load(); }
+
+void Router::startBackfill(std::string actor) {
+  if (io_ == nullptr || backfill_running_.load()) return;
+  asio::co_spawn(*io_, [this, actor]() -> asio::awaitable<void> {
+    // Retried from the saved position while it fails (a store not connected yet after a restart,
+    // a store down for a while), as long as a phase past legacy-only still needs it.
+    auto backoff = std::chrono::milliseconds(250);
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (int attempt = 0; !stopping_; ++attempt) {
+      // (The move that starts it applies its phase after this call: only a retry can see the
+      // operator moving back to legacy-only, which ends the need for it.)
+      auto state = control_.snapshot();
+      if (state->enhanced_filled || (attempt > 0 && state->phase == Phase::kLegacyOnly)) co_return;
+      auto fill = fillEnhanced(actor);
+      Status s = co_await std::move(fill);
+      if (s || stopping_) co_return;
+      if (s.code() == ErrorCode::kUnavailable && backfill_running_.load()) co_return;  // another run has it
+      if (attempt == 0) control_.audit("enhanced.fill.failed", actor, s.toString() + "; retrying");
+      timer.expires_after(backoff);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+    }
+  }, asio::detached);
+}
+
+asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
+  if (backfill_running_.exchange(true)) co_return Status::unavailable("the backfill is already running");
+  struct Running {
+    std::atomic<bool>& flag;
+    ~Running() { flag = false; }
+  } running{backfill_running_};
+  // From here on every write enhanced misses is journaled, so the copy below cannot leave it
+  // behind: a key written during the copy is pinned to legacy until the replayer repairs it.
+  auto marked = control_.update([](ControlState& s) { s.enhanced_in_use = true; });
+  if (!marked) co_return marked.status();
+  BackfillProgress p = loadProgress(control_.dir());
+  if (p.started_unix_ms == 0) p.started_unix_ms = nowUnixMs();
+  p.state = "running";
+  {
+    std::lock_guard lock(backfill_mu_);
+    backfill_ = p;
+  }
+  control_.audit("enhanced.fill.started", actor,
+                 p.resumed ? "resuming at db " + std::to_string(p.db) + " after " + std::to_string(p.copied) + " keys"
+                           : "copying legacy into enhanced");
+  auto fail = [&](Status s) {
+    std::lock_guard lock(backfill_mu_);
+    backfill_.state = "failed";
+    backfill_.error = s.toString();
+    return s;
+  };
+  asio::steady_timer throttle(co_await asio::this_coro::executor);
+  const auto began = std::chrono::steady_clock::now();
+  uint64_t done_here = 0;  // keys handled by this run, for the throttle
+  for (; p.db < databases(); ++p.db, p.pass = 0, p.cursor = 0) {
+    for (; p.pass < 2; ++p.pass, p.cursor = 0) {
+      const StoreRole from = p.pass == 0 ? StoreRole::kLegacy : StoreRole::kEnhanced;
+      do {
+        if (stopping_) co_return fail(Status::unavailable("stopped; it resumes at the next start"));
+        auto scan = store(from).scan(ScanRequest{.db = p.db, .cursor = p.cursor, .count = 500});
+        auto page = co_await std::move(scan);
+        if (!page) co_return fail(page.status());
+        for (const auto& key : page->keys) {
+          auto guard = co_await locks_.lock(p.db, key);
+          if (journal_.dirtyTarget(p.db, key)) continue;  // the replayer owns it
+          auto read = legacy_.get(p.db, key);
+          auto value = co_await std::move(read);
+          if (!value) co_return fail(value.status());
+          if (from == StoreRole::kEnhanced && value->has_value()) continue;  // copied in pass one
+          auto apply = applyTo(StoreRole::kEnhanced, p.db, key, value->has_value() ? Change::kPut : Change::kDelete,
+                               value->value_or(std::string()));
+          Status s = co_await std::move(apply);
+          if (!s) co_return fail(s);
+          ++(value->has_value() ? p.copied : p.removed);
+        }
+        p.cursor = page->next_cursor;
+        done_here += page->keys.size();
+        {
+          std::lock_guard lock(backfill_mu_);
+          backfill_ = p;
+        }
+        // Resume point: the page just copied. (Re-copying a page after a crash is harmless.)
+        writeFileAtomically(control_.dir(), progressPath(control_.dir()), json::serialize(progressJson(p)) + "\n");
+        if (options_.backfill_rate > 0) {
+          const auto due = began + std::chrono::microseconds(done_here * 1000000 / options_.backfill_rate);
+          if (due > std::chrono::steady_clock::now()) {
+            throttle.expires_at(due);
+            co_await throttle.async_wait(asio::as_tuple(asio::use_awaitable));
+          }
+        }
+      } while (p.cursor != 0);
+    }
+  }
+  auto filled = control_.update([](ControlState& s) { s.enhanced_filled = true; });
+  if (!filled) co_return fail(filled.status());
+  std::error_code ec;
+  std::filesystem::remove(progressPath(control_.dir()), ec);
+  p.state = "done";
+  p.finished_unix_ms = nowUnixMs();
+  {
+    std::lock_guard lock(backfill_mu_);
+    backfill_ = p;
+  }
+  control_.audit("enhanced.fill.finished", actor,
+                 std::to_string(p.copied) + " keys copied, " + std::to_string(p.removed) + " stale keys removed");
+  co_return Status::ok();
+}
+
+}  // namespace lockshift

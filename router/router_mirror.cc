@@ -1,0 +1,82 @@
+// The router's side of the shadow mirror: replaying a call on enhanced under the key's lock.
+
+#include "router/router.h"
+
+namespace lockshift {
+
+asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
+  EnhancedAnswer answer;
+  if (call.op == MirroredCall::Op::kScan) {
+    // Whether each key of legacy's page is in enhanced; a key deleted meanwhile is the mirror's
+    // to discount (it compares against legacy again).
+    for (const auto& key : call.keys) {
+      auto get = enhanced_.get(call.db, key);
+      auto value = co_await std::move(get);
+      if (!value) {
+        answer.status = value.status();
+        co_return answer;
+      }
+      bool present = value->has_value();
+      if (!present) {
+        // Deleted from legacy since its page was read: not a key enhanced should have.
+        auto again = legacy_.get(call.db, key);
+        auto in_legacy = co_await std::move(again);
+        present = in_legacy.isOk() && !in_legacy->has_value();
+      }
+      answer.present.push_back(present);
+    }
+    co_return answer;
+  }
+  // Under the key's lock, so a replay never interleaves with a client's write or a repair of the
+  // same key; a dirty key is skipped, the journal copies it whole.
+  auto guard = co_await locks_.lock(call.db, call.key);
+  if (journal_.dirtyTarget(call.db, call.key)) {
+    answer.skipped = true;
+    co_return answer;
+  }
+  const auto t = std::chrono::steady_clock::now();
+  switch (call.op) {
+    case MirroredCall::Op::kGet: {
+      auto c = enhanced_.get(call.db, call.key);
+      auto r = co_await std::move(c);
+      answer.status = r.status();
+      if (r) answer.value = std::move(*r);
+      break;
+    }
+    case MirroredCall::Op::kPut: {
+      auto c = enhanced_.put(std::move(call.put));
+      auto r = co_await std::move(c);
+      answer.status = r.status();
+      if (r) answer.put_result = std::move(*r);
+      break;
+    }
+    case MirroredCall::Op::kDelete: {
+      auto c = enhanced_.del(call.db, {call.key});
+      auto r = co_await std::move(c);
+      answer.status = r.status();
+      if (r) answer.deleted = *r;
+      break;
+    }
+    case MirroredCall::Op::kUnlockScript: {
+      auto c = enhanced_.deleteIfOwnedByPull(call.db, call.key, std::move(call.pull_num));
+      auto r = co_await std::move(c);
+      answer.status = r.status();
+      if (r) answer.value = std::move(*r);
+      break;
+    }
+    case MirroredCall::Op::kScan: break;
+  }
+  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kRepair, answer.status.isOk(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+  co_return answer;
+}
+
+asio::awaitable<void> Router::markEnhancedDirty(int db, std::string key) {
+  auto guard = co_await locks_.lock(db, key);
+  if (journal_.dirtyTarget(db, key)) co_return;
+  auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
+  co_await std::move(mark);
+  metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+}
+
+}  // namespace lockshift
