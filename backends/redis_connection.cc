@@ -62,13 +62,27 @@ bool RedisConnection::trySubmit(RedisRequest& request, Status* refusal) {
                                                        : last_error_);
     return false;
   }
-  if (pending_.size() >= kMaxPending || queued_.size() >= kMaxQueuedBytes) {
+  if (pending_.size() + request.discard_replies >= kMaxPending ||
+      queued_.size() >= kMaxQueuedBytes) {
     *refusal = Status::unavailable(target_->where() + ": too many requests in flight");
     return false;
   }
-  pushLocked(std::move(request.wire),
-             Pending{std::move(request.done), deadlineFromNow(), Step::kUser, ""});
+  const auto deadline = deadlineFromNow();
+  for (size_t i = 0; i < request.discard_replies; ++i) {
+    pending_.push_back(Pending{nullptr, deadline, Step::kUser, ""});  // its reply is dropped
+  }
+  pushLocked(std::move(request.wire), Pending{std::move(request.done), deadline, Step::kUser, ""});
   return true;
+}
+
+bool RedisConnection::ready() {
+  std::lock_guard lock(mu_);
+  return state_ == State::kReady;
+}
+
+bool RedisConnection::firstAttemptPending() {
+  std::lock_guard lock(mu_);
+  return (state_ == State::kConnecting || state_ == State::kHandshake) && last_error_.empty();
 }
 
 std::chrono::steady_clock::time_point RedisConnection::deadlineFromNow() const {

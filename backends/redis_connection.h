@@ -72,9 +72,13 @@ class RedisTarget {
 
 // A command for a connection: its encoding and the function that takes its reply (or the error
 // that replaces it). `done` runs exactly once, outside the connection's lock, and must not block.
+// `wire` may hold several commands, written back to back on the one connection: the replies to
+// the first `discard_replies` are dropped and `done` takes the last (Redis Cluster's ASKING must
+// reach the same connection immediately before the command it applies to).
 struct RedisRequest {
   std::string wire;
   std::function<void(Result<resp::Value>)> done;
+  size_t discard_replies = 0;
 };
 
 class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
@@ -97,6 +101,11 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   bool trySubmit(RedisRequest& request, Status* refusal);
   // Closes for good: fails every pending request with kUnavailable and cancels every operation.
   void close();
+  // True when trySubmit() would take a request now.
+  bool ready();
+  // True while the first attempt to connect since start() is in progress and nothing has failed
+  // yet: a refusal now says nothing about the server.
+  bool firstAttemptPending();
 
  private:
   enum class State { kIdle, kConnecting, kHandshake, kReady, kBackoff, kClosed };

@@ -1,35 +1,28 @@
 #include "backends/redis_store.h"
 
-#include <algorithm>
-#include <atomic>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
 
 #include "backends/redis_commands.h"
-#include "backends/redis_connection.h"
+#include "backends/redis_pool.h"
 #include "backends/redis_scripts.h"
 #include "proxy/atlantis_script.h"
 
 namespace lockshift {
 
-// The pool and the LockStore operations. Each operation is a static coroutine holding a
-// shared_ptr to the Impl, so the Impl outlives every operation in flight.
-// Thread-safety: connections_ is fixed after construction; next_ is atomic.
+// The LockStore operations on one pool. Each operation is a static coroutine holding a
+// shared_ptr to the Impl, so the Impl (and its pool) outlives every operation in flight.
+// Thread-safety: pool_ is fixed after construction and thread-safe itself.
 class RedisStore::Impl {
  public:
   // SCAN COUNT used by count() when it has to scan for the key prefix.
   static constexpr size_t kCountScanBatch = 1000;
 
-  Impl(asio::io_context& io, RedisOptions options);
-  void start();
-  void close();
+  Impl(asio::io_context& io, RedisOptions options)
+      : pool_(std::make_shared<redis::RedisPool>(io, std::move(options))) {}
+  void start() { pool_->start(); }
+  void close() { pool_->close(); }
 
   using Self = std::shared_ptr<Impl>;
   static asio::awaitable<Result<std::optional<std::string>>> get(Self self, int db,
@@ -44,73 +37,22 @@ class RedisStore::Impl {
 
  private:
   // Sends one command through the pool; completes on the awaiting coroutine's executor.
-  asio::awaitable<Result<resp::Value>> call(std::vector<std::string> args);
+  asio::awaitable<Result<resp::Value>> call(std::vector<std::string> args) {
+    return pool_->call(std::move(args));
+  }
   // EVALSHA, and EVAL when the server has lost the script (NOSCRIPT).
   asio::awaitable<Result<resp::Value>> callScript(std::string_view body, std::string_view sha,
                                                   std::string key, std::vector<std::string> args);
-  // Hands the request to the next ready connection, round robin, or fails it at once.
-  void submit(redis::RedisRequest request);
-  std::string wireKey(std::string_view key) const {
-    return target_->options().key_prefix + std::string(key);
-  }
-  const std::string& prefix() const { return target_->options().key_prefix; }
-  const std::string& where() const { return target_->where(); }
+  std::string wireKey(std::string_view key) const { return prefix() + std::string(key); }
+  const std::string& prefix() const { return pool_->options().key_prefix; }
+  const std::string& where() const { return pool_->where(); }
   static Status dbOutOfRange() { return Status::invalidArgument("DB index is out of range"); }
 
-  std::shared_ptr<const redis::RedisTarget> target_;
-  std::vector<std::shared_ptr<redis::RedisConnection>> connections_;
-  std::atomic<uint64_t> next_{0};
+  const std::shared_ptr<redis::RedisPool> pool_;
 };
 
-RedisStore::Impl::Impl(asio::io_context& io, RedisOptions options)
-    : target_(std::make_shared<redis::RedisTarget>(std::move(options))) {
-  const int size = std::max(target_->options().pool_size, 1);
-  for (int i = 0; i < size; ++i) {
-    connections_.push_back(std::make_shared<redis::RedisConnection>(io, target_));
-  }
-}
-
-void RedisStore::Impl::start() {
-  for (auto& connection : connections_) connection->start();
-}
-
-void RedisStore::Impl::close() {
-  for (auto& connection : connections_) connection->close();
-}
-
-void RedisStore::Impl::submit(redis::RedisRequest request) {
-  Status refusal = Status::unavailable(where() + ": no connection");
-  const size_t size = connections_.size();
-  const uint64_t first = next_.fetch_add(1, std::memory_order_relaxed);
-  for (size_t i = 0; i < size; ++i) {
-    if (connections_[(first + i) % size]->trySubmit(request, &refusal)) return;
-  }
-  request.done(std::move(refusal));
-}
-
-asio::awaitable<Result<resp::Value>> RedisStore::Impl::call(std::vector<std::string> args) {
-  std::string wire;
-  resp::encodeCommand(args, wire);
-  auto initiate = [this, wire = std::move(wire)](auto handler) mutable {
-    using Handler = decltype(handler);
-    // Tracked, so the awaiting io_context does not run out of work while a reply is owed.
-    auto work = asio::prefer(asio::get_associated_executor(handler),
-                             asio::execution::outstanding_work.tracked);
-    // std::function needs a copyable callable; the handler is move-only.
-    auto shared = std::make_shared<Handler>(std::move(handler));
-    auto done = [work = std::move(work), shared](Result<resp::Value> reply) mutable {
-      auto target = asio::prefer(work, asio::execution::outstanding_work.untracked);
-      asio::post(target, [work = std::move(work), shared = std::move(shared),
-                          reply = std::move(reply)]() mutable { (*shared)(std::move(reply)); });
-    };
-    submit(redis::RedisRequest{std::move(wire), std::move(done)});
-  };
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<resp::Value>)>(
-      std::move(initiate), asio::use_awaitable);
-}
-
 // Awaitables are named before co_await: GCC 12 destroys a co_await operand's temporaries twice
-// when they hold captures like call()'s.
+// when they hold captures like RedisPool::send()'s.
 asio::awaitable<Result<resp::Value>> RedisStore::Impl::callScript(std::string_view body,
                                                                   std::string_view sha,
                                                                   std::string key,

@@ -168,6 +168,7 @@ int run(const Config& config) {
     for (RedisStore* r : {legacy->redis, enhanced->redis}) {
       if (r != nullptr) r->close();
     }
+    if (enhanced->redis_cluster != nullptr) enhanced->redis_cluster->close();
   });
 
   int threads = config.server.threads > 0 ? config.server.threads

@@ -23,10 +23,11 @@ Result<std::string> readSecretFile(const std::string& path) {
 }
 
 Status checkSupported(const Config& config) {
-  for (const auto* store : {&config.legacy, &config.enhanced}) {
-    if (store->type == "redis-cluster") {
-      return Status::invalidArgument(config.source + ": type 'redis-cluster' is not available in this version");
-    }
+  if (config.legacy.type == "redis-cluster") {
+    return Status::invalidArgument(config.source +
+                                   ": [legacy] type 'redis-cluster' is not supported: Atlantis's own client talks "
+                                   "to a single Redis, so the legacy store must be one (a cluster can be the "
+                                   "[enhanced] store)");
   }
   return Status::ok();
 }
@@ -59,6 +60,21 @@ Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int
   }
   auto password = storePassword(c, role);
   if (!password) return Status::invalidArgument("[" + role + "] " + password.status().message());
+  if (c.type == "redis-cluster") {
+    if (role != "enhanced") return Status::invalidArgument("[" + role + "] type 'redis-cluster' is enhanced only");
+    RedisClusterOptions o;
+    o.addresses = c.addresses;
+    o.username = c.username;
+    o.password = std::move(password.value());
+    o.key_prefix = c.key_prefix;
+    o.connect_timeout = c.connect_timeout;
+    o.command_timeout = c.command_timeout;
+    o.pool_size = c.pool_size;
+    auto cluster = RedisClusterStore::create(io, std::move(o));
+    out.redis_cluster = cluster.get();
+    out.store = std::move(cluster);
+    return out;
+  }
   RedisOptions o;
   o.address = c.address;
   o.db = c.db;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "backends/lock_store.h"
+#include "backends/redis_cluster_store.h"
 #include "backends/redis_store.h"
 #include "common/status.h"
 #include "proxy/config.h"
@@ -21,11 +22,13 @@ namespace lockshift {
 Result<std::string> readSecretFile(const std::string& path);
 
 // What this version can run; the config loader accepts more (for features still to come).
+// redis-cluster is an enhanced store only: Atlantis's own client never talks to a cluster.
 Status checkSupported(const Config& config);
 
 struct OpenedStore {
   std::unique_ptr<LockStore> store;
   RedisStore* redis = nullptr;  // set for a Redis store, to close its connections at shutdown
+  RedisClusterStore* redis_cluster = nullptr;  // set for a Redis Cluster store, likewise
 };
 
 // Opens one store of the config. `role` is "legacy" or "enhanced": it names the section in errors

@@ -1,6 +1,7 @@
-// Atlantis's command sequences (DESIGN §1) against three targets: lockshift in strict mode,
-// lockshift in compatible mode, and a real redis-server. The shared tests pass on all three,
-// which proves they encode Redis's behaviour and that lockshift reproduces it.
+// Atlantis's command sequences (DESIGN §1) against four targets: lockshift in strict mode,
+// lockshift in compatible mode, a real redis-server, and lockshift in the enhanced-only phase with
+// a three-master Redis Cluster as the enhanced store. The shared tests pass on all of them, which
+// proves they encode Redis's behaviour and that lockshift reproduces it.
 
 #include <gtest/gtest.h>
 
@@ -10,18 +11,20 @@
 
 #include "proxy/atlantis_script.h"
 #include "tests/support/atlantis.h"
+#include "tests/support/redis_cluster.h"
 #include "tests/support/servers.h"
 
 namespace lockshift::testing {
 namespace {
 
-enum class Target { kLockshiftStrict, kLockshiftCompatible, kRedis };
+enum class Target { kLockshiftStrict, kLockshiftCompatible, kRedis, kLockshiftOnCluster };
 
 std::string targetName(const ::testing::TestParamInfo<Target>& info) {
   switch (info.param) {
     case Target::kLockshiftStrict: return "LockshiftStrict";
     case Target::kLockshiftCompatible: return "LockshiftCompatible";
     case Target::kRedis: return "RedisServer";
+    case Target::kLockshiftOnCluster: return "LockshiftEnhancedCluster";
   }
   return "?";
 }
@@ -34,7 +37,12 @@ class AtlantisSequence : public ::testing::TestWithParam<Target> {
       port_ = redis_->port();
     } else {
       LockshiftOptions o;
-      o.acquire = GetParam() == Target::kLockshiftStrict ? "strict" : "compatible";
+      o.acquire = GetParam() == Target::kLockshiftCompatible ? "compatible" : "strict";
+      if (GetParam() == Target::kLockshiftOnCluster) {
+        cluster_ = std::make_unique<RedisCluster>();
+        o.enhanced_section = clusterSection(*cluster_);
+        o.migration_extra = "phase = \"enhanced-only\"\n";
+      }
       lockshift_ = std::make_unique<LockshiftServer>(o);
       port_ = lockshift_->port();
     }
@@ -44,6 +52,7 @@ class AtlantisSequence : public ::testing::TestWithParam<Target> {
 
   uint16_t port_ = 0;
   std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<RedisCluster> cluster_;
   std::unique_ptr<LockshiftServer> lockshift_;
   std::unique_ptr<RespClient> client_;
   std::unique_ptr<AtlantisClient> atlantis_;
@@ -149,6 +158,15 @@ TEST_P(AtlantisSequence, TwoThousandPipelinedCommandsAnsweredInOrder) {
     EXPECT_EQ(replies[2 * i + 1].str, "v" + std::to_string(i)) << i;
   }
   EXPECT_EQ(client_->call({"dbsize"}).integer, 1000);
+  if (cluster_) {  // the enhanced store holds them, spread over the masters
+    int64_t held = 0;
+    for (size_t node = 0; node < cluster_->size(); ++node) {
+      const int64_t on_node = cluster_->call(node, {"dbsize"}).integer;
+      EXPECT_GT(on_node, 0) << "master " << node;
+      held += on_node;
+    }
+    EXPECT_EQ(held, 1000);
+  }
 }
 
 TEST_P(AtlantisSequence, OldFormKeyRewriteAtStartup) {
@@ -165,6 +183,7 @@ TEST_P(AtlantisSequence, OldFormKeyRewriteAtStartup) {
 }
 
 TEST_P(AtlantisSequence, SelectGivesSeparateKeyspaces) {
+  if (GetParam() == Target::kLockshiftOnCluster) GTEST_SKIP() << "a Redis Cluster has one database";
   ASSERT_TRUE(isOk(client_->call({"set", "k", "db0"})));
   ASSERT_TRUE(isOk(client_->call({"select", "3"})));
   EXPECT_TRUE(isNil(client_->call({"get", "k"})));
@@ -175,7 +194,8 @@ TEST_P(AtlantisSequence, SelectGivesSeparateKeyspaces) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, AtlantisSequence,
-                         ::testing::Values(Target::kLockshiftStrict, Target::kLockshiftCompatible, Target::kRedis),
+                         ::testing::Values(Target::kLockshiftStrict, Target::kLockshiftCompatible, Target::kRedis,
+                                           Target::kLockshiftOnCluster),
                          targetName);
 
 // --- lockshift only ---

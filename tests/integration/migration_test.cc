@@ -1,6 +1,6 @@
 // The migration engine through the real binary with real stores: two redis-server processes
-// (legacy and enhanced) and LMDB/Redis mixes, driven by Atlantis's command sequences and the
-// admin API.
+// (legacy and enhanced), LMDB/Redis mixes, and a three-master Redis Cluster as the enhanced
+// store, driven by Atlantis's command sequences and the admin API.
 
 #include <gtest/gtest.h>
 
@@ -12,6 +12,7 @@
 #include "proxy/atlantis_script.h"
 #include "tests/support/atlantis.h"
 #include "tests/support/http_client.h"
+#include "tests/support/redis_cluster.h"
 #include "tests/support/servers.h"
 
 namespace lockshift::testing {
@@ -69,14 +70,14 @@ void atlantisRound(AtlantisClient& a, RespClient& c, const std::string& tag) {
   a.deletePullStatus(pull_key);
 }
 
-enum class Mix { kLmdbLmdb, kRedisRedis, kRedisLmdb, kLmdbRedis };
+enum class Mix { kLmdbLmdb, kRedisRedis, kRedisLmdb, kLmdbRedis, kRedisCluster };
 
 class EveryPhase : public ::testing::TestWithParam<Mix> {
  protected:
   void SetUp() override {
     LockshiftOptions o;
     Mix m = GetParam();
-    if (m == Mix::kRedisRedis || m == Mix::kRedisLmdb) {
+    if (m == Mix::kRedisRedis || m == Mix::kRedisLmdb || m == Mix::kRedisCluster) {
       legacy_redis_ = std::make_unique<RedisServer>();
       o.legacy_section = redisSection(legacy_redis_->port());
     }
@@ -84,9 +85,14 @@ class EveryPhase : public ::testing::TestWithParam<Mix> {
       enhanced_redis_ = std::make_unique<RedisServer>();
       o.enhanced_section = redisSection(enhanced_redis_->port());
     }
+    if (m == Mix::kRedisCluster) {
+      enhanced_cluster_ = std::make_unique<RedisCluster>();
+      o.enhanced_section = clusterSection(*enhanced_cluster_);
+    }
     server_ = std::make_unique<LockshiftServer>(o);
   }
   std::unique_ptr<RedisServer> legacy_redis_, enhanced_redis_;
+  std::unique_ptr<RedisCluster> enhanced_cluster_;
   std::unique_ptr<LockshiftServer> server_;
 };
 
@@ -108,6 +114,17 @@ TEST_P(EveryPhase, AtlantisSequencesPassInEveryPhaseAndSplit) {
     SCOPED_TRACE(phase + " " + std::to_string(split));
     atlantisRound(a, c, "r" + std::to_string(round++));
     for (const auto& l : held) ASSERT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l)) << lockKey(l);
+  }
+  if (enhanced_cluster_) {
+    // The enhanced copies are in the cluster, each on the master of its slot, spread over all.
+    std::set<size_t> masters;
+    const std::vector<size_t> owners = enhanced_cluster_->slotOwners();
+    for (const auto& l : held) {
+      const size_t node = owners[enhanced_cluster_->keySlot(lockKey(l))];
+      EXPECT_EQ(enhanced_cluster_->call(node, {"get", lockKey(l)}).str, lockJson(l)) << lockKey(l);
+      masters.insert(node);
+    }
+    EXPECT_EQ(masters.size(), RedisCluster::kMasters);
   }
 }
 
@@ -132,13 +149,15 @@ TEST_P(EveryPhase, RollbackIsInstantAndLossless) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, EveryPhase,
-                         ::testing::Values(Mix::kLmdbLmdb, Mix::kRedisRedis, Mix::kRedisLmdb, Mix::kLmdbRedis),
+                         ::testing::Values(Mix::kLmdbLmdb, Mix::kRedisRedis, Mix::kRedisLmdb, Mix::kLmdbRedis,
+                                           Mix::kRedisCluster),
                          [](const auto& info) {
                            switch (info.param) {
                              case Mix::kLmdbLmdb: return "LmdbLmdb";
                              case Mix::kRedisRedis: return "RedisRedis";
                              case Mix::kRedisLmdb: return "RedisLmdb";
                              case Mix::kLmdbRedis: return "LmdbRedis";
+                             case Mix::kRedisCluster: return "RedisCluster";
                            }
                            return "?";
                          });

@@ -1,0 +1,118 @@
+#pragma once
+// ClusterClient: RedisClusterStore's view of the cluster: one RedisPool per node, the slot map,
+// its refreshes, and the routed call that follows MOVED/ASK and retries CLUSTERDOWN/TRYAGAIN
+// (the rules are in redis_cluster_store.h). Private to backends/redis_cluster_*.
+//
+// Refreshes run in the background, one at a time: at start(), every refresh_interval, and when a
+// call asks for one (no sooner than kMinRefreshGap after the previous one while a map is known;
+// requests made while one runs or waits are served by one more run). A refresh asks the known
+// masters, then the seeds, for CLUSTER SLOTS and installs the first map that serves at least one
+// slot; pools of nodes that are no longer masters are closed, and every master's pool is opened
+// ahead of its first call.
+//
+// Thread-safety: every method may be called from any thread; the state is guarded by mu_, and no
+// lock is held while a coroutine is started or awaited. Lifetime: create with std::make_shared;
+// the periodic timer and each operation hold a shared_ptr, so the client lives until close() has
+// stopped them and they have returned. `io` must outlive it.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backends/redis_cluster_slots.h"
+#include "backends/redis_cluster_store.h"
+#include "backends/redis_pool.h"
+#include "common/status.h"
+#include "resp/value.h"
+
+namespace lockshift::redis {
+
+class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
+ public:
+  // How often a waiting call looks again (for a first map, a node's first connection).
+  static constexpr std::chrono::milliseconds kPollInterval{5};
+  static constexpr std::chrono::milliseconds kMinRefreshGap{100};
+  static constexpr std::chrono::milliseconds kRetryBackoffInitial{10};
+  static constexpr std::chrono::milliseconds kRetryBackoffMax{100};
+
+  ClusterClient(asio::io_context& io, RedisClusterOptions options);
+  ClusterClient(const ClusterClient&) = delete;
+  ClusterClient& operator=(const ClusterClient&) = delete;
+
+  // Starts the first refresh and the periodic timer. Call once.
+  void start();
+  // Stops refreshing and closes every pool; later calls fail with kUnavailable.
+  void close();
+
+  const RedisClusterOptions& options() const { return options_; }
+
+  using Self = std::shared_ptr<ClusterClient>;
+  using Deadline = std::chrono::steady_clock::time_point;
+  Deadline deadlineFromNow() const {
+    return std::chrono::steady_clock::now() + options_.command_timeout;
+  }
+
+  // Runs a single-key command on the master of `slot`, following redirects. Error replies other
+  // than redirects and CLUSTERDOWN/TRYAGAIN come back as values, for the reply readers.
+  static asio::awaitable<Result<resp::Value>> call(Self self, uint16_t slot,
+                                                   std::vector<std::string> args);
+  // Runs a command on the node at `address` as it is (SCAN, DBSIZE, PING: no key, no redirect).
+  static asio::awaitable<Result<resp::Value>> callNode(Self self, std::string address,
+                                                       std::vector<std::string> args);
+  // The slot map; until the first one is known, waits for it until `deadline`.
+  static asio::awaitable<Result<std::shared_ptr<const SlotMap>>> slotMap(Self self,
+                                                                         Deadline deadline);
+  // Asks the cluster for its slot map now, installs it and returns it.
+  static asio::awaitable<Result<std::shared_ptr<const SlotMap>>> refreshNow(Self self);
+
+ private:
+  // ---- redis_cluster_client.cc: topology ----
+  // The pool of `address`, opened on first use; nullptr once closed.
+  std::shared_ptr<RedisPool> poolFor(const std::string& address);
+  std::shared_ptr<RedisPool> poolForLocked(const std::string& address);  // REQUIRES mu_
+  // Schedules a background refresh (coalesced and rate-limited, see above).
+  void refreshSoon();
+  // REQUIRES mu_. Marks a refresh as running; true when the caller must spawn it (after
+  // releasing mu_: co_spawn may run the coroutine at once).
+  bool claimRefreshLocked();
+  void spawnRefresh(std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  void armTimerLocked();  // REQUIRES mu_
+  void onTimer(const boost::system::error_code& ec);
+  // Refreshes after `delay`, and once more (kMinRefreshGap later) when asked again meanwhile.
+  static asio::awaitable<void> backgroundRefresh(Self self, std::chrono::milliseconds delay);
+  // Asks the known masters, then the seeds, for CLUSTER SLOTS; the first usable map.
+  static asio::awaitable<Result<SlotMap>> fetchMap(Self self);
+  void install(SlotMap map);
+  // A MOVED reply: `slot` is served by `address` from now on.
+  void applyMoved(uint16_t slot, const std::string& address);
+  Status closedStatus() const { return Status::unavailable("redis cluster: store closed"); }
+
+  // ---- redis_cluster_call.cc: sending ----
+  // pool->send(), waiting while the pool makes its first connection, until `deadline`.
+  static asio::awaitable<PoolReply> sendTo(std::shared_ptr<RedisPool> pool, std::string wire,
+                                           size_t discard_replies, Deadline deadline);
+  static asio::awaitable<void> sleepFor(std::chrono::milliseconds duration);
+
+  asio::io_context& io_;
+  const RedisClusterOptions options_;
+
+  std::mutex mu_;
+  bool closed_ = false;                                      // GUARDED_BY(mu_)
+  std::shared_ptr<const SlotMap> map_;                       // GUARDED_BY(mu_)
+  std::map<std::string, std::shared_ptr<RedisPool>> pools_;  // GUARDED_BY(mu_), by address
+  bool refreshing_ = false;                                  // GUARDED_BY(mu_)
+  bool refresh_again_ = false;                               // GUARDED_BY(mu_)
+  uint64_t refreshes_done_ = 0;                              // GUARDED_BY(mu_)
+  std::string refresh_error_;  // GUARDED_BY(mu_): why the last refresh failed, or empty
+  std::chrono::steady_clock::time_point last_refresh_;  // GUARDED_BY(mu_)
+  asio::steady_timer timer_;                            // GUARDED_BY(mu_): periodic refresh
+};
+
+}  // namespace lockshift::redis

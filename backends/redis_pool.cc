@@ -1,0 +1,84 @@
+#include "backends/redis_pool.h"
+
+#include <algorithm>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <utility>
+
+namespace lockshift::redis {
+
+RedisPool::RedisPool(asio::io_context& io, RedisOptions options)
+    : target_(std::make_shared<RedisTarget>(std::move(options))) {
+  const int size = std::max(target_->options().pool_size, 1);
+  for (int i = 0; i < size; ++i) {
+    connections_.push_back(std::make_shared<RedisConnection>(io, target_));
+  }
+}
+
+void RedisPool::start() {
+  for (auto& connection : connections_) connection->start();
+}
+
+void RedisPool::close() {
+  closed_.store(true, std::memory_order_release);
+  for (auto& connection : connections_) connection->close();
+}
+
+bool RedisPool::starting() {
+  bool pending = false;
+  for (auto& connection : connections_) {
+    if (connection->ready()) return false;
+    pending = pending || connection->firstAttemptPending();
+  }
+  return pending;
+}
+
+bool RedisPool::trySubmit(RedisRequest& request, Status* refusal) {
+  *refusal = Status::unavailable(where() + ": no connection");
+  const size_t size = connections_.size();
+  const uint64_t first = next_.fetch_add(1, std::memory_order_relaxed);
+  for (size_t i = 0; i < size; ++i) {
+    if (connections_[(first + i) % size]->trySubmit(request, refusal)) return true;
+  }
+  return false;
+}
+
+asio::awaitable<PoolReply> RedisPool::send(std::string wire, size_t discard_replies) {
+  auto initiate = [this, wire = std::move(wire), discard_replies](auto handler) mutable {
+    using Handler = decltype(handler);
+    // Tracked, so the awaiting io_context does not run out of work while a reply is owed.
+    auto work = asio::prefer(asio::get_associated_executor(handler),
+                             asio::execution::outstanding_work.tracked);
+    // std::function needs a copyable callable; the handler is move-only.
+    auto shared = std::make_shared<Handler>(std::move(handler));
+    auto finish = [work, shared](PoolReply reply) mutable {
+      auto target = asio::prefer(work, asio::execution::outstanding_work.untracked);
+      asio::post(target, [work = std::move(work), shared = std::move(shared),
+                          reply = std::move(reply)]() mutable { (*shared)(std::move(reply)); });
+    };
+    auto done = [finish](Result<resp::Value> value) mutable {
+      finish(PoolReply{std::move(value), true});
+    };
+    RedisRequest request{std::move(wire), std::move(done), discard_replies};
+    Status refusal;
+    if (!trySubmit(request, &refusal)) finish(PoolReply{std::move(refusal), false});
+  };
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(PoolReply)>(std::move(initiate),
+                                                                               asio::use_awaitable);
+}
+
+// Awaitables are named before co_await: GCC 12 destroys a co_await operand's temporaries twice
+// when they hold captures like send()'s.
+asio::awaitable<Result<resp::Value>> RedisPool::call(std::vector<std::string> args) {
+  std::string wire;
+  resp::encodeCommand(args, wire);
+  auto op = send(std::move(wire));
+  PoolReply reply = co_await std::move(op);
+  co_return std::move(reply.value);
+}
+
+}  // namespace lockshift::redis

@@ -1,0 +1,72 @@
+#pragma once
+// RedisPool: the connections to one Redis server, and the awaitable call that sends a command
+// through them. RedisStore has one; RedisClusterStore has one per cluster node. Private to
+// backends/redis_*.
+//
+// A request goes to the next ready connection, round robin (see RedisConnection for connecting,
+// pipelining, timeouts and backoff). When no connection is ready the request is refused at once:
+// nothing queues in the pool.
+//
+// Thread-safety: every method may be called from any thread; connections_ is fixed after
+// construction and next_ is atomic. Completions run on the awaiting coroutine's executor.
+// Lifetime: create with std::make_shared; whoever awaits send() or call() keeps the pool alive
+// until the awaitable completes. The io_context must outlive the pool.
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/redis_connection.h"
+#include "common/status.h"
+#include "resp/value.h"
+
+namespace lockshift::redis {
+
+// What send() brings back: the reply (or the error that replaces it), and whether a connection
+// took the request. A request that was not sent was not executed, so it is always safe to retry.
+struct PoolReply {
+  Result<resp::Value> value = Status::internal("no reply");
+  bool sent = false;
+};
+
+class RedisPool {
+ public:
+  RedisPool(asio::io_context& io, RedisOptions options);
+  RedisPool(const RedisPool&) = delete;
+  RedisPool& operator=(const RedisPool&) = delete;
+
+  // Starts connecting every connection. Call once.
+  void start();
+  // Closes every connection; later requests are refused with kUnavailable.
+  void close();
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+  // True while no connection is ready and one is still making its first attempt (see
+  // RedisConnection::firstAttemptPending): a refusal now says nothing about the server yet.
+  bool starting();
+
+  const RedisOptions& options() const { return target_->options(); }
+  // "redis host:port".
+  const std::string& where() const { return target_->where(); }
+
+  // Sends `wire` (one or more encoded commands) on one connection. The replies to the first
+  // `discard_replies` commands are dropped and the last one is returned (for ASKING + command).
+  asio::awaitable<PoolReply> send(std::string wire, size_t discard_replies = 0);
+  // Sends one command; a refusal comes back as its kUnavailable status.
+  asio::awaitable<Result<resp::Value>> call(std::vector<std::string> args);
+
+ private:
+  // Hands the request to the next ready connection; false (request untouched) when none took it.
+  bool trySubmit(RedisRequest& request, Status* refusal);
+
+  const std::shared_ptr<const RedisTarget> target_;
+  std::vector<std::shared_ptr<RedisConnection>> connections_;
+  std::atomic<uint64_t> next_{0};
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace lockshift::redis
