@@ -3,7 +3,7 @@
 #   - redis-benchmark -t set,get -c 50: redis-server directly vs lockshift in legacy-only with
 #     that redis-server as its legacy store;
 #   - the Atlantis TryLock/Unlock mix (tools/atlantis_loadgen): directly vs legacy-only vs
-#     hybrid 50 (legacy and enhanced both redis-server).
+#     hybrid 50 vs shadow vs enhanced-only (legacy and enhanced both redis-server).
 # Usage: tools/bench_migration.sh [RUNS]   (default 3). Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +69,12 @@ for run in $(seq 1 "$RUNS"); do
 done
 admin_put "$admin" '{"phase":"hybrid","traffic_split":50}' >/dev/null
 for run in $(seq 1 "$RUNS"); do mix "$ls_port" hybrid-50; done
+# Back to shadow (legacy answers, every write replayed on enhanced and compared), then forward to
+# enhanced-only (the enhanced Redis answers everything; legacy is still kept in sync).
+admin_put "$admin" '{"phase":"shadow"}' >/dev/null
+for run in $(seq 1 "$RUNS"); do mix "$ls_port" shadow; done
+admin_put "$admin" '{"phase":"enhanced-only"}' >/dev/null
+for run in $(seq 1 "$RUNS"); do mix "$ls_port" enhanced-only; done
 
 echo "redis-benchmark -t set,get -n $REQUESTS -c 50 -r 100000 (legacy-only, legacy = redis-server)"
 echo
@@ -88,10 +94,19 @@ echo
 echo "| target | cycles/s | commands/s | ratio to direct | p50 µs | p99 µs |"
 echo "|---|---|---|---|---|---|"
 dc=$(awk '$1=="direct" {print $3}' "$work/mix" | median)
-for label in direct legacy-only hybrid-50; do
+for label in direct legacy-only hybrid-50 shadow enhanced-only; do
   c=$(awk -v l=$label '$1==l {print $2}' "$work/mix" | median)
   cmd=$(awk -v l=$label '$1==l {print $3}' "$work/mix" | median)
   p50=$(awk -v l=$label '$1==l {print $4}' "$work/mix" | median)
   p99=$(awk -v l=$label '$1==l {print $5}' "$work/mix" | median)
   printf '| %s | %.0f | %.0f | %.2f× | %s | %s |\n' $label "$c" "$cmd" "$(awk -v a=$cmd -v b=$dc 'BEGIN{print a/b}')" "$p50" "$p99"
 done
+lc=$(awk '$1=="legacy-only" {print $3}' "$work/mix" | median)
+sc=$(awk '$1=="shadow" {print $3}' "$work/mix" | median)
+echo
+printf 'shadow / legacy-only throughput: %.2f×\n' "$(awk -v a=$sc -v b=$lc 'BEGIN{print a/b}')"
+echo
+exec 3<>"/dev/tcp/127.0.0.1/$admin"
+printf 'GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+echo "shadow mirror after the runs: $(cat <&3 | grep -o '"compared":[0-9]*,"divergent":[0-9]*,[^,]*,"dropped":[0-9]*')"
+exec 3<&-

@@ -4,6 +4,7 @@
 // (control.json) when there is one, else the config's initial state; and a key the repair
 // journal holds as dirty is owned by the store that has the current value.
 
+#include <functional>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -116,7 +117,7 @@ asio::awaitable<Status> waitReady(LockStore* store) {
 // Redis connections so the io_context runs out of work. Parameters by value: they outlive
 // suspensions.
 asio::awaitable<void> diffTask(LockStore* legacy, LockStore* enhanced, CheckOptions options, Report* report,
-                               uint64_t* total, std::vector<RedisStore*> redis) {
+                               uint64_t* total, std::vector<std::function<void()>> closers) {
   // A named array, not an initializer list: its elements must live across the suspensions.
   const std::pair<const char*, LockStore*> stores[] = {{"legacy", legacy}, {"enhanced", enhanced}};
   for (const auto& [role, store] : stores) {
@@ -140,10 +141,12 @@ asio::awaitable<void> diffTask(LockStore* legacy, LockStore* enhanced, CheckOpti
     auto check = runCheck(*legacy, *enhanced, std::move(options), *report);
     co_await std::move(check);
   }
-  for (RedisStore* r : redis) {
-    if (r != nullptr) r->close();
-  }
+  // Closing the Redis connections lets io.run() return.
+  for (auto& close : closers) close();
 }
+
+struct Offline;
+std::vector<std::function<void()>> closersOf(Offline& offline);
 
 // The stores and the ownership of a config, opened for an offline check.
 struct Offline {
@@ -152,6 +155,15 @@ struct Offline {
   ControlState state;                      // control.json's, else the config's initial state
   std::unique_ptr<RepairJournal> journal;  // null when the state directory has none
 };
+
+std::vector<std::function<void()>> closersOf(Offline& offline) {
+  std::vector<std::function<void()>> out;
+  for (OpenedStore* o : {&offline.legacy, &offline.enhanced}) {
+    if (o->redis != nullptr) out.push_back([r = o->redis] { r->close(); });
+    if (o->redis_cluster != nullptr) out.push_back([r = o->redis_cluster] { r->close(); });
+  }
+  return out;
+}
 
 // Refuses what an offline diff must not do: read stores that were never created (LMDB would
 // create empty ones and call them consistent), or repair while lockshift serves the config.
@@ -260,7 +272,7 @@ int cmdDiff(const Invocation& inv) {
   std::exception_ptr thrown;
   asio::co_spawn(offline.io,
                  diffTask(offline.legacy.store.get(), offline.enhanced.store.get(), std::move(options), &report, &total,
-                          {offline.legacy.redis, offline.enhanced.redis}),
+                          closersOf(offline)),
                  [&thrown](std::exception_ptr e) { thrown = e; });
   offline.io.run();
   progress.finish();

@@ -57,14 +57,7 @@ TEST(Configs, ExampleConfigsPassCheckConfig) {
     if (entry.path().extension() != ".toml") continue;
     const std::string name = entry.path().filename().string();
     auto r = runCommand({LOCKSHIFT_BINARY, "--check-config", entry.path().string()});
-    if (name == "production.toml") {
-      // Its enhanced store is a Redis Cluster, which this version refuses after parsing the
-      // whole file; any other complaint is a mistake in the file.
-      EXPECT_TRUE(r.exit_code == 0 || r.out.find("type 'redis-cluster' is not available") != std::string::npos)
-          << r.out;
-    } else {
-      EXPECT_EQ(r.exit_code, 0) << name << ": " << r.out;
-    }
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.out;
     checked.insert(name);
   }
   for (const char* expected : {"lockshift.toml", "development.toml", "staging.toml", "production.toml"}) {

@@ -63,6 +63,12 @@ class FakeControl : public ControlPlane {
     return rollback_status_;
   }
   asio::awaitable<bool> ready() override { co_return ready_.load(); }
+  // The operational routes are exercised against the real router by the integration tests.
+  asio::awaitable<Result<LockListing>> listLocks(std::string, size_t) override { co_return LockListing{}; }
+  asio::awaitable<Result<std::optional<std::string>>> forceUnlock(int, std::string, std::string) override {
+    co_return std::optional<std::string>();
+  }
+  std::vector<std::string> events(size_t) override { return {}; }
 
   std::vector<Call> calls() const {
     std::lock_guard lock(mu_);
@@ -194,7 +200,7 @@ class AdminServerTest : public ::testing::Test {
   void start(AdminOptions options = {}) {
     options.listen = "127.0.0.1:0";
     server_ = std::make_unique<AdminServer>(
-        io_, control_, [] { return std::string(kMetricsText); }, options);
+        io_, control_, nullptr, [] { return std::string(kMetricsText); }, options);
     ASSERT_TRUE(server_->listen().isOk());
     server_->start();
     // Two threads, so each session's strand is what keeps it serial.
@@ -443,7 +449,7 @@ TEST_F(AdminServerTest, TokenGuardsMutatingCallsOnly) {
 
 TEST_F(AdminServerTest, UnknownPathIs404AndWrongMethodIs405) {
   start();
-  for (const char* target : {"/", "/nope", "/api/v1/status/extra", "/healthz/"}) {
+  for (const char* target : {"/nope", "/index.html", "/api/v1/status/extra", "/healthz/"}) {
     HttpReply reply = call("GET", target);
     EXPECT_EQ(reply.status, 404) << target;
     EXPECT_EQ(reply.header("content-type"), "application/json");
@@ -550,7 +556,7 @@ TEST_F(AdminServerTest, ListenFailureNamesTheAddress) {
   AdminOptions options;
   options.listen = "127.0.0.1:" + std::to_string(server_->port());
   AdminServer second(
-      io_, control_, [] { return std::string(); }, options);
+      io_, control_, nullptr, [] { return std::string(); }, options);
   Status status = second.listen();
   EXPECT_EQ(status.code(), ErrorCode::kUnavailable);
   EXPECT_NE(status.message().find(options.listen), std::string::npos) << status.message();

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Consistency-diff benchmark: `lockshiftctl diff` (offline, straight against the stores) over N
+# equal keys in both stores, for LMDB/LMDB and Redis/Redis. Reports keys/s and peak RSS of the
+# diff process (GNU time's "Maximum resident set size"), medians of RUNS.
+# Usage: tools/bench_diff.sh [RUNS] [KEYS...]   (defaults: 3, 100000 1000000). Prints Markdown.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${1:-3}"
+shift || true
+SIZES=("${@:-100000 1000000}")
+read -r -a SIZES <<<"${SIZES[*]}"
+
+tools/build.sh lockshift lockshiftctl >/dev/null
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+free_port() { while :; do p=$(shuf -i 20000-60999 -n 1); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo $p; return; }; done; }
+wait_port() { for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+# Atlantis-shaped lock values, as redis-cli --pipe input.
+commands() {  # commands N
+  awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) {
+    k = "pr/acme/infra/mod" i "/default/"
+    v = "{\"Project\":{\"ProjectName\":\"\",\"RepoFullName\":\"acme/infra\",\"Path\":\"mod" i "\"},\"Pull\":{\"Num\":" i % 5000 ",\"Author\":\"alice\"},\"User\":{\"Username\":\"alice\"},\"Workspace\":\"default\",\"Time\":\"2026-11-22T00:00:00Z\"}"
+    printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(v), v } }'
+}
+diff_run() {  # diff_run CONFIG LABEL N
+  local start end
+  start=$(date +%s.%N)
+  /usr/bin/time -f '%M' -o "$work/rss" build/lockshiftctl diff --config "$1" --rounds 1 >"$work/out" 2>/dev/null ||
+    { echo "diff failed:"; cat "$work/out"; exit 1; }
+  end=$(date +%s.%N)
+  grep -q clean "$work/out" || { echo "diff not clean:"; cat "$work/out"; exit 1; }
+  echo "$2 $3 $(awk -v s="$start" -v e="$end" -v n="$3" 'BEGIN{print n/(e-s)}') $(cat "$work/rss")" >>"$work/results"
+}
+
+for n in "${SIZES[@]}"; do
+  # Redis/Redis: both filled directly.
+  a=$(free_port); b=$(free_port)
+  for p in $a $b; do
+    redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis-$p.log" 2>&1 &
+    wait_port "$p"
+    commands "$n" | redis-cli -p "$p" --pipe >/dev/null
+  done
+  cat >"$work/redis.toml" <<TOML
+[server]
+state_dir = "$work/state-redis-$n"
+[legacy]
+type = "redis"
+address = "127.0.0.1:$a"
+[enhanced]
+type = "redis"
+address = "127.0.0.1:$b"
+TOML
+  for run in $(seq 1 "$RUNS"); do diff_run "$work/redis.toml" redis/redis "$n"; done
+  redis-cli -p "$a" shutdown nosave >/dev/null 2>&1 || true
+  redis-cli -p "$b" shutdown nosave >/dev/null 2>&1 || true
+
+  # LMDB/LMDB: filled through lockshift in hybrid 0, which writes every key to both stores.
+  ls_port=$(free_port); admin=$(free_port)
+  cat >"$work/lmdb.toml" <<TOML
+[server]
+resp_listen = "127.0.0.1:$ls_port"
+admin_listen = "127.0.0.1:$admin"
+state_dir = "$work/state-lmdb-$n"
+[legacy]
+map_size = "4GiB"
+sync = false
+[enhanced]
+map_size = "4GiB"
+sync = false
+[migration]
+phase = "hybrid"
+traffic_split = 0
+[consistency]
+interval = "0"
+TOML
+  build/lockshift --config "$work/lmdb.toml" >"$work/lockshift.log" 2>&1 &
+  pid=$!
+  wait_port "$ls_port"
+  sleep 0.5
+  commands "$n" | redis-cli -p "$ls_port" --pipe >/dev/null
+  kill "$pid"; wait "$pid" || true
+  for run in $(seq 1 "$RUNS"); do diff_run "$work/lmdb.toml" lmdb/lmdb "$n"; done
+  rm -rf "$work/state-lmdb-$n" "$work/state-redis-$n"
+done
+
+echo "lockshiftctl diff --rounds 1 (offline), equal stores, medians of $RUNS runs"
+echo
+echo "| stores | keys | keys/s | peak RSS MiB |"
+echo "|---|---|---|---|"
+for n in "${SIZES[@]}"; do
+  for s in redis/redis lmdb/lmdb; do
+    rate=$(awk -v s=$s -v n=$n '$1==s && $2==n {print $3}' "$work/results" | median)
+    rss=$(awk -v s=$s -v n=$n '$1==s && $2==n {print $4}' "$work/results" | median)
+    printf '| %s | %d | %.0f | %.0f |\n' "$s" "$n" "$rate" "$(awk -v r=$rss 'BEGIN{print r/1024}')"
+  done
+done
