@@ -1,5 +1,7 @@
 #include "backends/lmdb_store.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -9,7 +11,9 @@
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <new>
 #include <system_error>
 #include <utility>
@@ -392,6 +396,27 @@ int LmdbStore::commitOps(std::unique_ptr<WriteOp>* first, std::unique_ptr<WriteO
   std::lock_guard lock(mu_);
   ++commits_;
   return 0;
+}
+
+void LmdbStore::releaseMappedPages() {
+  // LMDB does not reveal where it mapped the file (mdb_env_info's me_mapaddr is set only for
+  // MDB_FIXEDMAP), so the mapping is found in /proc/self/maps by the data file's path.
+  const char* dir = nullptr;
+  if (mdb_env_get_path(env_, &dir) != 0 || dir == nullptr) return;
+  std::error_code ec;
+  const std::string data = std::filesystem::weakly_canonical(std::filesystem::path(dir) / "data.mdb", ec).string();
+  if (ec) return;
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    if (line.size() <= data.size() || line.compare(line.size() - data.size(), data.size(), data) != 0 ||
+        line[line.size() - data.size() - 1] != ' ') {
+      continue;
+    }
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2 && hi > lo) {
+      ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    }
+  }
 }
 
 }  // namespace lockshift

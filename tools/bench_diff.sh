@@ -3,9 +3,11 @@
 # equal keys in both stores, for LMDB/LMDB and Redis/Redis. Reports keys/s and peak RSS of the
 # diff process (GNU time's "Maximum resident set size"), medians of RUNS.
 # Usage: tools/bench_diff.sh [RUNS] [KEYS...]   (defaults: 3, 100000 1000000). Prints Markdown.
+# STORES="lmdb" (or "redis") limits the run to one pair.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
+STORES="${STORES:-redis lmdb}"
 shift || true
 SIZES=("${@:-100000 1000000}")
 read -r -a SIZES <<<"${SIZES[*]}"
@@ -35,6 +37,7 @@ diff_run() {  # diff_run CONFIG LABEL N
 }
 
 for n in "${SIZES[@]}"; do
+  if [[ " $STORES " == *" redis "* ]]; then
   # Redis/Redis: both filled directly.
   a=$(free_port); b=$(free_port)
   for p in $a $b; do
@@ -55,7 +58,9 @@ TOML
   for run in $(seq 1 "$RUNS"); do diff_run "$work/redis.toml" redis/redis "$n"; done
   redis-cli -p "$a" shutdown nosave >/dev/null 2>&1 || true
   redis-cli -p "$b" shutdown nosave >/dev/null 2>&1 || true
+  fi
 
+  if [[ " $STORES " == *" lmdb "* ]]; then
   # LMDB/LMDB: filled through lockshift in hybrid 0, which writes every key to both stores.
   ls_port=$(free_port); admin=$(free_port)
   cat >"$work/lmdb.toml" <<TOML
@@ -82,6 +87,7 @@ TOML
   commands "$n" | redis-cli -p "$ls_port" --pipe >/dev/null
   kill "$pid"; wait "$pid" || true
   for run in $(seq 1 "$RUNS"); do diff_run "$work/lmdb.toml" lmdb/lmdb "$n"; done
+  fi
   rm -rf "$work/state-lmdb-$n" "$work/state-redis-$n"
 done
 
@@ -91,6 +97,7 @@ echo "| stores | keys | keys/s | peak RSS MiB |"
 echo "|---|---|---|---|"
 for n in "${SIZES[@]}"; do
   for s in redis/redis lmdb/lmdb; do
+    grep -q "^$s $n " "$work/results" || continue
     rate=$(awk -v s=$s -v n=$n '$1==s && $2==n {print $3}' "$work/results" | median)
     rss=$(awk -v s=$s -v n=$n '$1==s && $2==n {print $4}' "$work/results" | median)
     printf '| %s | %d | %.0f | %.0f |\n' "$s" "$n" "$rate" "$(awk -v r=$rss 'BEGIN{print r/1024}')"

@@ -4,7 +4,6 @@
 // (control.json) when there is one, else the config's initial state; and a key the repair
 // journal holds as dirty is owned by the store that has the current value.
 
-#include <functional>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,8 +12,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
+#include "backends/lmdb_store.h"
 #include "common/clock.h"
 #include "consistency/checker.h"
 #include "consistency/report_store.h"
@@ -261,8 +262,19 @@ int cmdDiff(const Invocation& inv) {
   CheckOptions options = checkOptions(*config, *settings, offline);
   uint64_t total = 0;
   Progress progress;
-  options.on_progress = [&progress, &total](const Report& r) {
+  // A sweep over an LMDB store maps every page it reads; releasing them now and then keeps the
+  // diff's resident size bounded by what it holds, not by the size of the stores.
+  std::vector<LmdbStore*> lmdb;
+  for (OpenedStore* o : {&offline.legacy, &offline.enhanced}) {
+    if (auto* l = dynamic_cast<LmdbStore*>(o->store.get())) lmdb.push_back(l);
+  }
+  uint64_t released_at = 0;
+  options.on_progress = [&progress, &total, &lmdb, &released_at](const Report& r) {
     progress.update(r.keys_scanned, total, r.rounds, r.progress);
+    if (r.keys_scanned >= released_at + 10000) {
+      for (LmdbStore* l : lmdb) l->releaseMappedPages();
+      released_at = r.keys_scanned;
+    }
   };
   Report report;
   report.started_unix_ms = nowUnixMs();

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -326,6 +329,51 @@ TEST_F(LmdbStoreTest, DestructorFinishesQueuedWrites) {
   }
   reopen();
   EXPECT_EQ(count(), kWrites);
+}
+
+}  // namespace
+}  // namespace lockshift::testing
+
+namespace lockshift::testing {
+namespace {
+
+// Kilobytes of the environment's data file currently mapped into this process (its Rss in
+// /proc/self/smaps).
+size_t mappedDataKb(const std::string& env_dir) {
+  const std::string data = std::filesystem::weakly_canonical(env_dir + "/data.mdb").string();
+  std::ifstream smaps("/proc/self/smaps");
+  size_t kb = 0;
+  bool in_data = false;
+  for (std::string line; std::getline(smaps, line);) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') < 20 &&
+        line.find(' ') != std::string::npos) {
+      in_data = line.size() > data.size() && line.compare(line.size() - data.size(), data.size(), data) == 0;
+    } else if (in_data && line.rfind("Rss:", 0) == 0) {
+      kb += std::stoul(line.substr(4));
+    }
+  }
+  return kb;
+}
+
+TEST_F(LmdbStoreTest, ReleasingMappedPagesShrinksResidentSizeAndKeepsData) {
+  options_.sync = false;
+  reopen();
+  const std::string value(2000, 'v');
+  auto fill = [this, &value]() -> asio::awaitable<void> {
+    for (int i = 0; i < 5000; ++i) {
+      auto put = store_->put(PutRequest{.key = "k" + std::to_string(i), .value = value});
+      auto r = co_await std::move(put);
+      EXPECT_TRUE(r.isOk());
+    }
+  };
+  spawn(fill());
+  runIo();
+  for (int i = 0; i < 5000; ++i) ASSERT_EQ(await(store_->get(0, "k" + std::to_string(i)))->value_or(""), value);
+  const size_t before = mappedDataKb(options_.path);
+  EXPECT_GT(before, 8000u);  // ~10 MB of values were read through the map
+  store_->releaseMappedPages();
+  EXPECT_LT(mappedDataKb(options_.path), before / 4);
+  EXPECT_EQ(await(store_->get(0, "k4999"))->value_or(""), value);  // mapped again on demand
 }
 
 }  // namespace
