@@ -6,21 +6,14 @@
 #include <sstream>
 #include <vector>
 
+#include "common/clock.h"
 #include "consistency/report.h"
 
 namespace lockshift {
 
 namespace {
 
-std::string utcTime(int64_t unix_ms) {
-  if (unix_ms <= 0) return "-";
-  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
+std::string utcTime(int64_t unix_ms) { return formatUtc(unix_ms, "%Y-%m-%d %H:%M:%S UTC"); }
 
 std::string verdictSentence(const Report& r) {
   const std::string v = r.verdict();

@@ -43,6 +43,17 @@ Result<std::string> storePassword(const StoreConfig& c, const std::string& role)
   return std::string(env != nullptr ? env : "");
 }
 
+// The settings a single Redis and a cluster share.
+template <typename Options>
+void setClientOptions(const StoreConfig& c, std::string password, Options& o) {
+  o.username = c.username;
+  o.password = std::move(password);
+  o.key_prefix = c.key_prefix;
+  o.connect_timeout = c.connect_timeout;
+  o.command_timeout = c.command_timeout;
+  o.pool_size = c.pool_size;
+}
+
 }  // namespace
 
 Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int databases, asio::io_context& io) {
@@ -64,12 +75,7 @@ Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int
     if (role != "enhanced") return Status::invalidArgument("[" + role + "] type 'redis-cluster' is enhanced only");
     RedisClusterOptions o;
     o.addresses = c.addresses;
-    o.username = c.username;
-    o.password = std::move(password.value());
-    o.key_prefix = c.key_prefix;
-    o.connect_timeout = c.connect_timeout;
-    o.command_timeout = c.command_timeout;
-    o.pool_size = c.pool_size;
+    setClientOptions(c, std::move(password.value()), o);
     auto cluster = RedisClusterStore::create(io, std::move(o));
     out.redis_cluster = cluster.get();
     out.store = std::move(cluster);
@@ -78,12 +84,7 @@ Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int
   RedisOptions o;
   o.address = c.address;
   o.db = c.db;
-  o.username = c.username;
-  o.password = std::move(password.value());
-  o.key_prefix = c.key_prefix;
-  o.connect_timeout = c.connect_timeout;
-  o.command_timeout = c.command_timeout;
-  o.pool_size = c.pool_size;
+  setClientOptions(c, std::move(password.value()), o);
   auto redis = RedisStore::create(io, std::move(o));
   out.redis = redis.get();
   out.store = std::move(redis);

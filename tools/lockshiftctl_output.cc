@@ -1,5 +1,6 @@
 #include "tools/lockshiftctl_output.h"
 
+
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -9,6 +10,8 @@
 #include <ctime>
 #include <iostream>
 #include <sstream>
+
+#include "common/clock.h"
 
 namespace lockshift::ctl {
 
@@ -111,15 +114,7 @@ std::string fieldText(const json::value& object, std::string_view field) {
   return cellText(object.get_object().if_contains(field));
 }
 
-std::string formatUnixMs(int64_t unix_ms) {
-  if (unix_ms <= 0) return "-";
-  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
-  return buf;
-}
+std::string formatUnixMs(int64_t unix_ms) { return formatUtc(unix_ms, "%Y-%m-%d %H:%M:%SZ"); }
 
 std::string formatDuration(std::chrono::milliseconds d) {
   int64_t ms = d.count();

@@ -47,18 +47,6 @@ std::optional<Clock::duration> waitBreaker(LockshiftServer& ls, const std::strin
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-std::map<std::string, std::string> dump(uint16_t port) {
-  RespClient c(port);
-  std::map<std::string, std::string> out;
-  std::string cursor = "0";
-  do {
-    resp::Value r = c.call({"scan", cursor, "count", "1000"});
-    cursor = r.elements[0].str;
-    for (const auto& k : r.elements[1].elements) out[k.str] = c.call({"get", k.str}).str;
-  } while (cursor != "0");
-  return out;
-}
-
 // Client errors with their times, to report how many and for how long.
 struct ErrorLog {
   void add() {
@@ -212,8 +200,8 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
   // The stores are equal: both hold nothing once every client released its locks.
   std::map<std::string, std::string> l, e;
   for (int i = 0; i < 100; ++i) {
-    l = dump(legacy.port());
-    e = dump(enhanced.port());
+    l = dumpRedis({legacy.port()});
+    e = dumpRedis({enhanced.port()});
     if (l == e) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

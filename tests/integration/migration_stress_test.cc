@@ -24,22 +24,6 @@ namespace {
 constexpr int kClients = 32;
 constexpr int kKeys = 200;
 
-// Every key and value of one redis-server, or of each master of a cluster (a master answers GET
-// for the keys SCAN found on it).
-std::map<std::string, std::string> dump(const std::vector<uint16_t>& ports) {
-  std::map<std::string, std::string> out;
-  for (uint16_t port : ports) {
-    RespClient c(port);
-    std::string cursor = "0";
-    do {
-      resp::Value r = c.call({"scan", cursor, "count", "1000"});
-      cursor = r.elements[0].str;
-      for (const auto& k : r.elements[1].elements) out[k.str] = c.call({"get", k.str}).str;
-    } while (cursor != "0");
-  }
-  return out;
-}
-
 // The stress body: `enhanced_section` is the [enhanced] config, `enhanced_ports` the servers that
 // hold its keys, `duration` how long the split keeps moving.
 void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::vector<uint16_t>& enhanced_ports,
@@ -107,8 +91,8 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
   // Both stores hold the same keys and values once the journal has drained.
   std::map<std::string, std::string> l, e;
   for (int i = 0; i < 100; ++i) {
-    l = dump({legacy.port()});
-    e = dump(enhanced_ports);
+    l = dumpRedis({legacy.port()});
+    e = dumpRedis(enhanced_ports);
     if (l == e) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

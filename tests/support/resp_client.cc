@@ -120,4 +120,18 @@ std::string str(const resp::Value& v) { return v.str; }
 bool isNil(const resp::Value& v) { return v.type == resp::Type::kNull; }
 bool isOk(const resp::Value& v) { return v.type == resp::Type::kSimpleString && v.str == "OK"; }
 
+std::map<std::string, std::string> dumpRedis(const std::vector<uint16_t>& ports) {
+  std::map<std::string, std::string> out;
+  for (uint16_t port : ports) {
+    RespClient c(port);
+    std::string cursor = "0";
+    do {
+      resp::Value r = c.call({"scan", cursor, "count", "1000"});
+      cursor = r.elements[0].str;
+      for (const auto& k : r.elements[1].elements) out[k.str] = c.call({"get", k.str}).str;
+    } while (cursor != "0");
+  }
+  return out;
+}
+
 }  // namespace lockshift::testing

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,5 +44,9 @@ class RespClient {
 std::string str(const resp::Value& v);  // the string of a simple, bulk or error value
 bool isNil(const resp::Value& v);
 bool isOk(const resp::Value& v);
+
+// Every key and value of one redis-server, or of each master of a cluster (a master answers GET
+// for the keys its SCAN found), read with SCAN and GET.
+std::map<std::string, std::string> dumpRedis(const std::vector<uint16_t>& ports);
 
 }  // namespace lockshift::testing
