@@ -132,8 +132,9 @@ TEST(Shadow, AFullMirrorQueueDropsAndCountsWithoutSlowingClients) {
   }
   json::object s = shadow(ls);
   EXPECT_GT(number(s, "dropped"), 150u) << json::serialize(s);
-  // Enhanced's 500 ms timeouts never reach a client.
-  EXPECT_LT(slowest, std::chrono::milliseconds(250));
+  // Enhanced's 500 ms command timeout never reaches a client (the margin below it absorbs the
+  // journal's fsyncs on a busy disk).
+  EXPECT_LT(slowest, std::chrono::milliseconds(450));
   // Dropped writes were journaled; once enhanced is back the stores agree.
   enhanced.process().signal(SIGCONT);
   RespClient e(enhanced.port());
