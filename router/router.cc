@@ -54,11 +54,13 @@ StoreRole Router::ownerOf(int db, std::string_view key) const {
 
 asio::awaitable<Result<std::optional<std::string>>> Router::get(int db, std::string key) {
   const StoreRole owner = ownerOf(db, key);
+  const bool mirror = owner == StoreRole::kLegacy && mirroringReads();
   const auto t = std::chrono::steady_clock::now();
-  auto call = store(owner).get(db, key);
+  // The key is copied only when the mirror needs it afterwards: GET is the hot path.
+  auto call = mirror ? store(owner).get(db, key) : store(owner).get(db, std::move(key));
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kGet, answered(result), since(t));
-  if (result.isOk() && mirroringReads()) {
+  if (result.isOk() && mirror) {
     MirroredCall mirrored{.op = MirroredCall::Op::kGet, .db = db, .key = std::move(key), .value = *result};
     mirror_->submit(std::move(mirrored));
   }
