@@ -78,6 +78,24 @@ struct StoreAvailability {
   uint64_t trips = 0;         // times it was taken out since start
 };
 
+// An enhanced record (DESIGN §3): what an enhanced store keeps for a key besides the value.
+// Stores that keep records (LmdbOptions::records, RedisOptions::records) derive these fields from
+// the value on every write, inside the write's atomic step, and index project locks by repository
+// and by pull so a pull's or a repository's locks are found without scanning every key.
+struct LockRecord {
+  std::string key;
+  std::string value;  // byte for byte as written
+  // Fencing token: a put that grants the key (see isNewGrant() in backends/lock_records.h) gets a
+  // token greater than any this key had before; a re-put by the same holder keeps it. A holder
+  // can hand it to whatever it protects, which refuses tokens smaller than the last one it saw.
+  uint64_t token = 0;
+  int64_t acquired_at_unix_ms = 0;  // when the current grant was made
+  // The holder, for a value that parseProjectLock() reads; empty otherwise.
+  std::optional<int64_t> pull_num;  // Pull.Num
+  std::string user;                 // User.Username
+  std::string repo;                 // Project.RepoFullName
+};
+
 class LockStore {
  public:
   virtual ~LockStore() = default;
@@ -100,6 +118,17 @@ class LockStore {
   virtual asio::awaitable<Result<int64_t>> count(int db) = 0;
   // Cheap health probe.
   virtual asio::awaitable<Status> ping() = 0;
+  // ---- Enhanced records (stores created with records enabled; others answer kUnsupported) ----
+  virtual bool hasRecords() const { return false; }
+  // The key's record, nullopt when the key does not exist.
+  virtual asio::awaitable<Result<std::optional<LockRecord>>> getRecord(int db, std::string key);
+  // Every project lock whose Project.RepoFullName is `repo`, from the repository index, ordered
+  // by key. Each is read from its record, so the answer never lists a lock that is not held.
+  virtual asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(int db, std::string repo);
+  // Every project lock of pull `pull_num` of `repo` (Project.RepoFullName), from the pull index.
+  virtual asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo,
+                                                                       int64_t pull_num);
+
   // Whether the store is in the request path. No I/O, no locks: called on every request.
   virtual bool available() const { return true; }
   // The details, for status pages.

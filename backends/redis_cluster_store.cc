@@ -8,6 +8,7 @@
 #include "backends/redis_cluster_client.h"
 #include "backends/redis_cluster_slots.h"
 #include "backends/redis_commands.h"
+#include "backends/redis_records.h"
 #include "backends/redis_scripts.h"
 #include "proxy/atlantis_script.h"
 
@@ -27,7 +28,15 @@ class RedisClusterStore::Impl {
   // The prefix of messages about replies from the slot's master, whichever node that was.
   static constexpr std::string_view kWhere = "redis cluster";
 
-  explicit Impl(Client client) : client(std::move(client)) {}
+  explicit Impl(Client c) : client(std::move(c)) {
+    if (client->options().records) {
+      records = std::make_shared<redis::Records>(
+          client->options().key_prefix, std::string(kWhere),
+          [c = client](const std::string& key, std::vector<std::string> args) {
+            return ClusterClient::call(c, redis::keySlot(key), std::move(args));
+          });
+    }
+  }
 
   static asio::awaitable<Result<std::optional<std::string>>> get(Client c, int db, std::string key);
   static asio::awaitable<Result<PutResult>> put(Client c, PutRequest request);
@@ -39,6 +48,8 @@ class RedisClusterStore::Impl {
   static asio::awaitable<Status> ping(Client c);
 
   const Client client;
+  // Set when the store keeps enhanced records; every key operation then goes through it.
+  std::shared_ptr<const redis::Records> records;
 
  private:
   // EVALSHA, and EVAL when the node has lost the script (NOSCRIPT); `key` is the wire key.
@@ -146,12 +157,16 @@ asio::awaitable<Result<ScanPage>> RedisClusterStore::Impl::scan(Client c, ScanRe
   if (cursor.node >= masters.size()) co_return Status::invalidArgument("invalid cursor");
 
   const std::string& prefix = c->options().key_prefix;
+  const bool records = c->options().records;
   const std::string address = masters[cursor.node];
-  auto op = ClusterClient::callNode(c, address,
-                                    redis::scanCommand(cursor.node_cursor, request.count,
-                                                       redis::scanPattern(prefix, request.match)));
+  const std::string pattern = records ? redis::recordScanPattern(prefix, request.match)
+                                      : redis::scanPattern(prefix, request.match);
+  auto op = ClusterClient::callNode(
+      c, address, redis::scanCommand(cursor.node_cursor, request.count, pattern));
   Result<resp::Value> reply = co_await std::move(op);
-  Result<ScanPage> page = redis::readScan(reply, prefix, "redis cluster node " + address);
+  const std::string where = "redis cluster node " + address;
+  Result<ScanPage> page = records ? redis::readRecordScan(reply, prefix, request.match, where)
+                                  : redis::readScan(reply, prefix, where);
   if (!page.isOk()) co_return page.status();
   if (page->next_cursor > ClusterCursor::kMaxNodeCursor) {
     co_return Status::internal("redis cluster: " + address + " returned SCAN cursor " +
@@ -180,7 +195,9 @@ asio::awaitable<Result<ScanPage>> RedisClusterStore::Impl::scan(Client c, ScanRe
 asio::awaitable<Result<int64_t>> RedisClusterStore::Impl::countPrefixed(Client c,
                                                                         std::string address) {
   const std::string& prefix = c->options().key_prefix;
-  const std::string pattern = redis::scanPattern(prefix, "");
+  const bool records = c->options().records;
+  const std::string pattern =
+      records ? redis::recordScanPattern(prefix, "") : redis::scanPattern(prefix, "");
   const std::string where = "redis cluster node " + address;
   std::unordered_set<std::string> keys;
   uint64_t cursor = 0;
@@ -188,7 +205,8 @@ asio::awaitable<Result<int64_t>> RedisClusterStore::Impl::countPrefixed(Client c
     auto op =
         ClusterClient::callNode(c, address, redis::scanCommand(cursor, kCountScanBatch, pattern));
     Result<resp::Value> reply = co_await std::move(op);
-    Result<ScanPage> page = redis::readScan(reply, prefix, where);
+    Result<ScanPage> page = records ? redis::readRecordScan(reply, prefix, "", where)
+                                    : redis::readScan(reply, prefix, where);
     if (!page.isOk()) co_return page.status();
     for (std::string& key : page->keys) keys.insert(std::move(key));
     cursor = page->next_cursor;
@@ -196,7 +214,7 @@ asio::awaitable<Result<int64_t>> RedisClusterStore::Impl::countPrefixed(Client c
   co_return static_cast<int64_t>(keys.size());
 }
 
-// DBSIZE counts every key of a master; with a key prefix only a scan can count.
+// DBSIZE counts every key of a master; with a key prefix or records only a scan can count.
 asio::awaitable<Result<int64_t>> RedisClusterStore::Impl::count(Client c, int db) {
   if (db != 0) co_return dbOutOfRange();
   auto lookup = ClusterClient::slotMap(c, c->deadlineFromNow());
@@ -205,7 +223,7 @@ asio::awaitable<Result<int64_t>> RedisClusterStore::Impl::count(Client c, int db
   int64_t total = 0;
   for (const std::string& address : (*map)->masters) {
     Result<int64_t> count = Status::internal("not counted");
-    if (c->options().key_prefix.empty()) {
+    if (c->options().key_prefix.empty() && !c->options().records) {
       auto op = ClusterClient::callNode(c, address, {"DBSIZE"});
       Result<resp::Value> reply = co_await std::move(op);
       count = redis::readInteger(reply, "redis cluster node " + address);
@@ -254,22 +272,62 @@ RedisClusterStore::~RedisClusterStore() { impl_->client->close(); }
 
 void RedisClusterStore::close() { impl_->client->close(); }
 
+namespace {
+// A record operation's answer when the db is not 0 (a cluster has one keyspace).
+template <typename T>
+asio::awaitable<Result<T>> clusterDbOutOfRange() {
+  co_return Status::invalidArgument("DB index is out of range");
+}
+}  // namespace
+
 asio::awaitable<Result<std::optional<std::string>>> RedisClusterStore::get(int db,
                                                                            std::string key) {
+  if (impl_->records && db == 0) return redis::Records::get(impl_->records, std::move(key));
   return Impl::get(impl_->client, db, std::move(key));
 }
 
 asio::awaitable<Result<PutResult>> RedisClusterStore::put(PutRequest request) {
+  if (impl_->records && request.db == 0) {
+    return redis::Records::put(impl_->records, std::move(request));
+  }
   return Impl::put(impl_->client, std::move(request));
 }
 
 asio::awaitable<Result<int64_t>> RedisClusterStore::del(int db, std::vector<std::string> keys) {
+  if (impl_->records && db == 0) return redis::Records::del(impl_->records, std::move(keys));
   return Impl::del(impl_->client, db, std::move(keys));
 }
 
 asio::awaitable<Result<std::optional<std::string>>> RedisClusterStore::deleteIfOwnedByPull(
     int db, std::string key, std::string pull_num) {
+  if (impl_->records && db == 0) {
+    return redis::Records::deleteIfOwnedByPull(impl_->records, std::move(key),
+                                               std::move(pull_num));
+  }
   return Impl::deleteIfOwnedByPull(impl_->client, db, std::move(key), std::move(pull_num));
+}
+
+bool RedisClusterStore::hasRecords() const { return impl_->records != nullptr; }
+
+asio::awaitable<Result<std::optional<LockRecord>>> RedisClusterStore::getRecord(int db,
+                                                                               std::string key) {
+  if (!impl_->records) return LockStore::getRecord(db, std::move(key));
+  if (db != 0) return clusterDbOutOfRange<std::optional<LockRecord>>();
+  return redis::Records::getRecord(impl_->records, std::move(key));
+}
+
+asio::awaitable<Result<std::vector<LockRecord>>> RedisClusterStore::locksByRepo(int db,
+                                                                               std::string repo) {
+  if (!impl_->records) return LockStore::locksByRepo(db, std::move(repo));
+  if (db != 0) return clusterDbOutOfRange<std::vector<LockRecord>>();
+  return redis::Records::locksByRepo(impl_->records, std::move(repo));
+}
+
+asio::awaitable<Result<std::vector<LockRecord>>> RedisClusterStore::locksByPull(
+    int db, std::string repo, int64_t pull_num) {
+  if (!impl_->records) return LockStore::locksByPull(db, std::move(repo), pull_num);
+  if (db != 0) return clusterDbOutOfRange<std::vector<LockRecord>>();
+  return redis::Records::locksByPull(impl_->records, std::move(repo), pull_num);
 }
 
 asio::awaitable<Result<ScanPage>> RedisClusterStore::scan(ScanRequest request) {

@@ -69,6 +69,7 @@ struct RedisClusterOptions {
   std::string username;    // empty: AUTH password (the default user)
   std::string password;    // empty: no AUTH. The same on every node.
   std::string key_prefix;  // prepended to every key, as in RedisOptions
+  bool records = false;    // keep enhanced records, as in RedisOptions
   std::chrono::milliseconds connect_timeout{1000};
   // The whole of one call, redirects and CLUSTERDOWN retries included (see above).
   std::chrono::milliseconds command_timeout{1000};
@@ -106,6 +107,11 @@ class RedisClusterStore final : public LockStore {
   asio::awaitable<Result<ScanPage>> scan(ScanRequest request) override;
   asio::awaitable<Result<int64_t>> count(int db) override;
   asio::awaitable<Status> ping() override;
+  bool hasRecords() const override;
+  asio::awaitable<Result<std::optional<LockRecord>>> getRecord(int db, std::string key) override;
+  asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(int db, std::string repo) override;
+  asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo,
+                                                               int64_t pull_num) override;
 
   // Closes every connection and stops the refreshes; later calls fail with kUnavailable.
   void close();

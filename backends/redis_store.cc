@@ -6,6 +6,7 @@
 
 #include "backends/redis_commands.h"
 #include "backends/redis_pool.h"
+#include "backends/redis_records.h"
 #include "backends/redis_scripts.h"
 #include "proxy/atlantis_script.h"
 
@@ -20,7 +21,17 @@ class RedisStore::Impl {
   static constexpr size_t kCountScanBatch = 1000;
 
   Impl(asio::io_context& io, RedisOptions options)
-      : pool_(std::make_shared<redis::RedisPool>(io, std::move(options))) {}
+      : pool_(std::make_shared<redis::RedisPool>(io, std::move(options))) {
+    if (pool_->options().records) {
+      records_ = std::make_shared<redis::Records>(
+          prefix(), where(),
+          [pool = pool_](const std::string&, std::vector<std::string> args) {
+            return pool->call(std::move(args));
+          });
+    }
+  }
+  // Set when the store keeps enhanced records; every operation then goes through it.
+  std::shared_ptr<const redis::Records> records_;
   void start() { pool_->start(); }
   void close() { pool_->close(); }
 
@@ -67,6 +78,10 @@ asio::awaitable<Result<resp::Value>> RedisStore::Impl::callScript(std::string_vi
 asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::get(Self self, int db,
                                                                           std::string key) {
   if (db != 0) co_return dbOutOfRange();
+  if (self->records_) {
+    auto records_op = redis::Records::get(self->records_, std::move(key));
+    co_return co_await std::move(records_op);
+  }
   auto op = self->call({"GET", self->wireKey(key)});
   Result<resp::Value> reply = co_await std::move(op);
   co_return redis::readOptionalString(reply, self->where());
@@ -74,6 +89,10 @@ asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::get(Self s
 
 asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest request) {
   if (request.db != 0) co_return dbOutOfRange();
+  if (self->records_) {
+    auto records_op = redis::Records::put(self->records_, std::move(request));
+    co_return co_await std::move(records_op);
+  }
   const redis::PutForm form = redis::putForm(request);
   std::string key = self->wireKey(request.key);
   auto op = form == redis::PutForm::kScript
@@ -88,6 +107,10 @@ asio::awaitable<Result<int64_t>> RedisStore::Impl::del(Self self, int db,
                                                        std::vector<std::string> keys) {
   if (db != 0) co_return dbOutOfRange();
   if (keys.empty()) co_return int64_t{0};
+  if (self->records_) {
+    auto records_op = redis::Records::del(self->records_, std::move(keys));
+    co_return co_await std::move(records_op);
+  }
   std::vector<std::string> args = {"DEL"};
   args.reserve(keys.size() + 1);
   for (const std::string& key : keys) args.push_back(self->wireKey(key));
@@ -99,6 +122,11 @@ asio::awaitable<Result<int64_t>> RedisStore::Impl::del(Self self, int db,
 asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::deleteIfOwnedByPull(
     Self self, int db, std::string key, std::string pull_num) {
   if (db != 0) co_return dbOutOfRange();
+  if (self->records_) {
+    auto records_op =
+        redis::Records::deleteIfOwnedByPull(self->records_, std::move(key), std::move(pull_num));
+    co_return co_await std::move(records_op);
+  }
   auto op = self->callScript(kAtlantisUnlockScript, kAtlantisUnlockScriptSha1, self->wireKey(key),
                              {std::move(pull_num)});
   Result<resp::Value> reply = co_await std::move(op);
@@ -107,28 +135,37 @@ asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::deleteIfOw
 
 asio::awaitable<Result<ScanPage>> RedisStore::Impl::scan(Self self, ScanRequest request) {
   if (request.db != 0) co_return dbOutOfRange();
+  if (self->records_) {
+    std::string pattern = redis::recordScanPattern(self->prefix(), request.match);
+    auto op = self->call(redis::scanCommand(request.cursor, request.count, pattern));
+    Result<resp::Value> reply = co_await std::move(op);
+    co_return redis::readRecordScan(reply, self->prefix(), request.match, self->where());
+  }
   std::string pattern = redis::scanPattern(self->prefix(), request.match);
   auto op = self->call(redis::scanCommand(request.cursor, request.count, pattern));
   Result<resp::Value> reply = co_await std::move(op);
   co_return redis::readScan(reply, self->prefix(), self->where());
 }
 
-// DBSIZE counts the whole database; with a key prefix only a scan can count (a key that SCAN
-// returns twice is counted once).
+// DBSIZE counts the whole database; with a key prefix or records only a scan can count (a key
+// that SCAN returns twice is counted once).
 asio::awaitable<Result<int64_t>> RedisStore::Impl::count(Self self, int db) {
   if (db != 0) co_return dbOutOfRange();
-  if (self->prefix().empty()) {
+  if (self->prefix().empty() && !self->records_) {
     auto op = self->call({"DBSIZE"});
     Result<resp::Value> reply = co_await std::move(op);
     co_return redis::readInteger(reply, self->where());
   }
-  const std::string pattern = redis::scanPattern(self->prefix(), "");
+  const std::string pattern = self->records_ ? redis::recordScanPattern(self->prefix(), "")
+                                             : redis::scanPattern(self->prefix(), "");
   std::unordered_set<std::string> keys;
   uint64_t cursor = 0;
   do {
     auto op = self->call(redis::scanCommand(cursor, kCountScanBatch, pattern));
     Result<resp::Value> reply = co_await std::move(op);
-    Result<ScanPage> page = redis::readScan(reply, self->prefix(), self->where());
+    Result<ScanPage> page = self->records_
+                                ? redis::readRecordScan(reply, self->prefix(), "", self->where())
+                                : redis::readScan(reply, self->prefix(), self->where());
     if (!page.isOk()) co_return page.status();
     for (std::string& key : page->keys) keys.insert(std::move(key));
     cursor = page->next_cursor;
@@ -180,5 +217,40 @@ asio::awaitable<Result<ScanPage>> RedisStore::scan(ScanRequest request) {
 asio::awaitable<Result<int64_t>> RedisStore::count(int db) { return Impl::count(impl_, db); }
 
 asio::awaitable<Status> RedisStore::ping() { return Impl::ping(impl_); }
+
+bool RedisStore::hasRecords() const { return impl_->records_ != nullptr; }
+
+asio::awaitable<Result<std::optional<LockRecord>>> RedisStore::getRecord(int db,
+                                                                        std::string key) {
+  if (!impl_->records_) {
+    auto records_op = LockStore::getRecord(db, std::move(key));
+    co_return co_await std::move(records_op);
+  }
+  if (db != 0) co_return Status::invalidArgument("DB index is out of range");
+  auto records_op = redis::Records::getRecord(impl_->records_, std::move(key));
+  co_return co_await std::move(records_op);
+}
+
+asio::awaitable<Result<std::vector<LockRecord>>> RedisStore::locksByRepo(int db,
+                                                                        std::string repo) {
+  if (!impl_->records_) {
+    auto records_op = LockStore::locksByRepo(db, std::move(repo));
+    co_return co_await std::move(records_op);
+  }
+  if (db != 0) co_return Status::invalidArgument("DB index is out of range");
+  auto records_op = redis::Records::locksByRepo(impl_->records_, std::move(repo));
+  co_return co_await std::move(records_op);
+}
+
+asio::awaitable<Result<std::vector<LockRecord>>> RedisStore::locksByPull(int db, std::string repo,
+                                                                        int64_t pull_num) {
+  if (!impl_->records_) {
+    auto records_op = LockStore::locksByPull(db, std::move(repo), pull_num);
+    co_return co_await std::move(records_op);
+  }
+  if (db != 0) co_return Status::invalidArgument("DB index is out of range");
+  auto records_op = redis::Records::locksByPull(impl_->records_, std::move(repo), pull_num);
+  co_return co_await std::move(records_op);
+}
 
 }  // namespace lockshift

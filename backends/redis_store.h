@@ -36,6 +36,9 @@ struct RedisOptions {
   std::string username;  // empty: AUTH password (the default user)
   std::string password;  // empty: no AUTH. Read from a file or environment by the caller.
   std::string key_prefix;  // prepended to every key (enhanced only; legacy must keep it empty)
+  // Keep enhanced records (backends/redis_records.h) instead of plain keys: enhanced only, since
+  // Atlantis could no longer read the keys directly.
+  bool records = false;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{1000};
   int pool_size = 8;     // connections; requests are spread over them
@@ -66,6 +69,11 @@ class RedisStore final : public LockStore {
   asio::awaitable<Result<ScanPage>> scan(ScanRequest request) override;
   asio::awaitable<Result<int64_t>> count(int db) override;
   asio::awaitable<Status> ping() override;
+  bool hasRecords() const override;
+  asio::awaitable<Result<std::optional<LockRecord>>> getRecord(int db, std::string key) override;
+  asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(int db, std::string repo) override;
+  asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo,
+                                                               int64_t pull_num) override;
 
   // Closes every connection; later calls fail with kUnavailable.
   void close();

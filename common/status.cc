@@ -11,6 +11,7 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::kTimeout: return "timeout";
     case ErrorCode::kIoError: return "io_error";
     case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kUnsupported: return "unsupported";
   }
   return "unknown";
 }

@@ -17,6 +17,7 @@ enum class ErrorCode {
   kTimeout,          // the store did not answer in time
   kIoError,          // the store failed while reading or writing
   kInternal,         // a bug: an invariant did not hold
+  kUnsupported,      // the store does not offer this (records on a store that keeps none)
 };
 
 const char* errorCodeName(ErrorCode code);
@@ -35,6 +36,7 @@ class Status {
   static Status timeout(std::string m) { return {ErrorCode::kTimeout, std::move(m)}; }
   static Status ioError(std::string m) { return {ErrorCode::kIoError, std::move(m)}; }
   static Status internal(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
+  static Status unsupported(std::string m) { return {ErrorCode::kUnsupported, std::move(m)}; }
 
   bool isOk() const { return code_ == ErrorCode::kOk; }
   explicit operator bool() const { return isOk(); }

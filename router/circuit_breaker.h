@@ -68,6 +68,19 @@ class CircuitBreakerStore final : public LockStore {
   asio::awaitable<Result<ScanPage>> scan(ScanRequest request) override;
   asio::awaitable<Result<int64_t>> count(int db) override;
   asio::awaitable<Status> ping() override;
+  // Record reads are the operator's (listings), not the request path: passed through, neither
+  // admitted nor counted.
+  bool hasRecords() const override { return inner_.hasRecords(); }
+  asio::awaitable<Result<std::optional<LockRecord>>> getRecord(int db, std::string key) override {
+    return inner_.getRecord(db, std::move(key));
+  }
+  asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(int db, std::string repo) override {
+    return inner_.locksByRepo(db, std::move(repo));
+  }
+  asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo,
+                                                               int64_t pull_num) override {
+    return inner_.locksByPull(db, std::move(repo), pull_num);
+  }
   bool available() const override { return available_.load(std::memory_order_relaxed); }
   StoreAvailability availability() const override;
 

@@ -1,0 +1,528 @@
+#include "backends/redis_records.h"
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <charconv>
+#include <utility>
+
+#include "backends/lock_records.h"
+#include "backends/redis_commands.h"
+#include "backends/redis_scripts.h"
+#include "common/glob.h"
+#include "common/stable_hash.h"
+
+namespace lockshift::redis {
+
+// A script body and its SHA1, computed once.
+struct Script {
+  explicit Script(std::string text) : body(std::move(text)), sha(scriptSha1(body)) {}
+  const std::string body;
+  const std::string sha;
+};
+
+namespace {
+
+constexpr uint64_t kTags = 1024;
+
+// Shared by the scripts that read a lock value: the holder as redis_scripts.h's put script
+// reads it (the same leniency notes apply).
+constexpr std::string_view kHolderOfLua =
+  "local function isObject(v)\n"
+  "  return type(v) == 'table' and v[1] == nil\n"
+  "end\n"
+  "local function text(object, name)\n"
+  "  local v = object[name]\n"
+  "  if type(v) == 'string' then return v end\n"
+  "  return ''\n"
+  "end\n"
+  "local function holderOf(value)\n"
+  "  local ok, lock = pcall(cjson.decode, value)\n"
+  "  if not ok or not isObject(lock) or not isObject(lock['Pull']) then return nil end\n"
+  "  local num = lock['Pull']['Num']\n"
+  "  if type(num) ~= 'number' or num ~= math.floor(num) or num < -2^63 or num >= 2^63 then\n"
+  "    return nil\n"
+  "  end\n"
+  "  local project = lock['Project']\n"
+  "  if not isObject(project) or type(lock['Workspace']) ~= 'string' then return nil end\n"
+  "  local user = ''\n"
+  "  if isObject(lock['User']) then user = text(lock['User'], 'Username') end\n"
+  "  return {num = num, repo = text(project, 'RepoFullName'), path = text(project, 'Path'),\n"
+  "          name = text(project, 'ProjectName'), workspace = lock['Workspace'], user = user}\n"
+  "end\n";
+
+// The put of a record (after kHolderOfLua): redis_scripts.h's put script on the record's v field, plus the grant
+// decision, the token and the holder fields.
+// KEYS[1] record, KEYS[2] fence. ARGV[1] value, [2] "NX"/"XX"/"", [3] "1" return previous,
+// [4] "1" strict, [5..9] the strict owner (Pull.Num, RepoFullName, Path, ProjectName, Workspace),
+// [10] "1" when the new value has a holder, [11..15] its Pull.Num, RepoFullName, Path,
+// ProjectName, Workspace, [16] its user, [17] now (unix ms), [18] the prepared token or "".
+// Reply: {outcome, previous, holder text, token, old token, old pull, old repo}; outcome as in
+// the put script; the old fields are the record's before the call ("" when absent).
+constexpr std::string_view kRecordPutBody =
+    "local existing = redis.call('HGET', KEYS[1], 'v')\n"
+    "local previous = false\n"
+    "if ARGV[3] == '1' then previous = existing end\n"
+    "local old = redis.call('HMGET', KEYS[1], 'tok', 'pull', 'repo')\n"
+    "local oldTok, oldPull, oldRepo = old[1] or '', old[2] or '', old[3] or ''\n"
+    "if (ARGV[2] == 'NX' and existing) or (ARGV[2] == 'XX' and not existing) then\n"
+    "  return {1, previous, '', '', oldTok, oldPull, oldRepo}\n"
+    "end\n"
+    "if ARGV[4] == '1' and existing then\n"
+    "  local h = holderOf(existing)\n"
+    "  if not h then return {2, previous, 'an unreadable lock value', '', oldTok, oldPull, oldRepo} end\n"
+    "  if h.num ~= tonumber(ARGV[5]) or h.repo ~= ARGV[6] or h.path ~= ARGV[7] or\n"
+    "      h.name ~= ARGV[8] or h.workspace ~= ARGV[9] then\n"
+    "    local who = 'pull #' .. string.format('%d', h.num)\n"
+    "    if h.user ~= '' then who = who .. ' (' .. h.user .. ')' end\n"
+    "    return {2, previous, who, '', oldTok, oldPull, oldRepo}\n"
+    "  end\n"
+    "end\n"
+    "local grant = true\n"
+    "if existing and ARGV[10] == '1' then\n"
+    "  local h = holderOf(existing)\n"
+    "  if h and h.num == tonumber(ARGV[11]) and h.repo == ARGV[12] and h.path == ARGV[13] and\n"
+    "      h.name == ARGV[14] and h.workspace == ARGV[15] then grant = false end\n"
+    "end\n"
+    "local token = oldTok\n"
+    "if grant or oldTok == '' then\n"
+    "  local t = tonumber(ARGV[18])\n"
+    "  if not t or (oldTok ~= '' and t <= tonumber(oldTok)) then t = redis.call('INCR', KEYS[2]) end\n"
+    "  token = string.format('%d', t)\n"
+    "  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'tok', token, 'at', ARGV[17])\n"
+    "else\n"
+    "  redis.call('HSET', KEYS[1], 'v', ARGV[1])\n"
+    "end\n"
+    "if ARGV[10] == '1' then\n"
+    "  redis.call('HSET', KEYS[1], 'pull', ARGV[11], 'user', ARGV[16], 'repo', ARGV[12])\n"
+    "else\n"
+    "  redis.call('HDEL', KEYS[1], 'pull', 'user', 'repo')\n"
+    "end\n"
+    "return {0, previous, '', token, oldTok, oldPull, oldRepo}\n";
+
+// Deletes a record. KEYS[1] record. Reply nil, or {value, token, pull, repo}.
+constexpr std::string_view kRecordDelScript =
+    "local r = redis.call('HMGET', KEYS[1], 'v', 'tok', 'pull', 'repo')\n"
+    "if not r[1] then return false end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "return {r[1], r[2] or '', r[3] or '', r[4] or ''}\n";
+
+// Atlantis's UnlockIfOwnedByPull (proxy/atlantis_script.h) on a record. KEYS[1] record,
+// ARGV[1] the pull number. Reply nil, {value, token, pull, repo}, or Atlantis's error.
+constexpr std::string_view kRecordUnlockScript =
+    "local r = redis.call('HMGET', KEYS[1], 'v', 'tok', 'pull', 'repo')\n"
+    "if not r[1] then return false end\n"
+    "local ok, lock = pcall(cjson.decode, r[1])\n"
+    "if not ok then return redis.error_reply('failed to deserialize current lock') end\n"
+    "if type(lock) ~= 'table' or type(lock['Pull']) ~= 'table' or\n"
+    "    tonumber(lock['Pull']['Num']) ~= tonumber(ARGV[1]) then\n"
+    "  return false\n"
+    "end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "return {r[1], r[2] or '', r[3] or '', r[4] or ''}\n";
+
+// Adds a key to a holder's sets. KEYS[1] repo index, KEYS[2] pull index; ARGV[1] score (the
+// prepared token), ARGV[2] the key. GT: an entry already there only ever moves up.
+constexpr std::string_view kIndexAddScript =
+    "redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])\n"
+    "redis.call('ZADD', KEYS[2], 'GT', ARGV[1], ARGV[2])\n"
+    "return 1\n";
+
+// Removes a key from a holder's sets where its score is at most ARGV[1] (ARGV[3] "le") or
+// equal to it ("eq"). KEYS as above; ARGV[2] the key. Reply: entries removed.
+constexpr std::string_view kIndexRemoveScript =
+    "local removed = 0\n"
+    "for i = 1, 2 do\n"
+    "  local s = redis.call('ZSCORE', KEYS[i], ARGV[2])\n"
+    "  if s then\n"
+    "    local t, limit = tonumber(s), tonumber(ARGV[1])\n"
+    "    if (ARGV[3] == 'eq' and t == limit) or (ARGV[3] == 'le' and t <= limit) then\n"
+    "      removed = removed + redis.call('ZREM', KEYS[i], ARGV[2])\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return removed\n";
+
+const Script& recordPut() {
+  static const Script script(std::string(kHolderOfLua) + std::string(kRecordPutBody));
+  return script;
+}
+const Script& recordDel() {
+  static const Script script{std::string(kRecordDelScript)};
+  return script;
+}
+const Script& recordUnlock() {
+  static const Script script{std::string(kRecordUnlockScript)};
+  return script;
+}
+const Script& indexAdd() {
+  static const Script script{std::string(kIndexAddScript)};
+  return script;
+}
+const Script& indexRemove() {
+  static const Script script{std::string(kIndexRemoveScript)};
+  return script;
+}
+
+std::string tag(char kind, std::string_view text) {
+  return "{" + std::string(1, kind) + std::to_string(stableHash64(text) % kTags) + "}";
+}
+
+Status unexpected(std::string_view where, std::string_view what) {
+  return Status::internal(std::string(where) + ": unexpected reply to " + std::string(what));
+}
+
+Status failure(const Result<resp::Value>& reply, std::string_view where) {
+  if (!reply.isOk()) return reply.status();
+  if (reply->isError()) return errorStatus(*reply, where);
+  return Status::ok();
+}
+
+bool isText(const resp::Value& v) { return v.type == resp::Type::kBulkString; }
+
+std::optional<int64_t> parseInt(std::string_view text) {
+  int64_t out = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return out;
+}
+
+// What a record held before a write ended it: {value, token, pull, repo}.
+struct Ended {
+  std::string value, token, pull, repo;
+};
+Result<std::optional<Ended>> readEnded(const Result<resp::Value>& reply, std::string_view where,
+                                       std::string_view what) {
+  if (Status status = failure(reply, where); !status) return status;
+  if (reply->type == resp::Type::kNull) return std::optional<Ended>();
+  const auto& e = reply->elements;
+  if (reply->type != resp::Type::kArray || e.size() != 4 ||
+      !std::all_of(e.begin(), e.end(), isText)) {
+    return unexpected(where, what);
+  }
+  return std::optional<Ended>(Ended{e[0].str, e[1].str, e[2].str, e[3].str});
+}
+
+int64_t nowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// ---- Layout ----
+
+std::string recordKey(std::string_view prefix, std::string_view key) {
+  return std::string(prefix) + tag('r', key) + "k:" + std::string(key);
+}
+
+std::string fenceKey(std::string_view prefix, std::string_view key) {
+  return std::string(prefix) + tag('r', key) + "fence";
+}
+
+std::string repoIndexKey(std::string_view prefix, std::string_view repo) {
+  return std::string(prefix) + tag('x', repo) + "r:" + std::to_string(repo.size()) + ":" +
+         std::string(repo);
+}
+
+std::string pullIndexKey(std::string_view prefix, std::string_view repo, int64_t pull_num) {
+  return std::string(prefix) + tag('x', repo) + "p:" + std::to_string(pull_num) + ":" +
+         std::string(repo);
+}
+
+std::optional<std::string> keyOfRecord(std::string_view prefix, std::string_view wire_key) {
+  if (wire_key.substr(0, prefix.size()) != prefix) return std::nullopt;
+  std::string_view rest = wire_key.substr(prefix.size());
+  if (rest.substr(0, 2) != "{r") return std::nullopt;
+  size_t close = rest.find('}');
+  if (close == std::string_view::npos || close == 2 || close > 6) return std::nullopt;
+  std::string_view digits = rest.substr(2, close - 2);
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  if (rest.substr(close + 1, 2) != "k:") return std::nullopt;
+  std::string key(rest.substr(close + 3));
+  // Only a key whose record would be exactly this wire key (the bucket must match).
+  if (tag('r', key) != rest.substr(0, close + 1)) return std::nullopt;
+  return key;
+}
+
+std::string recordScanPattern(std::string_view prefix, std::string_view match) {
+  return escapeGlob(prefix) + "{r[0-9]*}k:" + (match.empty() ? std::string("*") : std::string(match));
+}
+
+Result<ScanPage> readRecordScan(const Result<resp::Value>& reply, std::string_view prefix,
+                                std::string_view match, std::string_view where) {
+  Result<ScanPage> page = readScan(reply, "", where);
+  if (!page.isOk()) return page;
+  std::vector<std::string> keys;
+  keys.reserve(page->keys.size());
+  for (const std::string& wire : page->keys) {
+    std::optional<std::string> key = keyOfRecord(prefix, wire);
+    if (key && (match.empty() || globMatch(match, *key))) keys.push_back(std::move(*key));
+  }
+  page->keys = std::move(keys);
+  return page;
+}
+
+// ---- Operations ----
+// Awaitables are named before co_await (GCC 12, see redis_store.cc).
+
+asio::awaitable<Result<resp::Value>> Records::script(const Script& script,
+                                                     std::vector<std::string> keys,
+                                                     std::vector<std::string> args) const {
+  auto command = [&](std::string_view verb, std::string_view what) {
+    std::vector<std::string> out = {std::string(verb), std::string(what),
+                                    std::to_string(keys.size())};
+    out.insert(out.end(), keys.begin(), keys.end());
+    out.insert(out.end(), args.begin(), args.end());
+    return out;
+  };
+  const std::string routing = keys.front();
+  auto first = call(routing, command("EVALSHA", script.sha));
+  Result<resp::Value> reply = co_await std::move(first);
+  if (!isNoScript(reply)) co_return reply;
+  auto again = call(routing, command("EVAL", script.body));
+  co_return co_await std::move(again);
+}
+
+asio::awaitable<void> Records::unindex(std::string repo, int64_t pull_num, std::string key,
+                                       std::string token, bool exact) const {
+  auto op = script(indexRemove(),
+                   {repoIndexKey(prefix_, repo), pullIndexKey(prefix_, repo, pull_num)},
+                   {std::move(token), std::move(key), exact ? "eq" : "le"});
+  co_await std::move(op);  // best effort: an entry left behind is skipped by readers
+}
+
+asio::awaitable<Result<std::optional<std::string>>> Records::get(Self self, std::string key) {
+  auto op = self->call(recordKey(self->prefix_, key), {"HGET", recordKey(self->prefix_, key), "v"});
+  Result<resp::Value> reply = co_await std::move(op);
+  co_return readOptionalString(reply, self->where_);
+}
+
+asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
+  const std::string record = recordKey(self->prefix_, request.key);
+  const std::string fence = fenceKey(self->prefix_, request.key);
+  std::optional<records::Holder> holder = records::holderOf(request.value);
+
+  // Prepare: a token and the holder's index entries, before the record can say it holds.
+  std::string prepared;
+  if (holder) {
+    auto incr = self->call(fence, {"INCR", fence});
+    Result<resp::Value> token = co_await std::move(incr);
+    if (Status status = failure(token, self->where_); !status) co_return status;
+    if (token->type != resp::Type::kInteger) co_return unexpected(self->where_, "INCR");
+    prepared = std::to_string(token->integer);
+    auto add = self->script(indexAdd(),
+                            {repoIndexKey(self->prefix_, holder->repo),
+                             pullIndexKey(self->prefix_, holder->repo, holder->pull_num)},
+                            {prepared, request.key});
+    Result<resp::Value> added = co_await std::move(add);
+    if (Status status = failure(added, self->where_); !status) co_return status;
+  }
+
+  using Condition = PutRequest::Condition;
+  const char* condition = request.condition == Condition::kIfAbsent    ? "NX"
+                          : request.condition == Condition::kIfPresent ? "XX"
+                                                                       : "";
+  std::vector<std::string> args = {request.value, condition, request.return_previous ? "1" : "0",
+                                   request.strict_owner ? "1" : "0"};
+  if (const auto& owner = request.strict_owner) {
+    args.insert(args.end(), {std::to_string(owner->pull_num), owner->repo_full_name, owner->path,
+                             owner->project_name, owner->workspace});
+  } else {
+    args.insert(args.end(), 5, "");
+  }
+  if (holder) {
+    const LockIdentity& id = holder->identity;
+    args.insert(args.end(), {"1", std::to_string(id.pull_num), id.repo_full_name, id.path,
+                             id.project_name, id.workspace, holder->user});
+  } else {
+    args.insert(args.end(), {"0", "", "", "", "", "", ""});
+  }
+  args.push_back(std::to_string(nowUnixMs()));
+  args.push_back(prepared);
+  auto op = self->script(recordPut(), {record, fence}, std::move(args));
+  Result<resp::Value> reply = co_await std::move(op);
+  if (Status status = failure(reply, self->where_); !status) co_return status;
+  const auto& e = reply->elements;
+  if (reply->type != resp::Type::kArray || e.size() != 7 ||
+      e[0].type != resp::Type::kInteger || e[0].integer < 0 || e[0].integer > 2 ||
+      (!isText(e[1]) && e[1].type != resp::Type::kNull) ||
+      !std::all_of(e.begin() + 2, e.end(), isText)) {
+    co_return unexpected(self->where_, "the record put script");
+  }
+  PutResult result;
+  result.outcome = static_cast<PutResult::Outcome>(e[0].integer);
+  if (request.return_previous && isText(e[1])) result.previous = e[1].str;
+  result.holder = e[2].str;
+  const std::string& old_token = e[4].str;
+  const std::optional<int64_t> old_pull = parseInt(e[5].str);
+  const std::string& old_repo = e[6].str;
+  const bool same_holder =
+      holder && old_pull && *old_pull == holder->pull_num && old_repo == holder->repo;
+
+  if (result.outcome == PutResult::Outcome::kApplied) {
+    // The old holder's grant ended: its entries go, unless the holder is the same.
+    if (old_pull && !same_holder) {
+      auto drop = self->unindex(old_repo, *old_pull, request.key, old_token, false);
+      co_await std::move(drop);
+    }
+  } else if (holder && !same_holder) {
+    // Refused: the entries this put added would only name a holder the record does not have.
+    auto drop = self->unindex(holder->repo, holder->pull_num, request.key, prepared, true);
+    co_await std::move(drop);
+  }
+  co_return result;
+}
+
+asio::awaitable<Result<int64_t>> Records::del(Self self, std::vector<std::string> keys) {
+  int64_t deleted = 0;
+  for (std::string& key : keys) {
+    const std::string record = recordKey(self->prefix_, key);
+    auto op = self->script(recordDel(), {record}, {});
+    Result<resp::Value> reply = co_await std::move(op);
+    Result<std::optional<Ended>> ended = readEnded(reply, self->where_, "the record delete script");
+    if (!ended.isOk()) co_return ended.status();
+    if (!*ended) continue;
+    ++deleted;
+    if (std::optional<int64_t> pull = parseInt((*ended)->pull)) {
+      auto drop = self->unindex((*ended)->repo, *pull, std::move(key), (*ended)->token, false);
+      co_await std::move(drop);
+    }
+  }
+  co_return deleted;
+}
+
+asio::awaitable<Result<std::optional<std::string>>> Records::deleteIfOwnedByPull(
+    Self self, std::string key, std::string pull_num) {
+  const std::string record = recordKey(self->prefix_, key);
+  auto op = self->script(recordUnlock(), {record},
+                         {std::move(pull_num)});
+  Result<resp::Value> reply = co_await std::move(op);
+  constexpr std::string_view kNotJson = "failed to deserialize current lock";
+  if (reply.isOk() && reply->isError() && reply->str.find(kNotJson) != std::string::npos) {
+    co_return Status::invalidArgument(std::string(kNotJson));
+  }
+  Result<std::optional<Ended>> ended = readEnded(reply, self->where_, "the record unlock script");
+  if (!ended.isOk()) co_return ended.status();
+  if (!*ended) co_return std::optional<std::string>();
+  if (std::optional<int64_t> pull = parseInt((*ended)->pull)) {
+    auto drop = self->unindex((*ended)->repo, *pull, std::move(key), (*ended)->token, false);
+    co_await std::move(drop);
+  }
+  co_return std::optional<std::string>(std::move((*ended)->value));
+}
+
+asio::awaitable<Result<std::optional<LockRecord>>> Records::getRecord(Self self,
+                                                                      std::string key) {
+  const std::string record = recordKey(self->prefix_, key);
+  auto op = self->call(record, {"HMGET", record, "v", "tok", "at", "pull", "user", "repo"});
+  Result<resp::Value> reply = co_await std::move(op);
+  if (Status status = failure(reply, self->where_); !status) co_return status;
+  const auto& e = reply->elements;
+  if (reply->type != resp::Type::kArray || e.size() != 6) co_return unexpected(self->where_, "HMGET");
+  for (const resp::Value& v : e) {
+    if (!isText(v) && v.type != resp::Type::kNull) co_return unexpected(self->where_, "HMGET");
+  }
+  if (!isText(e[0])) co_return std::optional<LockRecord>();
+  LockRecord out;
+  out.key = std::move(key);
+  out.value = e[0].str;
+  out.token = static_cast<uint64_t>(parseInt(e[1].str).value_or(0));
+  out.acquired_at_unix_ms = parseInt(e[2].str).value_or(0);
+  if (isText(e[3])) out.pull_num = parseInt(e[3].str);
+  out.user = e[4].str;
+  out.repo = e[5].str;
+  co_return std::optional<LockRecord>(std::move(out));
+}
+
+asio::awaitable<Result<std::vector<std::string>>> Records::indexMembers(Self self,
+                                                                        std::string index_key) {
+  auto op = self->call(index_key, {"ZRANGE", index_key, "0", "-1"});
+  Result<resp::Value> reply = co_await std::move(op);
+  if (Status status = failure(reply, self->where_); !status) co_return status;
+  if (reply->type != resp::Type::kArray) co_return unexpected(self->where_, "ZRANGE");
+  std::vector<std::string> keys;
+  keys.reserve(reply->elements.size());
+  for (resp::Value& member : reply->elements) {
+    if (!isText(member)) co_return unexpected(self->where_, "ZRANGE");
+    keys.push_back(std::move(member.str));
+  }
+  co_return keys;
+}
+
+namespace {
+
+// Reads records keys[first], keys[first + stride], ... into out.
+asio::awaitable<Status> readWorker(Records::Self self, const std::vector<std::string>* keys,
+                                   std::vector<std::optional<LockRecord>>* out, size_t first,
+                                   size_t stride) {
+  for (size_t i = first; i < keys->size(); i += stride) {
+    auto op = Records::getRecord(self, (*keys)[i]);
+    Result<std::optional<LockRecord>> record = co_await std::move(op);
+    if (!record.isOk()) co_return record.status();
+    (*out)[i] = std::move(*record);
+  }
+  co_return Status::ok();
+}
+
+}  // namespace
+
+// `keys` and `out` live in this frame, which stays suspended until every worker finished.
+asio::awaitable<Result<std::vector<LockRecord>>> Records::readVerified(
+    Self self, std::vector<std::string> keys, std::function<bool(const LockRecord&)> keep) {
+  std::vector<std::optional<LockRecord>> out(keys.size());
+  if (!keys.empty()) {
+    auto ex = co_await asio::this_coro::executor;
+    const size_t workers = std::min(kReadConcurrency, keys.size());
+    using Op = decltype(asio::co_spawn(ex, readWorker(self, &keys, &out, 0, 1), asio::deferred));
+    std::vector<Op> ops;
+    ops.reserve(workers);
+    for (size_t w = 0; w < workers; ++w) {
+      ops.push_back(asio::co_spawn(ex, readWorker(self, &keys, &out, w, workers), asio::deferred));
+    }
+    auto group = asio::experimental::make_parallel_group(std::move(ops));
+    auto [order, exceptions, statuses] =
+        co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    for (size_t i = 0; i < workers; ++i) {
+      if (exceptions[i]) co_return Status::internal("a record read failed unexpectedly");
+      if (!statuses[i]) co_return statuses[i];
+    }
+  }
+  std::vector<LockRecord> records;
+  for (std::optional<LockRecord>& record : out) {
+    if (record && keep(*record)) records.push_back(std::move(*record));
+  }
+  std::sort(records.begin(), records.end(),
+            [](const LockRecord& a, const LockRecord& b) { return a.key < b.key; });
+  co_return records;
+}
+
+asio::awaitable<Result<std::vector<LockRecord>>> Records::locksByRepo(Self self,
+                                                                      std::string repo) {
+  auto members = indexMembers(self, repoIndexKey(self->prefix_, repo));
+  Result<std::vector<std::string>> keys = co_await std::move(members);
+  if (!keys.isOk()) co_return keys.status();
+  auto read = readVerified(self, std::move(*keys), [repo](const LockRecord& r) {
+    return r.pull_num.has_value() && r.repo == repo;
+  });
+  co_return co_await std::move(read);
+}
+
+asio::awaitable<Result<std::vector<LockRecord>>> Records::locksByPull(Self self, std::string repo,
+                                                                      int64_t pull_num) {
+  auto members = indexMembers(self, pullIndexKey(self->prefix_, repo, pull_num));
+  Result<std::vector<std::string>> keys = co_await std::move(members);
+  if (!keys.isOk()) co_return keys.status();
+  auto read = readVerified(self, std::move(*keys), [repo, pull_num](const LockRecord& r) {
+    return r.pull_num == pull_num && r.repo == repo;
+  });
+  co_return co_await std::move(read);
+}
+
+}  // namespace lockshift::redis

@@ -1,0 +1,119 @@
+#pragma once
+// Enhanced records (DESIGN §3) on Redis and Redis Cluster: the layout, the Lua scripts and the
+// operations, shared by RedisStore and RedisClusterStore (which differ only in how a command
+// reaches the node serving a key). Private to backends/redis_*.
+//
+// Layout, for a store with key_prefix P and a lock key K:
+//   record      P{r<b>}k:K          hash: v (the value, verbatim), tok (fencing token),
+//                                   at (acquired-at, unix ms), and for a project lock pull, user,
+//                                   repo (Pull.Num, User.Username, Project.RepoFullName)
+//   fence       P{r<b>}fence        counter the tokens of every key in bucket b come from
+//   repo index  P{x<c>}r:<n>:R      sorted set of the keys whose lock is of repository R
+//   pull index  P{x<c>}p:<N>:R      sorted set of the keys locked by pull N of repository R
+// b = stableHash64(K) % 1024 and c = stableHash64(R) % 1024, in decimal; n = R's length in bytes.
+//
+// Hash tags, and why every atomic step touches one slot: Redis Cluster hashes only the part of
+// a key between the first '{' and the next '}'. A record and the fence of its bucket carry the
+// same tag {r<b>}, so the script that decides and writes a lock (reading the record, taking a
+// token) runs on one slot; K itself is outside the tag, so any byte in it (braces included) is
+// harmless. The two index sets of a repository carry {x<c>}, so each index step is one script
+// on one slot. 1024 tags of each kind spread records and indexes over every master. (A prefix
+// holding a '{' puts everything in the prefix's slot instead, which is still one slot.)
+//
+// Index and record are different slots, so they cannot change in one atomic step. The index is
+// kept a superset of the truth instead, and readers verify: a put of a project lock first takes a
+// token from the fence and adds K to its holder's sets with that token as score (ZADD GT), then
+// runs the record script; a put that was refused removes the entries it added (only while their
+// score is still its token, so a later writer's entry survives); a write that ends a holder's
+// grant removes that holder's entries after the record changed, only where the score is at most
+// the ended grant's token. locksByRepo/locksByPull read each candidate's record and keep only
+// those whose record says the same holder. A crash between steps leaves at most an extra entry,
+// which readers skip; it can never hide a held lock.
+//
+// Tokens: a grant (records::isNewGrant) takes the token the put prepared when it is above the
+// record's last one, else a fresh INCR of the fence; so a key's tokens strictly increase.
+//
+// Thread-safety: a Records is immutable after construction; its operations may run concurrently.
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backends/lock_store.h"
+#include "common/status.h"
+#include "resp/value.h"
+
+namespace lockshift::redis {
+
+namespace asio = boost::asio;
+
+// Sends one command to the node that serves `routing_key` (a wire key the command touches).
+using KeyedCall = std::function<asio::awaitable<Result<resp::Value>>(
+    const std::string& routing_key, std::vector<std::string> args)>;
+
+// The layout above, as functions (tests use them to look at a store directly).
+std::string recordKey(std::string_view prefix, std::string_view key);
+std::string fenceKey(std::string_view prefix, std::string_view key);
+std::string repoIndexKey(std::string_view prefix, std::string_view repo);
+std::string pullIndexKey(std::string_view prefix, std::string_view repo, int64_t pull_num);
+// K from a record key; nullopt for any other key (fences, indexes, foreign keys).
+std::optional<std::string> keyOfRecord(std::string_view prefix, std::string_view wire_key);
+// The SCAN MATCH pattern for the record keys whose K matches `match` (empty: all). It can match
+// more (K is free text), so readRecordScan() checks each K against `match` itself.
+std::string recordScanPattern(std::string_view prefix, std::string_view match);
+Result<ScanPage> readRecordScan(const Result<resp::Value>& reply, std::string_view prefix,
+                                std::string_view match, std::string_view where);
+
+struct Script;  // a Lua script and its SHA1 (redis_records.cc)
+
+class Records {
+ public:
+  // Most reads locksByRepo/locksByPull keep in flight.
+  static constexpr size_t kReadConcurrency = 64;
+
+  Records(std::string prefix, std::string where, KeyedCall call)
+      : prefix_(std::move(prefix)), where_(std::move(where)), call_(std::move(call)) {}
+
+  using Self = std::shared_ptr<const Records>;
+  static asio::awaitable<Result<std::optional<std::string>>> get(Self self, std::string key);
+  static asio::awaitable<Result<PutResult>> put(Self self, PutRequest request);
+  static asio::awaitable<Result<int64_t>> del(Self self, std::vector<std::string> keys);
+  static asio::awaitable<Result<std::optional<std::string>>> deleteIfOwnedByPull(
+      Self self, std::string key, std::string pull_num);
+  static asio::awaitable<Result<std::optional<LockRecord>>> getRecord(Self self, std::string key);
+  static asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(Self self, std::string repo);
+  static asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(Self self, std::string repo,
+                                                                      int64_t pull_num);
+
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  // EVALSHA, and EVAL when the node has lost the script (NOSCRIPT); routed by keys[0].
+  asio::awaitable<Result<resp::Value>> script(const Script& script,
+                                              std::vector<std::string> keys,
+                                              std::vector<std::string> args) const;
+  asio::awaitable<Result<resp::Value>> call(const std::string& routing_key,
+                                            std::vector<std::string> args) const {
+    return call_(routing_key, std::move(args));
+  }
+  // Removes `key` from the holder's index sets where its score is at most (`exact`: equal to)
+  // `token`. Best effort: a failure leaves an entry readers skip.
+  asio::awaitable<void> unindex(std::string repo, int64_t pull_num, std::string key,
+                                std::string token, bool exact) const;
+  // Reads the records of `keys` and keeps those `keep` accepts, sorted by key.
+  static asio::awaitable<Result<std::vector<LockRecord>>> readVerified(
+      Self self, std::vector<std::string> keys, std::function<bool(const LockRecord&)> keep);
+  static asio::awaitable<Result<std::vector<std::string>>> indexMembers(Self self,
+                                                                        std::string index_key);
+
+  const std::string prefix_;
+  const std::string where_;
+  const KeyedCall call_;
+};
+
+}  // namespace lockshift::redis
