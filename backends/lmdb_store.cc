@@ -92,7 +92,9 @@ Status LmdbStore::openEnv() {
   if (int rc = mdb_env_set_mapsize(env_, options_.map_size); rc != 0) {
     return lmdbError("mdb_env_set_mapsize", rc);
   }
-  if (int rc = mdb_env_set_maxdbs(env_, static_cast<MDB_dbi>(options_.databases)); rc != 0) {
+  // "db0".."db<N-1>", plus lmdb_records.h's meta and index databases.
+  if (int rc = mdb_env_set_maxdbs(env_, static_cast<MDB_dbi>(options_.databases + lmdb::kExtraDbs));
+      rc != 0) {
     return lmdbError("mdb_env_set_maxdbs", rc);
   }
   // MDB_NOTLS: a read transaction belongs to its handle, not its thread, so idle ones can be
@@ -119,6 +121,13 @@ Status LmdbStore::openEnv() {
       return lmdbError("mdb_dbi_open", rc);
     }
     dbis_.push_back(dbi);
+  }
+  // An error here (a format mismatch) aborts `txn`: a refused environment is left as it was.
+  if (Status status = lmdb::openRecordDbs(txn.get(), options_.records, dbis_, options_.path,
+                                          &record_dbs_);
+      !status) {
+    dbis_.clear();
+    return status;
   }
   if (int rc = txn.commit(); rc != 0) {
     dbis_.clear();
@@ -151,6 +160,10 @@ uint64_t LmdbStore::commitCount() const {
 Status LmdbStore::checkDb(int db) const {
   if (db >= 0 && db < options_.databases) return Status::ok();
   return Status::invalidArgument("DB index is out of range");
+}
+
+lmdb::Keyspace LmdbStore::keyspace(int db) const {
+  return {dbis_[db], db, options_.records ? &record_dbs_ : nullptr};
 }
 
 Status LmdbStore::lmdbError(const char* what, int rc) const {
@@ -197,7 +210,13 @@ Result<std::optional<std::string>> LmdbStore::getNow(int db, std::string_view ke
   int rc = mdb_get(txn.get(), dbis_[db], &k, &v);
   if (rc == MDB_NOTFOUND) return std::optional<std::string>();
   if (rc != 0) return lmdbError("mdb_get", rc);
-  return std::optional<std::string>(lmdb::asView(v));
+  if (!options_.records) return std::optional<std::string>(lmdb::asView(v));
+  lmdb::RecordView record;
+  if (!lmdb::decodeRecord(lmdb::asView(v), &record)) {
+    return Status::internal("lmdb entry of key \"" + std::string(key) + "\" in " + options_.path +
+                            " is not an enhanced record");
+  }
+  return std::optional<std::string>(record.value);
 }
 
 // Examines at least `count` entries from the first whose hash is >= the cursor, and always a
@@ -248,6 +267,51 @@ Result<int64_t> LmdbStore::countNow(int db) {
   return static_cast<int64_t>(stat.ms_entries);
 }
 
+// ---- Enhanced records: reads like the ones above; a plain store answers kUnsupported. ----
+
+asio::awaitable<Result<std::optional<LockRecord>>> LmdbStore::getRecord(int db, std::string key) {
+  if (!options_.records) {
+    auto unsupported = LockStore::getRecord(db, std::move(key));
+    co_return co_await std::move(unsupported);
+  }
+  co_return getRecordNow(db, key);
+}
+
+asio::awaitable<Result<std::vector<LockRecord>>> LmdbStore::locksByRepo(int db, std::string repo) {
+  if (!options_.records) {
+    auto unsupported = LockStore::locksByRepo(db, std::move(repo));
+    co_return co_await std::move(unsupported);
+  }
+  co_return locksNow(db, repo, std::nullopt);
+}
+
+asio::awaitable<Result<std::vector<LockRecord>>> LmdbStore::locksByPull(int db, std::string repo,
+                                                                        int64_t pull_num) {
+  if (!options_.records) {
+    auto unsupported = LockStore::locksByPull(db, std::move(repo), pull_num);
+    co_return co_await std::move(unsupported);
+  }
+  co_return locksNow(db, repo, pull_num);
+}
+
+Result<std::optional<LockRecord>> LmdbStore::getRecordNow(int db, std::string_view key) {
+  if (Status status = checkDb(db); !status) return status;
+  if (Status status = lmdb::checkKey(key); !status) return status;
+  lmdb::ReadTxn txn(*readers_);
+  if (txn.rc() != 0) return lmdbError("mdb_txn_begin", txn.rc());
+  return lmdb::readRecord(txn.get(), keyspace(db), key, options_.path);
+}
+
+// One read transaction for the index range and every record it names, so the answer is one
+// consistent snapshot.
+Result<std::vector<LockRecord>> LmdbStore::locksNow(int db, std::string_view repo,
+                                                    std::optional<int64_t> pull_num) {
+  if (Status status = checkDb(db); !status) return status;
+  lmdb::ReadTxn txn(*readers_);
+  if (txn.rc() != 0) return lmdbError("mdb_txn_begin", txn.rc());
+  return lmdb::readIndexed(txn.get(), keyspace(db), repo, pull_num, options_.path);
+}
+
 // ---- Writes: queued to the writer thread, group-committed. ----
 
 template <typename T, typename Apply>
@@ -287,11 +351,11 @@ asio::awaitable<Result<T>> LmdbStore::submit(Apply apply) {
 asio::awaitable<Result<PutResult>> LmdbStore::put(PutRequest request) {
   if (Status status = checkDb(request.db); !status) co_return status;
   if (Status status = lmdb::checkKey(request.key); !status) co_return status;
-  MDB_dbi dbi = dbis_[request.db];
+  lmdb::Keyspace space = keyspace(request.db);
   // The awaitable is named, not a temporary of the co_await expression: GCC 12 destroys such
   // temporaries twice when they hold captures like these.
-  auto write = submit<PutResult>([dbi, request = std::move(request)](MDB_txn* txn, int* rc) {
-    return lmdb::applyPut(txn, dbi, request, rc);
+  auto write = submit<PutResult>([space, request = std::move(request)](MDB_txn* txn, int* rc) {
+    return lmdb::applyPut(txn, space, request, rc);
   });
   co_return co_await std::move(write);
 }
@@ -301,9 +365,9 @@ asio::awaitable<Result<int64_t>> LmdbStore::del(int db, std::vector<std::string>
   for (const std::string& key : keys) {
     if (Status status = lmdb::checkKey(key); !status) co_return status;
   }
-  MDB_dbi dbi = dbis_[db];
-  auto write = submit<int64_t>([dbi, keys = std::move(keys)](MDB_txn* txn, int* rc) {
-    return lmdb::applyDel(txn, dbi, keys, rc);
+  lmdb::Keyspace space = keyspace(db);
+  auto write = submit<int64_t>([space, keys = std::move(keys)](MDB_txn* txn, int* rc) {
+    return lmdb::applyDel(txn, space, keys, rc);
   });
   co_return co_await std::move(write);
 }
@@ -312,10 +376,10 @@ asio::awaitable<Result<std::optional<std::string>>> LmdbStore::deleteIfOwnedByPu
     int db, std::string key, std::string pull_num) {
   if (Status status = checkDb(db); !status) co_return status;
   if (Status status = lmdb::checkKey(key); !status) co_return status;
-  MDB_dbi dbi = dbis_[db];
+  lmdb::Keyspace space = keyspace(db);
   auto write = submit<std::optional<std::string>>(
-      [dbi, key = std::move(key), pull_num = std::move(pull_num)](MDB_txn* txn, int* rc) {
-        return lmdb::applyDeleteIfOwnedByPull(txn, dbi, key, pull_num, rc);
+      [space, key = std::move(key), pull_num = std::move(pull_num)](MDB_txn* txn, int* rc) {
+        return lmdb::applyDeleteIfOwnedByPull(txn, space, key, pull_num, rc);
       });
   co_return co_await std::move(write);
 }

@@ -5,6 +5,10 @@
 // 8 bytes of big-endian stableHash64(key) followed by the key bytes, so entries sort in hash
 // order and a scan cursor is simply the hash to resume from (stateless, survives restarts).
 // LMDB limits a key to 511 bytes, so a store key is at most kMaxKeyLength bytes.
+// With LmdbOptions::records each entry's value is an enhanced record (DESIGN §3) and two more
+// named databases hold the fencing-token counter and the repository and pull indexes; the exact
+// on-disk format is in lmdb_records.h. Every environment carries a format marker ("plain" or
+// "records") so it is never opened in the other format.
 //
 // Writes: all writes go through one writer thread that takes every queued write (up to
 // max_batch), applies them in order inside one write transaction and commits it with one sync
@@ -22,11 +26,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "backends/lmdb_records.h"
 #include "backends/lock_store.h"
 
 namespace lockshift {
@@ -49,13 +55,20 @@ struct LmdbOptions {
   // true: every commit is synced before writes are acknowledged (durable across power loss).
   // false: MDB_NOSYNC; much faster, but an OS crash can lose recent writes. Keep true in production.
   bool sync = true;
+  // Default false. true: keep enhanced records (fencing token, acquired-at, holder) and the
+  // repository and pull indexes, for an enhanced store. Each write then also parses the value's
+  // JSON and updates the indexes in its transaction, which costs a little CPU and a few pages per
+  // write. The format is fixed when the environment is created: opening it with the other value
+  // fails with kInvalidArgument.
+  bool records = false;
 };
 
 class LmdbStore final : public LockStore {
  public:
   static constexpr size_t kMaxKeyLength = 511 - 8;
 
-  // Opens (creating if needed) the environment. Errors: kIoError with LMDB's message.
+  // Opens (creating if needed) the environment. Errors: kIoError with LMDB's message;
+  // kInvalidArgument when the environment's format disagrees with options.records.
   static Result<std::unique_ptr<LmdbStore>> open(const LmdbOptions& options);
   ~LmdbStore() override;
 
@@ -73,6 +86,12 @@ class LmdbStore final : public LockStore {
   asio::awaitable<Result<ScanPage>> scan(ScanRequest request) override;
   asio::awaitable<Result<int64_t>> count(int db) override;
   asio::awaitable<Status> ping() override;
+
+  bool hasRecords() const override { return options_.records; }
+  asio::awaitable<Result<std::optional<LockRecord>>> getRecord(int db, std::string key) override;
+  asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(int db, std::string repo) override;
+  asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo,
+                                                               int64_t pull_num) override;
 
   // Number of group commits so far (for tests and metrics).
   uint64_t commitCount() const;
@@ -97,6 +116,11 @@ class LmdbStore final : public LockStore {
   Result<std::optional<std::string>> getNow(int db, std::string_view key);
   Result<ScanPage> scanNow(const ScanRequest& request);
   Result<int64_t> countNow(int db);
+  Result<std::optional<LockRecord>> getRecordNow(int db, std::string_view key);
+  Result<std::vector<LockRecord>> locksNow(int db, std::string_view repo,
+                                           std::optional<int64_t> pull_num);
+  // Redis db `db` as the write ops and record reads see it. REQUIRES: checkDb(db) is OK.
+  lmdb::Keyspace keyspace(int db) const;
 
   // Queues a write for the writer thread; `apply` runs inside its transaction and has the
   // signature Result<T>(MDB_txn*, int* rc) of the functions in lmdb_write_ops.h.
@@ -114,6 +138,7 @@ class LmdbStore final : public LockStore {
   MDB_env* env_ = nullptr;
   bool env_opened_ = false;
   std::vector<MDB_dbi> dbis_;                   // written once by open(), then read-only
+  lmdb::RecordDbs record_dbs_;                  // likewise; used only with options_.records
   std::unique_ptr<lmdb::ReaderPool> readers_;  // idle read transactions
 
   mutable std::mutex mu_;

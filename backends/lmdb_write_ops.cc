@@ -13,18 +13,73 @@ Status txnFailed(int code, int* rc) {
   return Status::ioError(mdb_strerror(code));
 }
 
-// Reads `key` inside `txn`. Returns 0 with *found set, or an LMDB error. The view is valid until
-// the next change made in `txn`.
-int lookup(MDB_txn* txn, MDB_dbi dbi, EncodedKey& key, std::optional<std::string_view>* found) {
+// The value a key holds, as the write ops decide on it. In a records store `record` is the whole
+// decoded entry (valid when `value` is set). The views are valid until the next change in the
+// transaction.
+struct Current {
+  std::optional<std::string_view> value;
+  RecordView record;
+};
+
+// Reads `key` inside `txn`. An LMDB error sets *rc; an entry of a records store that is not a
+// record is kInternal (and nothing has changed).
+Status lookup(MDB_txn* txn, const Keyspace& space, EncodedKey& key, Current* current, int* rc) {
   MDB_val k = key.val();
   MDB_val v;
-  int rc = mdb_get(txn, dbi, &k, &v);
-  if (rc == MDB_NOTFOUND) {
-    found->reset();
-    return 0;
+  int code = mdb_get(txn, space.dbi, &k, &v);
+  current->value.reset();
+  if (code == MDB_NOTFOUND) return Status::ok();
+  if (code != 0) return txnFailed(code, rc);
+  if (space.records == nullptr) {
+    current->value = asView(v);
+    return Status::ok();
   }
-  if (rc == 0) *found = asView(v);
-  return rc;
+  if (!decodeRecord(asView(v), &current->record)) {
+    return Status::internal("lmdb entry is not an enhanced record");
+  }
+  current->value = current->record.value;
+  return Status::ok();
+}
+
+// Writes `value` for `key`, whose entry is `current`.
+Status writeValue(MDB_txn* txn, const Keyspace& space, EncodedKey& key, const Current& current,
+                  std::string_view value, int* rc) {
+  if (space.records != nullptr) {
+    return writeRecord(txn, space, key, current.value ? &current.record : nullptr, value, rc);
+  }
+  MDB_val k = key.val();
+  MDB_val v = asVal(value);
+  if (int code = mdb_put(txn, space.dbi, &k, &v, 0); code != 0) return txnFailed(code, rc);
+  return Status::ok();
+}
+
+// Deletes `key`, whose entry is `current` (present).
+Status eraseEntry(MDB_txn* txn, const Keyspace& space, EncodedKey& key, const Current& current,
+                  int* rc) {
+  if (space.records != nullptr) return eraseRecord(txn, space, key, current.record, rc);
+  MDB_val k = key.val();
+  if (int code = mdb_del(txn, space.dbi, &k, nullptr); code != 0) return txnFailed(code, rc);
+  return Status::ok();
+}
+
+// applyDel() in a records store. Every entry is read first, so one that is not a record fails the
+// delete before anything changed; each deleted entry takes its index entries along.
+Result<int64_t> deleteRecords(MDB_txn* txn, const Keyspace& space,
+                              const std::vector<std::string>& keys, int* rc) {
+  Current current;
+  for (const std::string& key : keys) {
+    EncodedKey encoded(key);
+    if (Status status = lookup(txn, space, encoded, &current, rc); !status) return status;
+  }
+  int64_t deleted = 0;
+  for (const std::string& key : keys) {
+    EncodedKey encoded(key);
+    if (Status status = lookup(txn, space, encoded, &current, rc); !status) return status;
+    if (!current.value) continue;  // absent, or deleted by an earlier copy of the key in `keys`
+    if (Status status = eraseEntry(txn, space, encoded, current, rc); !status) return status;
+    ++deleted;
+  }
+  return deleted;
 }
 
 }  // namespace
@@ -36,11 +91,13 @@ Status checkKey(std::string_view key) {
                                  std::to_string(kMaxKeyLength) + ")");
 }
 
-Result<PutResult> applyPut(MDB_txn* txn, MDB_dbi dbi, const PutRequest& request, int* rc) {
+Result<PutResult> applyPut(MDB_txn* txn, const Keyspace& space, const PutRequest& request,
+                           int* rc) {
   if (Status status = checkKey(request.key); !status) return status;
   EncodedKey key(request.key);
-  std::optional<std::string_view> existing;
-  if (int code = lookup(txn, dbi, key, &existing); code != 0) return txnFailed(code, rc);
+  Current current;
+  if (Status status = lookup(txn, space, key, &current, rc); !status) return status;
+  const std::optional<std::string_view>& existing = current.value;
 
   PutResult result;
   if (request.return_previous && existing) result.previous = std::string(*existing);
@@ -58,22 +115,24 @@ Result<PutResult> applyPut(MDB_txn* txn, MDB_dbi dbi, const PutRequest& request,
       return result;
     }
   }
-  MDB_val k = key.val();
-  MDB_val v = asVal(request.value);
-  if (int code = mdb_put(txn, dbi, &k, &v, 0); code != 0) return txnFailed(code, rc);
+  if (Status status = writeValue(txn, space, key, current, request.value, rc); !status) {
+    return status;
+  }
   result.outcome = PutResult::Outcome::kApplied;
   return result;
 }
 
-Result<int64_t> applyDel(MDB_txn* txn, MDB_dbi dbi, const std::vector<std::string>& keys, int* rc) {
+Result<int64_t> applyDel(MDB_txn* txn, const Keyspace& space, const std::vector<std::string>& keys,
+                         int* rc) {
   for (const std::string& key : keys) {
     if (Status status = checkKey(key); !status) return status;
   }
+  if (space.records != nullptr) return deleteRecords(txn, space, keys, rc);
   int64_t deleted = 0;
   for (const std::string& key : keys) {
     EncodedKey encoded(key);
     MDB_val k = encoded.val();
-    int code = mdb_del(txn, dbi, &k, nullptr);
+    int code = mdb_del(txn, space.dbi, &k, nullptr);
     if (code == 0) {
       ++deleted;
     } else if (code != MDB_NOTFOUND) {
@@ -83,14 +142,15 @@ Result<int64_t> applyDel(MDB_txn* txn, MDB_dbi dbi, const std::vector<std::strin
   return deleted;
 }
 
-Result<std::optional<std::string>> applyDeleteIfOwnedByPull(MDB_txn* txn, MDB_dbi dbi,
+Result<std::optional<std::string>> applyDeleteIfOwnedByPull(MDB_txn* txn, const Keyspace& space,
                                                             std::string_view key,
                                                             std::string_view pull_num, int* rc) {
   using Deleted = std::optional<std::string>;
   if (Status status = checkKey(key); !status) return status;
   EncodedKey encoded(key);
-  std::optional<std::string_view> existing;
-  if (int code = lookup(txn, dbi, encoded, &existing); code != 0) return txnFailed(code, rc);
+  Current current;
+  if (Status status = lookup(txn, space, encoded, &current, rc); !status) return status;
+  const std::optional<std::string_view>& existing = current.value;
   if (!existing) return Deleted();
 
   Result<std::optional<double>> held_by = lockPullNumber(*existing);
@@ -99,8 +159,7 @@ Result<std::optional<std::string>> applyDeleteIfOwnedByPull(MDB_txn* txn, MDB_db
   if (!held_by.value() || !wanted || *held_by.value() != *wanted) return Deleted();
 
   std::string value(*existing);  // copied before the delete invalidates the view
-  MDB_val k = encoded.val();
-  if (int code = mdb_del(txn, dbi, &k, nullptr); code != 0) return txnFailed(code, rc);
+  if (Status status = eraseEntry(txn, space, encoded, current, rc); !status) return status;
   return Deleted(std::move(value));
 }
 
