@@ -58,12 +58,16 @@ void setClientOptions(const StoreConfig& c, std::string password, Options& o) {
 
 Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int databases, asio::io_context& io) {
   OpenedStore out;
+  // The enhanced store keeps enhanced records (DESIGN §3); the legacy store keeps Atlantis's
+  // keys as they are, so Atlantis can be pointed back at it.
+  const bool records = role == "enhanced";
   if (c.type == "lmdb") {
     LmdbOptions o;
     o.path = c.path;
     o.map_size = c.map_size;
     o.sync = c.sync;
     o.databases = databases;
+    o.records = records;
     auto store = LmdbStore::open(o);
     if (!store) return Status(store.status().code(), "[" + role + "] " + store.status().message());
     out.store = std::move(store.value());
@@ -75,6 +79,7 @@ Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int
     if (role != "enhanced") return Status::invalidArgument("[" + role + "] type 'redis-cluster' is enhanced only");
     RedisClusterOptions o;
     o.addresses = c.addresses;
+    o.records = records;
     setClientOptions(c, std::move(password.value()), o);
     auto cluster = RedisClusterStore::create(io, std::move(o));
     out.redis_cluster = cluster.get();
@@ -84,6 +89,7 @@ Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int
   RedisOptions o;
   o.address = c.address;
   o.db = c.db;
+  o.records = records;
   setClientOptions(c, std::move(password.value()), o);
   auto redis = RedisStore::create(io, std::move(o));
   out.redis = redis.get();

@@ -9,6 +9,7 @@
 
 #include "tests/support/atlantis.h"
 #include "tests/support/http_client.h"
+#include "tests/support/enhanced_redis.h"
 #include "tests/support/resp_client.h"
 #include "tests/support/servers.h"
 
@@ -82,14 +83,14 @@ TEST(Consistency, SeededDivergenceIsCountedExactlyAndRepaired) {
   LockshiftServer ls(gatedOptions(redis));
   ASSERT_EQ(move(ls, R"({"phase":"hybrid","traffic_split":0})").status, 200);  // copies legacy into enhanced
 
-  RespClient legacy(redis.legacy.port()), enhanced(redis.enhanced.port());
+  EnhancedRedis enhanced(redis.enhanced.port());
   for (int i = 0; i < kEach; ++i) {
-    ASSERT_EQ(enhanced.call({"del", lockKey(spec(i))}).integer, 1);                       // missing in enhanced
+    ASSERT_EQ(enhanced.del(lockKey(spec(i))), 1);                         // missing in enhanced
     LockSpec extra{.repo = "acme/extra", .path = "mod" + std::to_string(i), .pull = 7};
-    ASSERT_TRUE(isOk(enhanced.call({"set", lockKey(extra), lockJson(extra)})));           // missing in legacy
+    enhanced.set(lockKey(extra), lockJson(extra));                        // missing in legacy
     LockSpec other = spec(100 + i);
     other.pull = 4242;
-    ASSERT_TRUE(isOk(enhanced.call({"set", lockKey(spec(100 + i)), lockJson(other)})));   // another holder
+    enhanced.set(lockKey(spec(100 + i)), lockJson(other));                // another holder
   }
 
   json::object report = runCheck(ls);
@@ -116,9 +117,9 @@ TEST(Consistency, SeededDivergenceIsCountedExactlyAndRepaired) {
   EXPECT_EQ(count(clean, "matched"), kKeys);
   // The repair copied from the owner (legacy at split 0): the injected keys are gone, the
   // deleted ones are back, the other holder is replaced.
-  EXPECT_EQ(enhanced.call({"exists", lockKey(LockSpec{.repo = "acme/extra", .path = "mod0", .pull = 7})}).integer, 0);
-  EXPECT_EQ(str(enhanced.call({"get", lockKey(spec(0))})), lockJson(spec(0)));
-  EXPECT_EQ(str(enhanced.call({"get", lockKey(spec(100))})), lockJson(spec(100)));
+  EXPECT_EQ(enhanced.get(lockKey(LockSpec{.repo = "acme/extra", .path = "mod0", .pull = 7})), std::nullopt);
+  EXPECT_EQ(enhanced.get(lockKey(spec(0))), lockJson(spec(0)));
+  EXPECT_EQ(enhanced.get(lockKey(spec(100))), lockJson(spec(100)));
 }
 
 TEST(Consistency, WritesInFlightThroughLockshiftAreNotDivergence) {
@@ -163,10 +164,10 @@ TEST(Consistency, GatesRefuseWithoutACleanFreshReportAndForceIsAudited) {
   EXPECT_NE(refusals(refused).find("no finished consistency report"), std::string::npos) << refused.body;
 
   // A divergent key that the move would hand to enhanced blocks it; enhanced-only moves every key.
-  RespClient enhanced(redis.enhanced.port());
+  EnhancedRedis enhanced(redis.enhanced.port());
   LockSpec other = spec(3);
   other.pull = 99;
-  ASSERT_TRUE(isOk(enhanced.call({"set", lockKey(spec(3)), lockJson(other)})));
+  enhanced.set(lockKey(spec(3)), lockJson(other));
   ASSERT_EQ(runCheck(ls)["verdict"], "divergent");
   refused = move(ls, R"({"phase":"enhanced-only"})");
   EXPECT_EQ(refused.status, 409);
@@ -179,7 +180,7 @@ TEST(Consistency, GatesRefuseWithoutACleanFreshReportAndForceIsAudited) {
   EXPECT_EQ(move(ls, R"({"traffic_split":50})").status, 200);
 
   // Moving back is never gated, whatever the reports say.
-  ASSERT_TRUE(isOk(enhanced.call({"set", lockKey(spec(5)), lockJson(other)})));
+  enhanced.set(lockKey(spec(5)), lockJson(other));
   EXPECT_EQ(move(ls, R"({"traffic_split":10})").status, 200);
 
   // A stale report is refused; force overrides and leaves an audit event.

@@ -16,6 +16,7 @@
 
 #include "proxy/atlantis_script.h"
 #include "tests/support/atlantis.h"
+#include "tests/support/enhanced_redis.h"
 #include "tests/support/http_client.h"
 #include "tests/support/servers.h"
 
@@ -201,7 +202,7 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
   std::map<std::string, std::string> l, e;
   for (int i = 0; i < 100; ++i) {
     l = dumpRedis({legacy.port()});
-    e = dumpRedis({enhanced.port()});
+    e = dumpRecords({enhanced.port()});
     if (l == e) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

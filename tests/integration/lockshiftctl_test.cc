@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "tests/support/atlantis.h"
+#include "tests/support/enhanced_redis.h"
 #include "tests/support/ports.h"
 #include "tests/support/servers.h"
 
@@ -419,10 +420,10 @@ TEST(LockshiftctlDiff, OfflineDiffCleanDivergentAndRepaired) {
   Ctl r = run({"check", "--wait"});
   ASSERT_EQ(r.code, 0) << r.out << r.err;
 
-  RespClient direct(redis.port());
+  EnhancedRedis direct(redis.port());
   LockSpec other = held;
   other.pull = 99;
-  ASSERT_TRUE(isOk(direct.call({"set", lockKey(held), lockJson(other)})));
+  direct.set(lockKey(held), lockJson(other));
   r = run({"check", "--wait"});  // online: divergent after every round
   EXPECT_EQ(r.code, 4) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "divergent") && contains(r.out, lockKey(held))) << r.out;
@@ -448,7 +449,7 @@ TEST(LockshiftctlDiff, OfflineDiffCleanDivergentAndRepaired) {
   r = ctl({"diff", "--config", server.configPath(), "--rounds", "1", "--repair"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "repaired")) << r.out;
-  EXPECT_EQ(direct.call({"get", lockKey(held)}).str, lockJson(held));
+  EXPECT_EQ(direct.get(lockKey(held)), lockJson(held));
   r = ctl({"diff", "--config", server.configPath(), "--format", "md"});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "Verdict: clean")) << r.out;

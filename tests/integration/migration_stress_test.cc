@@ -14,6 +14,7 @@
 
 #include "proxy/atlantis_script.h"
 #include "tests/support/atlantis.h"
+#include "tests/support/enhanced_redis.h"
 #include "tests/support/http_client.h"
 #include "tests/support/redis_cluster.h"
 #include "tests/support/servers.h"
@@ -92,7 +93,7 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
   std::map<std::string, std::string> l, e;
   for (int i = 0; i < 100; ++i) {
     l = dumpRedis({legacy.port()});
-    e = dumpRedis(enhanced_ports);
+    e = dumpRecords(enhanced_ports);
     if (l == e) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

@@ -9,8 +9,10 @@
 #include <set>
 #include <thread>
 
+#include "backends/redis_records.h"
 #include "proxy/atlantis_script.h"
 #include "tests/support/atlantis.h"
+#include "tests/support/enhanced_redis.h"
 #include "tests/support/http_client.h"
 #include "tests/support/redis_cluster.h"
 #include "tests/support/servers.h"
@@ -116,12 +118,13 @@ TEST_P(EveryPhase, AtlantisSequencesPassInEveryPhaseAndSplit) {
     for (const auto& l : held) ASSERT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l)) << lockKey(l);
   }
   if (enhanced_cluster_) {
-    // The enhanced copies are in the cluster, each on the master of its slot, spread over all.
+    // The enhanced records are in the cluster, each on the master of its slot, spread over all.
     std::set<size_t> masters;
     const std::vector<size_t> owners = enhanced_cluster_->slotOwners();
     for (const auto& l : held) {
-      const size_t node = owners[enhanced_cluster_->keySlot(lockKey(l))];
-      EXPECT_EQ(enhanced_cluster_->call(node, {"get", lockKey(l)}).str, lockJson(l)) << lockKey(l);
+      const std::string record = redis::recordKey("", lockKey(l));
+      const size_t node = owners[enhanced_cluster_->keySlot(record)];
+      EXPECT_EQ(enhanced_cluster_->call(node, {"hget", record, "v"}).str, lockJson(l)) << lockKey(l);
       masters.insert(node);
     }
     EXPECT_EQ(masters.size(), RedisCluster::kMasters);
@@ -203,8 +206,8 @@ TEST(Rollback, FlagFileTakesEffectWithinOneSecond) {
   LockSpec l{.project = "flag", .pull = 4};
   ASSERT_TRUE(isOk(c.call({"set", lockKey(l), lockJson(l)})));
   // Make the stores differ so the answer tells which one served it.
-  RespClient direct(enhanced.port());
-  ASSERT_TRUE(isOk(direct.call({"set", lockKey(l), "enhanced-copy"})));
+  EnhancedRedis direct(enhanced.port());
+  direct.set(lockKey(l), "enhanced-copy");
   ASSERT_EQ(c.call({"get", lockKey(l)}).str, "enhanced-copy");
 
   writeFile(ls.stateDir() + "/ROLLBACK", "pager: enhanced latency\n");

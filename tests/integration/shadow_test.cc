@@ -11,6 +11,7 @@
 
 #include "tests/support/atlantis.h"
 #include "tests/support/http_client.h"
+#include "tests/support/enhanced_redis.h"
 #include "tests/support/resp_client.h"
 #include "tests/support/servers.h"
 
@@ -89,9 +90,9 @@ TEST(Shadow, IdenticalTrafficShowsNoDivergenceAndASeededDifferenceIsFoundAndRepa
   EXPECT_EQ(number(clean, "dropped"), 0u);
 
   // Seeded: the lock of mod3 vanishes from enhanced, and mod4 is held by someone else there.
-  RespClient e(enhanced.port());
-  ASSERT_EQ(e.call({"del", lockKey(spec(3))}).integer, 1);
-  ASSERT_TRUE(isOk(e.call({"set", lockKey(spec(4)), lockJson(spec(4, 777))})));
+  EnhancedRedis e(enhanced.port());
+  ASSERT_EQ(e.del(lockKey(spec(3))), 1);
+  e.set(lockKey(spec(4)), lockJson(spec(4, 777)));
   // A strict SET by another pull: legacy refuses (held), enhanced grants (free): a decision.
   resp::Value refused = c.call({"set", lockKey(spec(3, 555)), lockJson(spec(3, 555))});
   EXPECT_EQ(refused.type, resp::Type::kError);
@@ -109,8 +110,8 @@ TEST(Shadow, IdenticalTrafficShowsNoDivergenceAndASeededDifferenceIsFoundAndRepa
   auto examples = json::serialize(found["examples"]);
   EXPECT_NE(examples.find(lockKey(spec(3))), std::string::npos) << examples;
   // The divergent keys are repaired from legacy.
-  EXPECT_TRUE(waitFor([&] { return e.call({"get", lockKey(spec(3))}).str == lockJson(spec(3)) &&
-                                   e.call({"get", lockKey(spec(4))}).str == lockJson(spec(4)); },
+  EXPECT_TRUE(waitFor([&] { return e.get(lockKey(spec(3))) == lockJson(spec(3)) &&
+                                   e.get(lockKey(spec(4))) == lockJson(spec(4)); },
                       std::chrono::seconds(10)));
   auto metrics = httpRequest(ls.adminPort(), "GET", "/metrics").body;
   EXPECT_NE(metrics.find("lockshift_shadow_divergences_total{kind=\"decision\"} 1"), std::string::npos);
@@ -137,8 +138,8 @@ TEST(Shadow, AFullMirrorQueueDropsAndCountsWithoutSlowingClients) {
   EXPECT_LT(slowest, std::chrono::milliseconds(450));
   // Dropped writes were journaled; once enhanced is back the stores agree.
   enhanced.process().signal(SIGCONT);
-  RespClient e(enhanced.port());
-  EXPECT_TRUE(waitFor([&] { return e.call({"dbsize"}).integer == 200; }, std::chrono::seconds(30)))
+  EnhancedRedis e(enhanced.port());
+  EXPECT_TRUE(waitFor([&] { return e.count() == 200; }, std::chrono::seconds(30)))
       << json::serialize(status(ls));
 }
 
@@ -164,14 +165,14 @@ TEST(Shadow, BackfillOf100kKeysResumesAfterACrashAndLeavesTheStoresEqual) {
   ASSERT_TRUE(waitFor([&] { return status(ls)["backfill"].as_object()["copied"].to_number<uint64_t>() >= 20000; },
                       std::chrono::seconds(30)));
   ls.process().stop(SIGKILL);  // midway
-  RespClient e(enhanced.port());
-  const int64_t before_restart = e.call({"dbsize"}).integer;
+  EnhancedRedis e(enhanced.port());
+  const int64_t before_restart = e.count();
   EXPECT_LT(before_restart, 100000);
   ls.restart();
   ASSERT_TRUE(waitBackfill(ls, "done", std::chrono::seconds(60))) << json::serialize(status(ls));
   auto events = httpRequest(ls.adminPort(), "GET", "/api/v1/events?limit=50").body;
   EXPECT_NE(events.find("resuming at db 0 after"), std::string::npos) << events;
-  EXPECT_EQ(e.call({"dbsize"}).integer, 100000);
+  EXPECT_EQ(e.count(), 100000);
   // The consistency checker agrees: every key equal in both stores.
   auto started = httpRequest(ls.adminPort(), "POST", "/api/v1/consistency/checks", "");
   ASSERT_EQ(started.status, 202);
