@@ -37,7 +37,7 @@ constexpr RouteSpec kRoutes[] = {
     {"/api/v1/rollback", Route::kRollback, "POST, DELETE"},
     {"/api/v1/consistency/checks", Route::kChecks, "GET, POST"},
     {"/api/v1/consistency/checks/", Route::kCheck, "GET", true},
-    {"/api/v1/locks", Route::kLocks, "GET"},
+    {"/api/v1/locks", Route::kLocks, "GET, DELETE"},
     {"/api/v1/locks/", Route::kLock, "DELETE", true},
     {"/api/v1/events", Route::kEvents, "GET"},
     {"/", Route::kStatusPage, "GET"},
@@ -136,7 +136,9 @@ boost::asio::awaitable<AdminResponse> AdminApi::serve(Route route, const AdminRe
       if (request.method == "POST") co_return startCheck(request, target);
       co_return listChecks(target);
     case Route::kCheck: co_return getCheck(target);
-    case Route::kLocks: co_return co_await listLocks(target);
+    case Route::kLocks:
+      if (request.method == "DELETE") co_return co_await unlockPull(request, target);
+      co_return co_await listLocks(target);
     case Route::kLock: co_return co_await forceUnlock(request, target);
     case Route::kEvents: co_return listEvents(target);
     case Route::kStatusPage: {

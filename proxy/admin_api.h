@@ -65,6 +65,7 @@ class AdminApi {
   AdminResponse getCheck(const Target& target);
   boost::asio::awaitable<AdminResponse> listLocks(const Target& target);
   boost::asio::awaitable<AdminResponse> forceUnlock(const AdminRequest& request, const Target& target);
+  boost::asio::awaitable<AdminResponse> unlockPull(const AdminRequest& request, const Target& target);
   AdminResponse listEvents(const Target& target);
 
   ControlPlane& control_;

@@ -1,6 +1,7 @@
 // The admin API's operational routes: consistency checks and reports, locks, events.
 
 #include <boost/json/parse.hpp>
+#include <cstdint>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -69,18 +70,70 @@ AdminResponse AdminApi::getCheck(const Target& target) {
   return response;
 }
 
+namespace {
+
+json::object listingJson(const LockListing& listing) {
+  json::array locks;
+  for (const auto& entry : listing.locks) locks.push_back(lockEntryJson(entry));
+  return json::object{{"locks", std::move(locks)}, {"truncated", listing.truncated}, {"source", listing.source}};
+}
+
+// ?repo=R[&pull=N]: the repository is required with a pull, and must not be empty.
+std::optional<FieldError> lockQuery(const Target& target, bool pull_required, LockQuery* out) {
+  auto repo = target.query.find("repo");
+  if (repo == target.query.end() || repo->second.empty()) {
+    return FieldError{"repo is required: the repository's full name, as in Project.RepoFullName", "repo"};
+  }
+  out->repo = repo->second;
+  if (target.query.contains("pull") || pull_required) {
+    int64_t pull = -1;
+    if (auto error = queryInt(target, "pull", 0, INT64_MAX, &pull)) return error;
+    if (pull < 0) return FieldError{"pull is required: the pull request's number", "pull"};
+    out->pull = pull;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// Either ?prefix= (every key with the prefix, by scanning) or ?repo=[&pull=] (a repository's or
+// a pull's project locks, from enhanced's indexes where enhanced owns the keys).
 boost::asio::awaitable<AdminResponse> AdminApi::listLocks(const Target& target) {
-  static constexpr std::string_view kAllowed[] = {"prefix", "limit"};
+  static constexpr std::string_view kAllowed[] = {"prefix", "repo", "pull", "limit"};
   if (auto error = checkQuery(target, kAllowed)) co_return badRequest(*error);
   int64_t limit = 1000;
   if (auto error = queryInt(target, "limit", 1, 100000, &limit)) co_return badRequest(*error);
   auto prefix = target.query.find("prefix");
-  auto call = control_.listLocks(prefix == target.query.end() ? "" : prefix->second, static_cast<size_t>(limit));
-  auto listing = co_await std::move(call);
+  const bool by_holder = target.query.contains("repo") || target.query.contains("pull");
+  if (by_holder && prefix != target.query.end()) {
+    co_return badRequest(FieldError{"prefix cannot be combined with repo or pull", "prefix"});
+  }
+  Result<LockListing> listing = Status::internal("not listed");
+  if (by_holder) {
+    LockQuery query;
+    if (auto error = lockQuery(target, false, &query)) co_return badRequest(*error);
+    auto call = control_.findLocks(std::move(query), static_cast<size_t>(limit));
+    listing = co_await std::move(call);
+  } else {
+    auto call = control_.listLocks(prefix == target.query.end() ? "" : prefix->second, static_cast<size_t>(limit));
+    listing = co_await std::move(call);
+  }
   if (!listing) co_return jsonResponse(httpStatusFor(listing.status().code()), errorBody(listing.status().message()));
-  json::array locks;
-  for (const auto& entry : listing->locks) locks.push_back(lockEntryJson(entry));
-  co_return jsonResponse(200, json::serialize(json::object{{"locks", std::move(locks)}, {"truncated", listing->truncated}}));
+  co_return jsonResponse(200, json::serialize(listingJson(*listing)));
+}
+
+// DELETE /api/v1/locks?repo=R&pull=N: what Atlantis does for a closed pull request.
+boost::asio::awaitable<AdminResponse> AdminApi::unlockPull(const AdminRequest& request, const Target& target) {
+  static constexpr std::string_view kAllowed[] = {"repo", "pull"};
+  if (auto error = checkQuery(target, kAllowed)) co_return badRequest(*error);
+  LockQuery query;
+  if (auto error = lockQuery(target, true, &query)) co_return badRequest(*error);
+  auto call = control_.unlockPull(query.repo, *query.pull, adminActor(request.peer));
+  auto released = co_await std::move(call);
+  if (!released) co_return jsonResponse(httpStatusFor(released.status().code()), errorBody(released.status().message()));
+  json::object body = listingJson(*released);
+  body["released"] = released->locks.size();
+  co_return jsonResponse(200, json::serialize(body));
 }
 
 boost::asio::awaitable<AdminResponse> AdminApi::forceUnlock(const AdminRequest& request, const Target& target) {

@@ -80,6 +80,8 @@ void copyString(json::object& to, std::string_view name, const json::value* from
 
 boost::json::object lockEntryJson(const LockEntry& entry) {
   json::object o{{"db", entry.db}, {"key", entry.key}, {"owner", roleName(entry.owner)}};
+  if (entry.token) o["token"] = *entry.token;
+  if (entry.acquired_at_unix_ms) o["acquired_at_unix_ms"] = *entry.acquired_at_unix_ms;
   boost::system::error_code ec;
   json::value v = json::parse(entry.value, ec);
   const json::value* pull = ec ? nullptr : member(v, "Pull", "Num");

@@ -27,11 +27,23 @@ struct LockEntry {
   std::string key;
   std::string value;  // as stored (Atlantis's JSON for a lock)
   StoreRole owner = StoreRole::kLegacy;
+  // From the enhanced store's record, when the entry was read from one (DESIGN §3).
+  std::optional<uint64_t> token;
+  std::optional<int64_t> acquired_at_unix_ms;
 };
 
 struct LockListing {
   std::vector<LockEntry> locks;
   bool truncated = false;  // more keys matched than the limit
+  // How the locks were found: "scan" (every key examined), "index" (enhanced's repository or
+  // pull index only), "index+scan" (the index for the keys enhanced owns, a scan for legacy's).
+  std::string source = "scan";
+};
+
+// The project locks of one repository, or of one pull of it.
+struct LockQuery {
+  std::string repo;             // Project.RepoFullName, exactly
+  std::optional<int64_t> pull;  // Pull.Num; absent: every pull
 };
 
 // Decides whether a forward move (more keys owned by enhanced) may proceed. Moving back is never
@@ -67,6 +79,14 @@ class ControlPlane {
   // GET /api/v1/locks: keys starting with `prefix` in every db, read from their owners, at most
   // `limit`.
   virtual boost::asio::awaitable<Result<LockListing>> listLocks(std::string prefix, size_t limit) = 0;
+  // GET /api/v1/locks?repo=&pull=: the project locks of a repository or pull in every db, read
+  // from their owners, ordered by db and key, at most `limit`.
+  virtual boost::asio::awaitable<Result<LockListing>> findLocks(LockQuery query, size_t limit) = 0;
+  // DELETE /api/v1/locks?repo=&pull=: releases every lock of the pull (what Atlantis does when a
+  // pull request closes), each through UnlockIfOwnedByPull under the key's lock, so a lock taken
+  // meanwhile by another pull stays. Recorded as one audit event. Returns what was released.
+  virtual boost::asio::awaitable<Result<LockListing>> unlockPull(std::string repo, int64_t pull,
+                                                                std::string actor) = 0;
   // DELETE /api/v1/locks/{key}: deletes the key from both stores (an operator's force unlock),
   // recorded as an audit event. Returns the value it had, nullopt when it was absent.
   virtual boost::asio::awaitable<Result<std::optional<std::string>>> forceUnlock(int db, std::string key,

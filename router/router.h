@@ -96,6 +96,9 @@ class Router final : public LockStore, public ControlPlane {
   asio::awaitable<Result<LockListing>> listLocks(std::string prefix, size_t limit) override;
   asio::awaitable<Result<std::optional<std::string>>> forceUnlock(int db, std::string key,
                                                                  std::string actor) override;
+  asio::awaitable<Result<LockListing>> findLocks(LockQuery query, size_t limit) override;
+  asio::awaitable<Result<LockListing>> unlockPull(std::string repo, int64_t pull,
+                                                  std::string actor) override;
   std::vector<std::string> events(size_t max) override { return control_.events(max); }
 
   // Forward moves (more keys owned by enhanced) ask `gate` first unless forced. Set before
@@ -124,6 +127,13 @@ class Router final : public LockStore, public ControlPlane {
   enum class Change { kPut, kDelete };
 
   LockStore& store(StoreRole role) { return role == StoreRole::kLegacy ? legacy_ : enhanced_; }
+  // Whether enhanced may own keys now and can answer from its indexes (router_admin.cc).
+  bool enhancedIndexUsable() const;
+  // Whether no key of any db can be owned by legacy now (so a query needs no legacy scan).
+  bool enhancedOwnsEveryKey() const;
+  // The locks of `query` that legacy owns in `db`, by scanning legacy.
+  asio::awaitable<Status> scanLegacyFor(const LockQuery& query, int db, size_t limit,
+                                        LockListing* out);
   // Applies a decided change to the non-owner store, or journals it. Requires the key's lock.
   asio::awaitable<void> propagate(int db, std::string key, StoreRole owner, Change change,
                                   std::string value);

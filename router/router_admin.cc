@@ -1,5 +1,9 @@
 // The router's operator calls that are neither data path nor migration moves: listing locks,
-// force unlock, and reconciling one key for the consistency checker.
+// finding a repository's or a pull's locks, force unlock, and reconciling one key for the
+// consistency checker.
+
+#include <algorithm>
+#include <tuple>
 
 #include "router/router.h"
 
@@ -18,6 +22,13 @@ std::string prefixGlob(std::string_view prefix) {
 }
 
 StoreRole otherStore(StoreRole r) { return r == StoreRole::kLegacy ? StoreRole::kEnhanced : StoreRole::kLegacy; }
+
+bool matches(const LockQuery& query, const LockIdentity& holder) {
+  return holder.repo_full_name == query.repo && (!query.pull || holder.pull_num == *query.pull);
+}
+
+// Keys of one query are few; a listing larger than this is cut (and says so).
+constexpr size_t kMaxPullLocks = 100000;
 
 }  // namespace
 
@@ -46,6 +57,100 @@ asio::awaitable<Result<LockListing>> Router::listLocks(std::string prefix, size_
     } while (request.cursor != 0 && !out.truncated);
   }
   co_return out;
+}
+
+bool Router::enhancedIndexUsable() const {
+  auto state = control_.snapshot();
+  return enhanced_.hasRecords() && enhanced_.available() && state->enhanced_filled && !state->rollback.raised &&
+         (state->phase == Phase::kHybrid || state->phase == Phase::kEnhancedOnly);
+}
+
+bool Router::enhancedOwnsEveryKey() const {
+  auto state = control_.snapshot();
+  // A key journaled for enhanced is pinned to legacy until it is repaired (ownerOf()).
+  return state->phase == Phase::kEnhancedOnly && state->enhanced_filled && !state->rollback.raised &&
+         enhanced_.available() && journal_.depthFor(StoreRole::kEnhanced) == 0;
+}
+
+// Atlantis names a project lock pr/{RepoFullName}/..., so only keys with that prefix can be the
+// repository's; each candidate's value decides (keys are never split to learn their parts).
+asio::awaitable<Status> Router::scanLegacyFor(const LockQuery& query, int db, size_t limit, LockListing* out) {
+  ScanRequest request{.db = db, .cursor = 0, .count = 1000, .match = prefixGlob("pr/" + query.repo + "/")};
+  do {
+    auto call = legacy_.scan(request);
+    auto page = co_await std::move(call);
+    if (!page) co_return page.status();
+    for (auto& key : page->keys) {
+      if (ownerOf(db, key) != StoreRole::kLegacy) continue;  // the index answered for it
+      auto read = legacy_.get(db, key);
+      auto value = co_await std::move(read);
+      if (!value) co_return value.status();
+      if (!value->has_value()) continue;
+      auto holder = parseProjectLock(**value);
+      if (!holder || !matches(query, *holder)) continue;
+      if (out->locks.size() == limit) {
+        out->truncated = true;
+        co_return Status::ok();
+      }
+      out->locks.push_back(LockEntry{.db = db, .key = std::move(key), .value = std::move(**value),
+                                     .owner = StoreRole::kLegacy});
+    }
+    request.cursor = page->next_cursor;
+  } while (request.cursor != 0);
+  co_return Status::ok();
+}
+
+asio::awaitable<Result<LockListing>> Router::findLocks(LockQuery query, size_t limit) {
+  LockListing out;
+  const bool index = enhancedIndexUsable();
+  const bool scan_legacy = !index || !enhancedOwnsEveryKey();
+  out.source = index ? (scan_legacy ? "index+scan" : "index") : "scan";
+  for (int db = 0; db < databases() && !out.truncated; ++db) {
+    if (index && db < enhanced_.databases()) {
+      auto call = query.pull ? enhanced_.locksByPull(db, query.repo, *query.pull) : enhanced_.locksByRepo(db, query.repo);
+      auto records = co_await std::move(call);
+      if (!records) co_return records.status();
+      for (LockRecord& r : *records) {
+        if (ownerOf(db, r.key) != StoreRole::kEnhanced) continue;  // legacy's copy is the current one
+        if (out.locks.size() == limit) {
+          out.truncated = true;
+          break;
+        }
+        out.locks.push_back(LockEntry{.db = db, .key = std::move(r.key), .value = std::move(r.value),
+                                      .owner = StoreRole::kEnhanced, .token = r.token,
+                                      .acquired_at_unix_ms = r.acquired_at_unix_ms});
+      }
+    }
+    if (scan_legacy && !out.truncated && db < legacy_.databases()) {
+      auto scan = scanLegacyFor(query, db, limit, &out);
+      if (Status s = co_await std::move(scan); !s) co_return s;
+    }
+  }
+  std::sort(out.locks.begin(), out.locks.end(),
+            [](const LockEntry& a, const LockEntry& b) { return std::tie(a.db, a.key) < std::tie(b.db, b.key); });
+  co_return out;
+}
+
+asio::awaitable<Result<LockListing>> Router::unlockPull(std::string repo, int64_t pull, std::string actor) {
+  auto find = findLocks(LockQuery{.repo = repo, .pull = pull}, kMaxPullLocks);
+  auto found = co_await std::move(find);
+  if (!found) co_return found.status();
+  LockListing released;
+  released.source = found->source;
+  released.truncated = found->truncated;
+  for (LockEntry& entry : found->locks) {
+    // The data path's own UnlockIfOwnedByPull: key lock, owner decides, the other store follows.
+    auto call = deleteIfOwnedByPull(entry.db, entry.key, std::to_string(pull));
+    auto deleted = co_await std::move(call);
+    if (!deleted) co_return deleted.status();
+    if (!deleted->has_value()) continue;  // released or taken by another pull meanwhile
+    entry.value = std::move(**deleted);
+    released.locks.push_back(std::move(entry));
+  }
+  control_.audit("lock.pull_unlocked", actor,
+                 "repo " + repo + " pull #" + std::to_string(pull) + ": " + std::to_string(released.locks.size()) +
+                     " lock(s) released (found by " + released.source + ")");
+  co_return released;
 }
 
 asio::awaitable<Result<std::optional<std::string>>> Router::forceUnlock(int db, std::string key, std::string actor) {

@@ -29,8 +29,8 @@ Commands:
                                             raise or clear the emergency rollback
   check [--repair] [--wait]                 start a consistency check (--wait: follow it)
   report ID|latest [--format json|md|html]  show a consistency report
-  locks [--prefix P] [--limit N]            list held locks
-  unlock KEY [--db N]                       release one lock
+  locks [--prefix P | --repo R [--pull N]]  list held locks
+  unlock KEY [--db N] | --repo R --pull N   release one lock, or every lock of a pull
   events [--limit N]                        the audit log, oldest first
   diff --config FILE [--repair] [--format json|md|html] [--rounds N] [--recheck-delay DURATION]
                                             compare the stores of FILE offline, without the proxy
@@ -123,19 +123,28 @@ const std::vector<CommandSpec>& commands() {
        "GET /api/v1/consistency/checks/{id}.\n",
        {{"--format", true}}, 1, 1, cmdReport},
       {"locks",
-       "usage: lockshiftctl locks [--prefix P] [--limit N]\n\n"
-       "Lists held locks with their owner store, pull request and user.\n"
-       "  --prefix P  only keys starting with P (e.g. pr/acme/infra/)\n"
+       "usage: lockshiftctl locks [--prefix P | --repo R [--pull N]] [--limit N]\n\n"
+       "Lists held locks with their owner store, pull request and user (and fencing token, for\n"
+       "locks read from the enhanced store's records).\n"
+       "  --prefix P  only keys starting with P (e.g. pr/acme/infra/); examines every key\n"
+       "  --repo R    only project locks of repository R (its full name, e.g. acme/infra); the\n"
+       "              enhanced store answers from its repository index for the keys it owns\n"
+       "  --pull N    with --repo: only the locks of pull request N (the pull index)\n"
        "  --limit N   at most N locks (default 1000, at most 100000)\n"
        "GET /api/v1/locks.\n",
-       {{"--prefix", true}, {"--limit", true}}, 0, 0, cmdLocks},
+       {{"--prefix", true}, {"--repo", true}, {"--pull", true}, {"--limit", true}}, 0, 0, cmdLocks},
       {"unlock",
-       "usage: lockshiftctl unlock KEY [--db N]\n\n"
+       "usage: lockshiftctl unlock KEY [--db N]\n"
+       "       lockshiftctl unlock --repo R --pull N\n\n"
        "Releases one lock, as Atlantis's Unlock would, in both stores; recorded in the audit log.\n"
-       "An absent key exits 5.\n"
-       "  --db N  the Redis database of the key (default 0)\n"
-       "DELETE /api/v1/locks/{key}.\n",
-       {{"--db", true}}, 1, 1, cmdUnlock},
+       "An absent key exits 5. With --repo and --pull, releases every lock of that pull request in\n"
+       "every db, as Atlantis does when a pull request closes: each only while that pull still\n"
+       "holds it, so a lock another pull took meanwhile stays.\n"
+       "  --db N     the Redis database of the key (default 0)\n"
+       "  --repo R   the repository's full name (e.g. acme/infra)\n"
+       "  --pull N   the pull request number\n"
+       "DELETE /api/v1/locks/{key}; DELETE /api/v1/locks?repo=R&pull=N.\n",
+       {{"--db", true}, {"--repo", true}, {"--pull", true}}, 0, 1, cmdUnlock},
       {"events",
        "usage: lockshiftctl events [--limit N]\n\n"
        "Shows the audit log (phase and split changes, rollbacks, repairs, unlocks), oldest first.\n"

@@ -15,6 +15,8 @@
 #include "tools/lockshiftctl_http.h"
 #include "tools/lockshiftctl_output.h"
 
+#include <cstdint>
+
 namespace lockshift::ctl {
 
 namespace json = boost::json;
@@ -238,7 +240,18 @@ int cmdLocks(const Invocation& inv) {
   std::optional<int> exit;
   std::string query = limitQuery(inv, 100000, &exit);
   if (exit) return *exit;
-  if (auto prefix = inv.value("--prefix")) query += (query.empty() ? "" : "&") + ("prefix=" + percentEncode(*prefix));
+  auto add = [&query](const std::string& name, const std::string& value) {
+    query += (query.empty() ? "" : "&") + name + "=" + percentEncode(value);
+  };
+  if (auto prefix = inv.value("--prefix")) add("prefix", *prefix);
+  if (auto repo = inv.value("--repo")) add("repo", *repo);
+  if (auto pull = inv.value("--pull")) {
+    if (!inv.has("--repo")) return usageError(inv, "--pull needs --repo: pull numbers are per repository");
+    auto n = parseInteger(*pull, 0, INT64_MAX);
+    if (!n) return usageError(inv, "--pull must be a pull request number, not '" + *pull + "'");
+    add("pull", std::to_string(*n));
+  }
+  if (inv.has("--prefix") && inv.has("--repo")) return usageError(inv, "--prefix and --repo cannot be combined");
   ApiResult r = callApi(inv, "GET", "/api/v1/locks" + (query.empty() ? "" : "?" + query));
   if (r.exit != kExitOk) return r.exit;
   if (inv.globals.json) {
@@ -247,14 +260,20 @@ int cmdLocks(const Invocation& inv) {
   }
   const json::value& locks = member(r.json, "locks");
   if (!locks.is_array()) return fail(kExitFailure, "unexpected answer from GET /api/v1/locks: no \"locks\" list");
-  bool any_db = false;
-  for (const auto& l : locks.get_array()) any_db = any_db || (fieldText(l, "db") != "0" && fieldText(l, "db") != "-");
-  Table table(any_db ? std::vector<std::string>{"DB", "KEY", "OWNER", "PULL", "USER"}
-                     : std::vector<std::string>{"KEY", "OWNER", "PULL", "USER"});
+  bool any_db = false, any_token = false;
+  for (const auto& l : locks.get_array()) {
+    any_db = any_db || (fieldText(l, "db") != "0" && fieldText(l, "db") != "-");
+    any_token = any_token || fieldText(l, "token") != "-";
+  }
+  std::vector<std::string> header{"KEY", "OWNER", "PULL", "USER"};
+  if (any_db) header.insert(header.begin(), "DB");
+  if (any_token) header.push_back("TOKEN");  // fencing tokens, from enhanced's records
+  Table table(header);
   for (const auto& l : locks.get_array()) {
     std::vector<std::string> row{fieldText(l, "key"), fieldText(l, "owner"), fieldText(l, "pull"),
                                  fieldText(l, "user")};
     if (any_db) row.insert(row.begin(), fieldText(l, "db"));
+    if (any_token) row.push_back(fieldText(l, "token"));
     table.add(std::move(row));
   }
   if (table.size() == 0) {
@@ -268,7 +287,30 @@ int cmdLocks(const Invocation& inv) {
   return kExitOk;
 }
 
+// unlock --repo R --pull N: every lock of the pull.
+int unlockPull(const Invocation& inv) {
+  auto repo = inv.value("--repo");
+  auto pull = inv.value("--pull");
+  if (!repo || !pull) return usageError(inv, "give a KEY, or --repo and --pull");
+  if (inv.has("--db")) return usageError(inv, "--db goes with a KEY; --repo and --pull cover every db");
+  auto n = parseInteger(*pull, 0, INT64_MAX);
+  if (!n) return usageError(inv, "--pull must be a pull request number, not '" + *pull + "'");
+  ApiResult r = callApi(inv, "DELETE", "/api/v1/locks?repo=" + percentEncode(*repo) + "&pull=" + std::to_string(*n));
+  if (r.exit != kExitOk) return r.exit;
+  if (inv.globals.json) {
+    printJson(r.json);
+    return kExitOk;
+  }
+  const json::value& locks = member(r.json, "locks");
+  if (!locks.is_array()) return fail(kExitFailure, "unexpected answer from DELETE /api/v1/locks: no \"locks\" list");
+  for (const auto& l : locks.get_array()) std::cout << "unlocked " << fieldText(l, "key") << "\n";
+  std::cout << locks.get_array().size() << " lock(s) of " << *repo << " pull #" << *n << " released\n";
+  return kExitOk;
+}
+
 int cmdUnlock(const Invocation& inv) {
+  if (inv.args.empty()) return unlockPull(inv);
+  if (inv.has("--repo") || inv.has("--pull")) return usageError(inv, "give a KEY, or --repo and --pull, not both");
   std::string target = "/api/v1/locks/" + percentEncode(inv.args[0]);
   if (auto db = inv.value("--db")) {
     auto n = parseInteger(*db, 0, 1 << 20);

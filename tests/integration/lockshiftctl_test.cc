@@ -359,6 +359,46 @@ TEST_F(LockshiftctlAdmin, LocksListAndUnlock) {
   EXPECT_TRUE(contains(run({"events"}).out, "lock.force_unlocked"));
 }
 
+TEST_F(LockshiftctlAdmin, LocksOfARepositoryOrPullAndUnlockingAPull) {
+  RespClient c(server_.port());
+  AtlantisClient a(c);
+  std::vector<LockSpec> pull7, others;
+  for (int i = 0; i < 6; ++i) {
+    pull7.push_back(LockSpec{.repo = "acme/infra", .path = "m" + std::to_string(i), .pull = 7, .user = "alice"});
+    others.push_back(LockSpec{.repo = "acme/infra", .path = "n" + std::to_string(i), .pull = 8, .user = "bob"});
+    ASSERT_TRUE(a.tryLock(pull7.back()).first);
+    ASSERT_TRUE(a.tryLock(others.back()).first);
+  }
+  ASSERT_EQ(run({"phase", "enhanced-only", "--force"}).code, 0);  // the embedded enhanced store's index answers
+
+  Ctl r = run({"locks", "--repo", "acme/infra", "--pull", "7"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out.substr(0, r.out.find('\n')), "TOKEN")) << r.out;
+  for (const auto& l : pull7) EXPECT_TRUE(contains(r.out, lockKey(l))) << r.out;
+  for (const auto& l : others) EXPECT_FALSE(contains(r.out, lockKey(l))) << r.out;
+  EXPECT_EQ(parsed(run({"--json", "locks", "--repo", "acme/infra"})).at("source"), "index");
+
+  r = run({"unlock", "--repo", "acme/infra", "--pull", "7"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "6 lock(s) of acme/infra pull #7 released")) << r.out;
+  for (const auto& l : pull7) EXPECT_TRUE(isNil(c.call({"get", lockKey(l)}))) << lockKey(l);
+  for (const auto& l : others) EXPECT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l));
+  EXPECT_TRUE(contains(run({"events"}).out, "lock.pull_unlocked"));
+
+  // Usage errors name the problem and send nothing.
+  for (const auto& [args, named] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"unlock", "--repo", "acme/infra"}, "--repo and --pull"},
+           {{"unlock", "k", "--repo", "acme/infra", "--pull", "8"}, "not both"},
+           {{"unlock", "--repo", "acme/infra", "--pull", "x"}, "--pull"},
+           {{"locks", "--pull", "8"}, "--pull needs --repo"},
+           {{"locks", "--prefix", "pr/", "--repo", "acme/infra"}, "cannot be combined"}}) {
+    r = run(args);
+    EXPECT_EQ(r.code, 2) << args[0] << ": " << r.err;
+    EXPECT_TRUE(contains(r.err, named)) << "wanted '" << named << "' in: " << r.err;
+  }
+  for (const auto& l : others) EXPECT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l));
+}
+
 TEST_F(LockshiftctlAdmin, CheckWaitAndReports) {
   RespClient c(server_.port());
   AtlantisClient a(c);

@@ -69,6 +69,25 @@ class FakeControl : public ControlPlane {
     co_return std::optional<std::string>();
   }
   std::vector<std::string> events(size_t) override { return {}; }
+  asio::awaitable<Result<LockListing>> findLocks(LockQuery query, size_t limit) override {
+    std::lock_guard lock(mu_);
+    queries_.push_back("find " + query.repo + (query.pull ? " #" + std::to_string(*query.pull) : "") + " limit " +
+                       std::to_string(limit));
+    LockListing listing;
+    listing.source = "index";
+    listing.locks.push_back(LockEntry{.db = 0, .key = "pr/" + query.repo + "/a/default/p", .value = "{}",
+                                      .owner = StoreRole::kEnhanced, .token = 42, .acquired_at_unix_ms = 1700000000000});
+    co_return listing;
+  }
+  asio::awaitable<Result<LockListing>> unlockPull(std::string repo, int64_t pull, std::string actor) override {
+    std::lock_guard lock(mu_);
+    calls_.push_back({"unlock-pull", {}, repo + " #" + std::to_string(pull), std::move(actor)});
+    co_return LockListing{};
+  }
+  std::vector<std::string> queries() const {
+    std::lock_guard lock(mu_);
+    return queries_;
+  }
 
   std::vector<Call> calls() const {
     std::lock_guard lock(mu_);
@@ -88,6 +107,7 @@ class FakeControl : public ControlPlane {
  private:
   mutable std::mutex mu_;
   std::vector<Call> calls_;
+  std::vector<std::string> queries_;
   ChangeOutcome outcome_{.applied = true};
   Status rollback_status_;
 };
@@ -445,6 +465,48 @@ TEST_F(AdminServerTest, TokenGuardsMutatingCallsOnly) {
   for (const char* target : {"/healthz", "/readyz", "/metrics", "/api/v1/status"}) {
     EXPECT_EQ(call("GET", target).status, 200) << target;
   }
+}
+
+TEST_F(AdminServerTest, LockQueriesByRepositoryAndPull) {
+  start();
+  HttpReply found = call("GET", "/api/v1/locks?repo=acme%2Finfra%20net&pull=12&limit=5");
+  ASSERT_EQ(found.status, 200) << found.body;
+  EXPECT_EQ(found.field("source"), "index");
+  const json::object entry = found.object().at("locks").as_array().at(0).as_object();
+  EXPECT_EQ(entry.at("token"), json::value(42));
+  EXPECT_EQ(entry.at("acquired_at_unix_ms"), json::value(1700000000000));
+  EXPECT_EQ(entry.at("owner"), json::value("enhanced"));
+  EXPECT_EQ(call("GET", "/api/v1/locks?repo=acme").status, 200);
+  EXPECT_EQ(control_.queries(), (std::vector<std::string>{"find acme/infra net #12 limit 5", "find acme limit 1000"}));
+
+  // Bad queries name the parameter and reach nothing.
+  struct Bad {
+    std::string method, target, field;
+  };
+  const Bad bad[] = {{"GET", "/api/v1/locks?pull=3", "repo"},
+                     {"GET", "/api/v1/locks?repo=", "repo"},
+                     {"GET", "/api/v1/locks?repo=a&pull=x", "pull"},
+                     {"GET", "/api/v1/locks?repo=a&pull=-1", "pull"},
+                     {"GET", "/api/v1/locks?repo=a&prefix=pr/", "prefix"},
+                     {"GET", "/api/v1/locks?repo=a&owner=me", "owner"},
+                     {"DELETE", "/api/v1/locks?repo=a", "pull"},
+                     {"DELETE", "/api/v1/locks?pull=4", "repo"},
+                     {"DELETE", "/api/v1/locks?repo=a&pull=99999999999999999999", "pull"},
+                     {"DELETE", "/api/v1/locks?repo=a&pull=4&limit=3", "limit"}};
+  for (const auto& b : bad) {
+    HttpReply reply = call(b.method, b.target);
+    EXPECT_EQ(reply.status, 400) << b.method << " " << b.target << " " << reply.body;
+    EXPECT_EQ(reply.field("field"), b.field) << b.target << " " << reply.body;
+  }
+  EXPECT_EQ(control_.queries().size(), 2u);
+  EXPECT_EQ(mutations(), 0u);
+
+  HttpReply released = call("DELETE", "/api/v1/locks?repo=acme%2Finfra&pull=7");
+  ASSERT_EQ(released.status, 200) << released.body;
+  EXPECT_EQ(released.object().at("released"), json::value(0));
+  ASSERT_EQ(mutations(), 1u);
+  EXPECT_EQ(control_.calls()[0].what, "unlock-pull");
+  EXPECT_EQ(control_.calls()[0].reason, "acme/infra #7");
 }
 
 TEST_F(AdminServerTest, UnknownPathIs404AndWrongMethodIs405) {
