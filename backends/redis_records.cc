@@ -1,6 +1,7 @@
 #include "backends/redis_records.h"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
@@ -28,92 +29,63 @@ namespace {
 
 constexpr uint64_t kTags = 1024;
 
-// Shared by the scripts that read a lock value: the holder as redis_scripts.h's put script
-// reads it (the same leniency notes apply).
-constexpr std::string_view kHolderOfLua =
-  "local function isObject(v)\n"
-  "  return type(v) == 'table' and v[1] == nil\n"
-  "end\n"
-  "local function text(object, name)\n"
-  "  local v = object[name]\n"
-  "  if type(v) == 'string' then return v end\n"
-  "  return ''\n"
-  "end\n"
-  "local function holderOf(value)\n"
-  "  local ok, lock = pcall(cjson.decode, value)\n"
-  "  if not ok or not isObject(lock) or not isObject(lock['Pull']) then return nil end\n"
-  "  local num = lock['Pull']['Num']\n"
-  "  if type(num) ~= 'number' or num ~= math.floor(num) or num < -2^63 or num >= 2^63 then\n"
-  "    return nil\n"
-  "  end\n"
-  "  local project = lock['Project']\n"
-  "  if not isObject(project) or type(lock['Workspace']) ~= 'string' then return nil end\n"
-  "  local user = ''\n"
-  "  if isObject(lock['User']) then user = text(lock['User'], 'Username') end\n"
-  "  return {num = num, repo = text(project, 'RepoFullName'), path = text(project, 'Path'),\n"
-  "          name = text(project, 'ProjectName'), workspace = lock['Workspace'], user = user}\n"
-  "end\n";
-
-// The put of a record (after kHolderOfLua): redis_scripts.h's put script on the record's v field, plus the grant
-// decision, the token and the holder fields.
+// The put of a record: redis_scripts.h's put script on the record's v field, deciding from the
+// holder fields the record keeps (written from records::holderOf() of the value, so strict
+// acquire decides exactly as LmdbStore does, and no JSON is decoded here), plus the grant: the
+// token (INCR of the bucket's fence) and time, the prepare score and the holder fields.
 // KEYS[1] record, KEYS[2] fence. ARGV[1] value, [2] "NX"/"XX"/"", [3] "1" return previous,
 // [4] "1" strict, [5..9] the strict owner (Pull.Num, RepoFullName, Path, ProjectName, Workspace),
 // [10] "1" when the new value has a holder, [11..15] its Pull.Num, RepoFullName, Path,
-// ProjectName, Workspace, [16] its user, [17] now (unix ms), [18] the prepared token or "".
-// Reply: {outcome, previous, holder text, token, old token, old pull, old repo}; outcome as in
-// the put script; the old fields are the record's before the call ("" when absent).
-constexpr std::string_view kRecordPutBody =
-    "local existing = redis.call('HGET', KEYS[1], 'v')\n"
+// ProjectName, Workspace, [16] its user, [17] now (unix ms), [18] the prepare score.
+// Reply: {outcome, previous, holder text, token, old prepare score, old pull, old repo}; outcome
+// as in the put script; the old fields are the record's before the call ("" when absent).
+constexpr std::string_view kRecordPutScript =
+    "local r = redis.call('HMGET', KEYS[1], 'v', 'tok', 'ps', 'pull', 'repo', 'path', 'proj', 'ws', 'user')\n"
+    "local existing = r[1]\n"
     "local previous = false\n"
     "if ARGV[3] == '1' then previous = existing end\n"
-    "local old = redis.call('HMGET', KEYS[1], 'tok', 'pull', 'repo')\n"
-    "local oldTok, oldPull, oldRepo = old[1] or '', old[2] or '', old[3] or ''\n"
+    "local oldPs, oldPull, oldRepo = r[3] or '', r[4] or '', r[5] or ''\n"
     "if (ARGV[2] == 'NX' and existing) or (ARGV[2] == 'XX' and not existing) then\n"
-    "  return {1, previous, '', '', oldTok, oldPull, oldRepo}\n"
+    "  return {1, previous, '', '', oldPs, oldPull, oldRepo}\n"
+    "end\n"
+    "local function holds(i)\n"
+    "  return r[4] == ARGV[i] and r[5] == ARGV[i + 1] and r[6] == ARGV[i + 2] and\n"
+    "      r[7] == ARGV[i + 3] and r[8] == ARGV[i + 4]\n"
     "end\n"
     "if ARGV[4] == '1' and existing then\n"
-    "  local h = holderOf(existing)\n"
-    "  if not h then return {2, previous, 'an unreadable lock value', '', oldTok, oldPull, oldRepo} end\n"
-    "  if h.num ~= tonumber(ARGV[5]) or h.repo ~= ARGV[6] or h.path ~= ARGV[7] or\n"
-    "      h.name ~= ARGV[8] or h.workspace ~= ARGV[9] then\n"
-    "    local who = 'pull #' .. string.format('%d', h.num)\n"
-    "    if h.user ~= '' then who = who .. ' (' .. h.user .. ')' end\n"
-    "    return {2, previous, who, '', oldTok, oldPull, oldRepo}\n"
+    "  if not r[4] then return {2, previous, 'an unreadable lock value', '', oldPs, oldPull, oldRepo} end\n"
+    "  if not holds(5) then\n"
+    "    local who = 'pull #' .. r[4]\n"
+    "    if r[9] and r[9] ~= '' then who = who .. ' (' .. r[9] .. ')' end\n"
+    "    return {2, previous, who, '', oldPs, oldPull, oldRepo}\n"
     "  end\n"
     "end\n"
-    "local grant = true\n"
-    "if existing and ARGV[10] == '1' then\n"
-    "  local h = holderOf(existing)\n"
-    "  if h and h.num == tonumber(ARGV[11]) and h.repo == ARGV[12] and h.path == ARGV[13] and\n"
-    "      h.name == ARGV[14] and h.workspace == ARGV[15] then grant = false end\n"
-    "end\n"
-    "local token = oldTok\n"
-    "if grant or oldTok == '' then\n"
-    "  local t = tonumber(ARGV[18])\n"
-    "  if not t or (oldTok ~= '' and t <= tonumber(oldTok)) then t = redis.call('INCR', KEYS[2]) end\n"
-    "  token = string.format('%d', t)\n"
-    "  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'tok', token, 'at', ARGV[17])\n"
+    "local token = r[2] or ''\n"
+    "if not existing or token == '' or not (ARGV[10] == '1' and r[4] and holds(11)) then\n"
+    "  token = string.format('%d', redis.call('INCR', KEYS[2]))\n"
+    "  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'tok', token, 'at', ARGV[17], 'ps', ARGV[18])\n"
     "else\n"
-    "  redis.call('HSET', KEYS[1], 'v', ARGV[1])\n"
+    "  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ps', ARGV[18])\n"
     "end\n"
     "if ARGV[10] == '1' then\n"
-    "  redis.call('HSET', KEYS[1], 'pull', ARGV[11], 'user', ARGV[16], 'repo', ARGV[12])\n"
+    "  redis.call('HSET', KEYS[1], 'pull', ARGV[11], 'repo', ARGV[12], 'path', ARGV[13], 'proj', ARGV[14],\n"
+    "             'ws', ARGV[15], 'user', ARGV[16])\n"
     "else\n"
-    "  redis.call('HDEL', KEYS[1], 'pull', 'user', 'repo')\n"
+    "  redis.call('HDEL', KEYS[1], 'pull', 'repo', 'path', 'proj', 'ws', 'user')\n"
     "end\n"
-    "return {0, previous, '', token, oldTok, oldPull, oldRepo}\n";
+    "return {0, previous, '', token, oldPs, oldPull, oldRepo}\n";
 
-// Deletes a record. KEYS[1] record. Reply nil, or {value, token, pull, repo}.
+// Deletes a record. KEYS[1] record. Reply nil, or {value, prepare score, pull, repo}.
 constexpr std::string_view kRecordDelScript =
-    "local r = redis.call('HMGET', KEYS[1], 'v', 'tok', 'pull', 'repo')\n"
+    "local r = redis.call('HMGET', KEYS[1], 'v', 'ps', 'pull', 'repo')\n"
     "if not r[1] then return false end\n"
     "redis.call('DEL', KEYS[1])\n"
     "return {r[1], r[2] or '', r[3] or '', r[4] or ''}\n";
 
 // Atlantis's UnlockIfOwnedByPull (proxy/atlantis_script.h) on a record. KEYS[1] record,
-// ARGV[1] the pull number. Reply nil, {value, token, pull, repo}, or Atlantis's error.
+// ARGV[1] the pull number. Reply nil, {value, prepare score, pull, repo}, or Atlantis's error.
 constexpr std::string_view kRecordUnlockScript =
-    "local r = redis.call('HMGET', KEYS[1], 'v', 'tok', 'pull', 'repo')\n"
+    "local r = redis.call('HMGET', KEYS[1], 'v', 'ps', 'pull', 'repo')\n"
     "if not r[1] then return false end\n"
     "local ok, lock = pcall(cjson.decode, r[1])\n"
     "if not ok then return redis.error_reply('failed to deserialize current lock') end\n"
@@ -125,7 +97,7 @@ constexpr std::string_view kRecordUnlockScript =
     "return {r[1], r[2] or '', r[3] or '', r[4] or ''}\n";
 
 // Adds a key to a holder's sets. KEYS[1] repo index, KEYS[2] pull index; ARGV[1] score (the
-// prepared token), ARGV[2] the key. GT: an entry already there only ever moves up.
+// put's prepare score), ARGV[2] the key. GT: an entry already there only ever moves up.
 constexpr std::string_view kIndexAddScript =
     "redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])\n"
     "redis.call('ZADD', KEYS[2], 'GT', ARGV[1], ARGV[2])\n"
@@ -147,7 +119,7 @@ constexpr std::string_view kIndexRemoveScript =
     "return removed\n";
 
 const Script& recordPut() {
-  static const Script script(std::string(kHolderOfLua) + std::string(kRecordPutBody));
+  static const Script script{std::string(kRecordPutScript)};
   return script;
 }
 const Script& recordDel() {
@@ -191,9 +163,9 @@ std::optional<int64_t> parseInt(std::string_view text) {
   return out;
 }
 
-// What a record held before a write ended it: {value, token, pull, repo}.
+// What a record held before a write ended it: {value, prepare score, pull, repo}.
 struct Ended {
-  std::string value, token, pull, repo;
+  std::string value, score, pull, repo;
 };
 Result<std::optional<Ended>> readEnded(const Result<resp::Value>& reply, std::string_view where,
                                        std::string_view what) {
@@ -205,6 +177,22 @@ Result<std::optional<Ended>> readEnded(const Result<resp::Value>& reply, std::st
     return unexpected(where, what);
   }
   return std::optional<Ended>(Ended{e[0].str, e[1].str, e[2].str, e[3].str});
+}
+
+// A score no earlier prepare of this process had: the wall clock in microseconds, or one more
+// than the last score when the clock has not moved (or went back). Exact as a double (Redis
+// scores) until the year 2255.
+int64_t nextPrepareScore() {
+  static std::atomic<int64_t> last{0};
+  const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  int64_t seen = last.load(std::memory_order_relaxed);
+  int64_t next;
+  do {
+    next = std::max(now, seen + 1);
+  } while (!last.compare_exchange_weak(seen, next, std::memory_order_relaxed));
+  return next;
 }
 
 int64_t nowUnixMs() {
@@ -309,14 +297,9 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
   const std::string fence = fenceKey(self->prefix_, request.key);
   std::optional<records::Holder> holder = records::holderOf(request.value);
 
-  // Prepare: a token and the holder's index entries, before the record can say it holds.
-  std::string prepared;
+  // Prepare: the holder's index entries, before the record can say it holds.
+  const std::string prepared = std::to_string(nextPrepareScore());
   if (holder) {
-    auto incr = self->call(fence, {"INCR", fence});
-    Result<resp::Value> token = co_await std::move(incr);
-    if (Status status = failure(token, self->where_); !status) co_return status;
-    if (token->type != resp::Type::kInteger) co_return unexpected(self->where_, "INCR");
-    prepared = std::to_string(token->integer);
     auto add = self->script(indexAdd(),
                             {repoIndexKey(self->prefix_, holder->repo),
                              pullIndexKey(self->prefix_, holder->repo, holder->pull_num)},
@@ -360,7 +343,7 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
   result.outcome = static_cast<PutResult::Outcome>(e[0].integer);
   if (request.return_previous && isText(e[1])) result.previous = e[1].str;
   result.holder = e[2].str;
-  const std::string& old_token = e[4].str;
+  const std::string& old_score = e[4].str;
   const std::optional<int64_t> old_pull = parseInt(e[5].str);
   const std::string& old_repo = e[6].str;
   const bool same_holder =
@@ -369,7 +352,7 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
   if (result.outcome == PutResult::Outcome::kApplied) {
     // The old holder's grant ended: its entries go, unless the holder is the same.
     if (old_pull && !same_holder) {
-      auto drop = self->unindex(old_repo, *old_pull, request.key, old_token, false);
+      auto drop = self->unindex(old_repo, *old_pull, request.key, old_score, false);
       co_await std::move(drop);
     }
   } else if (holder && !same_holder) {
@@ -391,7 +374,7 @@ asio::awaitable<Result<int64_t>> Records::del(Self self, std::vector<std::string
     if (!*ended) continue;
     ++deleted;
     if (std::optional<int64_t> pull = parseInt((*ended)->pull)) {
-      auto drop = self->unindex((*ended)->repo, *pull, std::move(key), (*ended)->token, false);
+      auto drop = self->unindex((*ended)->repo, *pull, std::move(key), (*ended)->score, false);
       co_await std::move(drop);
     }
   }
@@ -412,7 +395,7 @@ asio::awaitable<Result<std::optional<std::string>>> Records::deleteIfOwnedByPull
   if (!ended.isOk()) co_return ended.status();
   if (!*ended) co_return std::optional<std::string>();
   if (std::optional<int64_t> pull = parseInt((*ended)->pull)) {
-    auto drop = self->unindex((*ended)->repo, *pull, std::move(key), (*ended)->token, false);
+    auto drop = self->unindex((*ended)->repo, *pull, std::move(key), (*ended)->score, false);
     co_await std::move(drop);
   }
   co_return std::optional<std::string>(std::move((*ended)->value));

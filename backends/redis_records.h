@@ -5,12 +5,18 @@
 //
 // Layout, for a store with key_prefix P and a lock key K:
 //   record      P{r<b>}k:K          hash: v (the value, verbatim), tok (fencing token),
-//                                   at (acquired-at, unix ms), and for a project lock pull, user,
-//                                   repo (Pull.Num, User.Username, Project.RepoFullName)
-//   fence       P{r<b>}fence        counter the tokens of every key in bucket b come from
+//                                   at (acquired-at, unix ms), ps (the prepare score of the last
+//                                   put), and for a project lock the holder: pull, user, repo,
+//                                   path, proj, ws (Pull.Num, User.Username,
+//                                   Project.RepoFullName, .Path, .ProjectName, Workspace)
+//   fence       P{r<b>}fence        counter the tokens of every key in bucket b come from; it
+//                                   outlives the keys, so a key's tokens keep growing
 //   repo index  P{x<c>}r:<n>:R      sorted set of the keys whose lock is of repository R
 //   pull index  P{x<c>}p:<N>:R      sorted set of the keys locked by pull N of repository R
 // b = stableHash64(K) % 1024 and c = stableHash64(R) % 1024, in decimal; n = R's length in bytes.
+// The holder fields come from records::holderOf() of the value (Boost.JSON, as in LmdbStore), so
+// strict acquire and the grant decision compare fields and decide exactly as LmdbStore does; no
+// script decodes JSON except the unlock, which keeps Atlantis's own reading of Pull.Num.
 //
 // Hash tags, and why every atomic step touches one slot: Redis Cluster hashes only the part of
 // a key between the first '{' and the next '}'. A record and the fence of its bucket carry the
@@ -21,17 +27,21 @@
 // holding a '{' puts everything in the prefix's slot instead, which is still one slot.)
 //
 // Index and record are different slots, so they cannot change in one atomic step. The index is
-// kept a superset of the truth instead, and readers verify: a put of a project lock first takes a
-// token from the fence and adds K to its holder's sets with that token as score (ZADD GT), then
-// runs the record script; a put that was refused removes the entries it added (only while their
-// score is still its token, so a later writer's entry survives); a write that ends a holder's
-// grant removes that holder's entries after the record changed, only where the score is at most
-// the ended grant's token. locksByRepo/locksByPull read each candidate's record and keep only
-// those whose record says the same holder. A crash between steps leaves at most an extra entry,
-// which readers skip; it can never hide a held lock.
+// kept a superset of the truth instead, and readers verify. Each put takes a prepare score that
+// grows with every put of this process (wall-clock microseconds, kept strictly increasing). A
+// put of a project lock first adds K to its holder's sets with that score (ZADD GT), then runs
+// the record script, which stores the score as ps. A put that was refused removes the entries it
+// added (only while their score is still its own, so a later put's entry survives); a write that
+// ends a holder's grant removes that holder's entries after the record changed, only where the
+// score is at most the ended record's ps. locksByRepo/locksByPull read each candidate's record
+// and keep only those whose record names the same holder. A crash between steps leaves at most
+// an extra entry, which readers skip; it can never hide a held lock. This assumes one lockshift
+// process writes a given key at a time (the router's per-key order); scores of two processes
+// are not ordered against each other.
 //
-// Tokens: a grant (records::isNewGrant) takes the token the put prepared when it is above the
-// record's last one, else a fresh INCR of the fence; so a key's tokens strictly increase.
+// Tokens: a put that grants (records::isNewGrant: the key was absent, had no holder, or had
+// another) takes INCR of the bucket's fence inside the record script; a re-put by the same
+// holder keeps the token and time. So a key's tokens strictly increase.
 //
 // Thread-safety: a Records is immutable after construction; its operations may run concurrently.
 

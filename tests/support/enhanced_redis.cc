@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "backends/lock_records.h"
 #include "backends/redis_records.h"
 
 namespace lockshift::testing {
@@ -16,7 +17,15 @@ std::optional<std::string> EnhancedRedis::get(const std::string& key) {
 }
 
 void EnhancedRedis::set(const std::string& key, const std::string& value) {
-  client_.call({"hset", redis::recordKey(prefix_, key), "v", value});
+  const std::string record = redis::recordKey(prefix_, key);
+  client_.call({"hset", record, "v", value});
+  if (std::optional<records::Holder> h = records::holderOf(value)) {
+    const LockIdentity& id = h->identity;
+    client_.call({"hset", record, "pull", std::to_string(id.pull_num), "repo", id.repo_full_name, "path", id.path,
+                  "proj", id.project_name, "ws", id.workspace, "user", id.username});
+  } else {
+    client_.call({"hdel", record, "pull", "repo", "path", "proj", "ws", "user"});
+  }
 }
 
 int64_t EnhancedRedis::del(const std::string& key) {

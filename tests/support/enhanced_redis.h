@@ -19,8 +19,8 @@ class EnhancedRedis {
 
   // The record's value; nullopt when there is no record.
   std::optional<std::string> get(const std::string& key);
-  // Writes the value field only, as a change made behind lockshift's back would: token, time
-  // and holder fields stay as they were (none, for a key without a record).
+  // Writes the value and the holder fields it implies, as a change made behind lockshift's back
+  // would; token, time and index stay as they were (none, for a key without a record).
   void set(const std::string& key, const std::string& value);
   // Deletes the record; 1 if there was one. Index entries stay, as after a lost write.
   int64_t del(const std::string& key);
