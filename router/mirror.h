@@ -52,6 +52,8 @@ class MirrorSink {
   // Calls for this key are queued or being replayed: the journal waits before repairing it, so a
   // queued replay never lands on top of a repair.
   virtual bool pending(int db, std::string_view key) const = 0;
+  // Calls queued or being replayed. Leaving the shadow phase waits for 0 (Router::changeMigration).
+  virtual size_t depth() const = 0;
   // For GET /api/v1/status.
   virtual boost::json::object statusJson() const = 0;
 };

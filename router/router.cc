@@ -70,7 +70,8 @@ asio::awaitable<Result<std::optional<std::string>>> Router::get(int db, std::str
 bool Router::mirroring() const {
   if (mirror_ == nullptr) return false;
   auto state = control_.snapshot();
-  return state->phase == Phase::kShadow && !state->rollback.raised && state->enhanced_filled && enhanced_.available();
+  return state->phase == Phase::kShadow && !state->rollback.raised && state->enhanced_filled && enhanced_.available() &&
+         !mirror_frozen_.load();
 }
 
 asio::awaitable<void> Router::mirrorWrite(MirroredCall call) {

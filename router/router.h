@@ -156,6 +156,9 @@ class Router final : public LockStore, public ControlPlane {
   asio::awaitable<Result<ScanPage>> scanOwners(ScanRequest request);
   // Whether writes are replayed by the mirror now (shadow phase, enhanced filled and in the path).
   bool mirroring() const;
+  // Leaving shadow: freezes the mirror and waits (up to drain_timeout) for its queue to empty.
+  // False when it did not, and the mirror is unfrozen again.
+  asio::awaitable<bool> settleMirror();
   bool mirroringReads() const { return mirroring() && mirror_->mirrorReads(); }
   // Hands a write legacy decided to the mirror, or journals it when the mirror cannot take it.
   // Requires the key's lock.
@@ -177,6 +180,10 @@ class Router final : public LockStore, public ControlPlane {
   BackfillProgress backfill_;  // GUARDED_BY(backfill_mu_)
   MirrorSink* mirror_ = nullptr;
   std::atomic<bool> changing_{false};  // one migration change at a time (they await)
+  // Set while a change leaves the shadow phase: writes are journaled instead of mirrored, and
+  // queued replays are skipped (their keys journaled), so none lands on enhanced after it gained
+  // keys. The change waits until the mirror's queue is empty.
+  std::atomic<bool> mirror_frozen_{false};
   std::atomic<bool> stopping_{false};
   std::unique_ptr<asio::steady_timer> replay_timer_, flag_timer_;
 

@@ -181,6 +181,18 @@ asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, s
       if (!s) out.refusals.push_back("filling enhanced from legacy failed: " + s.toString());
     }
   }
+  bool settled = false;
+  if (out.refusals.empty() && before.phase == Phase::kShadow && phase != Phase::kShadow) {
+    // Replays still queued must not land on enhanced once it owns keys: they are skipped and
+    // their keys journaled, and the move waits for the queue to empty.
+    auto settle = settleMirror();
+    settled = co_await std::move(settle);
+    if (!settled) {
+      out.refusals.push_back("the shadow mirror still has " + std::to_string(mirror_->depth()) +
+                             " calls to replay after " + std::to_string(options_.drain_timeout.count()) +
+                             " ms; try again");
+    }
+  }
   if (out.refusals.empty()) {
     // Drain the journal first so moving keys carry no backlog; keys still journaled after the
     // timeout stay pinned to their current owner, which keeps them safe.
@@ -205,6 +217,9 @@ asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, s
                          (change.force ? " (force)" : "") + "; journal " + std::to_string(journal_.depth()));
     }
   }
+  // Out of shadow now (or refused, and the mirror was unfrozen by settleMirror()); if the state
+  // could not be saved, shadow goes on mirroring.
+  if (settled) mirror_frozen_ = false;
   changing_ = false;
   publishStateMetrics();
   out.state = *control_.snapshot();

@@ -1,5 +1,10 @@
 // The router's side of the shadow mirror: replaying a call on enhanced under the key's lock.
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "router/router.h"
 
 namespace lockshift {
@@ -31,6 +36,15 @@ asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
   // same key; a dirty key is skipped, the journal copies it whole.
   auto guard = co_await locks_.lock(call.db, call.key);
   if (journal_.dirtyTarget(call.db, call.key)) {
+    answer.skipped = true;
+    co_return answer;
+  }
+  if (mirror_frozen_.load() || control_.snapshot()->phase != Phase::kShadow) {
+    // The shadow phase is ending: replaying now could land after enhanced owns the key. The
+    // journal copies it from legacy instead, and pins it to legacy until then.
+    auto mark = journal_.mark(call.db, call.key, StoreRole::kEnhanced);
+    co_await std::move(mark);
+    metrics_.setJournal(journal_.depth(), journal_.overflowCount());
     answer.skipped = true;
     co_return answer;
   }
@@ -69,6 +83,20 @@ asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
   metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kRepair, answer.status.isOk(),
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
   co_return answer;
+}
+
+asio::awaitable<bool> Router::settleMirror() {
+  if (mirror_ == nullptr) co_return true;
+  mirror_frozen_ = true;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
+  while (mirror_->depth() > 0 && std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(10));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (mirror_->depth() == 0) co_return true;
+  mirror_frozen_ = false;
+  co_return false;
 }
 
 asio::awaitable<void> Router::markEnhancedDirty(int db, std::string key) {

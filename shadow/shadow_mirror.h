@@ -64,6 +64,7 @@ class ShadowMirror final : public MirrorSink {
   bool submit(MirroredCall call) override;
   bool mirrorReads() const override { return options_.mirror_reads; }
   bool pending(int db, std::string_view key) const override;
+  size_t depth() const override { return depth_.load(); }
   boost::json::object statusJson() const override;
 
   struct Totals {

@@ -143,6 +143,44 @@ TEST(Shadow, AFullMirrorQueueDropsAndCountsWithoutSlowingClients) {
       << json::serialize(status(ls));
 }
 
+// Replays still queued when the phase leaves shadow must not land on enhanced after it owns keys:
+// the move skips them (journaling their keys, which stay with legacy until copied) and waits for
+// the queue to empty, here with enhanced frozen so the queue is long.
+TEST(Shadow, LeavingShadowLetsNoQueuedReplayLandOnEnhanced) {
+  RedisServer legacy, enhanced;
+  LockshiftServer ls(shadowOptions(legacy, enhanced, "queue_size = 100000\nworkers = 1\n"));
+  enterShadow(ls);
+  RespClient c(ls.port());
+  AtlantisClient a(c);
+  enhanced.process().signal(SIGSTOP);
+  for (int i = 0; i < 150; ++i) ASSERT_TRUE(a.tryLock(spec(i)).first);
+  for (int i = 0; i < 150; i += 2) ASSERT_TRUE(a.unlock(spec(i)).has_value());
+  json::object queued = shadow(ls);
+  ASSERT_GT(number(queued, "queue_depth"), 100u) << json::serialize(queued);
+
+  auto moved = httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"phase":"enhanced-only"})");
+  ASSERT_EQ(moved.status, 200) << moved.body;
+  json::object after = status(ls);
+  EXPECT_EQ(after["shadow"].as_object()["queue_depth"].to_number<uint64_t>(), 0u) << json::serialize(after);
+  EXPECT_GT(after["journal"].as_object()["depth"].to_number<uint64_t>(), 0u) << json::serialize(after);
+
+  // Every lock reads as legacy has it, before and after enhanced is back and repaired.
+  RespClient direct(legacy.port());
+  for (int i = 0; i < 150; ++i) EXPECT_EQ(c.call({"get", lockKey(spec(i))}).str, direct.call({"get", lockKey(spec(i))}).str) << i;
+  enhanced.process().signal(SIGCONT);
+  ASSERT_TRUE(waitFor([&] { return status(ls)["journal"].as_object()["depth"].to_number<uint64_t>() == 0; },
+                      std::chrono::seconds(30)))
+      << json::serialize(status(ls));
+  // Enhanced owns every key now; a released lock can be taken by another pull, a held one not.
+  for (int i = 0; i < 150; ++i) {
+    EXPECT_EQ(a.tryLock(spec(i, 999)).first, i % 2 == 0) << i;
+  }
+  EnhancedRedis e(enhanced.port());
+  for (int i = 0; i < 150; ++i) {
+    EXPECT_EQ(e.get(lockKey(spec(i))), std::optional<std::string>(lockJson(i % 2 == 0 ? spec(i, 999) : spec(i)))) << i;
+  }
+}
+
 TEST(Shadow, BackfillOf100kKeysResumesAfterACrashAndLeavesTheStoresEqual) {
   RedisServer legacy, enhanced;
   {
