@@ -9,12 +9,6 @@
 // Written by hand (no benchmark library) because it must speak RESP over plain sockets and
 // measure per-command latency; it reuses lockshift's own RESP codec.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -25,8 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "resp/parser.h"
-#include "resp/value.h"
+#include "tools/bench_conn.h"
 
 namespace {
 
@@ -37,50 +30,6 @@ struct Options {
   int clients = 50;
   int seconds = 10;
   int keys = 1000;
-};
-
-class Conn {
- public:
-  explicit Conn(int port) : parser_(lockshift::resp::Parser::Mode::kReply) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      std::perror("connect");
-      std::exit(1);
-    }
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~Conn() { ::close(fd_); }
-
-  lockshift::resp::Value call(const std::vector<std::string>& args) {
-    std::string out;
-    lockshift::resp::encodeCommand(args, out);
-    ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL);
-    for (;;) {
-      if (!buf_.empty()) {
-        size_t used = parser_.feed(buf_);
-        buf_.erase(0, used);
-        if (parser_.state() == lockshift::resp::Parser::State::kReady) return parser_.takeValue();
-        if (parser_.state() == lockshift::resp::Parser::State::kError) std::exit(2);
-      }
-      char tmp[16384];
-      ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-      if (n <= 0) {
-        std::fprintf(stderr, "connection closed\n");
-        std::exit(1);
-      }
-      buf_.append(tmp, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  int fd_;
-  lockshift::resp::Parser parser_;
-  std::string buf_;
 };
 
 std::string lockJson(int key, int pull) {
@@ -114,7 +63,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (int c = 0; c < o.clients; ++c) {
     threads.emplace_back([&, c] {
-      Conn conn(o.port);
+      lockshift::bench::Conn conn(o.port);
       std::mt19937 rng(c + 1);
       auto timed = [&](const std::vector<std::string>& args) {
         auto t = Clock::now();

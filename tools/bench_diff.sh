@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Consistency-diff benchmark: `lockshiftctl diff` (offline, straight against the stores) over N
-# equal keys in both stores, for LMDB/LMDB and Redis/Redis. Reports keys/s and peak RSS of the
+# equal keys in both stores (filled through lockshift, so enhanced holds enhanced records), for
+# LMDB/LMDB and Redis/Redis. Reports keys/s and peak RSS of the
 # diff process (GNU time's "Maximum resident set size"), medians of RUNS.
 # Usage: tools/bench_diff.sh [RUNS] [KEYS...]   (defaults: 3, 100000 1000000). Prints Markdown.
 # STORES="lmdb" (or "redis") limits the run to one pair.
@@ -38,15 +39,17 @@ diff_run() {  # diff_run CONFIG LABEL N
 
 for n in "${SIZES[@]}"; do
   if [[ " $STORES " == *" redis "* ]]; then
-  # Redis/Redis: both filled directly.
-  a=$(free_port); b=$(free_port)
+  # Redis/Redis: both filled through lockshift in hybrid 0, which writes every key to legacy and
+  # (as an enhanced record) to enhanced.
+  a=$(free_port); b=$(free_port); ls_port=$(free_port); admin=$(free_port)
   for p in $a $b; do
     redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis-$p.log" 2>&1 &
     wait_port "$p"
-    commands "$n" | redis-cli -p "$p" --pipe >/dev/null
   done
   cat >"$work/redis.toml" <<TOML
 [server]
+resp_listen = "127.0.0.1:$ls_port"
+admin_listen = "127.0.0.1:$admin"
 state_dir = "$work/state-redis-$n"
 [legacy]
 type = "redis"
@@ -54,7 +57,18 @@ address = "127.0.0.1:$a"
 [enhanced]
 type = "redis"
 address = "127.0.0.1:$b"
+[migration]
+phase = "hybrid"
+traffic_split = 0
+[consistency]
+interval = "0"
 TOML
+  build/lockshift --config "$work/redis.toml" >"$work/lockshift.log" 2>&1 &
+  pid=$!
+  wait_port "$ls_port"
+  sleep 0.5
+  commands "$n" | redis-cli -p "$ls_port" --pipe >/dev/null
+  kill "$pid"; wait "$pid" || true
   for run in $(seq 1 "$RUNS"); do diff_run "$work/redis.toml" redis/redis "$n"; done
   redis-cli -p "$a" shutdown nosave >/dev/null 2>&1 || true
   redis-cli -p "$b" shutdown nosave >/dev/null 2>&1 || true

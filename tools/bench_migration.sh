@@ -108,5 +108,5 @@ printf 'shadow / legacy-only throughput: %.2f×\n' "$(awk -v a=$sc -v b=$lc 'BEG
 echo
 exec 3<>"/dev/tcp/127.0.0.1/$admin"
 printf 'GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
-echo "shadow mirror after the runs: $(cat <&3 | grep -o '"compared":[0-9]*,"divergent":[0-9]*,[^,]*,"dropped":[0-9]*')"
+echo "shadow mirror after the runs: $(cat <&3 | grep -o '"compared":[0-9]*,"divergent":[0-9]*,[^,]*,"dropped":[0-9]*,[^}]*"by_kind":{[^}]*}')"
 exec 3<&-
