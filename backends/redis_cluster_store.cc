@@ -34,7 +34,8 @@ class RedisClusterStore::Impl {
           client->options().key_prefix, std::string(kWhere),
           [c = client](const std::string& key, std::vector<std::string> args) {
             return ClusterClient::call(c, redis::keySlot(key), std::move(args));
-          });
+          },
+          /*single_node=*/false);
     }
   }
 

@@ -36,7 +36,12 @@ constexpr uint64_t kTags = 1024;
 // KEYS[1] record, KEYS[2] fence. ARGV[1] value, [2] "NX"/"XX"/"", [3] "1" return previous,
 // [4] "1" strict, [5..9] the strict owner (Pull.Num, RepoFullName, Path, ProjectName, Workspace),
 // [10] "1" when the new value has a holder, [11..15] its Pull.Num, RepoFullName, Path,
-// ProjectName, Workspace, [16] its user, [17] now (unix ms), [18] the prepare score.
+// ProjectName, Workspace, [16] its user, [17] now (unix ms), [18] the prepare score, [19] "1" on
+// a single node, where the script keeps the index itself: KEYS[3], KEYS[4] are then the new
+// holder's repository and pull index (when it has a holder), and the record remembers them as
+// rk, pk so a later write can take the key out of them. (A standalone Redis runs a script over
+// keys of any slot, and rk, pk are keys the script did not declare; on a cluster this branch
+// never runs.)
 // Reply: {outcome, previous, holder text, token, old prepare score, old pull, old repo}; outcome
 // as in the put script; the old fields are the record's before the call ("" when absent).
 constexpr std::string_view kRecordPutScript =
@@ -67,6 +72,19 @@ constexpr std::string_view kRecordPutScript =
     "else\n"
     "  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'ps', ARGV[18])\n"
     "end\n"
+    "if ARGV[19] == '1' then\n"
+    "  local ix = redis.call('HMGET', KEYS[1], 'rk', 'pk')\n"
+    "  for i = 1, 2 do\n"
+    "    if ix[i] and ix[i] ~= KEYS[i + 2] then redis.call('ZREM', ix[i], ARGV[20]) end\n"
+    "  end\n"
+    "  if ARGV[10] == '1' then\n"
+    "    redis.call('ZADD', KEYS[3], ARGV[18], ARGV[20])\n"
+    "    redis.call('ZADD', KEYS[4], ARGV[18], ARGV[20])\n"
+    "    redis.call('HSET', KEYS[1], 'rk', KEYS[3], 'pk', KEYS[4])\n"
+    "  else\n"
+    "    redis.call('HDEL', KEYS[1], 'rk', 'pk')\n"
+    "  end\n"
+    "end\n"
     "if ARGV[10] == '1' then\n"
     "  redis.call('HSET', KEYS[1], 'pull', ARGV[11], 'repo', ARGV[12], 'path', ARGV[13], 'proj', ARGV[14],\n"
     "             'ws', ARGV[15], 'user', ARGV[16])\n"
@@ -75,17 +93,23 @@ constexpr std::string_view kRecordPutScript =
     "end\n"
     "return {0, previous, '', token, oldPs, oldPull, oldRepo}\n";
 
-// Deletes a record. KEYS[1] record. Reply nil, or {value, prepare score, pull, repo}.
+// Deletes a record. KEYS[1] record; ARGV[1] "1" on a single node, where the key also leaves the
+// index sets the record names (rk, pk), ARGV[2] the key. Reply nil, or {value, prepare score,
+// pull, repo}.
 constexpr std::string_view kRecordDelScript =
-    "local r = redis.call('HMGET', KEYS[1], 'v', 'ps', 'pull', 'repo')\n"
+    "local r = redis.call('HMGET', KEYS[1], 'v', 'ps', 'pull', 'repo', 'rk', 'pk')\n"
     "if not r[1] then return false end\n"
     "redis.call('DEL', KEYS[1])\n"
+    "if ARGV[1] == '1' then\n"
+    "  for i = 5, 6 do if r[i] then redis.call('ZREM', r[i], ARGV[2]) end end\n"
+    "end\n"
     "return {r[1], r[2] or '', r[3] or '', r[4] or ''}\n";
 
 // Atlantis's UnlockIfOwnedByPull (proxy/atlantis_script.h) on a record. KEYS[1] record,
-// ARGV[1] the pull number. Reply nil, {value, prepare score, pull, repo}, or Atlantis's error.
+// ARGV[1] the pull number, ARGV[2], ARGV[3] as the delete script's ARGV[1], ARGV[2].
+// Reply nil, {value, prepare score, pull, repo}, or Atlantis's error.
 constexpr std::string_view kRecordUnlockScript =
-    "local r = redis.call('HMGET', KEYS[1], 'v', 'ps', 'pull', 'repo')\n"
+    "local r = redis.call('HMGET', KEYS[1], 'v', 'ps', 'pull', 'repo', 'rk', 'pk')\n"
     "if not r[1] then return false end\n"
     "local ok, lock = pcall(cjson.decode, r[1])\n"
     "if not ok then return redis.error_reply('failed to deserialize current lock') end\n"
@@ -94,6 +118,9 @@ constexpr std::string_view kRecordUnlockScript =
     "  return false\n"
     "end\n"
     "redis.call('DEL', KEYS[1])\n"
+    "if ARGV[2] == '1' then\n"
+    "  for i = 5, 6 do if r[i] then redis.call('ZREM', r[i], ARGV[3]) end end\n"
+    "end\n"
     "return {r[1], r[2] or '', r[3] or '', r[4] or ''}\n";
 
 // Adds a key to a holder's sets. KEYS[1] repo index, KEYS[2] pull index; ARGV[1] score (the
@@ -299,7 +326,7 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
 
   // Prepare: the holder's index entries, before the record can say it holds.
   const std::string prepared = std::to_string(nextPrepareScore());
-  if (holder) {
+  if (holder && !self->single_node_) {
     auto add = self->script(indexAdd(),
                             {repoIndexKey(self->prefix_, holder->repo),
                              pullIndexKey(self->prefix_, holder->repo, holder->pull_num)},
@@ -329,7 +356,14 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
   }
   args.push_back(std::to_string(nowUnixMs()));
   args.push_back(prepared);
-  auto op = self->script(recordPut(), {record, fence}, std::move(args));
+  args.push_back(self->single_node_ ? "1" : "0");
+  args.push_back(request.key);
+  std::vector<std::string> keys = {record, fence};
+  if (self->single_node_ && holder) {
+    keys.push_back(repoIndexKey(self->prefix_, holder->repo));
+    keys.push_back(pullIndexKey(self->prefix_, holder->repo, holder->pull_num));
+  }
+  auto op = self->script(recordPut(), std::move(keys), std::move(args));
   Result<resp::Value> reply = co_await std::move(op);
   if (Status status = failure(reply, self->where_); !status) co_return status;
   const auto& e = reply->elements;
@@ -349,6 +383,7 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
   const bool same_holder =
       holder && old_pull && *old_pull == holder->pull_num && old_repo == holder->repo;
 
+  if (self->single_node_) co_return result;  // the script kept the index
   if (result.outcome == PutResult::Outcome::kApplied) {
     // The old holder's grant ended: its entries go, unless the holder is the same.
     if (old_pull && !same_holder) {
@@ -367,12 +402,13 @@ asio::awaitable<Result<int64_t>> Records::del(Self self, std::vector<std::string
   int64_t deleted = 0;
   for (std::string& key : keys) {
     const std::string record = recordKey(self->prefix_, key);
-    auto op = self->script(recordDel(), {record}, {});
+    auto op = self->script(recordDel(), {record}, {self->single_node_ ? "1" : "0", key});
     Result<resp::Value> reply = co_await std::move(op);
     Result<std::optional<Ended>> ended = readEnded(reply, self->where_, "the record delete script");
     if (!ended.isOk()) co_return ended.status();
     if (!*ended) continue;
     ++deleted;
+    if (self->single_node_) continue;  // the script kept the index
     if (std::optional<int64_t> pull = parseInt((*ended)->pull)) {
       auto drop = self->unindex((*ended)->repo, *pull, std::move(key), (*ended)->score, false);
       co_await std::move(drop);
@@ -384,8 +420,7 @@ asio::awaitable<Result<int64_t>> Records::del(Self self, std::vector<std::string
 asio::awaitable<Result<std::optional<std::string>>> Records::deleteIfOwnedByPull(
     Self self, std::string key, std::string pull_num) {
   const std::string record = recordKey(self->prefix_, key);
-  auto op = self->script(recordUnlock(), {record},
-                         {std::move(pull_num)});
+  auto op = self->script(recordUnlock(), {record}, {std::move(pull_num), self->single_node_ ? "1" : "0", key});
   Result<resp::Value> reply = co_await std::move(op);
   constexpr std::string_view kNotJson = "failed to deserialize current lock";
   if (reply.isOk() && reply->isError() && reply->str.find(kNotJson) != std::string::npos) {
@@ -394,6 +429,7 @@ asio::awaitable<Result<std::optional<std::string>>> Records::deleteIfOwnedByPull
   Result<std::optional<Ended>> ended = readEnded(reply, self->where_, "the record unlock script");
   if (!ended.isOk()) co_return ended.status();
   if (!*ended) co_return std::optional<std::string>();
+  if (self->single_node_) co_return std::optional<std::string>(std::move((*ended)->value));
   if (std::optional<int64_t> pull = parseInt((*ended)->pull)) {
     auto drop = self->unindex((*ended)->repo, *pull, std::move(key), (*ended)->score, false);
     co_await std::move(drop);

@@ -39,6 +39,11 @@
 // process writes a given key at a time (the router's per-key order); scores of two processes
 // are not ordered against each other.
 //
+// One node: on a standalone Redis, where a script may touch keys of any slot, each put, delete
+// and unlock is one script that changes the record and its index entries together (the record
+// remembers its index keys as rk, pk), so the index is exact there and an operation takes one
+// round trip. The two-step protocol above is for a cluster.
+//
 // Tokens: a put that grants (records::isNewGrant: the key was absent, had no holder, or had
 // another) takes INCR of the bucket's fence inside the record script; a re-put by the same
 // holder keeps the token and time. So a key's tokens strictly increase.
@@ -86,8 +91,10 @@ class Records {
   // Most reads locksByRepo/locksByPull keep in flight.
   static constexpr size_t kReadConcurrency = 64;
 
-  Records(std::string prefix, std::string where, KeyedCall call)
-      : prefix_(std::move(prefix)), where_(std::move(where)), call_(std::move(call)) {}
+  // `single_node`: every key lives on one Redis (not a cluster), so each operation keeps record
+  // and index together in one script (see "One node" above).
+  Records(std::string prefix, std::string where, KeyedCall call, bool single_node)
+      : prefix_(std::move(prefix)), where_(std::move(where)), call_(std::move(call)), single_node_(single_node) {}
 
   using Self = std::shared_ptr<const Records>;
   static asio::awaitable<Result<std::optional<std::string>>> get(Self self, std::string key);
@@ -124,6 +131,7 @@ class Records {
   const std::string prefix_;
   const std::string where_;
   const KeyedCall call_;
+  const bool single_node_;
 };
 
 }  // namespace lockshift::redis

@@ -27,7 +27,8 @@ class RedisStore::Impl {
           prefix(), where(),
           [pool = pool_](const std::string&, std::vector<std::string> args) {
             return pool->call(std::move(args));
-          });
+          },
+          /*single_node=*/true);
     }
   }
   // Set when the store keeps enhanced records; every operation then goes through it.
