@@ -48,7 +48,7 @@ gates = false
 interval = "0"
 TOML
 build/lockshift --config "$work/lockshift.toml" >"$work/lockshift.log" 2>&1 &
-wait_port "$ls_port"
+wait_port "$ls_port" || { echo "lockshift did not start:"; cat "$work/lockshift.log"; exit 1; }
 
 bench() {  # bench PORT -> "TEST rps p50 p99" lines
   redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "$REQUESTS" -c 50 -r 100000 --csv 2>/dev/null |
