@@ -335,18 +335,9 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
     if (Status status = failure(added, self->where_); !status) co_return status;
   }
 
-  using Condition = PutRequest::Condition;
-  const char* condition = request.condition == Condition::kIfAbsent    ? "NX"
-                          : request.condition == Condition::kIfPresent ? "XX"
-                                                                       : "";
-  std::vector<std::string> args = {request.value, condition, request.return_previous ? "1" : "0",
-                                   request.strict_owner ? "1" : "0"};
-  if (const auto& owner = request.strict_owner) {
-    args.insert(args.end(), {std::to_string(owner->pull_num), owner->repo_full_name, owner->path,
-                             owner->project_name, owner->workspace});
-  } else {
-    args.insert(args.end(), 5, "");
-  }
+  // ARGV[1..9] as the plain put script's, with the owner's five always present.
+  std::vector<std::string> args = putScriptArgs(request);
+  if (!request.strict_owner) args.insert(args.end(), 5, "");
   if (holder) {
     const LockIdentity& id = holder->identity;
     args.insert(args.end(), {"1", std::to_string(id.pull_num), id.repo_full_name, id.path,

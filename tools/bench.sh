@@ -18,8 +18,7 @@ tools/build.sh lockshift >/dev/null
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-free_port() { while :; do p=$(shuf -i 20000-60999 -n 1); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo $p; return; }; done; }
-wait_port() { for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+source tools/bench_lib.sh
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
@@ -67,7 +66,6 @@ for run in $(seq 1 "$RUNS"); do
   fi
 done
 
-median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 
 echo "| test | redis-server rps | redis AOF-always rps | lockshift rps | ratio to redis | ratio to AOF-always | redis p50/p99 ms | lockshift p50/p99 ms |"
 echo "|---|---|---|---|---|---|---|---|"

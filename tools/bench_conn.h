@@ -19,18 +19,24 @@
 
 namespace lockshift::bench {
 
+// A TCP connection to 127.0.0.1:port; exits the process when it cannot be made.
+inline int connectLoopback(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    std::perror("connect");
+    std::exit(1);
+  }
+  return fd;
+}
+
 class Conn {
  public:
   explicit Conn(int port) : parser_(lockshift::resp::Parser::Mode::kReply) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      std::perror("connect");
-      std::exit(1);
-    }
+    fd_ = connectLoopback(port);
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }

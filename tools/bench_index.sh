@@ -20,9 +20,7 @@ tools/build.sh lockshift index_bench >/dev/null
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-free_port() { while :; do p=$(shuf -i 20000-60999 -n 1); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo $p; return; }; done; }
-wait_port() { for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
-median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+source tools/bench_lib.sh
 admin() {  # admin PORT METHOD TARGET [JSON] -> body
   exec 3<>"/dev/tcp/127.0.0.1/$1"
   local body="${4:-}"

@@ -15,8 +15,7 @@ tools/build.sh lockshift atlantis_loadgen >/dev/null
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-free_port() { while :; do p=$(shuf -i 20000-60999 -n 1); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo $p; return; }; done; }
-wait_port() { for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+source tools/bench_lib.sh
 start_redis() {
   redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --protected-mode no \
     >"$work/redis-$1.log" 2>&1 &
@@ -58,7 +57,6 @@ mix() {  # mix PORT LABEL
   build/atlantis_loadgen --port "$1" --clients 50 --seconds "$MIX_SECONDS" --keys 1000 |
     sed -e 's/[a-z0-9_]*=//g' -e "s/^/$2 /" >>"$work/mix"
 }
-median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 
 for run in $(seq 1 "$RUNS"); do
   bench "$legacy" | sed 's/^/direct /' >>"$work/bench"

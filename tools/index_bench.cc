@@ -14,11 +14,6 @@
 // a GET per key, and a DEL for each whose Pull.Num is the pull. Written by hand because it must
 // replay those exact command sequences and time them; it reuses lockshift's RESP codec.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
@@ -88,15 +83,7 @@ size_t atlantisScan(Conn& conn, const std::string& match, long release_pull) {
 
 // One HTTP/1.1 request to the admin API on loopback; returns the body (exits on failure).
 std::string http(int port, const std::string& method, const std::string& target) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    std::perror("connect admin");
-    std::exit(1);
-  }
+  int fd = lockshift::bench::connectLoopback(port);
   const std::string request = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string response;
