@@ -35,70 +35,57 @@ diff_run() {  # diff_run CONFIG LABEL N
   echo "$2 $3 $(awk -v s="$start" -v e="$end" -v n="$3" 'BEGIN{print n/(e-s)}') $(cat "$work/rss")" >>"$work/results"
 }
 
-for n in "${SIZES[@]}"; do
-  if [[ " $STORES " == *" redis "* ]]; then
-  # Redis/Redis: both filled through lockshift in hybrid 0, which writes every key to legacy and
-  # (as an enhanced record) to enhanced.
-  a=$(free_port); b=$(free_port); ls_port=$(free_port); admin=$(free_port)
-  for p in $a $b; do
-    redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis-$p.log" 2>&1 &
-    wait_port "$p"
-  done
-  cat >"$work/redis.toml" <<TOML
+# fill_and_diff LABEL N STORES_TOML: writes a config with the given [legacy]/[enhanced] sections,
+# fills both stores with N keys through lockshift in hybrid 0 (every key goes to legacy and, as
+# an enhanced record, to enhanced), stops lockshift and runs the diff RUNS times.
+fill_and_diff() {
+  local config="$work/${1%%/*}.toml" ls_port admin pid
+  ls_port=$(free_port); admin=$(free_port)
+  cat >"$config" <<TOML
 [server]
 resp_listen = "127.0.0.1:$ls_port"
 admin_listen = "127.0.0.1:$admin"
-state_dir = "$work/state-redis-$n"
-[legacy]
-type = "redis"
-address = "127.0.0.1:$a"
-[enhanced]
-type = "redis"
-address = "127.0.0.1:$b"
+state_dir = "$work/state-${1%%/*}-$2"
+$3
 [migration]
 phase = "hybrid"
 traffic_split = 0
 [consistency]
 interval = "0"
 TOML
-  build/lockshift --config "$work/redis.toml" >"$work/lockshift.log" 2>&1 &
+  build/lockshift --config "$config" >"$work/lockshift.log" 2>&1 &
   pid=$!
   wait_port "$ls_port"
   sleep 0.5
-  commands "$n" | redis-cli -p "$ls_port" --pipe >/dev/null
+  commands "$2" | redis-cli -p "$ls_port" --pipe >/dev/null
   kill "$pid"; wait "$pid" || true
-  for run in $(seq 1 "$RUNS"); do diff_run "$work/redis.toml" redis/redis "$n"; done
+  for run in $(seq 1 "$RUNS"); do diff_run "$config" "$1" "$2"; done
+}
+
+for n in "${SIZES[@]}"; do
+  if [[ " $STORES " == *" redis "* ]]; then
+  a=$(free_port); b=$(free_port)
+  for p in $a $b; do
+    redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis-$p.log" 2>&1 &
+    wait_port "$p"
+  done
+  fill_and_diff redis/redis "$n" "[legacy]
+type = \"redis\"
+address = \"127.0.0.1:$a\"
+[enhanced]
+type = \"redis\"
+address = \"127.0.0.1:$b\""
   redis-cli -p "$a" shutdown nosave >/dev/null 2>&1 || true
   redis-cli -p "$b" shutdown nosave >/dev/null 2>&1 || true
   fi
 
   if [[ " $STORES " == *" lmdb "* ]]; then
-  # LMDB/LMDB: filled through lockshift in hybrid 0, which writes every key to both stores.
-  ls_port=$(free_port); admin=$(free_port)
-  cat >"$work/lmdb.toml" <<TOML
-[server]
-resp_listen = "127.0.0.1:$ls_port"
-admin_listen = "127.0.0.1:$admin"
-state_dir = "$work/state-lmdb-$n"
-[legacy]
+  fill_and_diff lmdb/lmdb "$n" '[legacy]
 map_size = "4GiB"
 sync = false
 [enhanced]
 map_size = "4GiB"
-sync = false
-[migration]
-phase = "hybrid"
-traffic_split = 0
-[consistency]
-interval = "0"
-TOML
-  build/lockshift --config "$work/lmdb.toml" >"$work/lockshift.log" 2>&1 &
-  pid=$!
-  wait_port "$ls_port"
-  sleep 0.5
-  commands "$n" | redis-cli -p "$ls_port" --pipe >/dev/null
-  kill "$pid"; wait "$pid" || true
-  for run in $(seq 1 "$RUNS"); do diff_run "$work/lmdb.toml" lmdb/lmdb "$n"; done
+sync = false'
   fi
   rm -rf "$work/state-lmdb-$n" "$work/state-redis-$n"
 done
