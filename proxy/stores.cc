@@ -45,7 +45,8 @@ Result<std::string> storePassword(const StoreConfig& c, const std::string& role)
 
 // The settings a single Redis and a cluster share.
 template <typename Options>
-void setClientOptions(const StoreConfig& c, std::string password, Options& o) {
+void setClientOptions(const StoreConfig& c, std::string password, bool records, Options& o) {
+  o.records = records;
   o.username = c.username;
   o.password = std::move(password);
   o.key_prefix = c.key_prefix;
@@ -79,8 +80,7 @@ Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int
     if (role != "enhanced") return Status::invalidArgument("[" + role + "] type 'redis-cluster' is enhanced only");
     RedisClusterOptions o;
     o.addresses = c.addresses;
-    o.records = records;
-    setClientOptions(c, std::move(password.value()), o);
+    setClientOptions(c, std::move(password.value()), records, o);
     auto cluster = RedisClusterStore::create(io, std::move(o));
     out.redis_cluster = cluster.get();
     out.store = std::move(cluster);
@@ -89,8 +89,7 @@ Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int
   RedisOptions o;
   o.address = c.address;
   o.db = c.db;
-  o.records = records;
-  setClientOptions(c, std::move(password.value()), o);
+  setClientOptions(c, std::move(password.value()), records, o);
   auto redis = RedisStore::create(io, std::move(o));
   out.redis = redis.get();
   out.store = std::move(redis);
