@@ -25,6 +25,7 @@
 // io_context must outlive it.
 
 #include <boost/asio/io_context.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -124,7 +125,11 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
     void run();
 
    private:
-    std::vector<std::pair<std::function<void(Result<resp::Value>)>, Result<resp::Value>>> items_;
+    // Inline room for a typical read's replies: one read usually completes a few requests, and
+    // this runs once per read.
+    boost::container::small_vector<
+        std::pair<std::function<void(Result<resp::Value>)>, Result<resp::Value>>, 8>
+        items_;
   };
 
   // ---- redis_connect.cc: connecting, handshake, backoff, close. All REQUIRE mu_. ----
@@ -144,6 +149,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 
   // ---- redis_connection.cc: the request pipeline. All ...Locked REQUIRE mu_. ----
   void pushLocked(std::string wire, Pending pending);
+  void scheduleFlushLocked();
   void flushLocked();
   void writeSomeLocked();
   void onWritten(uint64_t epoch, const boost::system::error_code& ec, size_t bytes);
@@ -175,6 +181,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   // The write in flight (shared with its handler) and how much of it is written.
   std::shared_ptr<std::string> writing_;            // GUARDED_BY(mu_)
   size_t written_ = 0;                              // GUARDED_BY(mu_)
+  bool flush_scheduled_ = false;                    // GUARDED_BY(mu_)
   std::shared_ptr<std::vector<char>> read_buffer_;  // GUARDED_BY(mu_), shared with the read
   resp::Parser parser_;                             // GUARDED_BY(mu_)
 };

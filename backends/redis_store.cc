@@ -83,9 +83,16 @@ asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::get(Self s
     auto records_op = redis::Records::get(self->records_, std::move(key));
     co_return co_await std::move(records_op);
   }
-  auto op = self->call({"GET", self->wireKey(key)});
-  Result<resp::Value> reply = co_await std::move(op);
-  co_return redis::readOptionalString(reply, self->where());
+  // GET is the hot path: encoded straight from the key, with no argument vector to build.
+  std::string wire;
+  if (self->prefix().empty()) {
+    resp::encodeCommand({"GET", key}, wire);
+  } else {
+    resp::encodeCommand({"GET", self->wireKey(key)}, wire);
+  }
+  auto op = self->pool_->send(std::move(wire));
+  redis::PoolReply reply = co_await std::move(op);
+  co_return redis::readOptionalString(reply.value, self->where());
 }
 
 asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest request) {

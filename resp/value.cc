@@ -48,4 +48,12 @@ void encodeCommand(const std::vector<std::string>& args, std::string& out) {
   for (const std::string& arg : args) writeBulk(out, arg);
 }
 
+void encodeCommand(std::initializer_list<std::string_view> args, std::string& out) {
+  size_t size = 16;
+  for (std::string_view arg : args) size += arg.size() + 16;
+  out.reserve(out.size() + size);
+  writeArrayHeader(out, args.size());
+  for (std::string_view arg : args) writeBulk(out, arg);
+}
+
 }  // namespace lockshift::resp

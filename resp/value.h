@@ -2,7 +2,9 @@
 // A RESP2 value as it appears on the wire: what a Redis server replies, or a request array.
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lockshift::resp {
@@ -39,5 +41,7 @@ std::string encode(const Value& v);
 
 // Appends the request form (array of bulk strings) of args to out, as a client sends it.
 void encodeCommand(const std::vector<std::string>& args, std::string& out);
+// The same for arguments the caller already holds, without copying them into strings first.
+void encodeCommand(std::initializer_list<std::string_view> args, std::string& out);
 
 }  // namespace lockshift::resp
