@@ -5,6 +5,7 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 #include <utility>
 
 namespace lockshift::redis {
@@ -96,8 +97,21 @@ void RedisConnection::pushLocked(std::string wire, Pending pending) {
   } else {
     queued_.append(wire);
   }
-  flushLocked();
+  scheduleFlushLocked();
   armDeadlineLocked();
+}
+
+// Defers the write to the end of the io_context's current batch of ready handlers, so the
+// requests of every session whose read completed in the same turn leave in one write: one
+// syscall here and one read in Redis for many requests instead of one each.
+void RedisConnection::scheduleFlushLocked() {
+  if (writing_ || flush_scheduled_) return;
+  flush_scheduled_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    std::lock_guard lock(self->mu_);
+    self->flush_scheduled_ = false;
+    self->flushLocked();
+  });
 }
 
 // Starts a write of everything queued, unless one is in flight: its completion writes the rest.
