@@ -22,7 +22,7 @@ struct ServerConfig {
   std::string state_dir = "lockshift-state";    // relative paths resolve against the config file
   std::string password_file;                    // empty: no AUTH required
   std::string admin_token_file;                 // empty: admin API unauthenticated (loopback only)
-  int threads = 0;                              // 0: one per core
+  int threads = 1;                              // 0: one per core
   int databases = 16;                           // SELECT 0..databases-1
   Duration idle_timeout{0};                     // 0: never close idle clients (Redis's timeout 0)
   size_t max_clients = 10000;

@@ -92,7 +92,7 @@ void LockshiftServer::start() {
                           "resp_listen = \"127.0.0.1:" + std::to_string(port_) + "\"\n"
                           "admin_listen = \"127.0.0.1:" + std::to_string(admin_port_) + "\"\n"
                           "state_dir = \"" + state_dir_ + "\"\n"
-                          "threads = 2\n" + password_line + token_line + options_.server_extra + "\n"
+                          "threads = " + std::to_string(options_.threads) + "\n" + password_line + token_line + options_.server_extra + "\n"
                           "[legacy]\n" + legacy + "\n"
                           "[enhanced]\n" + enhanced + "\n"
                           "[migration]\n"

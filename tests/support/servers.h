@@ -35,6 +35,9 @@ struct LockshiftOptions {
   std::string acquire = "strict";  // [migration] acquire
   std::string password;            // written to a password_file when set
   std::string server_extra;        // more [server] lines, e.g. "max_bulk_length = 1024"
+  // [server] threads. Tests run two by default, so the hand-offs between threads are exercised;
+  // the shipped default (one) is run by the tests that ask for it.
+  int threads = 2;
   std::string legacy_extra;        // more [legacy] lines, e.g. "map_size = \"1MiB\""
   // Whole [legacy] / [enhanced] bodies; empty: type = "lmdb" (plus legacy_extra).
   std::string legacy_section;
