@@ -165,7 +165,6 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
   ASSERT_TRUE(to_open_kill) << ls.log();
   std::this_thread::sleep_for(std::chrono::seconds(1));
   enhanced.restart();
-  auto t3 = Clock::now();
   auto to_close_kill = waitBreaker(ls, "closed", std::chrono::seconds(30));
   ASSERT_TRUE(to_close_kill) << ls.log();
   std::this_thread::sleep_for(std::chrono::seconds(1));

@@ -190,7 +190,9 @@ TEST_P(LockIndex, ReleasingAClosedPullsLocksReachesBothStoresAndSparesOthers) {
     const bool gone = pull7.count(lockKey(l)) == 1;
     EXPECT_EQ(isNil(c.call({"get", lockKey(l)})), gone) << lockKey(l);
     EXPECT_EQ(isNil(direct.call({"get", lockKey(l)})), gone) << lockKey(l);
-    if (enhanced_) EXPECT_EQ(!EnhancedRedis(enhanced_->port()).get(lockKey(l)).has_value(), gone) << lockKey(l);
+    if (enhanced_) {
+      EXPECT_EQ(!EnhancedRedis(enhanced_->port()).get(lockKey(l)).has_value(), gone) << lockKey(l);
+    }
   }
   auto events = httpRequest(ls.adminPort(), "GET", "/api/v1/events?limit=20").body;
   EXPECT_NE(events.find("lock.pull_unlocked"), std::string::npos) << events;

@@ -61,7 +61,9 @@ TEST(CompareAnswers, LockDecisions) {
   for (const auto& c : cases) {
     Comparison got = compareAnswers(c.legacy, c.enhanced);
     EXPECT_EQ(got.divergence, c.expected) << c.name << ": " << got.detail;
-    if (c.expected) EXPECT_FALSE(got.detail.empty()) << c.name;
+    if (c.expected) {
+      EXPECT_FALSE(got.detail.empty()) << c.name;
+    }
   }
 }
 
