@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
 REQUESTS="${REQUESTS:-100000}"
 MIX_SECONDS="${MIX_SECONDS:-8}"
+THREADS="${THREADS:-1}"  # lockshift's [server] threads
 
 tools/build.sh lockshift atlantis_loadgen >/dev/null
 work=$(mktemp -d)
@@ -35,6 +36,7 @@ cat >"$work/lockshift.toml" <<TOML
 resp_listen = "127.0.0.1:$ls_port"
 admin_listen = "127.0.0.1:$admin"
 state_dir = "$work/state"
+threads = $THREADS
 [legacy]
 type = "redis"
 address = "127.0.0.1:$legacy"
@@ -74,6 +76,8 @@ for run in $(seq 1 "$RUNS"); do mix "$ls_port" shadow; done
 admin_put "$admin" '{"phase":"enhanced-only"}' >/dev/null
 for run in $(seq 1 "$RUNS"); do mix "$ls_port" enhanced-only; done
 
+echo "lockshift threads = $THREADS"
+echo
 echo "redis-benchmark -t set,get -n $REQUESTS -c 50 -r 100000 (legacy-only, legacy = redis-server)"
 echo
 echo "| test | redis-server rps | lockshift rps | ratio | p99 direct / lockshift ms | added p99 ms |"
