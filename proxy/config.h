@@ -93,7 +93,7 @@ struct ShadowConfig {
   // journaled, so enhanced is still repaired). Larger rides out longer enhanced slowdowns.
   size_t queue_size = 10000;
   // Replays in flight at once.
-  int workers = 4;
+  int workers = 16;
   // Fraction of mirrored SCAN pages whose keys are checked in enhanced.
   double scan_sample_rate = 0.1;
   // Divergence examples kept for status.
