@@ -51,8 +51,8 @@ TOML
 build/lockshift --config "$work/lockshift.toml" >"$work/lockshift.log" 2>&1 &
 wait_port "$ls_port" || { echo "lockshift did not start:"; cat "$work/lockshift.log"; exit 1; }
 
-bench() {  # bench PORT -> "TEST rps p50 p99" lines
-  redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "$REQUESTS" -c 50 -r 100000 --csv 2>/dev/null |
+bench() {  # bench PORT [CLIENTS [REQUESTS]] -> "TEST rps p50 p99" lines
+  redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "${3:-$REQUESTS}" -c "${2:-50}" -r 100000 --csv 2>/dev/null |
     awk -F, 'NR>1 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); print $1, $2, $5, $7 }'
 }
 mix() {  # mix PORT LABEL
@@ -63,6 +63,9 @@ mix() {  # mix PORT LABEL
 for run in $(seq 1 "$RUNS"); do
   bench "$legacy" | sed 's/^/direct /' >>"$work/bench"
   bench "$ls_port" | sed 's/^/lockshift /' >>"$work/bench"
+  # One client: the latency a request adds when nothing queues, closer to Atlantis's own load.
+  bench "$legacy" 1 20000 | sed 's/^/direct /' >>"$work/light"
+  bench "$ls_port" 1 20000 | sed 's/^/lockshift /' >>"$work/light"
   redis-cli -p "$legacy" flushall >/dev/null
   mix "$legacy" direct
   mix "$ls_port" legacy-only
@@ -89,6 +92,17 @@ for t in SET GET; do
   lp=$(awk -v t=$t '$1=="lockshift" && $2==t {print $5}' "$work/bench" | median)
   printf '| %s | %.0f | %.0f | %.2f× | %s / %s | %.3f |\n' $t "$d" "$l" "$(awk -v a=$l -v b=$d 'BEGIN{print a/b}')" \
     "$dp" "$lp" "$(awk -v a=$lp -v b=$dp 'BEGIN{print a-b}')"
+done
+echo
+echo "The same with one client (-c 1 -n 20000): nothing queues"
+echo
+echo "| test | redis-server rps | lockshift rps | p50 direct / lockshift ms | p99 direct / lockshift ms | added p99 ms |"
+echo "|---|---|---|---|---|---|"
+for t in SET GET; do
+  col() { awk -v w=$1 -v t=$t -v c=$2 '$1==w && $2==t {print $c}' "$work/light" | median; }
+  printf '| %s | %.0f | %.0f | %s / %s | %s / %s | %.3f |\n' $t "$(col direct 3)" "$(col lockshift 3)" \
+    "$(col direct 4)" "$(col lockshift 4)" "$(col direct 5)" "$(col lockshift 5)" \
+    "$(awk -v a="$(col lockshift 5)" -v b="$(col direct 5)" 'BEGIN{print a-b}')"
 done
 echo
 echo "Atlantis TryLock/Unlock mix: 50 clients, 1000 lock keys, ${MIX_SECONDS}s per run"
