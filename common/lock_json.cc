@@ -1,5 +1,6 @@
 #include "common/lock_json.h"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <cerrno>
@@ -12,9 +13,18 @@ namespace json = boost::json;
 
 namespace {
 
-Result<json::value> parseJson(std::string_view text) {
+// Lock values are parsed on every strict acquire and every record write. The parsed value lives
+// only while its fields are read, so it is built in a caller's stack buffer (a monotonic
+// resource, which takes the heap only for a document that does not fit) instead of one heap
+// allocation per object and per string longer than Boost.JSON's inline size.
+struct JsonArena {
+  unsigned char buffer[8192];
+  json::monotonic_resource resource{buffer, sizeof buffer};
+};
+
+Result<json::value> parseJson(std::string_view text, JsonArena& arena) {
   boost::system::error_code ec;
-  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec, &arena.resource);
   if (ec) return Status::invalidArgument("not JSON: " + ec.message());
   return v;
 }
@@ -44,7 +54,8 @@ std::string LockIdentity::describe() const {
 }
 
 Result<LockIdentity> parseProjectLock(std::string_view text) {
-  auto parsed = parseJson(text);
+  JsonArena arena;
+  auto parsed = parseJson(text, arena);
   if (!parsed) return parsed.status();
   if (!parsed->is_object()) return Status::invalidArgument("lock value is not a JSON object");
   const json::object& root = parsed->get_object();
@@ -80,7 +91,8 @@ Result<LockIdentity> parseProjectLock(std::string_view text) {
 }
 
 Result<std::optional<double>> lockPullNumber(std::string_view text) {
-  auto parsed = parseJson(text);
+  JsonArena arena;
+  auto parsed = parseJson(text, arena);
   if (!parsed) return Status::invalidArgument("failed to deserialize current lock");
   if (!parsed->is_object()) return std::optional<double>();
   const json::object* pull = objectField(parsed->get_object(), "Pull");

@@ -11,12 +11,21 @@ namespace asio = boost::asio;
 RepairJournal::RepairJournal(std::unique_ptr<LmdbStore> store, size_t max_entries)
     : store_(std::move(store)), max_entries_(max_entries) {}
 
+namespace {
+
+// The in-memory index's key: the db in two bytes, then the key.
+void appendIndexKey(int db, std::string_view key, std::string& out) {
+  out.push_back(static_cast<char>(db >> 8));
+  out.push_back(static_cast<char>(db & 0xff));
+  out.append(key);
+}
+
+}  // namespace
+
 std::string RepairJournal::indexKey(int db, std::string_view key) {
   std::string k;
   k.reserve(key.size() + 2);
-  k.push_back(static_cast<char>(db >> 8));
-  k.push_back(static_cast<char>(db & 0xff));
-  k.append(key);
+  appendIndexKey(db, key, k);
   return k;
 }
 
@@ -61,8 +70,13 @@ Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& di
 
 std::optional<StoreRole> RepairJournal::dirtyTarget(int db, std::string_view key) const {
   if (size_.load(std::memory_order_acquire) == 0) return std::nullopt;
+  // Asked for every routed request while the journal holds anything: the lookup key is built in
+  // a per-thread buffer rather than a new string each time.
+  thread_local std::string lookup;
+  lookup.clear();
+  appendIndexKey(db, key, lookup);
   std::lock_guard lock(mu_);
-  auto it = index_.find(indexKey(db, key));
+  auto it = index_.find(lookup);
   if (it == index_.end()) return std::nullopt;
   return it->second;
 }

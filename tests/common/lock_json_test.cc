@@ -1,6 +1,11 @@
 #include "common/lock_json.h"
 
+#include "common/json_compare.h"
+
 #include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
 
 namespace lockshift {
 namespace {
@@ -20,6 +25,34 @@ TEST(LockJson, ParsesAtlantisProjectLock) {
   EXPECT_EQ(id->workspace, "default");
   EXPECT_EQ(id->username, "alice");
   EXPECT_EQ(id->describe(), "pull #12 (alice)");
+}
+
+// Values are parsed in a fixed stack buffer first; one far larger than it must read the same.
+TEST(LockJson, ParsesLockLargerThanTheParseBuffer) {
+  std::string big = R"({"Notes":[)";
+  for (int i = 0; i < 2000; ++i) big += (i ? "," : "") + std::string(R"({"n":"note-)") + std::to_string(i) + R"("})";
+  big += R"(],"Blob":")" + std::string(200 * 1024, 'x') + R"(",)";
+  big += std::string(kLock).substr(1);
+  ASSERT_GT(big.size(), 200u * 1024);
+  auto id = parseProjectLock(big);
+  ASSERT_TRUE(id.isOk()) << id.status().toString();
+  EXPECT_EQ(id->pull_num, 12);
+  EXPECT_EQ(id->repo_full_name, "acme/infra");
+  EXPECT_EQ(id->username, "alice");
+  auto pull = lockPullNumber(big);
+  ASSERT_TRUE(pull.isOk());
+  EXPECT_EQ(*pull, std::optional<double>(12));
+}
+
+TEST(JsonCompare, IgnoresMemberOrderAtAnySize) {
+  EXPECT_TRUE(sameJsonValue(R"({"a":1,"b":[1,2]})", R"({"b":[1,2],"a":1})"));
+  EXPECT_FALSE(sameJsonValue(R"({"a":1,"b":[1,2]})", R"({"b":[2,1],"a":1})"));
+  EXPECT_FALSE(sameJsonValue("{}", "not json"));
+  std::string a = R"({"x":")" + std::string(100 * 1024, 'y') + R"(","Pull":{"Num":1}})";
+  std::string b = R"({"Pull":{"Num":1},"x":")" + std::string(100 * 1024, 'y') + R"("})";
+  std::string c = R"({"Pull":{"Num":2},"x":")" + std::string(100 * 1024, 'y') + R"("})";
+  EXPECT_TRUE(sameJsonValue(a, b));
+  EXPECT_FALSE(sameJsonValue(a, c));
 }
 
 TEST(LockJson, SameHolderComparesPullProjectAndWorkspace) {
