@@ -14,21 +14,14 @@ CLIENTS="${CLIENTS:-50}"
 KEYSPACE="${KEYSPACE:-100000}"
 TESTS="ping,set,get"
 
-tools/build.sh lockshift >/dev/null
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-
 source tools/bench_lib.sh
+bench_init lockshift
 
 redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  --protected-mode no >"$work/redis.log" 2>&1 &
-wait_port "$redis_port"
+start_redis "$redis_port"
 aof_port=$(free_port)
 mkdir -p "$work/aof"
-redis-server --port "$aof_port" --bind 127.0.0.1 --save "" --appendonly yes --appendfsync always \
-  --dir "$work/aof" --protected-mode no >"$work/redis-aof.log" 2>&1 &
-wait_port "$aof_port"
+start_redis "$aof_port" --appendonly yes --appendfsync always --dir "$work/aof"
 
 ls_port=$(free_port)
 cat >"$work/lockshift.toml" <<TOML

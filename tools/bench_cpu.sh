@@ -17,16 +17,12 @@ RUNS="${1:-3}"
 REQUESTS="${REQUESTS:-200000}"
 THREADS="${THREADS:-1}"  # lockshift's [server] threads
 
-tools/build.sh lockshift >/dev/null
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 source tools/bench_lib.sh
+bench_init lockshift
 
 redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  --protected-mode no >"$work/redis.log" 2>&1 &
+start_redis "$redis_port"
 redis_pid=$!
-wait_port "$redis_port"
 
 start_lockshift() {  # start_lockshift NAME LEGACY_SECTION -> sets port_NAME and pid_NAME
   local port admin

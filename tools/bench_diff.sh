@@ -13,11 +13,8 @@ shift || true
 SIZES=("${@:-100000 1000000}")
 read -r -a SIZES <<<"${SIZES[*]}"
 
-tools/build.sh lockshift lockshiftctl >/dev/null
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-
 source tools/bench_lib.sh
+bench_init lockshift lockshiftctl
 # Atlantis-shaped lock values, as redis-cli --pipe input.
 commands() {  # commands N
   awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) {
@@ -65,10 +62,7 @@ TOML
 for n in "${SIZES[@]}"; do
   if [[ " $STORES " == *" redis "* ]]; then
   a=$(free_port); b=$(free_port)
-  for p in $a $b; do
-    redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis-$p.log" 2>&1 &
-    wait_port "$p"
-  done
+  start_redis "$a"; start_redis "$b"
   fill_and_diff redis/redis "$n" "[legacy]
 type = \"redis\"
 address = \"127.0.0.1:$a\"

@@ -16,11 +16,8 @@ REPOS="${REPOS:-1000}"
 LOCKS_PER_REPO="${LOCKS_PER_REPO:-100}"
 PULLS_PER_REPO="${PULLS_PER_REPO:-10}"
 
-tools/build.sh lockshift index_bench >/dev/null
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-
 source tools/bench_lib.sh
+bench_init lockshift index_bench
 admin() {  # admin PORT METHOD TARGET [JSON] -> body
   exec 3<>"/dev/tcp/127.0.0.1/$1"
   local body="${4:-}"
@@ -30,11 +27,7 @@ admin() {  # admin PORT METHOD TARGET [JSON] -> body
 }
 
 legacy=$(free_port); enhanced=$(free_port); ls_port=$(free_port); admin_port=$(free_port)
-for p in $legacy $enhanced; do
-  redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --protected-mode no \
-    >"$work/redis-$p.log" 2>&1 &
-  wait_port "$p"
-done
+start_redis "$legacy"; start_redis "$enhanced"
 build/index_bench seed --port "$legacy" --repos "$REPOS" --locks-per-repo "$LOCKS_PER_REPO" \
   --pulls-per-repo "$PULLS_PER_REPO"
 cat >"$work/lockshift.toml" <<TOML

@@ -12,16 +12,8 @@ REQUESTS="${REQUESTS:-100000}"
 MIX_SECONDS="${MIX_SECONDS:-8}"
 THREADS="${THREADS:-1}"  # lockshift's [server] threads
 
-tools/build.sh lockshift atlantis_loadgen >/dev/null
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-
 source tools/bench_lib.sh
-start_redis() {
-  redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --protected-mode no \
-    >"$work/redis-$1.log" 2>&1 &
-  wait_port "$1"
-}
+bench_init lockshift atlantis_loadgen
 admin_put() {  # admin_put PORT JSON
   exec 3<>"/dev/tcp/127.0.0.1/$1"
   printf 'PUT /api/v1/migration HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s' "${#2}" "$2" >&3
