@@ -23,22 +23,12 @@ aof_port=$(free_port)
 mkdir -p "$work/aof"
 start_redis "$aof_port" --appendonly yes --appendfsync always --dir "$work/aof"
 
-ls_port=$(free_port)
-cat >"$work/lockshift.toml" <<TOML
-[server]
-resp_listen = "127.0.0.1:$ls_port"
-admin_listen = "127.0.0.1:$(free_port)"
-state_dir = "$work/state"
-[legacy]
+start_lockshift lockshift '[legacy]
 type = "lmdb"
 [enhanced]
 type = "lmdb"
 [migration]
-phase = "legacy-only"
-TOML
-build/lockshift --config "$work/lockshift.toml" >"$work/lockshift.log" 2>&1 &
-ls_pid=$!
-wait_port "$ls_port"
+phase = "legacy-only"'
 
 # One redis-benchmark run; prints "TEST rps p50 p99" lines.
 bench() {
@@ -76,7 +66,7 @@ done
 
 # Peak RSS of a fresh lockshift holding 100k locks (Atlantis-sized ~600-byte lock JSON).
 kill "$ls_pid"; wait "$ls_pid" 2>/dev/null || true
-rm -rf "$work/state"
+rm -rf "$work/state-lockshift"
 build/lockshift --config "$work/lockshift.toml" >"$work/lockshift2.log" 2>&1 &
 ls_pid=$!
 wait_port "$ls_port"

@@ -24,30 +24,21 @@ redis_port=$(free_port)
 start_redis "$redis_port"
 redis_pid=$!
 
-start_lockshift() {  # start_lockshift NAME LEGACY_SECTION -> sets port_NAME and pid_NAME
-  local port admin
-  port=$(free_port); admin=$(free_port)
-  cat >"$work/$1.toml" <<TOML
-[server]
-resp_listen = "127.0.0.1:$port"
-admin_listen = "127.0.0.1:$admin"
-state_dir = "$work/state-$1"
-threads = $THREADS
+# lockshift_on NAME LEGACY_SECTION: a lockshift in legacy-only; sets port_NAME and pid_NAME.
+lockshift_on() {
+  start_lockshift "$1" "threads = $THREADS
 [legacy]
 $2
 [enhanced]
-type = "lmdb"
+type = \"lmdb\"
 [consistency]
 gates = false
-interval = "0"
-TOML
-  build/lockshift --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
-  eval "pid_$1=$!; port_$1=$port"
-  wait_port "$port" || { cat "$work/$1.log"; exit 1; }
+interval = \"0\""
+  eval "pid_$1=$ls_pid; port_$1=$ls_port"
 }
-start_lockshift redis "type = \"redis\"
+lockshift_on redis "type = \"redis\"
 address = \"127.0.0.1:$redis_port\""
-start_lockshift lmdb 'type = "lmdb"'
+lockshift_on lmdb 'type = "lmdb"'
 
 ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0; }
 hz=$(getconf CLK_TCK)

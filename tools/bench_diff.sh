@@ -36,26 +36,17 @@ diff_run() {  # diff_run CONFIG LABEL N
 # fills both stores with N keys through lockshift in hybrid 0 (every key goes to legacy and, as
 # an enhanced record, to enhanced), stops lockshift and runs the diff RUNS times.
 fill_and_diff() {
-  local config="$work/${1%%/*}.toml" ls_port admin pid
-  ls_port=$(free_port); admin=$(free_port)
-  cat >"$config" <<TOML
-[server]
-resp_listen = "127.0.0.1:$ls_port"
-admin_listen = "127.0.0.1:$admin"
-state_dir = "$work/state-${1%%/*}-$2"
-$3
+  local name="${1%%/*}-$2"
+  start_lockshift "$name" "$3
 [migration]
-phase = "hybrid"
+phase = \"hybrid\"
 traffic_split = 0
 [consistency]
-interval = "0"
-TOML
-  build/lockshift --config "$config" >"$work/lockshift.log" 2>&1 &
-  pid=$!
-  wait_port "$ls_port"
+interval = \"0\""
   sleep 0.5
   commands "$2" | redis-cli -p "$ls_port" --pipe >/dev/null
-  kill "$pid"; wait "$pid" || true
+  kill "$ls_pid"; wait "$ls_pid" || true
+  local config="$work/$name.toml"
   for run in $(seq 1 "$RUNS"); do diff_run "$config" "$1" "$2"; done
 }
 

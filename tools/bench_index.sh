@@ -26,27 +26,19 @@ admin() {  # admin PORT METHOD TARGET [JSON] -> body
   exec 3<&-
 }
 
-legacy=$(free_port); enhanced=$(free_port); ls_port=$(free_port); admin_port=$(free_port)
+legacy=$(free_port); enhanced=$(free_port)
 start_redis "$legacy"; start_redis "$enhanced"
 build/index_bench seed --port "$legacy" --repos "$REPOS" --locks-per-repo "$LOCKS_PER_REPO" \
   --pulls-per-repo "$PULLS_PER_REPO"
-cat >"$work/lockshift.toml" <<TOML
-[server]
-resp_listen = "127.0.0.1:$ls_port"
-admin_listen = "127.0.0.1:$admin_port"
-state_dir = "$work/state"
-[legacy]
-type = "redis"
-address = "127.0.0.1:$legacy"
+start_lockshift lockshift "[legacy]
+type = \"redis\"
+address = \"127.0.0.1:$legacy\"
 [enhanced]
-type = "redis"
-address = "127.0.0.1:$enhanced"
+type = \"redis\"
+address = \"127.0.0.1:$enhanced\"
 [consistency]
 gates = false
-interval = "0"
-TOML
-build/lockshift --config "$work/lockshift.toml" >"$work/lockshift.log" 2>&1 &
-wait_port "$ls_port"
+interval = \"0\""
 # Shadow copies legacy into enhanced (records and indexes); then enhanced answers everything.
 admin "$admin_port" PUT /api/v1/migration '{"phase":"shadow"}' >/dev/null
 for _ in $(seq 1 1200); do

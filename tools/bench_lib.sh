@@ -5,6 +5,10 @@
 # stops every background job and removes $work.
 # start_redis PORT [ARG...]: an in-memory redis-server on 127.0.0.1:PORT with its files in $work
 # (later ARGs override, e.g. --appendonly yes), once it answers; $! is its pid afterwards.
+# start_lockshift NAME BODY: writes $work/NAME.toml (a [server] section on free loopback ports
+# with its state in $work/state-NAME, then BODY: more [server] lines, then other sections),
+# starts lockshift on it (log in $work/NAME.log) and waits until it answers. Sets ls_port,
+# admin_port and ls_pid.
 free_port() { while :; do p=$(shuf -i 20000-60999 -n 1); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo $p; return; }; done; }
 wait_port() { for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
 median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
@@ -17,4 +21,17 @@ start_redis() {
   redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
     --protected-mode no "${@:2}" >"$work/redis-$1.log" 2>&1 &
   wait_port "$1"
+}
+start_lockshift() {
+  ls_port=$(free_port); admin_port=$(free_port)
+  cat >"$work/$1.toml" <<TOML
+[server]
+resp_listen = "127.0.0.1:$ls_port"
+admin_listen = "127.0.0.1:$admin_port"
+state_dir = "$work/state-$1"
+$2
+TOML
+  build/lockshift --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
+  ls_pid=$!
+  wait_port "$ls_port" || { echo "lockshift did not start:"; cat "$work/$1.log"; exit 1; }
 }

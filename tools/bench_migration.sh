@@ -21,27 +21,19 @@ admin_put() {  # admin_put PORT JSON
   exec 3<&-
 }
 
-legacy=$(free_port); enhanced=$(free_port); ls_port=$(free_port); admin=$(free_port)
+legacy=$(free_port); enhanced=$(free_port)
 start_redis "$legacy"; start_redis "$enhanced"
-cat >"$work/lockshift.toml" <<TOML
-[server]
-resp_listen = "127.0.0.1:$ls_port"
-admin_listen = "127.0.0.1:$admin"
-state_dir = "$work/state"
-threads = $THREADS
-[legacy]
-type = "redis"
-address = "127.0.0.1:$legacy"
-[enhanced]
-type = "redis"
-address = "127.0.0.1:$enhanced"
-[consistency]
 # The benchmark measures the data path; the move to hybrid 50 is not a rollout decision.
+start_lockshift lockshift "threads = $THREADS
+[legacy]
+type = \"redis\"
+address = \"127.0.0.1:$legacy\"
+[enhanced]
+type = \"redis\"
+address = \"127.0.0.1:$enhanced\"
+[consistency]
 gates = false
-interval = "0"
-TOML
-build/lockshift --config "$work/lockshift.toml" >"$work/lockshift.log" 2>&1 &
-wait_port "$ls_port" || { echo "lockshift did not start:"; cat "$work/lockshift.log"; exit 1; }
+interval = \"0\""
 
 bench() {  # bench PORT [CLIENTS [REQUESTS]] -> "TEST rps p50 p99" lines
   redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "${3:-$REQUESTS}" -c "${2:-50}" -r 100000 --csv 2>/dev/null |
@@ -62,13 +54,13 @@ for run in $(seq 1 "$RUNS"); do
   mix "$legacy" direct
   mix "$ls_port" legacy-only
 done
-admin_put "$admin" '{"phase":"hybrid","traffic_split":50}' >/dev/null
+admin_put "$admin_port" '{"phase":"hybrid","traffic_split":50}' >/dev/null
 for run in $(seq 1 "$RUNS"); do mix "$ls_port" hybrid-50; done
 # Back to shadow (legacy answers, every write replayed on enhanced and compared), then forward to
 # enhanced-only (the enhanced Redis answers everything; legacy is still kept in sync).
-admin_put "$admin" '{"phase":"shadow"}' >/dev/null
+admin_put "$admin_port" '{"phase":"shadow"}' >/dev/null
 for run in $(seq 1 "$RUNS"); do mix "$ls_port" shadow; done
-admin_put "$admin" '{"phase":"enhanced-only"}' >/dev/null
+admin_put "$admin_port" '{"phase":"enhanced-only"}' >/dev/null
 for run in $(seq 1 "$RUNS"); do mix "$ls_port" enhanced-only; done
 
 echo "lockshift threads = $THREADS"
@@ -114,7 +106,7 @@ sc=$(awk '$1=="shadow" {print $3}' "$work/mix" | median)
 echo
 printf 'shadow / legacy-only throughput: %.2f×\n' "$(awk -v a=$sc -v b=$lc 'BEGIN{print a/b}')"
 echo
-exec 3<>"/dev/tcp/127.0.0.1/$admin"
+exec 3<>"/dev/tcp/127.0.0.1/$admin_port"
 printf 'GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
 echo "shadow mirror after the runs: $(cat <&3 | grep -o '"compared":[0-9]*,"divergent":[0-9]*,[^,]*,"dropped":[0-9]*,[^}]*"by_kind":{[^}]*}')"
 exec 3<&-
