@@ -178,7 +178,8 @@ int run(const Config& config) {
             << "), admin on " << config.server.admin_listen << " (port " << admin.port() << "), phase "
             << phaseName(state->phase) << " split " << state->traffic_split << "%"
             << (state->rollback.raised ? " ROLLBACK RAISED" : "") << ", legacy " << config.legacy.type
-            << ", enhanced " << config.enhanced.type << ", " << threads << " threads\n";
+            << ", enhanced " << config.enhanced.type << ", " << threads
+            << (threads == 1 ? " network thread\n" : " network threads\n");
 
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
