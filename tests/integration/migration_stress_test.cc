@@ -26,11 +26,12 @@ constexpr int kClients = 32;
 constexpr int kKeys = 200;
 
 // The stress body: `enhanced_section` is the [enhanced] config, `enhanced_ports` the servers that
-// hold its keys, `duration` how long the split keeps moving.
+// hold its keys, `duration` how long the split keeps moving, `threads` lockshift's network threads.
 void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::vector<uint16_t>& enhanced_ports,
-                              std::chrono::seconds duration) {
+                              std::chrono::seconds duration, int threads = 2) {
   RedisServer legacy;
-  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()),
+  LockshiftServer ls(LockshiftOptions{.threads = threads,
+                                      .legacy_section = redisSection(legacy.port()),
                                       .enhanced_section = enhanced_section});
   std::array<std::atomic<int>, kKeys> ledger{};  // 0 = free, else the holding pull
   std::atomic<int> double_grants{0}, lost_locks{0}, grants{0}, errors{0};
@@ -104,6 +105,14 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
 TEST(MigrationStress, NoDoubleGrantNoLostLockWhileTheSplitMoves) {
   RedisServer enhanced;
   stressWhileTheSplitMoves(redisSection(enhanced.port()), {enhanced.port()}, std::chrono::seconds(30));
+}
+
+// The same on the shipped default of one network thread, where every client, the split moves
+// and the Redis clients share one event loop.
+TEST(MigrationStress, NoDoubleGrantNoLostLockOnOneNetworkThread) {
+  RedisServer enhanced;
+  stressWhileTheSplitMoves(redisSection(enhanced.port()), {enhanced.port()}, std::chrono::seconds(15),
+                           /*threads=*/1);
 }
 
 // The same with the enhanced store on a Redis Cluster, shorter so the test stays within 30 s.
