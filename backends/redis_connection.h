@@ -25,9 +25,9 @@
 // io_context must outlive it.
 
 #include <boost/asio/io_context.hpp>
-#include <boost/container/small_vector.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/container/small_vector.hpp>
 #include <chrono>
 #include <cstdint>
 #include <deque>

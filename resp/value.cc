@@ -13,6 +13,16 @@ void appendLine(std::string& out, char prefix, const std::string& s) {
   out.append("\r\n");
 }
 
+// A request: an array of bulk strings, from any container of strings or string views.
+template <typename Args>
+void encodeArgs(const Args& args, std::string& out) {
+  size_t size = 16;
+  for (std::string_view arg : args) size += arg.size() + 16;  // "$<len>\r\n...\r\n"
+  out.reserve(out.size() + size);
+  writeArrayHeader(out, args.size());
+  for (std::string_view arg : args) writeBulk(out, arg);
+}
+
 }  // namespace
 
 void encode(const Value& v, std::string& out) {
@@ -40,20 +50,8 @@ std::string encode(const Value& v) {
   return out;
 }
 
-void encodeCommand(const std::vector<std::string>& args, std::string& out) {
-  size_t size = 16;
-  for (const std::string& arg : args) size += arg.size() + 16;  // "$<len>\r\n...\r\n"
-  out.reserve(out.size() + size);
-  writeArrayHeader(out, args.size());
-  for (const std::string& arg : args) writeBulk(out, arg);
-}
+void encodeCommand(const std::vector<std::string>& args, std::string& out) { encodeArgs(args, out); }
 
-void encodeCommand(std::initializer_list<std::string_view> args, std::string& out) {
-  size_t size = 16;
-  for (std::string_view arg : args) size += arg.size() + 16;
-  out.reserve(out.size() + size);
-  writeArrayHeader(out, args.size());
-  for (std::string_view arg : args) writeBulk(out, arg);
-}
+void encodeCommand(std::initializer_list<std::string_view> args, std::string& out) { encodeArgs(args, out); }
 
 }  // namespace lockshift::resp
