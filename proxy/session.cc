@@ -103,6 +103,7 @@ asio::awaitable<bool> Session::processBuffered() {
     Args args = parser_.takeRequest();
     CommandContext ctx{server_, client_, out_, "proxy", {}};
     co_await dispatch(ctx, args);
+    parser_.recycle(std::move(args));
     last_activity_ = std::chrono::steady_clock::now();
     if (client_.close_after_reply) {
       co_await flush();

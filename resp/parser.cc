@@ -161,6 +161,22 @@ std::vector<std::string> Parser::takeRequest() {
   return args;
 }
 
+void Parser::recycle(std::vector<std::string>&& args) {
+  if (mode_ != Mode::kRequest) return;
+  if (spare_strings_.capacity() < kSpareStrings) spare_strings_.reserve(kSpareStrings);
+  for (std::string& arg : args) {
+    if (spare_strings_.size() == kSpareStrings) break;
+    // A short string's buffer is inline (no allocation to save); a large one is not kept.
+    if (arg.capacity() > std::string().capacity() && arg.capacity() <= kSpareCapacity) {
+      spare_strings_.push_back(std::move(arg));
+    }
+  }
+  args.clear();
+  if (args.capacity() > spare_args_.capacity() && args.capacity() <= Limits::kReserveCap) {
+    spare_args_ = std::move(args);
+  }
+}
+
 Value Parser::takeValue() {
   if (state_ != State::kReady || mode_ != Mode::kReply) return Value::null();
   Value v = std::move(*ready_);
@@ -263,6 +279,7 @@ void Parser::processArrayLength(std::string_view line) {
       return;
     }
     args_.clear();
+    if (args_.capacity() == 0) args_.swap(spare_args_);  // empty after takeRequest()
     args_.reserve(reserve);
     args_remaining_ = n;
     return;
@@ -286,6 +303,21 @@ void Parser::processBulkLength(std::string_view line) {
   }
   if (n == -1) return finishValue(Value::null());
   bulk_.clear();
+  if (static_cast<size_t>(n) > bulk_.capacity() && !spare_strings_.empty()) {
+    // bulk_ was moved into the arguments: take the smallest recycled buffer that holds n bytes.
+    auto best = spare_strings_.end();
+    for (auto it = spare_strings_.begin(); it != spare_strings_.end(); ++it) {
+      if (it->capacity() >= static_cast<size_t>(n) &&
+          (best == spare_strings_.end() || it->capacity() < best->capacity())) {
+        best = it;
+      }
+    }
+    if (best != spare_strings_.end()) {
+      bulk_.swap(*best);
+      spare_strings_.erase(best);
+      bulk_.clear();
+    }
+  }
   bulk_remaining_ = n;
   saw_cr_ = false;
   step_ = n > 0 ? Step::kBulkData : Step::kBulkCrlf;

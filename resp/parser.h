@@ -69,6 +69,12 @@ class Parser {
 
   // Only in kReady (kRequest mode): the command's arguments. Resets for the next request.
   std::vector<std::string> takeRequest();
+  // Hands a handled request's arguments back, so their memory serves the next request instead
+  // of new allocations: the vector, and up to kSpareStrings of its strings whose buffers are at
+  // most kSpareCapacity bytes (what is kept per connection stays small).
+  void recycle(std::vector<std::string>&& args);
+  static constexpr size_t kSpareStrings = 4;
+  static constexpr size_t kSpareCapacity = 4096;
   // Only in kReady (kReply mode): the value. Resets for the next value.
   Value takeValue();
 
@@ -123,6 +129,8 @@ class Parser {
   std::string bulk_;            // bulk data received so far
   bool saw_cr_ = false;         // kBulkCrlf: the '\r' was read
   std::vector<std::string> args_;  // kRequest: the arguments of the request in progress or ready
+  std::vector<std::string> spare_args_;     // kRequest: a recycled, empty argument vector
+  std::vector<std::string> spare_strings_;  // kRequest: recycled strings for the next bulks
   int64_t args_remaining_ = 0;     // kRequest: bulk strings still expected (0 outside an array)
   std::vector<Frame> stack_;       // kReply: open arrays, outermost first
   std::optional<Value> ready_;     // kReply: the complete value

@@ -150,5 +150,43 @@ RC_GTEST_PROP(ParserAllocation, randomHugeCountsAllocateWithTheInput, ()) {
             std::max(Limits::kReserveCap * sizeof(Value), kBulkReserve) + 2 * wire.size() + kSlack);
 }
 
+// A handled request's arguments, handed back, carry the next request of the same shape: a GET
+// of a key longer than a string's inline buffer and a SET of a lock-sized value allocate nothing
+// once warm.
+TEST(ParserAllocation, RecycledArgumentsServeTheNextRequest) {
+  const std::string get = "*2\r\n$3\r\nGET\r\n$16\r\nkey:000000012345\r\n";
+  const std::string set = "*3\r\n$3\r\nSET\r\n$16\r\nkey:000000012345\r\n$600\r\n" +
+                          std::string(600, 'v') + "\r\n";
+  for (const std::string& wire : {get, set}) {
+    Parser parser(Parser::Mode::kRequest, unbounded());
+    auto once = [&] {
+      ASSERT_EQ(parser.feed(wire), wire.size());
+      ASSERT_EQ(parser.state(), Parser::State::kReady);
+      std::vector<std::string> args = parser.takeRequest();
+      ASSERT_EQ(args.back().size(), wire == get ? 16u : 600u);
+      parser.recycle(std::move(args));
+    };
+    once();  // warms the spares
+    AllocationProbe probe;
+    once();
+    once();
+    EXPECT_EQ(probe.total(), 0u) << wire.substr(0, 20);
+  }
+}
+
+// What is kept stays bounded: strings above kSpareCapacity are released, not hoarded.
+TEST(ParserAllocation, RecycleKeepsNoLargeBuffers) {
+  Parser parser(Parser::Mode::kRequest, unbounded());
+  const std::string big(Parser::kSpareCapacity * 4, 'b');
+  const std::string wire = "*2\r\n$3\r\nSET\r\n$" + std::to_string(big.size()) + "\r\n" + big + "\r\n";
+  ASSERT_EQ(parser.feed(wire), wire.size());
+  std::vector<std::string> args = parser.takeRequest();
+  parser.recycle(std::move(args));
+  // The next bulk must allocate afresh, since the large buffer was not kept.
+  AllocationProbe probe;
+  ASSERT_EQ(parser.feed(wire), wire.size());
+  EXPECT_GE(probe.total(), big.size());
+}
+
 }  // namespace
 }  // namespace lockshift::resp
