@@ -21,6 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,6 +75,10 @@ class Router final : public LockStore, public ControlPlane {
   // Starts the journal replayer and the flag-file poller on `io`.
   void start(asio::io_context& io);
   void stop();
+  // True once stop() was called and every loop the router runs in the background (journal
+  // replay, flag-file poll, backfill) has returned. Until then they may still be suspended in a
+  // store call, so the router, its stores and its journal must stay alive.
+  bool stopped() const { return stopping_.load() && background_.load() == 0; }
 
   // LockStore
   std::string name() const override { return "router"; }
@@ -186,6 +191,9 @@ class Router final : public LockStore, public ControlPlane {
   std::atomic<bool> mirror_frozen_{false};
   std::atomic<bool> stopping_{false};
   std::unique_ptr<asio::steady_timer> replay_timer_, flag_timer_;
+  // Runs `task` on io_, counted in background_ until it returns (see stopped()).
+  void spawnBackground(std::function<asio::awaitable<void>()> task);
+  std::atomic<int> background_{0};
 
   std::mutex snapshots_mu_;
   std::map<uint64_t, std::shared_ptr<Snapshot>> snapshots_;  // GUARDED_BY(snapshots_mu_)

@@ -72,7 +72,7 @@ bool Router::backfillRunning() const { return backfill_running_.load(); }
 
 void Router::startBackfill(std::string actor) {
   if (io_ == nullptr || backfill_running_.load()) return;
-  asio::co_spawn(*io_, [this, actor]() -> asio::awaitable<void> {
+  spawnBackground([this, actor]() -> asio::awaitable<void> {
     // Retried from the saved position while it fails (a store not connected yet after a restart,
     // a store down for a while), as long as a phase past legacy-only still needs it.
     auto backoff = std::chrono::milliseconds(250);
@@ -91,7 +91,7 @@ void Router::startBackfill(std::string actor) {
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
       backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
     }
-  }, asio::detached);
+  });
 }
 
 asio::awaitable<Status> Router::fillEnhanced(std::string actor) {

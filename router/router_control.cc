@@ -60,13 +60,20 @@ void Router::start(asio::io_context& io) {
   replay_timer_ = std::make_unique<asio::steady_timer>(io);
   flag_timer_ = std::make_unique<asio::steady_timer>(io);
   publishStateMetrics();
-  asio::co_spawn(io, replayLoop(), asio::detached);
-  asio::co_spawn(io, flagLoop(), asio::detached);
+  spawnBackground([this] { return replayLoop(); });
+  spawnBackground([this] { return flagLoop(); });
   // A state seeded past legacy-only (from the config) needs enhanced filled before enhanced owns
   // anything; until then ownerOf() keeps every key on legacy.
   auto state = control_.snapshot();
   // The backfill resumes from its saved position (and retries until the stores answer).
   if (state->phase != Phase::kLegacyOnly && !state->enhanced_filled) startBackfill("startup");
+}
+
+void Router::spawnBackground(std::function<asio::awaitable<void>()> task) {
+  ++background_;
+  // co_spawn keeps `task` (and what it captures) alive until the coroutine returns. An exception
+  // escaping a loop is dropped, as with asio::detached.
+  asio::co_spawn(*io_, std::move(task), [this](std::exception_ptr) { --background_; });
 }
 
 void Router::stop() {

@@ -149,9 +149,15 @@ class RouterStack {
     router_->start(io_);
   }
   void close() {
-    if (router_) router_->stop();
-    // Let the background loops see the stop before their objects go away.
-    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    if (router_) {
+      router_->stop();
+      // The io thread keeps running: the router's background loops may still be suspended in a
+      // store call, and must return before the router and the stores they use go away.
+      for (int i = 0; i < 2000 && !router_->stopped(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (!router_->stopped()) ADD_FAILURE() << "the router's background loops did not stop within 10 s";
+    }
     router_.reset();
     metrics_.reset();
     registry_.reset();
