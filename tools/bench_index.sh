@@ -30,15 +30,7 @@ legacy=$(free_port); enhanced=$(free_port)
 start_redis "$legacy"; start_redis "$enhanced"
 build/index_bench seed --port "$legacy" --repos "$REPOS" --locks-per-repo "$LOCKS_PER_REPO" \
   --pulls-per-repo "$PULLS_PER_REPO"
-start_lockshift lockshift "[legacy]
-type = \"redis\"
-address = \"127.0.0.1:$legacy\"
-[enhanced]
-type = \"redis\"
-address = \"127.0.0.1:$enhanced\"
-[consistency]
-gates = false
-interval = \"0\""
+start_lockshift lockshift "$(redis_stores "$legacy" "$enhanced")"
 # Shadow copies legacy into enhanced (records and indexes); then enhanced answers everything.
 admin "$admin_port" PUT /api/v1/migration '{"phase":"shadow"}' >/dev/null
 for _ in $(seq 1 1200); do

@@ -9,6 +9,9 @@
 # with its state in $work/state-NAME, then BODY: more [server] lines, then other sections),
 # starts lockshift on it (log in $work/NAME.log) and waits until it answers. Sets ls_port,
 # admin_port and ls_pid.
+# redis_stores LEGACY_PORT ENHANCED_PORT: the [legacy], [enhanced] and [consistency] sections for
+# two loopback redis-servers, with the rollout gates and scheduled checks off (a benchmark moves
+# phases to measure the data path, not as a rollout decision).
 free_port() { while :; do p=$(shuf -i 20000-60999 -n 1); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo $p; return; }; done; }
 wait_port() { for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
 median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
@@ -34,4 +37,7 @@ TOML
   build/lockshift --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
   ls_pid=$!
   wait_port "$ls_port" || { echo "lockshift did not start:"; cat "$work/$1.log"; exit 1; }
+}
+redis_stores() {
+  printf '[legacy]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[enhanced]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[consistency]\ngates = false\ninterval = "0"\n' "$1" "$2"
 }

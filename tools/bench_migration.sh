@@ -23,17 +23,8 @@ admin_put() {  # admin_put PORT JSON
 
 legacy=$(free_port); enhanced=$(free_port)
 start_redis "$legacy"; start_redis "$enhanced"
-# The benchmark measures the data path; the move to hybrid 50 is not a rollout decision.
 start_lockshift lockshift "threads = $THREADS
-[legacy]
-type = \"redis\"
-address = \"127.0.0.1:$legacy\"
-[enhanced]
-type = \"redis\"
-address = \"127.0.0.1:$enhanced\"
-[consistency]
-gates = false
-interval = \"0\""
+$(redis_stores "$legacy" "$enhanced")"
 
 bench() {  # bench PORT [CLIENTS [REQUESTS]] -> "TEST rps p50 p99" lines
   redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "${3:-$REQUESTS}" -c "${2:-50}" -r 100000 --csv 2>/dev/null |
