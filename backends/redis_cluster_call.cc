@@ -53,15 +53,11 @@ asio::awaitable<void> ClusterClient::sleepFor(std::chrono::milliseconds duration
 
 asio::awaitable<PoolReply> ClusterClient::sendTo(std::shared_ptr<RedisPool> pool, std::string wire,
                                                  size_t discard_replies, Deadline deadline) {
-  for (;;) {
-    auto send = pool->send(wire, discard_replies);
-    PoolReply reply = co_await std::move(send);
-    if (reply.sent || !pool->starting() || Clock::now() + kPollInterval >= deadline) {
-      co_return reply;
-    }
-    auto pause = sleepFor(kPollInterval);
-    co_await std::move(pause);
-  }
+  auto send = pool->send(std::move(wire), discard_replies);
+  PoolReply reply = co_await std::move(send);
+  if (reply.sent) co_return reply;
+  auto retry = pool->retryWhileStarting(std::move(reply), deadline);
+  co_return co_await std::move(retry);
 }
 
 asio::awaitable<Result<std::shared_ptr<const SlotMap>>> ClusterClient::slotMap(Self self,

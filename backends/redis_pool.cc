@@ -1,11 +1,15 @@
 #include "backends/redis_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/prefer.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <utility>
 
@@ -66,7 +70,9 @@ asio::awaitable<PoolReply> RedisPool::send(std::string wire, size_t discard_repl
     };
     RedisRequest request{std::move(wire), std::move(done), discard_replies};
     Status refusal;
-    if (!trySubmit(request, &refusal)) finish(PoolReply{std::move(refusal), false});
+    if (!trySubmit(request, &refusal)) {
+      finish(PoolReply{std::move(refusal), false, std::move(request.wire), request.discard_replies});
+    }
   };
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(PoolReply)>(std::move(initiate),
                                                                                asio::use_awaitable);
@@ -74,11 +80,36 @@ asio::awaitable<PoolReply> RedisPool::send(std::string wire, size_t discard_repl
 
 // Awaitables are named before co_await: GCC 12 destroys a co_await operand's temporaries twice
 // when they hold captures like send()'s.
+asio::awaitable<PoolReply> RedisPool::retryWhileStarting(
+    PoolReply refused, std::optional<std::chrono::steady_clock::time_point> until) {
+  constexpr std::chrono::milliseconds kPoll{5};
+  const auto deadline = until.value_or(std::chrono::steady_clock::now() + options().connect_timeout);
+  PoolReply reply = std::move(refused);
+  while (!reply.sent && !closed()) {
+    // Once no first attempt is pending, a connection is ready or every one failed: one more try
+    // decides (a connection may have become ready just after the refusal).
+    const bool last = !starting() || std::chrono::steady_clock::now() + kPoll >= deadline;
+    if (!last) {
+      asio::steady_timer timer(co_await asio::this_coro::executor, kPoll);
+      auto pause = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await std::move(pause);
+    }
+    auto again = send(std::move(reply.unsent_wire), reply.unsent_discard);
+    reply = co_await std::move(again);
+    if (last) break;
+  }
+  co_return reply;
+}
+
 asio::awaitable<Result<resp::Value>> RedisPool::call(std::vector<std::string> args) {
   std::string wire;
   resp::encodeCommand(args, wire);
   auto op = send(std::move(wire));
   PoolReply reply = co_await std::move(op);
+  if (!reply.sent) {
+    auto retry = retryWhileStarting(std::move(reply));
+    reply = co_await std::move(retry);
+  }
   co_return std::move(reply.value);
 }
 

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ namespace lockshift::redis {
 struct PoolReply {
   Result<resp::Value> value = Status::internal("no reply");
   bool sent = false;
+  // When not sent: the request, for a retry (see retryWhileStarting()).
+  std::string unsent_wire;
+  size_t unsent_discard = 0;
 };
 
 class RedisPool {
@@ -56,7 +60,14 @@ class RedisPool {
   // Sends `wire` (one or more encoded commands) on one connection. The replies to the first
   // `discard_replies` commands are dropped and the last one is returned (for ASKING + command).
   asio::awaitable<PoolReply> send(std::string wire, size_t discard_replies = 0);
-  // Sends one command; a refusal comes back as its kUnavailable status.
+  // For a reply send() refused: while the pool is still making its first connections (start-up,
+  // when clients may already be connected to lockshift), sends it again every few milliseconds
+  // until a connection takes it, the first attempts fail, or `deadline` (default: connect_timeout
+  // from now) passes. Otherwise tries once more and returns that.
+  asio::awaitable<PoolReply> retryWhileStarting(
+      PoolReply refused, std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
+  // Sends one command (retryWhileStarting() included); a refusal comes back as its kUnavailable
+  // status.
   asio::awaitable<Result<resp::Value>> call(std::vector<std::string> args);
 
  private:

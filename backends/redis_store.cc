@@ -92,6 +92,10 @@ asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::get(Self s
   }
   auto op = self->pool_->send(std::move(wire));
   redis::PoolReply reply = co_await std::move(op);
+  if (!reply.sent) {
+    auto retry = self->pool_->retryWhileStarting(std::move(reply));
+    reply = co_await std::move(retry);
+  }
   co_return redis::readOptionalString(reply.value, self->where());
 }
 

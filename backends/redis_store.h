@@ -7,7 +7,9 @@
 // Each connection pipelines: requests from many callers are written back to back and replies are
 // matched in order. Every connection is set up with AUTH [username] password (when configured)
 // and SELECT db, and reconnects with exponential backoff (capped) after an error. Calls fail fast
-// with kUnavailable while no connection can be made, and with kTimeout after command_timeout.
+// with kUnavailable while no connection can be made, and with kTimeout after command_timeout. A
+// call made while the first connections are still opening (right after start) waits for them,
+// up to connect_timeout.
 //
 // Atomicity: put() with a condition or strict_owner is one Lua script (loaded once per
 // connection with SCRIPT LOAD, run with EVALSHA, and EVAL again after a NOSCRIPT reply), so the
@@ -74,6 +76,8 @@ class RedisStore final : public LockStore {
   asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(int db, std::string repo) override;
   asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo,
                                                                int64_t pull_num) override;
+  asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(int db,
+                                                                  std::string prefix) override;
 
   // Closes every connection; later calls fail with kUnavailable.
   void close();

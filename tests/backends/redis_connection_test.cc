@@ -142,6 +142,22 @@ TEST_F(RedisConnectionTest, UnreachableServerFailsFastThenReconnectsByItself) {
   EXPECT_EQ(**await(store->get(0, "k")), "v");
 }
 
+// A client may reach lockshift before its pool has connected (lockshift listens at once): a call
+// made while the first connections are still opening waits for them instead of failing.
+TEST_F(RedisConnectionTest, CallsRightAfterStartWaitForTheFirstConnection) {
+  for (int round = 0; round < 20; ++round) {
+    auto store = open(optionsFor(server().port()), false);
+    auto got = await(store->get(0, "k"));
+    ASSERT_TRUE(got.isOk()) << "round " << round << ": " << got.status().toString();
+    auto fresh = open(optionsFor(server().port()), false);
+    PutRequest request;
+    request.key = "k";
+    request.value = "v" + std::to_string(round);
+    auto put = await(fresh->put(request));
+    ASSERT_TRUE(put.isOk()) << "round " << round << ": " << put.status().toString();
+  }
+}
+
 TEST_F(RedisConnectionTest, InvalidAddressIsReported) {
   RedisOptions options = optionsFor(6379);
   options.address = "no-port-here";
