@@ -15,10 +15,12 @@ namespace {
 constexpr uint8_t kRecordVersion = 1;
 constexpr char kFormatKey[] = "format";
 constexpr char kFenceKey[] = "fence";
+constexpr char kNamesKey[] = "names";
 constexpr std::string_view kRecordsFormat = "records";
 constexpr std::string_view kPlainFormat = "plain";
 constexpr char kRepoTag = 'R';
 constexpr char kPullTag = 'P';
+constexpr char kNameTag = 'N';
 // The length of a repo component written as a hash instead of the name.
 constexpr uint32_t kHashedRepo = 0xFFFFFFFF;
 // The longest repo written inline: a pull index key (tag, db, length, repo, pull) must fit LMDB's
@@ -188,6 +190,56 @@ bool sameIndexKeys(const std::optional<IndexKeys>& a, const std::optional<IndexK
   return a->pull == b->pull;  // the pull key holds the repo too
 }
 
+std::string nameIndexKey(int db) {
+  std::string key(1, kNameTag);
+  putU32(&key, static_cast<uint32_t>(db));
+  return key;
+}
+
+// Adds (`add`) or removes `key` in the name index of `db`, when the index covers it.
+int updateName(MDB_txn* txn, MDB_dbi index, int db, std::string_view key, bool add) {
+  if (!nameIndexCovers(key)) return 0;
+  std::string index_key = nameIndexKey(db);
+  MDB_val k = asVal(index_key);
+  MDB_val name = asVal(key);
+  int rc = add ? mdb_put(txn, index, &k, &name, MDB_NODUPDATA) : mdb_del(txn, index, &k, &name);
+  return rc == MDB_KEYEXIST || rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+// Fills the name index of an environment written before it existed, then marks it complete.
+Status buildNameIndex(MDB_txn* txn, const std::vector<MDB_dbi>& data_dbis, const RecordDbs& dbs,
+                      const std::string& path) {
+  MDB_val marker_key = asVal(kNamesKey);
+  MDB_val marker;
+  int rc = mdb_get(txn, dbs.meta, &marker_key, &marker);
+  if (rc == 0) return Status::ok();
+  if (rc != MDB_NOTFOUND) return lmdbFailed("mdb_get", rc, path);
+  for (size_t db = 0; db < data_dbis.size(); ++db) {
+    Cursor cursor;
+    if (int code = cursor.open(txn, data_dbis[db]); code != 0) {
+      return lmdbFailed("mdb_cursor_open", code, path);
+    }
+    MDB_val k, v;
+    int got = cursor.get(&k, &v, MDB_FIRST);
+    for (; got == 0; got = cursor.get(&k, &v, MDB_NEXT)) {
+      uint64_t hash = 0;
+      std::string_view key;
+      if (!decodeKey(k, &hash, &key)) {
+        return Status::internal("lmdb entry shorter than its hash in " + path);
+      }
+      if (int code = updateName(txn, dbs.index, static_cast<int>(db), key, true); code != 0) {
+        return lmdbFailed("mdb_put", code, path);
+      }
+    }
+    if (got != MDB_NOTFOUND) return lmdbFailed("mdb_cursor_get", got, path);
+  }
+  MDB_val done = asVal("1");
+  if (int code = mdb_put(txn, dbs.meta, &marker_key, &done, 0); code != 0) {
+    return lmdbFailed("mdb_put", code, path);
+  }
+  return Status::ok();
+}
+
 LockRecord toLockRecord(std::string_view key, const RecordView& record) {
   LockRecord out;
   out.key = std::string(key);
@@ -290,6 +342,7 @@ Status openRecordDbs(MDB_txn* txn, bool records, const std::vector<MDB_dbi>& dat
         code != 0) {
       return lmdbFailed("mdb_dbi_open", code, path);
     }
+    if (Status status = buildNameIndex(txn, data_dbis, *out, path); !status) return status;
   }
   if (marked) return Status::ok();
   MDB_val marker = asVal(wanted);
@@ -340,6 +393,14 @@ Status writeRecord(MDB_txn* txn, const Keyspace& space, EncodedKey& key, const R
       if (int code = addIndex(txn, dbs.index, *new_keys, k); code != 0) return txnFailed(code, rc);
     }
   }
+  if (!before) {
+    uint64_t hash = 0;
+    std::string_view name;
+    decodeKey(k, &hash, &name);
+    if (int code = updateName(txn, dbs.index, space.db, name, true); code != 0) {
+      return txnFailed(code, rc);
+    }
+  }
   MDB_val v = asVal(record);
   if (int code = mdb_put(txn, space.dbi, &k, &v, 0); code != 0) return txnFailed(code, rc);
   return Status::ok();
@@ -354,6 +415,12 @@ Status eraseRecord(MDB_txn* txn, const Keyspace& space, EncodedKey& key, const R
     if (int code = removeIndex(txn, space.records->index, *keys, k); code != 0) {
       return txnFailed(code, rc);
     }
+  }
+  uint64_t hash = 0;
+  std::string_view name;
+  decodeKey(k, &hash, &name);
+  if (int code = updateName(txn, space.records->index, space.db, name, false); code != 0) {
+    return txnFailed(code, rc);
   }
   if (int code = mdb_del(txn, space.dbi, &k, nullptr); code != 0) return txnFailed(code, rc);
   return Status::ok();
@@ -409,6 +476,27 @@ Result<std::vector<LockRecord>> readIndexed(MDB_txn* txn, const Keyspace& space,
   std::sort(found.begin(), found.end(),
             [](const LockRecord& a, const LockRecord& b) { return a.key < b.key; });
   return found;
+}
+
+Result<std::vector<std::string>> readNames(MDB_txn* txn, const Keyspace& space,
+                                           std::string_view prefix, const std::string& path) {
+  std::string index_key = nameIndexKey(space.db);
+  Cursor cursor;
+  if (int rc = cursor.open(txn, space.records->index); rc != 0) {
+    return lmdbFailed("mdb_cursor_open", rc, path);
+  }
+  std::vector<std::string> names;
+  MDB_val k = asVal(index_key);
+  MDB_val name = asVal(prefix);
+  // The first duplicate at or after `prefix`; the run under it ends at the first that lacks it.
+  int rc = cursor.get(&k, &name, MDB_GET_BOTH_RANGE);
+  for (; rc == 0; rc = cursor.get(&k, &name, MDB_NEXT_DUP)) {
+    std::string_view key = asView(name);
+    if (!key.starts_with(prefix)) break;
+    names.emplace_back(key);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return lmdbFailed("mdb_cursor_get", rc, path);
+  return names;
 }
 
 }  // namespace lockshift::lmdb

@@ -32,6 +32,12 @@
 //       511-byte limit, u32 0xFFFFFFFF then u64 stableHash64(repo) and u32 length; readers check
 //       the record's own repo, so a hash collision only costs a skipped entry.
 //     data  the record's encoded "db<N>" key (8-byte hash and key bytes).
+//     key   u8 'N', u32 db                       (name index, for every key that starts with
+//                                                 kNameIndexPrefix, whatever its value)
+//     data  the key's bytes; LMDB sorts duplicates bytewise, so the keys that start with a given
+//           prefix are one run of duplicates, found without reading any other key.
+//   "records-meta" "names" -> "1" once the name index holds every key. An environment written
+//     before the name index existed has no marker; opening it builds the index and sets it.
 //   Components are length-prefixed, never separated, so a repo may hold any bytes ('/', ' ', NUL).
 //
 // Thread-safety: functions are stateless; the transactions passed in follow LMDB's rules.
@@ -109,6 +115,11 @@ Status eraseRecord(MDB_txn* txn, const Keyspace& space, EncodedKey& key, const R
                    int* rc);
 
 // ---- Reads, in one read transaction ----
+
+// Every key of `space` that starts with `prefix`, in bytewise order, from the name index.
+// REQUIRES: nameIndexCovers(prefix), space.records set.
+Result<std::vector<std::string>> readNames(MDB_txn* txn, const Keyspace& space,
+                                           std::string_view prefix, const std::string& path);
 
 // The record of `key` in `space`, nullopt when absent. Errors: kIoError naming `path`; kInternal
 // for an entry that is not a record. REQUIRES: key.size() <= kMaxKeyLength, space.records set.

@@ -294,6 +294,15 @@ asio::awaitable<Result<std::vector<LockRecord>>> LmdbStore::locksByPull(int db, 
   co_return locksNow(db, repo, pull_num);
 }
 
+asio::awaitable<Result<std::vector<std::string>>> LmdbStore::keysWithPrefix(int db,
+                                                                           std::string prefix) {
+  if (!options_.records) {
+    auto unsupported = LockStore::keysWithPrefix(db, std::move(prefix));
+    co_return co_await std::move(unsupported);
+  }
+  co_return namesNow(db, prefix);
+}
+
 Result<std::optional<LockRecord>> LmdbStore::getRecordNow(int db, std::string_view key) {
   if (Status status = checkDb(db); !status) return status;
   if (Status status = lmdb::checkKey(key); !status) return status;
@@ -310,6 +319,18 @@ Result<std::vector<LockRecord>> LmdbStore::locksNow(int db, std::string_view rep
   lmdb::ReadTxn txn(*readers_);
   if (txn.rc() != 0) return lmdbError("mdb_txn_begin", txn.rc());
   return lmdb::readIndexed(txn.get(), keyspace(db), repo, pull_num, options_.path);
+}
+
+// One read transaction, so the answer is one snapshot: every key present then, each once.
+Result<std::vector<std::string>> LmdbStore::namesNow(int db, std::string_view prefix) {
+  if (Status status = checkDb(db); !status) return status;
+  if (!nameIndexCovers(prefix)) {
+    return Status::invalidArgument("the name index holds only keys that start with \"" +
+                                   std::string(kNameIndexPrefix) + "\"");
+  }
+  lmdb::ReadTxn txn(*readers_);
+  if (txn.rc() != 0) return lmdbError("mdb_txn_begin", txn.rc());
+  return lmdb::readNames(txn.get(), keyspace(db), prefix, options_.path);
 }
 
 // ---- Writes: queued to the writer thread, group-committed. ----

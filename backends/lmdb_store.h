@@ -92,6 +92,8 @@ class LmdbStore final : public LockStore {
   asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(int db, std::string repo) override;
   asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo,
                                                                int64_t pull_num) override;
+  asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(int db,
+                                                                  std::string prefix) override;
 
   // Number of group commits so far (for tests and metrics).
   uint64_t commitCount() const;
@@ -119,6 +121,7 @@ class LmdbStore final : public LockStore {
   Result<std::optional<LockRecord>> getRecordNow(int db, std::string_view key);
   Result<std::vector<LockRecord>> locksNow(int db, std::string_view repo,
                                            std::optional<int64_t> pull_num);
+  Result<std::vector<std::string>> namesNow(int db, std::string_view prefix);
   // Redis db `db` as the write ops and record reads see it. REQUIRES: checkDb(db) is OK.
   lmdb::Keyspace keyspace(int db) const;
 

@@ -22,4 +22,8 @@ asio::awaitable<Result<std::vector<LockRecord>>> LockStore::locksByPull(int, std
   co_return noRecords(*this);
 }
 
+asio::awaitable<Result<std::vector<std::string>>> LockStore::keysWithPrefix(int, std::string) {
+  co_return noRecords(*this);
+}
+
 }  // namespace lockshift

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/lock_json.h"
@@ -96,6 +97,13 @@ struct LockRecord {
   std::string repo;                 // Project.RepoFullName
 };
 
+// Stores with records also keep a name index: every key that starts with kNameIndexPrefix (the
+// project locks), in bytewise order. It answers the scans Atlantis sends for a repository's locks
+// (`SCAN MATCH pr/<repo>*`) without examining any other key; a prefix it covers is one that
+// starts with kNameIndexPrefix.
+inline constexpr std::string_view kNameIndexPrefix = "pr/";
+inline bool nameIndexCovers(std::string_view prefix) { return prefix.starts_with(kNameIndexPrefix); }
+
 class LockStore {
  public:
   virtual ~LockStore() = default;
@@ -128,6 +136,11 @@ class LockStore {
   // Every project lock of pull `pull_num` of `repo` (Project.RepoFullName), from the pull index.
   virtual asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo,
                                                                        int64_t pull_num);
+  // Every key of `db` that starts with `prefix`, in bytewise order, from the name index: only
+  // keys under the prefix are examined. Every key present for the whole call is listed, each once,
+  // and none that was absent for the whole call. kInvalidArgument unless nameIndexCovers(prefix).
+  virtual asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(int db,
+                                                                          std::string prefix);
 
   // Whether the store is in the request path. No I/O, no locks: called on every request.
   virtual bool available() const { return true; }

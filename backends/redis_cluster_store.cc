@@ -331,6 +331,17 @@ asio::awaitable<Result<std::vector<LockRecord>>> RedisClusterStore::locksByPull(
   return redis::Records::locksByPull(impl_->records, std::move(repo), pull_num);
 }
 
+asio::awaitable<Result<std::vector<std::string>>> RedisClusterStore::keysWithPrefix(
+    int db, std::string prefix) {
+  if (!impl_->records) return LockStore::keysWithPrefix(db, std::move(prefix));
+  if (db != 0) return clusterDbOutOfRange<std::vector<std::string>>();
+  auto scan_records = [client = impl_->client](uint64_t cursor) {
+    return Impl::scan(client, ScanRequest{.db = 0, .cursor = cursor, .count = 1000,
+                                          .match = std::string(kNameIndexPrefix) + "*"});
+  };
+  return redis::Records::keysWithPrefix(impl_->records, std::move(prefix), scan_records);
+}
+
 asio::awaitable<Result<ScanPage>> RedisClusterStore::scan(ScanRequest request) {
   return Impl::scan(impl_->client, std::move(request));
 }

@@ -112,6 +112,8 @@ class RedisClusterStore final : public LockStore {
   asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(int db, std::string repo) override;
   asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo,
                                                                int64_t pull_num) override;
+  asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(int db,
+                                                                  std::string prefix) override;
 
   // Closes every connection and stops the refreshes; later calls fail with kUnavailable.
   void close();

@@ -41,7 +41,8 @@ constexpr uint64_t kTags = 1024;
 // holder's repository and pull index (when it has a holder), and the record remembers them as
 // rk, pk so a later write can take the key out of them. (A standalone Redis runs a script over
 // keys of any slot, and rk, pk are keys the script did not declare; on a cluster this branch
-// never runs.)
+// never runs.) [21] the name index on a single node when K is one it holds, else "": the script
+// adds K to it when it writes.
 // Reply: {outcome, previous, holder text, token, old prepare score, old pull, old repo}; outcome
 // as in the put script; the old fields are the record's before the call ("" when absent).
 constexpr std::string_view kRecordPutScript =
@@ -91,22 +92,24 @@ constexpr std::string_view kRecordPutScript =
     "else\n"
     "  redis.call('HDEL', KEYS[1], 'pull', 'repo', 'path', 'proj', 'ws', 'user')\n"
     "end\n"
+    "if ARGV[21] ~= '' then redis.call('ZADD', ARGV[21], 0, ARGV[20]) end\n"
     "return {0, previous, '', token, oldPs, oldPull, oldRepo}\n";
 
 // Deletes a record. KEYS[1] record; ARGV[1] "1" on a single node, where the key also leaves the
-// index sets the record names (rk, pk), ARGV[2] the key. Reply nil, or {value, prepare score,
-// pull, repo}.
+// index sets the record names (rk, pk) and the name index ARGV[3] (when not ""), ARGV[2] the key.
+// Reply nil, or {value, prepare score, pull, repo}.
 constexpr std::string_view kRecordDelScript =
     "local r = redis.call('HMGET', KEYS[1], 'v', 'ps', 'pull', 'repo', 'rk', 'pk')\n"
     "if not r[1] then return false end\n"
     "redis.call('DEL', KEYS[1])\n"
     "if ARGV[1] == '1' then\n"
     "  for i = 5, 6 do if r[i] then redis.call('ZREM', r[i], ARGV[2]) end end\n"
+    "  if ARGV[3] ~= '' then redis.call('ZREM', ARGV[3], ARGV[2]) end\n"
     "end\n"
     "return {r[1], r[2] or '', r[3] or '', r[4] or ''}\n";
 
 // Atlantis's UnlockIfOwnedByPull (proxy/atlantis_script.h) on a record. KEYS[1] record,
-// ARGV[1] the pull number, ARGV[2], ARGV[3] as the delete script's ARGV[1], ARGV[2].
+// ARGV[1] the pull number, ARGV[2..4] as the delete script's ARGV[1..3].
 // Reply nil, {value, prepare score, pull, repo}, or Atlantis's error.
 constexpr std::string_view kRecordUnlockScript =
     "local r = redis.call('HMGET', KEYS[1], 'v', 'ps', 'pull', 'repo', 'rk', 'pk')\n"
@@ -120,6 +123,7 @@ constexpr std::string_view kRecordUnlockScript =
     "redis.call('DEL', KEYS[1])\n"
     "if ARGV[2] == '1' then\n"
     "  for i = 5, 6 do if r[i] then redis.call('ZREM', r[i], ARGV[3]) end end\n"
+    "  if ARGV[4] ~= '' then redis.call('ZREM', ARGV[4], ARGV[3]) end\n"
     "end\n"
     "return {r[1], r[2] or '', r[3] or '', r[4] or ''}\n";
 
@@ -250,6 +254,12 @@ std::string pullIndexKey(std::string_view prefix, std::string_view repo, int64_t
          std::string(repo);
 }
 
+std::string namesKey(std::string_view prefix) { return std::string(prefix) + "{n}names"; }
+
+std::string namesBuiltKey(std::string_view prefix) {
+  return std::string(prefix) + "{n}names-built";
+}
+
 std::optional<std::string> keyOfRecord(std::string_view prefix, std::string_view wire_key) {
   if (wire_key.substr(0, prefix.size()) != prefix) return std::nullopt;
   std::string_view rest = wire_key.substr(prefix.size());
@@ -313,6 +323,17 @@ asio::awaitable<void> Records::unindex(std::string repo, int64_t pull_num, std::
   co_await std::move(op);  // best effort: an entry left behind is skipped by readers
 }
 
+std::string Records::namesArg(std::string_view key) const {
+  return single_node_ && nameIndexCovers(key) ? namesKey(prefix_) : std::string();
+}
+
+asio::awaitable<void> Records::unname(std::string key) const {
+  if (!nameIndexCovers(key)) co_return;
+  const std::string names = namesKey(prefix_);
+  auto op = call(names, {"ZREM", names, std::move(key)});
+  co_await std::move(op);  // best effort: an entry left behind is skipped by readers
+}
+
 asio::awaitable<Result<std::optional<std::string>>> Records::get(Self self, std::string key) {
   auto op = self->call(recordKey(self->prefix_, key), {"HGET", recordKey(self->prefix_, key), "v"});
   Result<resp::Value> reply = co_await std::move(op);
@@ -335,6 +356,14 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
     if (Status status = failure(added, self->where_); !status) co_return status;
   }
 
+  const bool named = nameIndexCovers(request.key);
+  if (named && !self->single_node_) {
+    const std::string names = namesKey(self->prefix_);
+    auto add = self->call(names, {"ZADD", names, "0", request.key});
+    Result<resp::Value> added = co_await std::move(add);
+    if (Status status = failure(added, self->where_); !status) co_return status;
+  }
+
   // ARGV[1..9] as the plain put script's, with the owner's five always present.
   std::vector<std::string> args = putScriptArgs(request);
   if (!request.strict_owner) args.insert(args.end(), 5, "");
@@ -349,6 +378,7 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
   args.push_back(prepared);
   args.push_back(self->single_node_ ? "1" : "0");
   args.push_back(request.key);
+  args.push_back(named && self->single_node_ ? namesKey(self->prefix_) : "");
   std::vector<std::string> keys = {record, fence};
   if (self->single_node_ && holder) {
     keys.push_back(repoIndexKey(self->prefix_, holder->repo));
@@ -393,13 +423,16 @@ asio::awaitable<Result<int64_t>> Records::del(Self self, std::vector<std::string
   int64_t deleted = 0;
   for (std::string& key : keys) {
     const std::string record = recordKey(self->prefix_, key);
-    auto op = self->script(recordDel(), {record}, {self->single_node_ ? "1" : "0", key});
+    auto op = self->script(recordDel(), {record},
+                           {self->single_node_ ? "1" : "0", key, self->namesArg(key)});
     Result<resp::Value> reply = co_await std::move(op);
     Result<std::optional<Ended>> ended = readEnded(reply, self->where_, "the record delete script");
     if (!ended.isOk()) co_return ended.status();
     if (!*ended) continue;
     ++deleted;
-    if (self->single_node_) continue;  // the script kept the index
+    if (self->single_node_) continue;  // the script kept the indexes
+    auto unname = self->unname(key);
+    co_await std::move(unname);
     if (std::optional<int64_t> pull = parseInt((*ended)->pull)) {
       auto drop = self->unindex((*ended)->repo, *pull, std::move(key), (*ended)->score, false);
       co_await std::move(drop);
@@ -411,7 +444,8 @@ asio::awaitable<Result<int64_t>> Records::del(Self self, std::vector<std::string
 asio::awaitable<Result<std::optional<std::string>>> Records::deleteIfOwnedByPull(
     Self self, std::string key, std::string pull_num) {
   const std::string record = recordKey(self->prefix_, key);
-  auto op = self->script(recordUnlock(), {record}, {std::move(pull_num), self->single_node_ ? "1" : "0", key});
+  auto op = self->script(recordUnlock(), {record},
+                         {std::move(pull_num), self->single_node_ ? "1" : "0", key, self->namesArg(key)});
   Result<resp::Value> reply = co_await std::move(op);
   constexpr std::string_view kNotJson = "failed to deserialize current lock";
   if (reply.isOk() && reply->isError() && reply->str.find(kNotJson) != std::string::npos) {
@@ -421,6 +455,8 @@ asio::awaitable<Result<std::optional<std::string>>> Records::deleteIfOwnedByPull
   if (!ended.isOk()) co_return ended.status();
   if (!*ended) co_return std::optional<std::string>();
   if (self->single_node_) co_return std::optional<std::string>(std::move((*ended)->value));
+  auto unname = self->unname(key);
+  co_await std::move(unname);
   if (std::optional<int64_t> pull = parseInt((*ended)->pull)) {
     auto drop = self->unindex((*ended)->repo, *pull, std::move(key), (*ended)->score, false);
     co_await std::move(drop);
@@ -468,42 +504,62 @@ asio::awaitable<Result<std::vector<std::string>>> Records::indexMembers(Self sel
 
 namespace {
 
-// Reads records keys[first], keys[first + stride], ... into out.
-asio::awaitable<Status> readWorker(Records::Self self, const std::vector<std::string>* keys,
-                                   std::vector<std::optional<LockRecord>>* out, size_t first,
-                                   size_t stride) {
-  for (size_t i = first; i < keys->size(); i += stride) {
-    auto op = Records::getRecord(self, (*keys)[i]);
-    Result<std::optional<LockRecord>> record = co_await std::move(op);
-    if (!record.isOk()) co_return record.status();
-    (*out)[i] = std::move(*record);
+// Runs fn(first), fn(first + stride), ... until one fails.
+asio::awaitable<Status> strideWorker(const std::function<asio::awaitable<Status>(size_t)>* fn,
+                                     size_t n, size_t first, size_t stride) {
+  for (size_t i = first; i < n; i += stride) {
+    auto op = (*fn)(i);
+    if (Status status = co_await std::move(op); !status) co_return status;
   }
   co_return Status::ok();
 }
 
+// The exclusive ZRANGEBYLEX bound just above every string that starts with `prefix`: the prefix
+// with its last byte that is not 0xFF incremented (and what follows dropped), or "+" when none.
+std::string lexUpperBound(std::string_view prefix) {
+  std::string bound(prefix);
+  while (!bound.empty() && static_cast<unsigned char>(bound.back()) == 0xFF) bound.pop_back();
+  if (bound.empty()) return "+";
+  bound.back() = static_cast<char>(static_cast<unsigned char>(bound.back()) + 1);
+  return "(" + bound;
+}
+
 }  // namespace
 
-// `keys` and `out` live in this frame, which stays suspended until every worker finished.
+// `fn` lives in this frame, which stays suspended until every worker finished.
+asio::awaitable<Status> Records::forEachParallel(
+    size_t n, std::function<asio::awaitable<Status>(size_t)> fn) {
+  if (n == 0) co_return Status::ok();
+  auto ex = co_await asio::this_coro::executor;
+  const size_t workers = std::min(kReadConcurrency, n);
+  using Op = decltype(asio::co_spawn(ex, strideWorker(&fn, n, 0, 1), asio::deferred));
+  std::vector<Op> ops;
+  ops.reserve(workers);
+  for (size_t w = 0; w < workers; ++w) {
+    ops.push_back(asio::co_spawn(ex, strideWorker(&fn, n, w, workers), asio::deferred));
+  }
+  auto group = asio::experimental::make_parallel_group(std::move(ops));
+  auto [order, exceptions, statuses] =
+      co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  for (size_t i = 0; i < workers; ++i) {
+    if (exceptions[i]) co_return Status::internal("a parallel store read failed unexpectedly");
+    if (!statuses[i]) co_return statuses[i];
+  }
+  co_return Status::ok();
+}
+
+// `keys` and `out` live in this frame, which stays suspended until every read finished.
 asio::awaitable<Result<std::vector<LockRecord>>> Records::readVerified(
     Self self, std::vector<std::string> keys, std::function<bool(const LockRecord&)> keep) {
   std::vector<std::optional<LockRecord>> out(keys.size());
-  if (!keys.empty()) {
-    auto ex = co_await asio::this_coro::executor;
-    const size_t workers = std::min(kReadConcurrency, keys.size());
-    using Op = decltype(asio::co_spawn(ex, readWorker(self, &keys, &out, 0, 1), asio::deferred));
-    std::vector<Op> ops;
-    ops.reserve(workers);
-    for (size_t w = 0; w < workers; ++w) {
-      ops.push_back(asio::co_spawn(ex, readWorker(self, &keys, &out, w, workers), asio::deferred));
-    }
-    auto group = asio::experimental::make_parallel_group(std::move(ops));
-    auto [order, exceptions, statuses] =
-        co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    for (size_t i = 0; i < workers; ++i) {
-      if (exceptions[i]) co_return Status::internal("a record read failed unexpectedly");
-      if (!statuses[i]) co_return statuses[i];
-    }
-  }
+  auto reads = forEachParallel(keys.size(), [&](size_t i) -> asio::awaitable<Status> {
+    auto op = Records::getRecord(self, keys[i]);
+    Result<std::optional<LockRecord>> record = co_await std::move(op);
+    if (!record.isOk()) co_return record.status();
+    out[i] = std::move(*record);
+    co_return Status::ok();
+  });
+  if (Status status = co_await std::move(reads); !status) co_return status;
   std::vector<LockRecord> records;
   for (std::optional<LockRecord>& record : out) {
     if (record && keep(*record)) records.push_back(std::move(*record));
@@ -511,6 +567,87 @@ asio::awaitable<Result<std::vector<LockRecord>>> Records::readVerified(
   std::sort(records.begin(), records.end(),
             [](const LockRecord& a, const LockRecord& b) { return a.key < b.key; });
   co_return records;
+}
+
+asio::awaitable<Status> Records::buildNames(Self self, ScanRecords scan) {
+  // ZADD arguments per call: enough to keep round trips few, small enough for any Redis.
+  constexpr size_t kBatch = 500;
+  const std::string names = namesKey(self->prefix_);
+  uint64_t cursor = 0;
+  do {
+    auto next = scan(cursor);
+    Result<ScanPage> page = co_await std::move(next);
+    if (!page.isOk()) co_return page.status();
+    for (size_t first = 0; first < page->keys.size(); first += kBatch) {
+      std::vector<std::string> add = {"ZADD", names};
+      for (size_t i = first; i < std::min(first + kBatch, page->keys.size()); ++i) {
+        if (!nameIndexCovers(page->keys[i])) continue;
+        add.push_back("0");
+        add.push_back(page->keys[i]);
+      }
+      if (add.size() == 2) continue;
+      auto op = self->call(names, std::move(add));
+      Result<resp::Value> added = co_await std::move(op);
+      if (Status status = failure(added, self->where_); !status) co_return status;
+    }
+    cursor = page->next_cursor;
+  } while (cursor != 0);
+  const std::string marker = namesBuiltKey(self->prefix_);
+  auto set = self->call(marker, {"SET", marker, "1"});
+  Result<resp::Value> done = co_await std::move(set);
+  if (Status status = failure(done, self->where_); !status) co_return status;
+  self->names_built_.store(true, std::memory_order_release);
+  co_return Status::ok();
+}
+
+asio::awaitable<Result<std::vector<std::string>>> Records::keysWithPrefix(Self self,
+                                                                          std::string prefix,
+                                                                          ScanRecords scan) {
+  if (!nameIndexCovers(prefix)) {
+    co_return Status::invalidArgument("the name index holds only keys that start with \"" +
+                                      std::string(kNameIndexPrefix) + "\"");
+  }
+  if (!self->names_built_.load(std::memory_order_acquire)) {
+    const std::string marker = namesBuiltKey(self->prefix_);
+    auto get = self->call(marker, {"EXISTS", marker});
+    Result<resp::Value> exists = co_await std::move(get);
+    if (Status status = failure(exists, self->where_); !status) co_return status;
+    if (exists->type != resp::Type::kInteger) co_return unexpected(self->where_, "EXISTS");
+    if (exists->integer == 1) {
+      self->names_built_.store(true, std::memory_order_release);
+    } else {
+      auto build = buildNames(self, std::move(scan));
+      if (Status status = co_await std::move(build); !status) co_return status;
+    }
+  }
+  const std::string names = namesKey(self->prefix_);
+  auto range = self->call(names, {"ZRANGEBYLEX", names, "[" + prefix, lexUpperBound(prefix)});
+  Result<resp::Value> reply = co_await std::move(range);
+  if (Status status = failure(reply, self->where_); !status) co_return status;
+  if (reply->type != resp::Type::kArray) co_return unexpected(self->where_, "ZRANGEBYLEX");
+  std::vector<std::string> candidates;
+  candidates.reserve(reply->elements.size());
+  for (resp::Value& member : reply->elements) {
+    if (!isText(member)) co_return unexpected(self->where_, "ZRANGEBYLEX");
+    candidates.push_back(std::move(member.str));
+  }
+  // The index may name a key that is gone (see the layout comment): keep those with a record.
+  std::vector<char> present(candidates.size(), 0);
+  auto checks = forEachParallel(candidates.size(), [&](size_t i) -> asio::awaitable<Status> {
+    const std::string record = recordKey(self->prefix_, candidates[i]);
+    auto op = self->call(record, {"EXISTS", record});
+    Result<resp::Value> exists = co_await std::move(op);
+    if (Status status = failure(exists, self->where_); !status) co_return status;
+    if (exists->type != resp::Type::kInteger) co_return unexpected(self->where_, "EXISTS");
+    present[i] = exists->integer == 1;
+    co_return Status::ok();
+  });
+  if (Status status = co_await std::move(checks); !status) co_return status;
+  std::vector<std::string> keys;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (present[i]) keys.push_back(std::move(candidates[i]));
+  }
+  co_return keys;
 }
 
 asio::awaitable<Result<std::vector<LockRecord>>> Records::locksByRepo(Self self,

@@ -13,6 +13,9 @@
 //                                   outlives the keys, so a key's tokens keep growing
 //   repo index  P{x<c>}r:<n>:R      sorted set of the keys whose lock is of repository R
 //   pull index  P{x<c>}p:<N>:R      sorted set of the keys locked by pull N of repository R
+//   name index  P{n}names           sorted set, every score 0, of each K that starts with
+//                                   kNameIndexPrefix (lock_store.h), for ZRANGEBYLEX by prefix
+//   name marker P{n}names-built     "1" once the name index holds every such K (see below)
 // b = stableHash64(K) % 1024 and c = stableHash64(R) % 1024, in decimal; n = R's length in bytes.
 // The holder fields come from records::holderOf() of the value (Boost.JSON, as in LmdbStore), so
 // strict acquire and the grant decision compare fields and decide exactly as LmdbStore does; no
@@ -44,13 +47,24 @@
 // remembers its index keys as rk, pk), so the index is exact there and an operation takes one
 // round trip. The two-step protocol above is for a cluster.
 //
+// The name index is kept a superset of the keys too, by order rather than scores (a lexical
+// range needs every score equal): a put adds K before its record script runs (on one node, the
+// script adds it when it writes), and a delete removes K after the record is gone. Readers check
+// each candidate's record exists. A put refused with XX on an absent key, or a crash between the
+// steps, leaves an extra entry, which readers skip. This relies on the router's per-key order: no
+// put of K starts while a delete of K is between its two steps. A store written before the name
+// index existed has no marker; the first keysWithPrefix() adds every record's K (from a scan),
+// then sets it. Writes meanwhile keep the index themselves.
+//
 // Tokens: a put that grants (records::isNewGrant: the key was absent, had no holder, or had
 // another) takes INCR of the bucket's fence inside the record script; a re-put by the same
 // holder keeps the token and time. So a key's tokens strictly increase.
 //
-// Thread-safety: a Records is immutable after construction; its operations may run concurrently.
+// Thread-safety: a Records is immutable after construction, but for an atomic flag that caches
+// the name marker; its operations may run concurrently.
 
 #include <boost/asio/awaitable.hpp>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -76,6 +90,8 @@ std::string recordKey(std::string_view prefix, std::string_view key);
 std::string fenceKey(std::string_view prefix, std::string_view key);
 std::string repoIndexKey(std::string_view prefix, std::string_view repo);
 std::string pullIndexKey(std::string_view prefix, std::string_view repo, int64_t pull_num);
+std::string namesKey(std::string_view prefix);
+std::string namesBuiltKey(std::string_view prefix);
 // K from a record key; nullopt for any other key (fences, indexes, foreign keys).
 std::optional<std::string> keyOfRecord(std::string_view prefix, std::string_view wire_key);
 // The SCAN MATCH pattern for the record keys whose K matches `match` (empty: all). It can match
@@ -106,6 +122,13 @@ class Records {
   static asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(Self self, std::string repo);
   static asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(Self self, std::string repo,
                                                                       int64_t pull_num);
+  // A page of the store's own record scan (LockStore::scan), from `cursor`, of keys matching
+  // kNameIndexPrefix + "*"; used once to build the name index of an older store.
+  using ScanRecords = std::function<asio::awaitable<Result<ScanPage>>(uint64_t cursor)>;
+  // LockStore::keysWithPrefix. REQUIRES: nameIndexCovers(prefix).
+  static asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(Self self,
+                                                                          std::string prefix,
+                                                                          ScanRecords scan);
 
   const std::string& prefix() const { return prefix_; }
 
@@ -118,6 +141,10 @@ class Records {
                                             std::vector<std::string> args) const {
     return call_(routing_key, std::move(args));
   }
+  // The delete and unlock scripts' name-index argument for `key` (see their comments).
+  std::string namesArg(std::string_view key) const;
+  // On a cluster, after `key`'s record is gone: takes it out of the name index. Best effort.
+  asio::awaitable<void> unname(std::string key) const;
   // Removes `key` from the holder's index sets where its score is at most (`exact`: equal to)
   // `token`. Best effort: a failure leaves an entry readers skip.
   asio::awaitable<void> unindex(std::string repo, int64_t pull_num, std::string key,
@@ -127,11 +154,17 @@ class Records {
       Self self, std::vector<std::string> keys, std::function<bool(const LockRecord&)> keep);
   static asio::awaitable<Result<std::vector<std::string>>> indexMembers(Self self,
                                                                         std::string index_key);
+  // Adds every K the store holds to the name index, then sets the marker.
+  static asio::awaitable<Status> buildNames(Self self, ScanRecords scan);
+  // Runs fn(0), ..., fn(n - 1), at most kReadConcurrency at once; the first error wins.
+  static asio::awaitable<Status> forEachParallel(size_t n, std::function<asio::awaitable<Status>(size_t)> fn);
 
   const std::string prefix_;
   const std::string where_;
   const KeyedCall call_;
   const bool single_node_;
+  // Set once the name marker was seen or written.
+  mutable std::atomic<bool> names_built_{false};
 };
 
 }  // namespace lockshift::redis

@@ -265,4 +265,19 @@ asio::awaitable<Result<std::vector<LockRecord>>> RedisStore::locksByPull(int db,
   co_return co_await std::move(records_op);
 }
 
+asio::awaitable<Result<std::vector<std::string>>> RedisStore::keysWithPrefix(int db,
+                                                                            std::string prefix) {
+  if (!impl_->records_) {
+    auto records_op = LockStore::keysWithPrefix(db, std::move(prefix));
+    co_return co_await std::move(records_op);
+  }
+  if (db != 0) co_return Status::invalidArgument("DB index is out of range");
+  auto scan_records = [impl = impl_](uint64_t cursor) {
+    return Impl::scan(impl, ScanRequest{.db = 0, .cursor = cursor, .count = 1000,
+                                        .match = std::string(kNameIndexPrefix) + "*"});
+  };
+  auto records_op = redis::Records::keysWithPrefix(impl_->records_, std::move(prefix), scan_records);
+  co_return co_await std::move(records_op);
+}
+
 }  // namespace lockshift

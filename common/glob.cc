@@ -71,4 +71,16 @@ bool globMatch(std::string_view pattern, std::string_view text) {
   return p == pattern.size();
 }
 
+std::string globLiteralPrefix(std::string_view pattern) {
+  std::string literal;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '*' || c == '?' || c == '[') break;
+    // As matchOne(): a backslash escapes the next character; a trailing one is itself.
+    if (c == '\\' && i + 1 < pattern.size()) ++i;
+    literal.push_back(pattern[i]);
+  }
+  return literal;
+}
+
 }  // namespace lockshift

@@ -140,6 +140,11 @@ asio::awaitable<Result<ScanPage>> CircuitBreakerStore::scan(ScanRequest request)
   return guarded(inner_.scan(std::move(request)));
 }
 
+asio::awaitable<Result<std::vector<std::string>>> CircuitBreakerStore::keysWithPrefix(
+    int db, std::string prefix) {
+  return guarded(inner_.keysWithPrefix(db, std::move(prefix)));
+}
+
 asio::awaitable<Result<int64_t>> CircuitBreakerStore::count(int db) { return guarded(inner_.count(db)); }
 
 asio::awaitable<Status> CircuitBreakerStore::ping() { return guarded(inner_.ping()); }

@@ -66,6 +66,9 @@ class CircuitBreakerStore final : public LockStore {
   asio::awaitable<Result<std::optional<std::string>>> deleteIfOwnedByPull(int db, std::string key,
                                                                          std::string pull_num) override;
   asio::awaitable<Result<ScanPage>> scan(ScanRequest request) override;
+  // Answers SCANs on the request path, so admitted and counted like scan().
+  asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(int db,
+                                                                  std::string prefix) override;
   asio::awaitable<Result<int64_t>> count(int db) override;
   asio::awaitable<Status> ping() override;
   // Record reads are the operator's (listings), not the request path: passed through, neither

@@ -22,6 +22,7 @@
 #include "backends/lmdb_txn.h"
 #include "backends/lock_records.h"
 #include "tests/backends/lmdb_test_fixture.h"
+#include "tests/backends/name_index_checks.h"
 
 namespace lockshift::testing {
 namespace {
@@ -106,8 +107,8 @@ class LmdbRecordsTest : public LmdbStoreTest {
     return Status::ok();
   }
 
-  // The repository and pull indexes as stored: (index key, store key) pairs, read with LMDB itself
-  // while the store is closed, so entries the store's own reads would skip are seen too.
+  // The repository, pull and name indexes as stored: (index key, store key) pairs, read with LMDB
+  // itself while the store is closed, so entries the store's own reads would skip are seen too.
   std::set<std::pair<std::string, std::string>> storedIndex() {
     store_.reset();
     std::set<std::pair<std::string, std::string>> entries;
@@ -124,6 +125,10 @@ class LmdbRecordsTest : public LmdbStoreTest {
         mdb_cursor_open(txn, dbi, &cursor) == 0) {
       MDB_val k, v;
       while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+        if (lmdb::asView(k).starts_with('N')) {  // the name index holds the key itself
+          entries.emplace(lmdb::asView(k), lmdb::asView(v));
+          continue;
+        }
         uint64_t hash;
         std::string_view key;
         EXPECT_TRUE(lmdb::decodeKey(v, &hash, &key));
@@ -144,6 +149,10 @@ class LmdbRecordsTest : public LmdbStoreTest {
       const std::map<std::pair<int, std::string>, std::string>& entries) {
     std::set<std::pair<std::string, std::string>> expected;
     for (const auto& [slot, value] : entries) {
+      if (slot.second.starts_with("pr/")) {
+        const char db = static_cast<char>(slot.first);  // tests use dbs below 128
+        expected.emplace(std::string("N\0\0\0", 4) + db, slot.second);
+      }
       auto holder = records::holderOf(value);
       if (!holder) continue;
       expected.emplace(lmdb::repoIndexKey(slot.first, holder->repo), slot.second);
@@ -306,8 +315,9 @@ TEST_F(LmdbRecordsTest, IndexesFollowPutsHolderChangesAndDeletes) {
   EXPECT_EQ(*unlocked, std::optional<std::string>(lockFor("acme/infra", 13, "bob", "staging")));
   EXPECT_EQ(byRepo("acme/infra"), Keys{});
   EXPECT_EQ(byPull("acme/infra", 13), Keys{});
-  // Nothing is left behind that the reads above would have had to skip.
-  EXPECT_TRUE(storedIndex().empty());
+  // Nothing is left behind that the reads above would have had to skip; `app` is still there,
+  // a value without a holder, so only its name remains.
+  EXPECT_EQ(storedIndex(), (std::set<std::pair<std::string, std::string>>{{std::string("N\0\0\0\0", 5), app}}));
 }
 
 TEST_F(LmdbRecordsTest, RefusedWritesLeaveRecordAndIndexesUnchanged) {
@@ -658,6 +668,71 @@ RC_GTEST_FIXTURE_PROP(LmdbRecordsModelTest, RandomWritesKeepIndexesAndTokens, ()
     checkIndexes(model);
   }
   RC_ASSERT(storedIndex() == expectedIndex(model));
+}
+
+TEST_F(LmdbRecordsTest, NameIndexFollowsEveryWrite) {
+  checkNameIndexFollowsWrites(*store_, [&](auto op) { return await(std::move(op)); });
+}
+
+TEST_F(LmdbRecordsTest, NameIndexIsPerDatabaseAndSurvivesReopen) {
+  PutRequest in_one = putRequest("pr/b/x/default/p", "one");
+  in_one.db = 1;
+  ASSERT_TRUE(put(putRequest("pr/a/x/default/p", "zero")).isOk());
+  ASSERT_TRUE(put(std::move(in_one)).isOk());
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(*await(store_->keysWithPrefix(0, "pr/")), std::vector<std::string>{"pr/a/x/default/p"});
+    EXPECT_EQ(*await(store_->keysWithPrefix(1, "pr/")), std::vector<std::string>{"pr/b/x/default/p"});
+    reopen();
+  }
+  auto out_of_range = await(store_->keysWithPrefix(99, "pr/"));
+  EXPECT_EQ(out_of_range.status().code(), ErrorCode::kInvalidArgument);
+}
+
+// An environment of records written before the name index existed has neither the "names" marker
+// nor 'N' entries; opening it fills the index from the records.
+TEST_F(LmdbRecordsTest, OpeningAnEnvironmentWithoutTheNameIndexBuildsIt) {
+  ASSERT_TRUE(put(putRequest("pr/a/1/default/p", "one")).isOk());
+  ASSERT_TRUE(put(putRequest("pr/a/2/default/p", "two")).isOk());
+  ASSERT_TRUE(put(putRequest("global/apply/lock", kCommandLock)).isOk());
+  PutRequest in_one = putRequest("pr/b/1/default/p", "three");
+  in_one.db = 1;
+  ASSERT_TRUE(put(std::move(in_one)).isOk());
+  store_.reset();
+
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  ASSERT_EQ(mdb_env_set_maxdbs(env, 64), 0);
+  ASSERT_EQ(mdb_env_set_mapsize(env, options_.map_size), 0);
+  ASSERT_EQ(mdb_env_open(env, options_.path.c_str(), 0, 0600), 0);
+  MDB_txn* txn = nullptr;
+  MDB_dbi meta, index;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  ASSERT_EQ(mdb_dbi_open(txn, lmdb::kMetaDbName, 0, &meta), 0);
+  ASSERT_EQ(mdb_dbi_open(txn, lmdb::kIndexDbName, MDB_DUPSORT, &index), 0);
+  MDB_val marker = lmdb::asVal("names");
+  ASSERT_EQ(mdb_del(txn, meta, &marker, nullptr), 0);
+  for (uint8_t db : {0, 1}) {
+    const std::string names_key = std::string("N\0\0\0", 4) + static_cast<char>(db);
+    MDB_val k = lmdb::asVal(names_key);
+    ASSERT_EQ(mdb_del(txn, index, &k, nullptr), 0) << "db " << int(db);
+  }
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+
+  reopen();
+  EXPECT_EQ(*await(store_->keysWithPrefix(0, "pr/")),
+            (std::vector<std::string>{"pr/a/1/default/p", "pr/a/2/default/p"}));
+  EXPECT_EQ(*await(store_->keysWithPrefix(1, "pr/")), std::vector<std::string>{"pr/b/1/default/p"});
+  // Built once: writes keep it from then on.
+  ASSERT_EQ(del({"pr/a/1/default/p"}).value(), 1);
+  reopen();
+  EXPECT_EQ(*await(store_->keysWithPrefix(0, "pr/")), std::vector<std::string>{"pr/a/2/default/p"});
+}
+
+TEST_F(LmdbStoreTest, PlainStoreHasNoNameIndex) {
+  auto names = await(store_->keysWithPrefix(0, "pr/"));
+  ASSERT_FALSE(names.isOk());
+  EXPECT_EQ(names.status().code(), ErrorCode::kUnsupported);
 }
 
 }  // namespace

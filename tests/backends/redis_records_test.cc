@@ -15,6 +15,7 @@
 #include "backends/redis_cluster_slots.h"
 #include "backends/redis_cluster_store.h"
 #include "backends/redis_store.h"
+#include "tests/backends/name_index_checks.h"
 #include "tests/backends/redis_cluster_test_fixture.h"
 #include "tests/support/resp_client.h"
 
@@ -339,6 +340,77 @@ TEST_F(RecordsTest, PlainStoreAnswersUnsupported) {
   auto listed = await(plain->locksByRepo(0, "acme/x"));
   ASSERT_FALSE(listed.isOk());
   EXPECT_EQ(listed.status().code(), ErrorCode::kUnsupported);
+}
+
+TEST_F(RecordsTest, SingleRedisNameIndexFollowsEveryWrite) {
+  checkNameIndexFollowsWrites(single(), [&](auto op) { return await(std::move(op)); });
+}
+
+TEST_F(RecordsTest, ClusterNameIndexFollowsEveryWrite) {
+  checkNameIndexFollowsWrites(clustered(), [&](auto op) { return await(std::move(op)); });
+}
+
+TEST_F(RecordsTest, NameIndexSkipsEntriesWithoutARecord) {
+  LockStore& store = single();
+  ASSERT_TRUE(lock(store, "acme/names", "held", 1, "ida").isOk());
+  // What a crash between the name step and the record step leaves, or a refused XX put.
+  RespClient direct(server().port());
+  direct.call({"ZADD", redis::namesKey(kPrefix), "0", lockKey("acme/names", "ghost")});
+  PutRequest absent;
+  absent.key = lockKey("acme/names", "never");
+  absent.value = "v";
+  absent.condition = PutRequest::Condition::kIfPresent;
+  ASSERT_EQ(await(store.put(absent))->outcome, PutResult::Outcome::kConditionFailed);
+  EXPECT_EQ(*await(store.keysWithPrefix(0, "pr/acme/names/")),
+            std::vector<std::string>{lockKey("acme/names", "held")});
+}
+
+// A store written before the name index existed has neither the index nor its marker: the first
+// query builds it from a scan of the records, on one Redis and on a cluster alike.
+TEST_F(RecordsTest, FirstQueryBuildsAMissingNameIndex) {
+  const std::vector<std::string> held = {lockKey("acme/old", "a"), lockKey("acme/old", "b"),
+                                         lockKey("acme/older", "c")};
+  for (bool on_cluster : {false, true}) {
+    SCOPED_TRACE(on_cluster ? "cluster" : "single redis");
+    LockStore& writer = on_cluster ? clustered() : single();
+    for (const std::string& key : held) {
+      PutRequest request;
+      request.key = key;
+      request.value = "held";
+      ASSERT_TRUE(await(writer.put(request)).isOk());
+    }
+    PutRequest other;
+    other.key = "global/apply/lock";
+    other.value = "x";
+    ASSERT_TRUE(await(writer.put(other)).isOk());
+    const std::string prefix = on_cluster ? "" : std::string(kPrefix);
+    for (const std::string& wire : {redis::namesKey(prefix), redis::namesBuiltKey(prefix)}) {
+      if (on_cluster) {
+        cluster().call(cluster().ownerOf(cluster().keySlot(wire)), {"DEL", wire});
+      } else {
+        RespClient(server().port()).call({"DEL", wire});
+      }
+    }
+    // A new store, as after an upgrade (a running one remembers the marker).
+    std::unique_ptr<LockStore> fresh;
+    if (on_cluster) {
+      RedisClusterOptions options = clusterOptions();
+      options.records = true;
+      fresh = openCluster(options);
+    } else {
+      RedisOptions options = optionsFor(server().port());
+      options.records = true;
+      options.key_prefix = std::string(kPrefix);
+      fresh = open(options);
+    }
+    EXPECT_EQ(*await(fresh->keysWithPrefix(0, "pr/acme/old")), held);
+    EXPECT_EQ(*await(fresh->keysWithPrefix(0, "pr/acme/old/")),
+              (std::vector<std::string>{held[0], held[1]}));
+    auto marker = on_cluster ? cluster().call(cluster().ownerOf(cluster().keySlot(redis::namesBuiltKey(prefix))),
+                                              {"EXISTS", redis::namesBuiltKey(prefix)})
+                             : RespClient(server().port()).call({"EXISTS", redis::namesBuiltKey(prefix)});
+    EXPECT_EQ(marker.integer, 1);
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace lockshift {
 namespace {
@@ -53,6 +54,31 @@ TEST(Glob, PathologicalPatternIsFast) {
   for (int i = 0; i < 50; ++i) pattern += "*a";
   pattern += "*b";
   EXPECT_FALSE(globMatch(pattern, text));  // exponential in a naive matcher
+}
+
+// The literal prefix decides which keys a name-index lookup reads, so every match must start
+// with it: checked against globMatch for each case.
+TEST(Glob, LiteralPrefixIsWhatEveryMatchStartsWith) {
+  struct Case {
+    std::string pattern, prefix;
+  };
+  const std::vector<Case> cases = {
+      {"pr/acme/infra*", "pr/acme/infra"},   {"pr*", "pr"},
+      {"pr/a?b*", "pr/a"},                    {"pr/[ab]*", "pr/"},
+      {"pr/a\\*b*", "pr/a*b"},                {"exact/key", "exact/key"},
+      {"", ""},                               {"*", ""},
+      {"trailing\\", "trailing\\"},           {"pr/sp ace/*", "pr/sp ace/"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(globLiteralPrefix(c.pattern), c.prefix) << c.pattern;
+  }
+  for (const std::string text : {"pr/a*b/x", "exact/key", "trailing\\", "pr/sp ace/1"}) {
+    for (const auto& c : cases) {
+      if (globMatch(c.pattern, text)) {
+        EXPECT_TRUE(text.starts_with(c.prefix)) << c.pattern << " " << text;
+      }
+    }
+  }
 }
 
 }  // namespace
