@@ -136,6 +136,8 @@ class Router final : public LockStore, public ControlPlane {
   bool enhancedIndexUsable() const;
   // Whether no key of any db can be owned by legacy now (so a query needs no legacy scan).
   bool enhancedOwnsEveryKey() const;
+  // Whether enhanced may own a key now (false: legacy owns every key, so scans skip enhanced).
+  bool enhancedMayOwnKeys() const;
   // The locks of `query` that legacy owns in `db`, by scanning legacy.
   asio::awaitable<Status> scanLegacyFor(const LockQuery& query, int db, size_t limit,
                                         LockListing* out);
@@ -157,6 +159,8 @@ class Router final : public LockStore, public ControlPlane {
   void startBackfill(std::string actor);  // in the background
   bool backfillRunning() const;
   boost::json::object backfillJson() const;
+  // Whether a scan of `store` for `match` is answered from its name index (router_scan.cc).
+  static bool answersFromNames(const LockStore& store, std::string_view match);
   asio::awaitable<Result<ScanPage>> snapshotScan(ScanRequest request);
   asio::awaitable<Result<ScanPage>> scanOwners(ScanRequest request);
   // Whether writes are replayed by the mirror now (shadow phase, enhanced filled and in the path).

@@ -8,11 +8,16 @@
 // Snapshot cursors have the top bit set, so they never collide with Redis's small cursors; an
 // LMDB cursor (a hash) equals a live snapshot id with probability ~2^-63.
 // A key deleted after the snapshot may still be listed (as with Redis, a GET can then miss).
+//
+// A store with records answers a pattern whose literal prefix its name index covers (Atlantis's
+// `pr/<repo>*` for UnlockByPull) from that index, reading only the keys under the prefix; the
+// snapshot skips a store that owns no key now (legacy in enhanced-only).
 
 #include <algorithm>
 #include <random>
 #include <unordered_set>
 
+#include "common/glob.h"
 #include "common/stable_hash.h"
 #include "router/router.h"
 
@@ -38,6 +43,18 @@ uint64_t newSnapshotId() {
 
 }  // namespace
 
+bool Router::enhancedMayOwnKeys() const {
+  // A key journaled for legacy is pinned to enhanced, even out of the path (ownerOf()).
+  if (journal_.depthFor(StoreRole::kLegacy) > 0) return true;
+  auto state = control_.snapshot();
+  return state->enhanced_in_use && state->enhanced_filled && !state->rollback.raised && enhanced_.available() &&
+         (state->phase == Phase::kHybrid || state->phase == Phase::kEnhancedOnly);
+}
+
+bool Router::answersFromNames(const LockStore& store, std::string_view match) {
+  return store.hasRecords() && nameIndexCovers(globLiteralPrefix(match));
+}
+
 asio::awaitable<Result<ScanPage>> Router::scan(ScanRequest request) {
   const int db = request.db;
   auto call = scanOwners(std::move(request));
@@ -60,7 +77,8 @@ asio::awaitable<Result<ScanPage>> Router::scanOwners(ScanRequest request) {
     bool single_owner = state->rollback.raised || state->phase == Phase::kLegacyOnly ||
                         state->phase == Phase::kShadow || state->phase == Phase::kEnhancedOnly;
     StoreRole owner = state->ownerOf("");
-    if (single_owner && journal_.depth() == 0 && store(owner).name() == "lmdb") {
+    if (single_owner && journal_.depth() == 0 && store(owner).name() == "lmdb" &&
+        !answersFromNames(store(owner), request.match)) {
       const auto t = std::chrono::steady_clock::now();
       auto call = store(owner).scan(std::move(request));
       auto page = co_await std::move(call);
@@ -89,8 +107,30 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
   } else {
     auto collected = std::make_shared<std::vector<std::string>>();
     std::unordered_set<std::string> seen;
+    const std::string literal = globLiteralPrefix(request.match);
+    // A store that owns no key now is skipped, so an enhanced store that is out of the path (or
+    // failing under a rollback) does not fail the scan; the other store is then the only owner
+    // when the scan starts, and every key it holds is taken.
+    const bool skip_legacy = enhancedOwnsEveryKey();
+    const bool skip_enhanced = !skip_legacy && !enhancedMayOwnKeys();
+    const bool sole_owner = skip_legacy || skip_enhanced;
+    auto keep = [&](int db, const std::string& key, StoreRole role) {
+      return (sole_owner || ownerOf(db, key) == role) && seen.insert(key).second;
+    };
     for (StoreRole role : {StoreRole::kLegacy, StoreRole::kEnhanced}) {
-      if (role == StoreRole::kEnhanced && !control_.snapshot()->enhanced_in_use) continue;
+      if (role == StoreRole::kLegacy ? skip_legacy : skip_enhanced) continue;
+      if (answersFromNames(store(role), request.match)) {
+        const auto t = std::chrono::steady_clock::now();
+        auto call = store(role).keysWithPrefix(request.db, literal);
+        auto names = co_await std::move(call);
+        metrics_.observe(role, RouterMetrics::Op::kScan, names.isOk(),
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+        if (!names) co_return names.status();
+        for (auto& key : *names) {
+          if (globMatch(request.match, key) && keep(request.db, key, role)) collected->push_back(std::move(key));
+        }
+        continue;
+      }
       ScanRequest full{.db = request.db, .cursor = 0, .count = 1000, .match = request.match};
       do {
         const auto t = std::chrono::steady_clock::now();
@@ -100,7 +140,7 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
         if (!page) co_return page.status();
         for (auto& key : page->keys) {
-          if (ownerOf(request.db, key) == role && seen.insert(key).second) collected->push_back(std::move(key));
+          if (keep(request.db, key, role)) collected->push_back(std::move(key));
         }
         full.cursor = page->next_cursor;
       } while (full.cursor != 0);

@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -204,6 +205,51 @@ TEST_P(LockIndex, ReleasingAClosedPullsLocksReachesBothStoresAndSparesOthers) {
   released = httpRequest(ls.adminPort(), "DELETE", "/api/v1/locks?repo=acme%2Finfra-net&pull=7");
   ASSERT_EQ(released.status, 200);
   EXPECT_EQ(json::parse(released.body).as_object()["released"].to_number<size_t>(), 0u);
+}
+
+// How many SCANs a redis-server has served (INFO commandstats).
+int64_t scansServed(RespClient& redis) {
+  const std::string info = redis.call({"INFO", "commandstats"}).str;
+  const std::string field = "cmdstat_scan:calls=";
+  const size_t at = info.find(field);
+  return at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
+}
+
+// Atlantis's own UnlockByPull on the wire: `SCAN MATCH pr/<repo>*`, GET of each key, GET+DEL of
+// the pull's. In enhanced-only the scan comes from enhanced's name index: no SCAN reaches the
+// enhanced Redis (once the index is known to be complete) and none reaches legacy.
+TEST_P(LockIndex, AtlantisUnlockByPullIsAnsweredFromTheNameIndex) {
+  LockshiftServer ls(options());
+  RespClient c(ls.port());
+  AtlantisClient a(c);
+  Fleet fleet = takeLocks(a);
+  moveTo(ls, "enhanced-only", 100);
+  EXPECT_TRUE(a.unlockByPull("acme/infra", 99).empty());  // a pull without locks
+  RespClient legacy(legacy_.port());
+  std::optional<RespClient> enhanced;
+  if (enhanced_) enhanced.emplace(enhanced_->port());
+  const int64_t legacy_scans = scansServed(legacy);
+  const int64_t enhanced_scans = enhanced ? scansServed(*enhanced) : 0;
+  // The first query built the index of the new enhanced Redis with a scan: the counter counts.
+  if (enhanced) EXPECT_GT(enhanced_scans, 0);
+
+  std::vector<std::string> released = a.unlockByPull("acme/infra", 2);
+  EXPECT_EQ(std::set<std::string>(released.begin(), released.end()), fleet.keysOf("acme/infra", 2));
+  EXPECT_EQ(released.size(), fleet.keysOf("acme/infra", 2).size());
+  // acme/infra-net matches the pattern too; its pull 7 locks stay, as with Redis.
+  released = a.unlockByPull("acme/infra", 7);
+  EXPECT_EQ(std::set<std::string>(released.begin(), released.end()), fleet.keysOf("acme/infra-net", 7));
+  EXPECT_EQ(scansServed(legacy), legacy_scans);
+  if (enhanced) EXPECT_EQ(scansServed(*enhanced), enhanced_scans);
+
+  // What is left is exactly the other locks, to List (a scan of `pr*`) and to Redis's own GET.
+  std::set<std::string> left;
+  for (const auto& l : fleet.locks) {
+    if (!(l.repo == "acme/infra" && l.pull == 2) && l.repo != "acme/infra-net") left.insert(lockKey(l));
+  }
+  std::set<std::string> listed;
+  for (const auto& [key, value] : a.list()) listed.insert(key);
+  EXPECT_EQ(listed, left);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, LockIndex, ::testing::Values(Enhanced::kRedis, Enhanced::kLmdb),

@@ -26,6 +26,8 @@ class FaultyStore final : public LockStore {
   explicit FaultyStore(LockStore& inner) : inner_(inner) {}
   void setFailing(bool f) { failing_ = f; }
   bool failing() const { return failing_; }
+  // How many scan() calls reached this store (failed ones included).
+  size_t scans() const { return scans_; }
 
   std::string name() const override { return inner_.name(); }
   int databases() const override { return inner_.databases(); }
@@ -51,8 +53,16 @@ class FaultyStore final : public LockStore {
     co_return co_await std::move(c);
   }
   asio::awaitable<Result<ScanPage>> scan(ScanRequest r) override {
+    ++scans_;
     if (failing_) co_return down();
     auto c = inner_.scan(std::move(r));
+    co_return co_await std::move(c);
+  }
+  bool hasRecords() const override { return inner_.hasRecords(); }
+  asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(int db,
+                                                                  std::string prefix) override {
+    if (failing_) co_return down();
+    auto c = inner_.keysWithPrefix(db, std::move(prefix));
     co_return co_await std::move(c);
   }
   asio::awaitable<Result<int64_t>> count(int db) override {
@@ -70,12 +80,15 @@ class FaultyStore final : public LockStore {
   static Status down() { return Status::unavailable("injected fault"); }
   LockStore& inner_;
   std::atomic<bool> failing_{false};
+  std::atomic<size_t> scans_{0};
 };
 
 // The whole router stack on a temp dir; restart() rebuilds it from disk like a process restart.
+// With `enhanced_records`, enhanced keeps enhanced records and their indexes.
 class RouterStack {
  public:
-  explicit RouterStack(ControlState initial = {}) : initial_(std::move(initial)) {
+  explicit RouterStack(ControlState initial = {}, bool enhanced_records = false)
+      : initial_(std::move(initial)), enhanced_records_(enhanced_records) {
     guard_ = std::make_unique<WorkGuard>(io_.get_executor());
     thread_ = std::thread([this] { io_.run(); });
     open();
@@ -131,6 +144,7 @@ class RouterStack {
     o.path = dir_.file("legacy");
     legacy_ = std::move(LmdbStore::open(o).value());
     o.path = dir_.file("enhanced");
+    o.records = enhanced_records_;
     enhanced_ = std::move(LmdbStore::open(o).value());
     bool lf = legacy_faulty_ && legacy_faulty_->failing(), ef = enhanced_faulty_ && enhanced_faulty_->failing();
     legacy_faulty_ = std::make_unique<FaultyStore>(*legacy_);
@@ -168,6 +182,7 @@ class RouterStack {
   }
 
   ControlState initial_;
+  const bool enhanced_records_;
   TempDir dir_;
   asio::io_context io_;
   std::unique_ptr<WorkGuard> guard_;

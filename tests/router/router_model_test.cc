@@ -14,6 +14,7 @@
 #include <rapidcheck/state.h>
 
 #include <map>
+#include <set>
 
 namespace lockshift::testing {
 namespace {
@@ -47,6 +48,21 @@ void checkAll(const Model& m, RouterStack& s) {
       RC_ASSERT(**got == lockJson(spec(k, it->second)));
     }
   }
+  // Atlantis's UnlockByPull scan: every held lock once, nothing else (names index or scan).
+  std::set<std::string> want;
+  for (const auto& [k, pull] : m.holder) want.insert(lockKey(spec(k, pull)));
+  std::vector<std::string> listed;
+  ScanRequest req{.db = 0, .cursor = 0, .count = 3, .match = "pr/acme/infra*"};
+  for (int pages = 0; pages < 1000; ++pages) {
+    auto page = s.run(s.router().scan(req));
+    RC_ASSERT(page.isOk());
+    listed.insert(listed.end(), page->keys.begin(), page->keys.end());
+    req.cursor = page->next_cursor;
+    if (req.cursor == 0) break;
+  }
+  RC_ASSERT(req.cursor == 0u);
+  RC_ASSERT(listed.size() == want.size());
+  RC_ASSERT(std::set<std::string>(listed.begin(), listed.end()) == want);
 }
 
 struct TryLock : Cmd {
@@ -175,13 +191,18 @@ struct VerifyLegacy : Cmd {
   void show(std::ostream& os) const override { os << "VerifyLegacy"; }
 };
 
-RC_GTEST_PROP(RouterModel, PromisesHoldUnderRandomMigrations, ()) {
-  RouterStack stack;
+void checkModel(bool enhanced_records) {
+  RouterStack stack({}, enhanced_records);
   Model model;
   rc::state::check(model, stack,
                    rc::state::gen::execOneOfWithArgs<TryLock, TryLock, TryLock, Unlock, UnlockIfOwned, Move,
                                                      Rollback, FailEnhanced, Restart, VerifyLegacy>());
 }
+
+RC_GTEST_PROP(RouterModel, PromisesHoldUnderRandomMigrations, ()) { checkModel(false); }
+
+// The same with enhanced keeping records: scans of a repository come from its name index.
+RC_GTEST_PROP(RouterModel, PromisesHoldWithEnhancedRecords, ()) { checkModel(true); }
 
 }  // namespace
 }  // namespace lockshift::testing

@@ -242,5 +242,69 @@ TEST(Router, MergedScanReturnsEveryKeyOnceInEveryPhase) {
   }
 }
 
+// Every key of a scan from cursor 0, and whether any came twice.
+std::multiset<std::string> scanEvery(RouterStack& stack, const std::string& match, size_t count = 7) {
+  std::multiset<std::string> keys;
+  ScanRequest req{.db = 0, .cursor = 0, .count = count, .match = match};
+  for (int rounds = 0; rounds < 10000; ++rounds) {
+    auto page = stack.run(stack.router().scan(req));
+    EXPECT_TRUE(page.isOk()) << match << ": " << page.status().toString();
+    if (!page) break;
+    for (auto& k : page->keys) keys.insert(k);
+    req.cursor = page->next_cursor;
+    if (req.cursor == 0) break;
+  }
+  return keys;
+}
+
+// Atlantis's UnlockByPull scans `pr/<repo>*`. With records, enhanced answers its part from the
+// name index and is never scanned; legacy is not touched once enhanced owns every key. The answer
+// is what a scan of every key would give: repositories whose names extend the prefix included.
+TEST(Router, RepositoryScanComesFromTheNameIndexWhereEnhancedOwns) {
+  RouterStack stack({}, /*enhanced_records=*/true);
+  std::set<std::string> want;
+  for (int i = 0; i < 60; ++i) {
+    for (const std::string repo : {"acme/infra", "acme/infra-live", "acme/infra/sub", "other/x"}) {
+      LockSpec lock{.repo = repo, .path = "mod" + std::to_string(i), .project = "p", .pull = 1};
+      ASSERT_EQ(stack.lock(lock), PutResult::Outcome::kApplied);
+      if (repo != "other/x") want.insert(lockKey(lock));
+    }
+  }
+  for (auto [phase, split] : std::vector<std::pair<Phase, double>>{
+           {Phase::kLegacyOnly, 0}, {Phase::kHybrid, 50}, {Phase::kEnhancedOnly, 0}}) {
+    SCOPED_TRACE(std::string(phaseName(phase)) + " " + std::to_string(split));
+    ASSERT_TRUE(stack.move(phase, split).applied);
+    const size_t legacy_scans = stack.legacy().scans(), enhanced_scans = stack.enhanced().scans();
+    auto keys = scanEvery(stack, "pr/acme/infra*");
+    EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()), want);
+    EXPECT_EQ(keys.size(), want.size()) << "a key came twice";
+    EXPECT_EQ(stack.enhanced().scans(), enhanced_scans) << "enhanced was scanned";
+    if (phase == Phase::kEnhancedOnly) {
+      EXPECT_EQ(stack.legacy().scans(), legacy_scans) << "legacy was scanned";
+    }
+    // A pattern the index does not cover is still answered, by scanning.
+    EXPECT_EQ(scanEvery(stack, "pr*").size(), 240u);
+  }
+}
+
+// With a rollback raised while enhanced fails, legacy owns every key: a scan must not need
+// enhanced, even with writes journaled for it.
+TEST(Router, ScanDuringARollbackDoesNotNeedAFailingEnhanced) {
+  for (bool records : {false, true}) {
+    SCOPED_TRACE(records ? "enhanced with records" : "plain enhanced");
+    RouterStack stack({}, records);
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+    ASSERT_TRUE(stack.move(Phase::kHybrid, 50).applied);
+    ASSERT_TRUE(stack.router().raiseRollback("enhanced is down", "test").isOk());
+    stack.enhanced().setFailing(true);
+    for (int i = 20; i < 30; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+    ASSERT_GT(stack.journal().depth(), 0u);
+    auto keys = scanEvery(stack, "pr/acme/infra/*");
+    EXPECT_EQ(keys.size(), 30u);
+    EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()).size(), 30u);
+    stack.enhanced().setFailing(false);
+  }
+}
+
 }  // namespace
 }  // namespace lockshift::testing
