@@ -1,6 +1,8 @@
 // index_bench: how long finding and releasing a repository's or a pull's locks takes with many
 // held locks, the way Atlantis does it on its Redis (SCAN ... MATCH, then GET each key) against
-// lockshift's enhanced indexes (GET / DELETE /api/v1/locks?repo=&pull=). For tools/bench_index.sh.
+// lockshift's enhanced indexes (GET / DELETE /api/v1/locks?repo=&pull=), and Atlantis's own
+// sequences sent to lockshift (whose SCAN MATCH pr/{repo}* reads enhanced's name index). For
+// tools/bench_index.sh.
 //
 //   index_bench seed --port P --repos R --locks-per-repo K --pulls-per-repo N
 //       SETs R*K project locks (Atlantis's JSON) into a Redis-protocol server, pipelined.
@@ -150,6 +152,9 @@ int measure(std::map<std::string, int>& o) {
     n = listed(http(admin, "DELETE", "/api/v1/locks?repo=" + encoded(repoName(indexed)) + "&pull=" +
                                          std::to_string(pull)));
     std::printf("unlock-by-pull-index %.3f %zu\n", msSince(t), n);
+    t = Clock::now();
+    n = atlantisScan(lockshift, "pr/" + repoName(wire) + "/*", 0);
+    std::printf("list-repo-atlantis-via-lockshift %.3f %zu\n", msSince(t), n);
     t = Clock::now();
     n = atlantisScan(lockshift, "pr/" + repoName(wire) + "*", pull);
     std::printf("unlock-by-pull-atlantis-via-lockshift %.3f %zu\n", msSince(t), n);
