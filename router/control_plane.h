@@ -74,7 +74,8 @@ class ControlPlane {
   // POST / DELETE /api/v1/rollback. Takes effect for new requests at once.
   virtual Status raiseRollback(std::string reason, std::string actor) = 0;
   virtual Status clearRollback(std::string actor) = 0;
-  // GET /readyz: both stores answer.
+  // GET /readyz: every key can be answered: legacy answers, and so does enhanced while it may own
+  // a key (not in legacy-only or shadow, under a rollback, or while a breaker holds it out).
   virtual boost::asio::awaitable<bool> ready() = 0;
   // GET /api/v1/locks: keys starting with `prefix` in every db, read from their owners, at most
   // `limit`.

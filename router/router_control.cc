@@ -255,10 +255,14 @@ Status Router::clearRollback(std::string actor) {
   return Status::ok();
 }
 
+// Enhanced's health counts only while it may own a key: in legacy-only and shadow, under a
+// rollback, and while the breaker holds it out of the path, legacy answers every key, so an
+// enhanced outage must not take lockshift out of a load balancer. That is the outage fallback
+// exists for.
 asio::awaitable<bool> Router::ready() {
   auto call = legacy_.ping();
   if (!(co_await std::move(call)).isOk()) co_return false;
-  if (!control_.snapshot()->enhanced_in_use) co_return true;
+  if (!enhancedMayOwnKeys()) co_return true;
   auto call2 = enhanced_.ping();
   co_return (co_await std::move(call2)).isOk();
 }

@@ -151,6 +151,8 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
   auto to_open = waitBreaker(ls, "open", std::chrono::seconds(10));
   ASSERT_TRUE(to_open) << breakerState(ls) << "\n" << ls.log();
   {
+    // Still ready for a load balancer: legacy answers every key.
+    EXPECT_EQ(httpRequest(ls.adminPort(), "GET", "/readyz").status, 200);
     // Atlantis's List and UnlockByPull scans are answered by legacy alone meanwhile. (Only the
     // SCANs: the clients release locks all the time, so a GET after them may miss, as on Redis.)
     RespClient scanner(ls.port());

@@ -306,5 +306,33 @@ TEST(Router, ScanDuringARollbackDoesNotNeedAFailingEnhanced) {
   }
 }
 
+// Readiness follows what requests need: enhanced's health counts only while it may own a key, so
+// an enhanced outage that legacy covers (shadow, rollback) does not take lockshift out of a load
+// balancer; a failing legacy always does.
+TEST(Router, ReadinessNeedsEnhancedOnlyWhileItMayOwnKeys) {
+  RouterStack stack;
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+  EXPECT_TRUE(stack.run(stack.router().ready()));
+  ASSERT_TRUE(stack.move(Phase::kShadow, std::nullopt).applied);
+  for (int i = 0; i < 500 && !stack.control().snapshot()->enhanced_filled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(stack.control().snapshot()->enhanced_filled);
+  stack.enhanced().setFailing(true);
+  EXPECT_TRUE(stack.run(stack.router().ready())) << "shadow: legacy answers every key";
+  stack.enhanced().setFailing(false);
+  auto moved = stack.move(Phase::kHybrid, 50);
+  ASSERT_TRUE(moved.applied) << (moved.refusals.empty() ? "" : moved.refusals[0]);
+  EXPECT_TRUE(stack.run(stack.router().ready()));
+  stack.enhanced().setFailing(true);
+  EXPECT_FALSE(stack.run(stack.router().ready())) << "hybrid: enhanced owns keys and fails";
+  ASSERT_TRUE(stack.router().raiseRollback("enhanced down", "test").isOk());
+  EXPECT_TRUE(stack.run(stack.router().ready())) << "rollback: legacy answers every key";
+  stack.legacy().setFailing(true);
+  EXPECT_FALSE(stack.run(stack.router().ready())) << "legacy fails";
+  stack.legacy().setFailing(false);
+  stack.enhanced().setFailing(false);
+}
+
 }  // namespace
 }  // namespace lockshift::testing
