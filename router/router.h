@@ -136,7 +136,8 @@ class Router final : public LockStore, public ControlPlane {
   bool enhancedIndexUsable() const;
   // Whether no key of any db can be owned by legacy now (so a query needs no legacy scan).
   bool enhancedOwnsEveryKey() const;
-  // Whether enhanced may own a key now (false: legacy owns every key, so scans skip enhanced).
+  // Whether enhanced may own a key now (false: legacy owns every key, so scans skip enhanced and
+  // readiness does not need it) (router_admin.cc).
   bool enhancedMayOwnKeys() const;
   // The locks of `query` that legacy owns in `db`, by scanning legacy.
   asio::awaitable<Status> scanLegacyFor(const LockQuery& query, int db, size_t limit,

@@ -65,6 +65,14 @@ bool Router::enhancedIndexUsable() const {
          (state->phase == Phase::kHybrid || state->phase == Phase::kEnhancedOnly);
 }
 
+bool Router::enhancedMayOwnKeys() const {
+  // A key journaled for legacy is pinned to enhanced, even out of the path (ownerOf()).
+  if (journal_.depthFor(StoreRole::kLegacy) > 0) return true;
+  auto state = control_.snapshot();
+  return state->enhanced_in_use && state->enhanced_filled && !state->rollback.raised && enhanced_.available() &&
+         (state->phase == Phase::kHybrid || state->phase == Phase::kEnhancedOnly);
+}
+
 bool Router::enhancedOwnsEveryKey() const {
   auto state = control_.snapshot();
   // A key journaled for enhanced is pinned to legacy until it is repaired (ownerOf()).

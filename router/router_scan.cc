@@ -43,14 +43,6 @@ uint64_t newSnapshotId() {
 
 }  // namespace
 
-bool Router::enhancedMayOwnKeys() const {
-  // A key journaled for legacy is pinned to enhanced, even out of the path (ownerOf()).
-  if (journal_.depthFor(StoreRole::kLegacy) > 0) return true;
-  auto state = control_.snapshot();
-  return state->enhanced_in_use && state->enhanced_filled && !state->rollback.raised && enhanced_.available() &&
-         (state->phase == Phase::kHybrid || state->phase == Phase::kEnhancedOnly);
-}
-
 bool Router::answersFromNames(const LockStore& store, std::string_view match) {
   return store.hasRecords() && nameIndexCovers(globLiteralPrefix(match));
 }
