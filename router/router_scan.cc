@@ -24,12 +24,17 @@
 namespace lockshift {
 
 // One cursor position in a snapshot. Several cursors share a snapshot's keys; a cursor is not
-// consumed by use, so a client that retries a SCAN with the same cursor gets the same page.
+// consumed by use, so a client that retries a SCAN with the same cursor gets the same page (until
+// it has used the next cursor; see `prev`).
 struct Router::Snapshot {
   std::shared_ptr<const std::vector<std::string>> keys;
   size_t offset = 0;
   int db = 0;
   std::chrono::steady_clock::time_point used;
+  // The cursor whose page returned this one (0 for the first page). Once this cursor is used,
+  // the client has moved past that one, so it is dropped: a scan holds at most two entries, and
+  // a long scan cannot push other scans' cursors out of the table.
+  uint64_t prev = 0;
 };
 
 namespace {
@@ -96,6 +101,7 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
     it->second->used = std::chrono::steady_clock::now();
     keys = it->second->keys;
     offset = it->second->offset;
+    if (it->second->prev != 0) snapshots_.erase(it->second->prev);
   } else {
     auto collected = std::make_shared<std::vector<std::string>>();
     std::unordered_set<std::string> seen;
@@ -160,7 +166,7 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
                                      [](const auto& a, const auto& b) { return a.second->used < b.second->used; });
       snapshots_.erase(oldest);
     }
-    auto next = std::make_shared<Snapshot>(Snapshot{keys, end, request.db, now});
+    auto next = std::make_shared<Snapshot>(Snapshot{keys, end, request.db, now, request.cursor});
     uint64_t next_id = newSnapshotId();
     snapshots_.emplace(next_id, std::move(next));
     page.next_cursor = next_id;

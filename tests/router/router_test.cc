@@ -334,5 +334,46 @@ TEST(Router, ReadinessNeedsEnhancedOnlyWhileItMayOwnKeys) {
   stack.enhanced().setFailing(false);
 }
 
+// Atlantis pages a long List while other operations scan too, and a Go client can pause between
+// pages. A long scan must not push another scan's cursor out: each scan keeps only the cursor it
+// was last given (and the one before, for a retry), not one per page.
+TEST(Router, ALongScanDoesNotExpireAnotherScansCursor) {
+  RouterStack stack;
+  for (int i = 0; i < 600; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 50).applied);  // two owners: scans page a snapshot
+  ScanRequest paused{.db = 0, .cursor = 0, .count = 10, .match = "pr*"};
+  auto first = stack.run(stack.router().scan(paused));
+  ASSERT_TRUE(first.isOk()) << first.status().toString();
+  ASSERT_NE(first->next_cursor, 0u);
+  paused.cursor = first->next_cursor;
+  // Another client lists everything one key per page: far more pages than snapshots kept (256).
+  std::set<std::string> listed;
+  ScanRequest long_scan{.db = 0, .cursor = 0, .count = 1, .match = "pr*"};
+  for (int page = 0; page < 1000; ++page) {
+    auto got = stack.run(stack.router().scan(long_scan));
+    ASSERT_TRUE(got.isOk()) << got.status().toString();
+    listed.insert(got->keys.begin(), got->keys.end());
+    long_scan.cursor = got->next_cursor;
+    if (long_scan.cursor == 0) break;
+  }
+  EXPECT_EQ(long_scan.cursor, 0u);
+  EXPECT_EQ(listed.size(), 600u);
+  // The paused scan resumes where it was, and a retry of its cursor gives the same page.
+  auto resumed = stack.run(stack.router().scan(paused));
+  ASSERT_TRUE(resumed.isOk()) << resumed.status().toString();
+  auto retried = stack.run(stack.router().scan(paused));
+  ASSERT_TRUE(retried.isOk()) << retried.status().toString();
+  EXPECT_EQ(resumed->keys, retried->keys);
+  std::set<std::string> rest(first->keys.begin(), first->keys.end());
+  ScanRequest next = paused;
+  for (int page = 0; page < 1000 && next.cursor != 0; ++page) {
+    auto got = stack.run(stack.router().scan(next));
+    ASSERT_TRUE(got.isOk()) << got.status().toString();
+    rest.insert(got->keys.begin(), got->keys.end());
+    next.cursor = got->next_cursor;
+  }
+  EXPECT_EQ(rest.size(), 600u);
+}
+
 }  // namespace
 }  // namespace lockshift::testing
