@@ -196,8 +196,12 @@ std::string nameIndexKey(int db) {
   return key;
 }
 
-// Adds (`add`) or removes `key` in the name index of `db`, when the index covers it.
-int updateName(MDB_txn* txn, MDB_dbi index, int db, std::string_view key, bool add) {
+// Adds (`add`) or removes the key of `encoded` (a "db<N>" entry's key) in the name index of
+// `db`, when the index covers it.
+int updateName(MDB_txn* txn, MDB_dbi index, int db, const MDB_val& encoded, bool add) {
+  uint64_t hash = 0;
+  std::string_view key;
+  if (!decodeKey(encoded, &hash, &key)) return MDB_CORRUPTED;  // shorter than its hash
   if (!nameIndexCovers(key)) return 0;
   std::string index_key = nameIndexKey(db);
   MDB_val k = asVal(index_key);
@@ -222,12 +226,7 @@ Status buildNameIndex(MDB_txn* txn, const std::vector<MDB_dbi>& data_dbis, const
     MDB_val k, v;
     int got = cursor.get(&k, &v, MDB_FIRST);
     for (; got == 0; got = cursor.get(&k, &v, MDB_NEXT)) {
-      uint64_t hash = 0;
-      std::string_view key;
-      if (!decodeKey(k, &hash, &key)) {
-        return Status::internal("lmdb entry shorter than its hash in " + path);
-      }
-      if (int code = updateName(txn, dbs.index, static_cast<int>(db), key, true); code != 0) {
+      if (int code = updateName(txn, dbs.index, static_cast<int>(db), k, true); code != 0) {
         return lmdbFailed("mdb_put", code, path);
       }
     }
@@ -394,10 +393,7 @@ Status writeRecord(MDB_txn* txn, const Keyspace& space, EncodedKey& key, const R
     }
   }
   if (!before) {
-    uint64_t hash = 0;
-    std::string_view name;
-    decodeKey(k, &hash, &name);
-    if (int code = updateName(txn, dbs.index, space.db, name, true); code != 0) {
+    if (int code = updateName(txn, dbs.index, space.db, k, true); code != 0) {
       return txnFailed(code, rc);
     }
   }
@@ -416,10 +412,7 @@ Status eraseRecord(MDB_txn* txn, const Keyspace& space, EncodedKey& key, const R
       return txnFailed(code, rc);
     }
   }
-  uint64_t hash = 0;
-  std::string_view name;
-  decodeKey(k, &hash, &name);
-  if (int code = updateName(txn, space.records->index, space.db, name, false); code != 0) {
+  if (int code = updateName(txn, space.records->index, space.db, k, false); code != 0) {
     return txnFailed(code, rc);
   }
   if (int code = mdb_del(txn, space.dbi, &k, nullptr); code != 0) return txnFailed(code, rc);

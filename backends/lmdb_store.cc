@@ -324,10 +324,7 @@ Result<std::vector<LockRecord>> LmdbStore::locksNow(int db, std::string_view rep
 // One read transaction, so the answer is one snapshot: every key present then, each once.
 Result<std::vector<std::string>> LmdbStore::namesNow(int db, std::string_view prefix) {
   if (Status status = checkDb(db); !status) return status;
-  if (!nameIndexCovers(prefix)) {
-    return Status::invalidArgument("the name index holds only keys that start with \"" +
-                                   std::string(kNameIndexPrefix) + "\"");
-  }
+  if (Status status = checkNameIndexCovers(prefix); !status) return status;
   lmdb::ReadTxn txn(*readers_);
   if (txn.rc() != 0) return lmdbError("mdb_txn_begin", txn.rc());
   return lmdb::readNames(txn.get(), keyspace(db), prefix, options_.path);

@@ -9,6 +9,12 @@ Status noRecords(const LockStore& store) {
 }
 }  // namespace
 
+Status checkNameIndexCovers(std::string_view prefix) {
+  if (nameIndexCovers(prefix)) return Status::ok();
+  return Status::invalidArgument("the name index holds only keys that start with \"" +
+                                 std::string(kNameIndexPrefix) + "\"");
+}
+
 asio::awaitable<Result<std::optional<LockRecord>>> LockStore::getRecord(int, std::string) {
   co_return noRecords(*this);
 }

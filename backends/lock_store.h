@@ -103,6 +103,8 @@ struct LockRecord {
 // starts with kNameIndexPrefix.
 inline constexpr std::string_view kNameIndexPrefix = "pr/";
 inline bool nameIndexCovers(std::string_view prefix) { return prefix.starts_with(kNameIndexPrefix); }
+// OK when nameIndexCovers(prefix), else the kInvalidArgument keysWithPrefix() answers.
+Status checkNameIndexCovers(std::string_view prefix);
 
 class LockStore {
  public:

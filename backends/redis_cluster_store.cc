@@ -336,8 +336,7 @@ asio::awaitable<Result<std::vector<std::string>>> RedisClusterStore::keysWithPre
   if (!impl_->records) return LockStore::keysWithPrefix(db, std::move(prefix));
   if (db != 0) return clusterDbOutOfRange<std::vector<std::string>>();
   auto scan_records = [client = impl_->client](uint64_t cursor) {
-    return Impl::scan(client, ScanRequest{.db = 0, .cursor = cursor, .count = 1000,
-                                          .match = std::string(kNameIndexPrefix) + "*"});
+    return Impl::scan(client, redis::Records::namedKeysPage(cursor));
   };
   return redis::Records::keysWithPrefix(impl_->records, std::move(prefix), scan_records);
 }

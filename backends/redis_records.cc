@@ -603,10 +603,7 @@ asio::awaitable<Status> Records::buildNames(Self self, ScanRecords scan) {
 asio::awaitable<Result<std::vector<std::string>>> Records::keysWithPrefix(Self self,
                                                                           std::string prefix,
                                                                           ScanRecords scan) {
-  if (!nameIndexCovers(prefix)) {
-    co_return Status::invalidArgument("the name index holds only keys that start with \"" +
-                                      std::string(kNameIndexPrefix) + "\"");
-  }
+  if (Status status = checkNameIndexCovers(prefix); !status) co_return status;
   if (!self->names_built_.load(std::memory_order_acquire)) {
     const std::string marker = namesBuiltKey(self->prefix_);
     auto get = self->call(marker, {"EXISTS", marker});

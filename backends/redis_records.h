@@ -125,6 +125,10 @@ class Records {
   // A page of the store's own record scan (LockStore::scan), from `cursor`, of keys matching
   // kNameIndexPrefix + "*"; used once to build the name index of an older store.
   using ScanRecords = std::function<asio::awaitable<Result<ScanPage>>(uint64_t cursor)>;
+  // The request a store's ScanRecords sends: a page of the keys the name index holds.
+  static ScanRequest namedKeysPage(uint64_t cursor) {
+    return ScanRequest{.db = 0, .cursor = cursor, .count = 1000, .match = std::string(kNameIndexPrefix) + "*"};
+  }
   // LockStore::keysWithPrefix. REQUIRES: nameIndexCovers(prefix).
   static asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(Self self,
                                                                           std::string prefix,

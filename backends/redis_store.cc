@@ -273,8 +273,7 @@ asio::awaitable<Result<std::vector<std::string>>> RedisStore::keysWithPrefix(int
   }
   if (db != 0) co_return Status::invalidArgument("DB index is out of range");
   auto scan_records = [impl = impl_](uint64_t cursor) {
-    return Impl::scan(impl, ScanRequest{.db = 0, .cursor = cursor, .count = 1000,
-                                        .match = std::string(kNameIndexPrefix) + "*"});
+    return Impl::scan(impl, redis::Records::namedKeysPage(cursor));
   };
   auto records_op = redis::Records::keysWithPrefix(impl_->records_, std::move(prefix), scan_records);
   co_return co_await std::move(records_op);
