@@ -113,8 +113,8 @@ class Router final : public LockStore, public ControlPlane {
   // the shadow phase are journaled for enhanced instead of replayed.
   void setMirror(MirrorSink* mirror) { mirror_ = mirror; }
 
-  // For the mirror: replays a call legacy answered on enhanced, under the key's lock; skipped
-  // when the key is dirty (the journal copies it whole).
+  // For the mirror: replays a call legacy answered on enhanced. Decided under the key's lock
+  // (skipped when the key is dirty: the journal copies it whole), made after releasing it.
   asio::awaitable<EnhancedAnswer> replayOnEnhanced(MirroredCall call);
   // For the mirror: enhanced answered differently, so it is repaired from legacy.
   asio::awaitable<void> markEnhancedDirty(int db, std::string key);

@@ -32,8 +32,16 @@ asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
     }
     co_return answer;
   }
-  // Under the key's lock, so a replay never interleaves with a client's write or a repair of the
-  // same key; a dirty key is skipped, the journal copies it whole.
+  // The decision to replay is taken under the key's lock; the call on enhanced is made after it
+  // is released, so a client's write to the key never waits for enhanced (a frozen enhanced
+  // would otherwise hold it for the whole command timeout). That is safe because nothing else
+  // writes the key on enhanced while this replay is in the mirror:
+  // - client writes in the shadow phase go to legacy only, and their replays queue behind this
+  //   one on the same mirror shard (per-key order);
+  // - a repair (journal, reconcile) refuses a key the mirror has pending;
+  // - leaving the shadow phase waits for the mirror to empty (settleMirror), so no client write
+  //   reaches enhanced while a replay is in flight.
+  // A dirty key is skipped: the journal copies it whole.
   auto guard = co_await locks_.lock(call.db, call.key);
   if (journal_.dirtyTarget(call.db, call.key)) {
     answer.skipped = true;
@@ -48,6 +56,7 @@ asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
     answer.skipped = true;
     co_return answer;
   }
+  guard.release();
   const auto t = std::chrono::steady_clock::now();
   switch (call.op) {
     case MirroredCall::Op::kGet: {

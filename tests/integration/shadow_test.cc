@@ -143,6 +143,45 @@ TEST(Shadow, AFullMirrorQueueDropsAndCountsWithoutSlowingClients) {
       << json::serialize(status(ls));
 }
 
+// In the shadow phase enhanced is out of the client's path: with enhanced frozen, a client's
+// write to a key whose replay is still waiting on enhanced is answered at once, not after
+// enhanced's command timeout (500 ms here). Once enhanced is back, it agrees with legacy.
+TEST(Shadow, AFrozenEnhancedNeverDelaysAWriteToAKeyBeingReplayed) {
+  RedisServer legacy, enhanced;
+  LockshiftServer ls(shadowOptions(legacy, enhanced, "queue_size = 100000\nworkers = 1\n"));
+  enterShadow(ls);
+  RespClient c(ls.port());
+  AtlantisClient a(c);
+  enhanced.process().signal(SIGSTOP);
+  Clock::duration slowest{};
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(a.tryLock(spec(i)).first);
+    // The replay of the lock above is (or soon will be) stuck on enhanced; releasing the same
+    // lock must not wait for it.
+    const auto t = Clock::now();
+    if (i % 2 == 0) {
+      ASSERT_TRUE(a.unlock(spec(i)).has_value());
+    }
+    slowest = std::max(slowest, Clock::now() - t);
+  }
+  EXPECT_LT(slowest, std::chrono::milliseconds(250));
+  enhanced.process().signal(SIGCONT);
+  // Held: the odd locks; released: the even ones, in both stores.
+  auto expected = [](int i) { return i % 2 == 1 ? std::optional<std::string>(lockJson(spec(i))) : std::nullopt; };
+  EnhancedRedis e(enhanced.port());
+  EXPECT_TRUE(waitFor([&] {
+    for (int i = 0; i < 20; ++i) {
+      if (e.get(lockKey(spec(i))) != expected(i)) return false;
+    }
+    return true;
+  }, std::chrono::seconds(30))) << json::serialize(status(ls));
+  RespClient direct(legacy.port());
+  for (int i = 0; i < 20; ++i) {
+    resp::Value v = direct.call({"get", lockKey(spec(i))});
+    EXPECT_EQ(v.type == resp::Type::kNull ? std::nullopt : std::optional<std::string>(v.str), expected(i)) << i;
+  }
+}
+
 // Replays still queued when the phase leaves shadow must not land on enhanced after it owns keys:
 // the move skips them (journaling their keys, which stay with legacy until copied) and waits for
 // the queue to empty, here with enhanced frozen so the queue is long.
