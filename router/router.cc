@@ -38,7 +38,11 @@ Router::Router(LockStore& legacy, LockStore& enhanced, ControlStore& control, Re
   publishStateMetrics();
 }
 
-Router::~Router() { stop(); }
+Router::~Router() {
+  stop();
+  // A clean stop: the mirror journaled what it had not replayed (ShadowMirror::stop).
+  if (started_) removeRunningMarker();
+}
 
 int Router::databases() const { return std::min(legacy_.databases(), enhanced_.databases()); }
 

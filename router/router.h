@@ -158,6 +158,12 @@ class Router final : public LockStore, public ControlPlane {
   // position (router_backfill.cc).
   asio::awaitable<Status> fillEnhanced(std::string actor);
   void startBackfill(std::string actor);  // in the background
+  // <state_dir>/running is present while a process serves the state directory. Found at start
+  // in the shadow phase, the last process was not stopped cleanly and its mirror's queue is
+  // lost: enhanced is filled again before it may own a key. The destructor removes it.
+  void recoverFromUncleanStop();
+  void removeRunningMarker();
+  bool started_ = false;
   bool backfillRunning() const;
   boost::json::object backfillJson() const;
   // Whether a scan of `store` for `match` is answered from its name index (router_scan.cc).

@@ -8,11 +8,15 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
-#include "common/clock.h"
-
-#include "router/router.h"
+#include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "common/clock.h"
+#include "common/files.h"
+#include "router/router.h"
 
 namespace lockshift {
 
@@ -41,6 +45,9 @@ std::string percentText(double split) {
 
 StoreRole otherRole(StoreRole r) { return r == StoreRole::kLegacy ? StoreRole::kEnhanced : StoreRole::kLegacy; }
 
+// Present while a process serves the state directory; removed by a clean stop.
+std::string runningMarkerPath(const std::string& dir) { return dir + "/running"; }
+
 asio::awaitable<void> sleepFor(asio::steady_timer& timer, std::chrono::milliseconds d) {
   timer.expires_after(d);
   auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -62,11 +69,45 @@ void Router::start(asio::io_context& io) {
   publishStateMetrics();
   spawnBackground([this] { return replayLoop(); });
   spawnBackground([this] { return flagLoop(); });
+  recoverFromUncleanStop();
   // A state seeded past legacy-only (from the config) needs enhanced filled before enhanced owns
   // anything; until then ownerOf() keeps every key on legacy.
   auto state = control_.snapshot();
   // The backfill resumes from its saved position (and retries until the stores answer).
   if (state->phase != Phase::kLegacyOnly && !state->enhanced_filled) startBackfill("startup");
+}
+
+void Router::recoverFromUncleanStop() {
+  const std::string marker = runningMarkerPath(control_.dir());
+  std::error_code ec;
+  const bool unclean = std::filesystem::exists(marker, ec);
+  auto state = control_.snapshot();
+  if (unclean && state->phase == Phase::kShadow && state->enhanced_filled) {
+    // The last process stopped without journaling its shadow mirror's queue (killed, crashed):
+    // writes legacy answered may never have reached enhanced, and nothing records which. Left
+    // so, enhanced could later own a key without its lock and grant it a second time. So
+    // enhanced is filled from legacy again before it may own a key, with writes journaled
+    // meanwhile, exactly as the first time.
+    auto updated = control_.update([](ControlState& s) { s.enhanced_filled = false; });
+    if (!updated) {
+      std::cerr << "lockshift: cannot record that enhanced must be filled again: " << updated.status().toString()
+                << "\n";
+    } else {
+      std::filesystem::remove(control_.dir() + "/backfill.json", ec);
+      control_.audit("enhanced.fill.restarted", "startup",
+                     "the last process stopped without a clean shutdown in the shadow phase; its mirror's "
+                     "queue may be lost, so legacy is copied into enhanced again");
+    }
+  }
+  if (Status s = writeFileAtomically(control_.dir(), marker, std::to_string(::getpid()) + "\n"); !s) {
+    std::cerr << "lockshift: cannot write " << marker << ": " << s.toString() << "\n";
+  }
+  started_ = true;
+}
+
+void Router::removeRunningMarker() {
+  std::error_code ec;
+  std::filesystem::remove(runningMarkerPath(control_.dir()), ec);
 }
 
 void Router::spawnBackground(std::function<asio::awaitable<void>()> task) {

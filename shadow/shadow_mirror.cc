@@ -50,6 +50,10 @@ void ShadowMirror::start(asio::io_context& io) { io_ = &io; }
 
 void ShadowMirror::stop() { stopping_ = true; }
 
+bool ShadowMirror::isWrite(MirroredCall::Op op) {
+  return op == MirroredCall::Op::kPut || op == MirroredCall::Op::kDelete || op == MirroredCall::Op::kUnlockScript;
+}
+
 std::string ShadowMirror::pendingKey(int db, std::string_view key) {
   return std::to_string(db) + '\0' + std::string(key);
 }
@@ -104,6 +108,11 @@ asio::awaitable<void> ShadowMirror::drain(Shard* shard) {
     if (!stopping_) {
       auto p = process(std::move(call));
       co_await std::move(p);
+    } else if (isWrite(call.op) && hooks_.mark_dirty) {
+      // Stopping: a write legacy answered and enhanced has not seen yet is journaled (durably),
+      // so the next process repairs enhanced instead of leaving it behind without a trace.
+      auto mark = hooks_.mark_dirty(db, key);
+      co_await std::move(mark);
     }
     depth_.fetch_sub(1);
     depth_metric_.Set(static_cast<double>(depth_.load()));
@@ -122,6 +131,15 @@ asio::awaitable<void> ShadowMirror::process(MirroredCall call) {
     skipped_metric_.Increment();
     std::lock_guard lock(stats_mu_);
     ++skipped_;
+    co_return;
+  }
+  if (stopping_ && !answer.status.isOk()) {
+    // Cut short by the stop (the store closing under it): not a divergence, but enhanced may have
+    // missed the write, so it is journaled like the calls still queued.
+    if (isWrite(call.op) && hooks_.mark_dirty) {
+      auto mark = hooks_.mark_dirty(call.db, call.key);
+      co_await std::move(mark);
+    }
     co_return;
   }
   Comparison c = compareAnswers(call, answer);

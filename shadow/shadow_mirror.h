@@ -58,7 +58,9 @@ class ShadowMirror final : public MirrorSink {
   ~ShadowMirror() override;
 
   void start(asio::io_context& io);
-  // Stops taking calls; queued ones are dropped.
+  // Stops taking calls. Writes still queued, and writes whose replay the stop cut short, are
+  // journaled through mark_dirty instead of replayed: the queue lives in memory, and enhanced
+  // must not be left silently behind legacy by a restart.
   void stop();
 
   bool submit(MirroredCall call) override;
@@ -92,6 +94,7 @@ class ShadowMirror final : public MirrorSink {
   asio::awaitable<void> process(MirroredCall call);
   void record(const MirroredCall& call, const Comparison& c);
   static std::string pendingKey(int db, std::string_view key);
+  static bool isWrite(MirroredCall::Op op);
 
   ShadowHooks hooks_;
   ShadowOptions options_;

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "tests/support/atlantis.h"
@@ -219,6 +221,54 @@ TEST(Shadow, LeavingShadowLetsNoQueuedReplayLandOnEnhanced) {
     EXPECT_EQ(e.get(lockKey(spec(i))), std::optional<std::string>(lockJson(i % 2 == 0 ? spec(i, 999) : spec(i)))) << i;
   }
 }
+
+// Locks legacy granted in the shadow phase while enhanced was frozen, so their replays were still
+// queued, must reach enhanced across a restart: if they did not, enhanced could later own a key
+// without its lock and grant it to another pull. `how` stops lockshift: SIGTERM (the mirror
+// journals its queue) or SIGKILL (nothing is journaled; the restart fills enhanced again).
+void checkQueuedReplaysSurviveAStop(int how) {
+  RedisServer legacy, enhanced;
+  LockshiftServer ls(shadowOptions(legacy, enhanced, "queue_size = 100000\nworkers = 1\n"));
+  enterShadow(ls);
+  {
+    RespClient c(ls.port());
+    AtlantisClient a(c);
+    enhanced.process().signal(SIGSTOP);
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(a.tryLock(spec(i)).first);
+    json::object queued = shadow(ls);
+    ASSERT_GT(number(queued, "queue_depth"), 10u) << json::serialize(queued);
+  }
+  if (how == SIGKILL) {
+    ls.process().signal(SIGKILL);
+  }
+  ls.stop();
+  enhanced.process().signal(SIGCONT);
+  ls.restart();
+  // Until enhanced has them all, it owns nothing: the move to enhanced-only waits or is refused.
+  ASSERT_TRUE(waitFor([&] {
+    auto s = status(ls);
+    return s["journal"].as_object()["depth"].to_number<uint64_t>() == 0 &&
+           s["backfill"].as_object()["state"] != "running";
+  }, std::chrono::seconds(30))) << json::serialize(status(ls));
+  auto moved = httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"phase":"enhanced-only"})");
+  ASSERT_EQ(moved.status, 200) << moved.body;
+  RespClient c(ls.port());
+  AtlantisClient a(c);
+  EnhancedRedis e(enhanced.port());
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(a.tryLock(spec(i, 999)).first) << "lock " << i << " granted to a second pull";
+    EXPECT_EQ(e.get(lockKey(spec(i))), std::optional<std::string>(lockJson(spec(i)))) << i;
+  }
+  std::ifstream events(ls.stateDir() + "/events.jsonl");
+  std::stringstream text;
+  text << events.rdbuf();
+  // A clean stop journals the queue; only a kill makes the restart copy legacy again.
+  EXPECT_EQ(text.str().find("enhanced.fill.restarted") != std::string::npos, how == SIGKILL) << text.str();
+}
+
+TEST(Shadow, AStopJournalsTheWritesTheMirrorHadNotReplayed) { checkQueuedReplaysSurviveAStop(SIGTERM); }
+
+TEST(Shadow, AKilledProcessLeavesNoLockMissingFromEnhanced) { checkQueuedReplaysSurviveAStop(SIGKILL); }
 
 TEST(Shadow, BackfillOf100kKeysResumesAfterACrashAndLeavesTheStoresEqual) {
   RedisServer legacy, enhanced;
