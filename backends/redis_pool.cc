@@ -43,9 +43,13 @@ bool RedisPool::starting() {
 
 bool RedisPool::trySubmit(RedisRequest& request, Status* refusal) {
   const size_t size = connections_.size();
-  const uint64_t first = next_.fetch_add(1, std::memory_order_relaxed);
+  const size_t first = current_.load(std::memory_order_relaxed);
   for (size_t i = 0; i < size; ++i) {
-    if (connections_[(first + i) % size]->trySubmit(request, refusal)) return true;
+    const size_t index = (first + i) % size;
+    if (connections_[index]->trySubmit(request, refusal)) {
+      if (i != 0) current_.store(index, std::memory_order_relaxed);
+      return true;
+    }
   }
   // Built only here: the accepted path of every request must not pay for an error message.
   if (refusal->isOk()) *refusal = Status::unavailable(where() + ": no connection");

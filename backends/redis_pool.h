@@ -3,12 +3,16 @@
 // through them. RedisStore has one; RedisClusterStore has one per cluster node. Private to
 // backends/redis_*.
 //
-// A request goes to the next ready connection, round robin (see RedisConnection for connecting,
-// pipelining, timeouts and backoff). When no connection is ready the request is refused at once:
-// nothing queues in the pool.
+// Requests go to one connection while it takes them, and move on to the next ready one when it
+// refuses (not connected, or too much in flight); see RedisConnection for connecting, pipelining,
+// timeouts and backoff. Keeping to one connection is what lets the requests of many sessions
+// leave in one write: a connection writes everything queued in one turn of the event loop, so
+// spreading requests over the pool would split that batch into one write per connection, and
+// Redis, which answers one command at a time anyway, would read and write as often. When no
+// connection is ready the request is refused at once: nothing queues in the pool.
 //
 // Thread-safety: every method may be called from any thread; connections_ is fixed after
-// construction and next_ is atomic. Completions run on the awaiting coroutine's executor.
+// construction and current_ is atomic. Completions run on the awaiting coroutine's executor.
 // Lifetime: create with std::make_shared; whoever awaits send() or call() keeps the pool alive
 // until the awaitable completes. The io_context must outlive the pool.
 
@@ -76,7 +80,7 @@ class RedisPool {
 
   const std::shared_ptr<const RedisTarget> target_;
   std::vector<std::shared_ptr<RedisConnection>> connections_;
-  std::atomic<uint64_t> next_{0};
+  std::atomic<size_t> current_{0};  // the connection requests go to while it takes them
   std::atomic<bool> closed_{false};
 };
 

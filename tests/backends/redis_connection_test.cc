@@ -1,6 +1,6 @@
 // RedisStore's transport against real redis-server processes: AUTH and SELECT, an unreachable
 // server, a stopped or killed server, command timeouts, close() with requests in flight,
-// pipelining and the spreading of requests over the pool.
+// pipelining and how requests use the pool's connections.
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -11,6 +11,7 @@
 #include <chrono>
 #include <future>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -298,26 +299,45 @@ TEST_F(RedisConnectionTest, PipelinedRequestsGetTheirOwnReplies) {
   }
 }
 
-TEST_F(RedisConnectionTest, RequestsAreSpreadOverThePool) {
+// The lines of CLIENT LIST whose last command was GET: the pool's connections that served one.
+std::vector<std::string> getServers(RespClient& raw) {
+  std::vector<std::string> lines;
+  std::istringstream list(str(raw.call({"CLIENT", "LIST"})));
+  for (std::string line; std::getline(list, line);) {
+    if (line.find(" cmd=get ") != std::string::npos) lines.push_back(line);
+  }
+  return lines;
+}
+
+std::string field(const std::string& line, const std::string& name) {
+  const size_t at = line.find(" " + name + "=");
+  if (at == std::string::npos) return "";
+  const size_t from = at + name.size() + 2;
+  return line.substr(from, line.find(' ', from) - from);
+}
+
+// Requests keep to one connection, so one write carries the requests of many sessions; when that
+// connection closes, they move on to another.
+TEST_F(RedisConnectionTest, RequestsKeepToOneConnectionAndMoveOnWhenItCloses) {
   RedisOptions options = optionsFor(server().port());
   options.pool_size = 4;
   auto pooled = open(options);
   RespClient raw(server().port());
-  // Once every connection is ready, 8 requests in a row reach all 4 of them.
-  std::string clients;
-  auto everyConnectionServed = [&] {
+  std::vector<std::string> served;
+  auto oneServes = [&] {
     for (int i = 0; i < 8; ++i) {
       if (!await(pooled->get(0, "k")).isOk()) return false;
     }
-    clients = str(raw.call({"CLIENT", "LIST"}));
-    int used = 0;
-    for (size_t at = clients.find("cmd=get "); at != std::string::npos;
-         at = clients.find("cmd=get ", at + 1)) {
-      ++used;
-    }
-    return used == 4;
+    served = getServers(raw);
+    return served.size() == 1;
   };
-  EXPECT_TRUE(eventually(everyConnectionServed)) << clients;
+  ASSERT_TRUE(eventually(oneServes)) << ::testing::PrintToString(served);
+  const std::string first = field(served[0], "addr");
+  ASSERT_FALSE(first.empty()) << served[0];
+  EXPECT_EQ(raw.call({"CLIENT", "KILL", "ADDR", first}).integer, 1);
+  // A request sent before the pool saw the close may fail; later ones go to another connection.
+  EXPECT_TRUE(eventually([&] { return oneServes() && field(served[0], "addr") != first; }))
+      << ::testing::PrintToString(served);
 }
 
 }  // namespace
