@@ -76,8 +76,13 @@ void RespServer::track(const std::shared_ptr<Session>& session) {
 
 asio::awaitable<void> RespServer::acceptLoop() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_),
-                                                        asio::as_tuple(asio::use_awaitable));
+    // A session's handlers must not run concurrently: with more than one network thread it gets
+    // a strand; with one (the default) the thread serializes them already, and a strand would
+    // only add a lock and a queue to every completion.
+    const asio::any_io_executor executor = server_.config.server.threads == 1
+                                               ? asio::any_io_executor(io_.get_executor())
+                                               : asio::any_io_executor(asio::make_strand(io_));
+    auto [ec, socket] = co_await acceptor_.async_accept(executor, asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
       // Out of file descriptors and similar: report, then keep serving existing clients.
