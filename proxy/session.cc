@@ -28,6 +28,9 @@ Session::Session(asio::ip::tcp::socket socket, ServerContext& server)
   if (!ec) client_.peer = peer.address().to_string() + ":" + std::to_string(peer.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.set_option(asio::socket_base::keep_alive(true), ec);
+  // Writes are tried at once (see flush()); reads and writes that must wait still go through
+  // the reactor.
+  socket_.non_blocking(true, ec);
   server_.connected_clients.fetch_add(1);
   server_.metrics.connectionsActive().Increment();
 }
@@ -118,7 +121,19 @@ asio::awaitable<bool> Session::flush() {
   if (out_.empty() || closed_) co_return !closed_;
   writing_ = true;
   last_activity_ = std::chrono::steady_clock::now();
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out_), kUseTuple);
+  // The replies almost always fit the socket's send buffer: written straight away, the request
+  // is done without suspending this coroutine and resuming it through the scheduler. Only what
+  // the socket did not take waits for it.
+  boost::system::error_code ec;
+  size_t n = socket_.write_some(asio::buffer(out_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    n = 0;
+  }
+  if (!ec && n < out_.size()) {
+    auto [rest_ec, rest] = co_await asio::async_write(socket_, asio::buffer(out_.data() + n, out_.size() - n), kUseTuple);
+    ec = rest_ec;
+  }
   writing_ = false;
   out_.clear();
   if (out_.capacity() > kMaxPendingOutput * 4) out_.shrink_to_fit();

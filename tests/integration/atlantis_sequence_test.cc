@@ -147,6 +147,24 @@ TEST_P(AtlantisSequence, PullStatusWithLargeValue) {
   EXPECT_EQ(atlantis_->getPullStatus(key), std::nullopt);
 }
 
+// 40 pipelined GETs of a ~200 KB value, read only after a pause: 8 MB of replies, more than the
+// socket buffers hold, so the server's writes stop part-way and resume as the client reads.
+TEST_P(AtlantisSequence, RepliesLargerThanTheSocketBuffersArriveWhole) {
+  const std::string key = pullStatusKey("gitlab.example.com", "group/sub/repo", 7);
+  const std::string big = pullStatusJson("group/sub/repo", 7, 2500);
+  atlantis_->setPullStatus(key, big);
+  std::string request;
+  for (int i = 0; i < 40; ++i) request += "*2\r\n$3\r\nGET\r\n$" + std::to_string(key.size()) + "\r\n" + key + "\r\n";
+  client_->sendRaw(request);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 0; i < 40; ++i) {
+    resp::Value reply = client_->readReply();
+    ASSERT_EQ(reply.type, resp::Type::kBulkString) << i;
+    ASSERT_EQ(reply.str, big) << i;
+  }
+  EXPECT_EQ(client_->call({"ping"}).str, "PONG");
+}
+
 TEST_P(AtlantisSequence, TwoThousandPipelinedCommandsAnsweredInOrder) {
   std::vector<std::vector<std::string>> cmds;
   for (int i = 0; i < 1000; ++i) {
