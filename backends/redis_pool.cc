@@ -5,6 +5,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/prefer.hpp>
@@ -64,18 +65,27 @@ asio::awaitable<PoolReply> RedisPool::send(std::string wire, size_t discard_repl
                              asio::execution::outstanding_work.tracked);
     // std::function needs a copyable callable; the handler is move-only.
     auto shared = std::make_shared<Handler>(std::move(handler));
-    auto finish = [work, shared](PoolReply reply) mutable {
+    // A reply is dispatched: the connection's read handler resumes the awaiting coroutine
+    // directly when it already runs on that coroutine's executor (one network thread), rather
+    // than queueing it for another turn of the scheduler. A refusal is posted, since it happens
+    // inside this initiation, before the coroutine has suspended.
+    auto finish = [work, shared](PoolReply reply, bool from_initiation) mutable {
       auto target = asio::prefer(work, asio::execution::outstanding_work.untracked);
-      asio::post(target, [work = std::move(work), shared = std::move(shared),
-                          reply = std::move(reply)]() mutable { (*shared)(std::move(reply)); });
+      auto complete = [work = std::move(work), shared = std::move(shared),
+                       reply = std::move(reply)]() mutable { (*shared)(std::move(reply)); };
+      if (from_initiation) {
+        asio::post(target, std::move(complete));
+      } else {
+        asio::dispatch(target, std::move(complete));
+      }
     };
     auto done = [finish](Result<resp::Value> value) mutable {
-      finish(PoolReply{std::move(value), true});
+      finish(PoolReply{std::move(value), true}, false);
     };
     RedisRequest request{std::move(wire), std::move(done), discard_replies};
     Status refusal;
     if (!trySubmit(request, &refusal)) {
-      finish(PoolReply{std::move(refusal), false, std::move(request.wire), request.discard_replies});
+      finish(PoolReply{std::move(refusal), false, std::move(request.wire), request.discard_replies}, true);
     }
   };
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(PoolReply)>(std::move(initiate),
