@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
@@ -14,6 +11,7 @@
 #include "backends/redis_commands.h"
 #include "backends/redis_scripts.h"
 #include "common/glob.h"
+#include "common/parallel.h"
 #include "common/stable_hash.h"
 
 namespace lockshift::redis {
@@ -526,26 +524,12 @@ std::string lexUpperBound(std::string_view prefix) {
 
 }  // namespace
 
-// `fn` lives in this frame, which stays suspended until every worker finished.
 asio::awaitable<Status> Records::forEachParallel(
     size_t n, std::function<asio::awaitable<Status>(size_t)> fn) {
-  if (n == 0) co_return Status::ok();
-  auto ex = co_await asio::this_coro::executor;
   const size_t workers = std::min(kReadConcurrency, n);
-  using Op = decltype(asio::co_spawn(ex, strideWorker(&fn, n, 0, 1), asio::deferred));
-  std::vector<Op> ops;
-  ops.reserve(workers);
-  for (size_t w = 0; w < workers; ++w) {
-    ops.push_back(asio::co_spawn(ex, strideWorker(&fn, n, w, workers), asio::deferred));
-  }
-  auto group = asio::experimental::make_parallel_group(std::move(ops));
-  auto [order, exceptions, statuses] =
-      co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-  for (size_t i = 0; i < workers; ++i) {
-    if (exceptions[i]) co_return Status::internal("a parallel store read failed unexpectedly");
-    if (!statuses[i]) co_return statuses[i];
-  }
-  co_return Status::ok();
+  // `fn` lives in this frame, which stays suspended until every worker finished.
+  auto all = runParallel(workers, [&fn, n, workers](size_t w) { return strideWorker(&fn, n, w, workers); });
+  co_return co_await std::move(all);
 }
 
 // `keys` and `out` live in this frame, which stays suspended until every read finished.

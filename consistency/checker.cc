@@ -1,8 +1,5 @@
 #include "consistency/checker.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -11,6 +8,7 @@
 
 #include "common/clock.h"
 #include "common/json_compare.h"
+#include "common/parallel.h"
 
 namespace lockshift {
 
@@ -60,27 +58,15 @@ asio::awaitable<Status> readWorker(LockStore& legacy, LockStore& enhanced, int d
   co_return Status::ok();
 }
 
-// The vector and results live in the caller's frame, which stays suspended until every worker
-// finished, so the pointers the workers get stay valid.
+// The vector and results live in this frame, which stays suspended until every worker finished,
+// so the pointers the workers get stay valid.
 asio::awaitable<Result<std::vector<PairRead>>> readBoth(LockStore& legacy, LockStore& enhanced, int db,
                                                         const std::vector<std::string>& keys, size_t concurrency) {
   std::vector<PairRead> out(keys.size());
   if (keys.empty()) co_return out;
-  auto ex = co_await asio::this_coro::executor;
   const size_t workers = std::min(std::max<size_t>(concurrency, 1), keys.size());
-  using Op = decltype(asio::co_spawn(ex, readWorker(legacy, enhanced, db, &keys, &out, 0, 1), asio::deferred));
-  std::vector<Op> ops;
-  for (size_t w = 0; w < workers; ++w) {
-    ops.push_back(asio::co_spawn(ex, readWorker(legacy, enhanced, db, &keys, &out, w, workers),
-                                 asio::deferred));
-  }
-  auto group = asio::experimental::make_parallel_group(std::move(ops));
-  auto [order, exceptions, statuses] =
-      co_await group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-  for (size_t i = 0; i < workers; ++i) {
-    if (exceptions[i]) co_return Status::internal("a read failed unexpectedly");
-    if (!statuses[i]) co_return statuses[i];
-  }
+  auto all = runParallel(workers, [&](size_t w) { return readWorker(legacy, enhanced, db, &keys, &out, w, workers); });
+  if (Status s = co_await std::move(all); !s) co_return s;
   co_return out;
 }
 
