@@ -43,7 +43,7 @@ struct RedisOptions {
   bool records = false;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{1000};
-  int pool_size = 8;     // connections; requests are spread over them
+  int pool_size = 8;     // connections; requests keep to one while it takes them (redis_pool.h)
   // Reconnect backoff: starts at backoff_initial, doubles per failure, capped at backoff_max.
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{2000};
