@@ -165,6 +165,8 @@ class Router final : public LockStore, public ControlPlane {
   void removeRunningMarker();
   bool started_ = false;
   bool backfillRunning() const;
+  // Removes the saved backfill position: the next backfill starts from the beginning.
+  void forgetBackfillProgress();
   boost::json::object backfillJson() const;
   // Whether a scan of `store` for `match` is answered from its name index (router_scan.cc).
   static bool answersFromNames(const LockStore& store, std::string_view match);

@@ -68,6 +68,11 @@ json::object Router::backfillJson() const {
   return progressJson(backfill_);
 }
 
+void Router::forgetBackfillProgress() {
+  std::error_code ec;
+  std::filesystem::remove(progressPath(control_.dir()), ec);
+}
+
 bool Router::backfillRunning() const { return backfill_running_.load(); }
 
 void Router::startBackfill(std::string actor) {
@@ -164,8 +169,7 @@ asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
   }
   auto filled = control_.update([](ControlState& s) { s.enhanced_filled = true; });
   if (!filled) co_return fail(filled.status());
-  std::error_code ec;
-  std::filesystem::remove(progressPath(control_.dir()), ec);
+  forgetBackfillProgress();
   p.state = "done";
   p.finished_unix_ms = nowUnixMs();
   {

@@ -93,7 +93,7 @@ void Router::recoverFromUncleanStop() {
       std::cerr << "lockshift: cannot record that enhanced must be filled again: " << updated.status().toString()
                 << "\n";
     } else {
-      std::filesystem::remove(control_.dir() + "/backfill.json", ec);
+      forgetBackfillProgress();
       control_.audit("enhanced.fill.restarted", "startup",
                      "the last process stopped without a clean shutdown in the shadow phase; its mirror's "
                      "queue may be lost, so legacy is copied into enhanced again");
