@@ -105,6 +105,23 @@ PutForm putForm(const PutRequest& request) {
   return request.return_previous ? PutForm::kSetGet : PutForm::kSet;
 }
 
+bool isPlainAcquire(const PutRequest& request) {
+  return request.strict_owner && request.condition == PutRequest::Condition::kAlways &&
+         !request.return_previous;
+}
+
+std::vector<std::string> setIfAbsentCommand(const PutRequest& request, const std::string& key) {
+  return {"SET", key, request.value, "NX"};
+}
+
+Result<bool> readSetIfAbsent(const Result<resp::Value>& reply, std::string_view where) {
+  if (Status status = failure(reply, where); !status) return status;
+  const resp::Value& v = *reply;
+  if (v.type == resp::Type::kSimpleString && v.str == "OK") return true;
+  if (v.type == resp::Type::kNull) return false;
+  return unexpected(where, "SET NX", v);
+}
+
 std::vector<std::string> setCommand(const PutRequest& request, const std::string& key) {
   std::vector<std::string> args = {"SET", key, request.value};
   if (request.return_previous) args.push_back("GET");

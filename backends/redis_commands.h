@@ -37,6 +37,13 @@ std::vector<std::string> scanCommand(uint64_t cursor, size_t count, const std::s
 // (any condition or strict acquire).
 enum class PutForm { kSet, kSetGet, kScript };
 PutForm putForm(const PutRequest& request);
+// A strict acquire with nothing else asked (no condition, no previous value): put() first tries
+// it as SET key value NX, and runs the put script only when the key is present.
+bool isPlainAcquire(const PutRequest& request);
+// SET key value NX; `key` already carries the key prefix.
+std::vector<std::string> setIfAbsentCommand(const PutRequest& request, const std::string& key);
+// SET NX's reply: true when it set the key, false when the key was present.
+Result<bool> readSetIfAbsent(const Result<resp::Value>& reply, std::string_view where);
 // SET key value [GET], for kSet and kSetGet; `key` already carries the key prefix.
 std::vector<std::string> setCommand(const PutRequest& request, const std::string& key);
 // The put script's ARGV (see redis_scripts.h).

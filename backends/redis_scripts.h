@@ -1,6 +1,7 @@
 #pragma once
 // The Lua script behind RedisStore::put() with a condition or strict acquire, and the SHA1s that
-// EVALSHA needs. Private to backends/redis_*.
+// EVALSHA needs. Private to backends/redis_*. (A strict acquire with no condition and no
+// previous value asked is first tried as SET NX; the script runs only when the key is present.)
 //
 // The script is LmdbStore's applyPut (lmdb_write_ops.cc) in Lua, run atomically by Redis:
 //   1. previous = the current value, when return_previous is asked;

@@ -107,6 +107,17 @@ asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest r
   }
   const redis::PutForm form = redis::putForm(request);
   std::string key = self->wireKey(request.key);
+  if (redis::isPlainAcquire(request)) {
+    // Atlantis's TryLock almost always finds the key free, and SET NX takes a free key in one
+    // plain command, several times cheaper for Redis than the script. Only a present key needs
+    // the script to decide whether its holder is the requester; the script reads the key again,
+    // so a key freed in between is simply taken by it.
+    auto nx = self->call(redis::setIfAbsentCommand(request, key));
+    Result<resp::Value> nx_reply = co_await std::move(nx);
+    auto taken = redis::readSetIfAbsent(nx_reply, self->where());
+    if (!taken) co_return taken.status();
+    if (*taken) co_return PutResult{};
+  }
   auto op = form == redis::PutForm::kScript
                 ? self->callScript(redis::kPutScript, redis::putScriptSha1(), std::move(key),
                                    redis::putScriptArgs(request))

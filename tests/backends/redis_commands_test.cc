@@ -83,6 +83,28 @@ TEST(RedisCommandTest, PutFormFollowsTheRequest) {
             (std::vector<std::string>{"v", "", "0", "1", "12", "acme/infra", ".", "", "default"}));
 }
 
+TEST(RedisCommandTest, OnlyAPlainStrictAcquireTriesSetNxFirst) {
+  PutRequest request;
+  request.key = "k";
+  request.value = "v";
+  EXPECT_FALSE(isPlainAcquire(request));  // no strict owner: a plain SET
+  request.strict_owner = LockIdentity{12, "acme/infra", ".", "", "default", "alice"};
+  EXPECT_TRUE(isPlainAcquire(request));
+  EXPECT_EQ(setIfAbsentCommand(request, "p:k"), (std::vector<std::string>{"SET", "p:k", "v", "NX"}));
+  request.return_previous = true;  // SET ... GET must see the previous value: the script
+  EXPECT_FALSE(isPlainAcquire(request));
+  request.return_previous = false;
+  request.condition = PutRequest::Condition::kIfPresent;
+  EXPECT_FALSE(isPlainAcquire(request));
+}
+
+TEST(RedisReplyTest, SetNxRepliesSayWhetherTheKeyWasTaken) {
+  EXPECT_TRUE(*readSetIfAbsent(Value::simple("OK"), kWhere));
+  EXPECT_FALSE(*readSetIfAbsent(Value::null(), kWhere));
+  EXPECT_EQ(readSetIfAbsent(Value::error("OOM full"), kWhere).status().code(), ErrorCode::kStoreFull);
+  EXPECT_EQ(readSetIfAbsent(Value::integer_(1), kWhere).status().code(), ErrorCode::kInternal);
+}
+
 TEST(RedisCommandTest, ScriptCommandCarriesOneKey) {
   EXPECT_EQ(scriptCommand("EVALSHA", "abc", "k", {"1", "2"}),
             (std::vector<std::string>{"EVALSHA", "abc", "1", "k", "1", "2"}));

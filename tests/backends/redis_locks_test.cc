@@ -53,31 +53,66 @@ TEST_F(RedisLocksTest, StrictAcquireRefusesAnotherPullAndNamesTheHolder) {
   EXPECT_EQ(read(kKey), lockJson(12, "alice"));
 }
 
+// Both ways a strict acquire runs: the script alone (SET ... GET) and SET NX first (TryLock).
 TEST_F(RedisLocksTest, ConcurrentStrictAcquiresGrantTheLockOnce) {
   RedisOptions options = optionsFor(server().port());
   options.pool_size = 4;
   auto pooled = open(options);
+  RespClient raw(server().port());
   constexpr int kPulls = 20;
-  std::vector<std::future<std::optional<Result<PutResult>>>> futures;
-  for (int pull = 0; pull < kPulls; ++pull) {
-    futures.push_back(start(pooled->put(strictPut(100 + pull, "user" + std::to_string(pull)))));
-  }
-  int granted = -1;
-  for (int pull = 0; pull < kPulls; ++pull) {
-    Result<PutResult> result = collect(futures[pull]);
-    ASSERT_TRUE(result.isOk()) << result.status().toString();
-    if (result->outcome == Outcome::kApplied) {
-      EXPECT_EQ(granted, -1) << "granted twice";
-      granted = pull;
-    } else {
-      EXPECT_EQ(result->outcome, Outcome::kLockedByOther);
+  for (bool return_previous : {true, false}) {
+    SCOPED_TRACE(return_previous ? "script" : "SET NX first");
+    raw.call({"DEL", kKey});
+    std::vector<std::future<std::optional<Result<PutResult>>>> futures;
+    for (int pull = 0; pull < kPulls; ++pull) {
+      PutRequest request = strictPut(100 + pull, "user" + std::to_string(pull));
+      request.return_previous = return_previous;
+      futures.push_back(start(pooled->put(std::move(request))));
     }
+    int granted = -1;
+    for (int pull = 0; pull < kPulls; ++pull) {
+      Result<PutResult> result = collect(futures[pull]);
+      ASSERT_TRUE(result.isOk()) << result.status().toString();
+      if (result->outcome == Outcome::kApplied) {
+        EXPECT_EQ(granted, -1) << "granted twice";
+        granted = pull;
+      } else {
+        EXPECT_EQ(result->outcome, Outcome::kLockedByOther);
+      }
+    }
+    ASSERT_NE(granted, -1);
+    std::string winner = "user" + std::to_string(granted);
+    EXPECT_EQ(read(kKey), lockJson(100 + granted, winner));
+    auto late = await(pooled->put(strictPut(999, "late")));
+    EXPECT_EQ(late->holder, "pull #" + std::to_string(100 + granted) + " (" + winner + ")");
   }
-  ASSERT_NE(granted, -1);
-  std::string winner = "user" + std::to_string(granted);
-  EXPECT_EQ(read(kKey), lockJson(100 + granted, winner));
-  auto late = await(pooled->put(strictPut(999, "late")));
-  EXPECT_EQ(late->holder, "pull #" + std::to_string(100 + granted) + " (" + winner + ")");
+}
+
+// TryLock on a free key is one SET NX; the script runs only when the key is present, and
+// decides the same way whichever path a request takes.
+TEST_F(RedisLocksTest, AFreeKeyIsTakenWithoutTheScript) {
+  store();
+  RespClient raw(server().port());
+  const int64_t scripts = calls(raw, "evalsha") + calls(raw, "eval");
+  PutRequest alice = strictPut(12, "alice");
+  alice.return_previous = false;
+  auto taken = await(store().put(alice));
+  ASSERT_TRUE(taken.isOk()) << taken.status().toString();
+  EXPECT_EQ(taken->outcome, Outcome::kApplied);
+  EXPECT_EQ(calls(raw, "evalsha") + calls(raw, "eval"), scripts);
+  EXPECT_EQ(read(kKey), lockJson(12, "alice"));
+
+  PutRequest bob = strictPut(13, "bob");
+  bob.return_previous = false;
+  auto refused = await(store().put(bob));
+  ASSERT_TRUE(refused.isOk()) << refused.status().toString();
+  EXPECT_EQ(refused->outcome, Outcome::kLockedByOther);
+  EXPECT_EQ(refused->holder, "pull #12 (alice)");
+  EXPECT_EQ(calls(raw, "evalsha") + calls(raw, "eval"), scripts + 1);
+  auto again = await(store().put(alice));  // the holder itself: present, so the script; granted
+  ASSERT_TRUE(again.isOk()) << again.status().toString();
+  EXPECT_EQ(again->outcome, Outcome::kApplied);
+  EXPECT_EQ(read(kKey), lockJson(12, "alice"));
 }
 
 TEST_F(RedisLocksTest, HandshakeLoadsBothScripts) {
