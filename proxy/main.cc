@@ -149,6 +149,19 @@ int run(const Config& config) {
   if (Status s = admin.listen(); !s) return fail("admin_listen", s);
   router.start(io);
   consistency.start(io);
+  // A process killed (or crashed) past legacy-only may have left a write applied to its owner
+  // but not yet to the other store: that write was never answered, so nothing depends on it,
+  // but the stores differ until something copies it over. A repair check right away does, rather
+  // than leaving the difference to the schedule, the gates or an operator. (The shadow phase
+  // fills enhanced again instead; see Router::recoverFromUncleanStop.)
+  if (router.uncleanStart() && config.migration.keep_legacy_in_sync) {
+    auto state = control_store.snapshot();
+    if (state->enhanced_in_use && state->phase != Phase::kShadow) {
+      control_store.audit("consistency.after_unclean_stop", "startup",
+                          "the last process stopped without a clean shutdown; a repair check starts now");
+      consistency.startCheck(true, "startup");
+    }
+  }
   mirror.start(io);
   server.start();
   admin.start();

@@ -79,6 +79,9 @@ class Router final : public LockStore, public ControlPlane {
   // replay, flag-file poll, backfill) has returned. Until then they may still be suspended in a
   // store call, so the router, its stores and its journal must stay alive.
   bool stopped() const { return stopping_.load() && background_.load() == 0; }
+  // True when start() found that the last process serving this state directory did not stop
+  // cleanly (killed, crashed, power loss).
+  bool uncleanStart() const { return unclean_start_; }
 
   // LockStore
   std::string name() const override { return "router"; }
@@ -164,6 +167,7 @@ class Router final : public LockStore, public ControlPlane {
   void recoverFromUncleanStop();
   void removeRunningMarker();
   bool started_ = false;
+  bool unclean_start_ = false;  // set by recoverFromUncleanStop()
   bool backfillRunning() const;
   // Removes the saved backfill position: the next backfill starts from the beginning.
   void forgetBackfillProgress();

@@ -81,6 +81,7 @@ void Router::recoverFromUncleanStop() {
   const std::string marker = runningMarkerPath(control_.dir());
   std::error_code ec;
   const bool unclean = std::filesystem::exists(marker, ec);
+  unclean_start_ = unclean;
   auto state = control_.snapshot();
   if (unclean && state->phase == Phase::kShadow && state->enhanced_filled) {
     // The last process stopped without journaling its shadow mirror's queue (killed, crashed):
