@@ -92,8 +92,9 @@ struct ShadowConfig {
   // Calls waiting for replay at most; beyond it calls are dropped and counted (writes are then
   // journaled, so enhanced is still repaired). Larger rides out longer enhanced slowdowns.
   size_t queue_size = 10000;
-  // Replays in flight at once.
-  int workers = 16;
+  // Replays in flight at once. Each waits for a round trip to enhanced, so the mirror keeps up
+  // with at most workers / round-trip calls per second.
+  int workers = 64;
   // Fraction of mirrored SCAN pages whose keys are checked in enhanced.
   double scan_sample_rate = 0.1;
   // Divergence examples kept for status.

@@ -36,7 +36,7 @@ struct ShadowOptions {
   // call holds its key and value in memory.
   size_t queue_capacity = 10000;
   // Replays in flight at once (calls for one key stay on one worker, in order).
-  int workers = 16;
+  int workers = 64;
   // Mirror GET and SCAN as well as writes.
   bool mirror_reads = false;
   // Fraction of mirrored scan pages whose keys are checked in enhanced (0..1).

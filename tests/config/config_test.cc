@@ -90,6 +90,13 @@ TEST(DefaultConfigFile, LoadsWithTheDocumentedDefaults) {
   EXPECT_EQ(config->consistency.gates, d.gates);
   EXPECT_EQ(config->consistency.max_report_age, d.max_report_age);
   EXPECT_EQ(config->consistency.keep_reports, d.keep_reports);
+  ShadowConfig sd;
+  EXPECT_EQ(config->shadow.mirror_reads, sd.mirror_reads);
+  EXPECT_EQ(config->shadow.queue_size, sd.queue_size);
+  EXPECT_EQ(config->shadow.workers, sd.workers);
+  EXPECT_EQ(config->shadow.scan_sample_rate, sd.scan_sample_rate);
+  EXPECT_EQ(config->shadow.examples, sd.examples);
+  EXPECT_EQ(config->shadow.backfill_rate, sd.backfill_rate);
 }
 
 // Every field the loader accepts is shown in the file, set or commented out.
