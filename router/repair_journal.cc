@@ -88,11 +88,14 @@ asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole t
     auto it = index_.find(ik);
     if (it != index_.end() && it->second == target) co_return Status::ok();
     if (index_.size() >= max_entries_) {
-      // Pinned in memory only: ownership stays safe while this process lives.
+      // Pinned in memory only: ownership stays safe while this process lives, but a restart
+      // would forget the entry, so the caller must not acknowledge what depends on it.
       index_[ik] = target;
       size_.store(index_.size(), std::memory_order_release);
       ++overflow_;
-      co_return Status::ok();
+      co_return Status::unavailable("the repair journal is full (" + std::to_string(max_entries_) +
+                                    " keys wait for repair): the " + std::string(roleName(target)) +
+                                    " store's copy is behind and this cannot be recorded durably");
     }
   }
   PutRequest req;
@@ -106,7 +109,9 @@ asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole t
   size_.store(index_.size(), std::memory_order_release);
   if (!result) {
     ++overflow_;
-    co_return result.status();
+    co_return Status(result.status().code(), "the repair journal cannot record that the " +
+                                                 std::string(roleName(target)) + " store's copy is behind: " +
+                                                 result.status().message());
   }
   co_return Status::ok();
 }

@@ -5,9 +5,12 @@
 // source), which is the current one. A replayer copies source -> target and clears the entry.
 //
 // Entries live in an LMDB environment (<state_dir>/journal, group-committed) and in an in-memory
-// index that the request path consults without I/O. The journal is bounded: past max_entries a
-// key is still pinned in memory (so ownership stays safe while the process lives) but is not
-// durable; overflowCount() reports it, and the status marks the journal degraded.
+// index that the request path consults without I/O. The journal is bounded: past max_entries (or
+// when the durable write fails) a key is still pinned in memory, so ownership stays safe while
+// the process lives, but mark() returns an error because a restart would forget the entry; the
+// router then answers the client's write with that error rather than acknowledging a write whose
+// safety depends on memory alone. overflowCount() counts such entries, and the status marks the
+// journal degraded.
 //
 // Thread-safety: every method may be called from any thread.
 
@@ -37,7 +40,9 @@ class RepairJournal {
 
   // The store this key must be repaired in, if it is dirty. No I/O.
   std::optional<StoreRole> dirtyTarget(int db, std::string_view key) const;
-  // Durably marks the key dirty for `target` (a no-op if it already is).
+  // Durably marks the key dirty for `target` (a no-op if it already is). When the entry cannot be
+  // made durable (the journal is full, or its write failed) the key is pinned in memory anyway
+  // and the error is returned.
   boost::asio::awaitable<Status> mark(int db, std::string key, StoreRole target);
   // Removes the key's entry once its target was repaired.
   boost::asio::awaitable<Status> clear(int db, std::string key);

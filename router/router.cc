@@ -78,15 +78,16 @@ bool Router::mirroring() const {
          !mirror_frozen_.load();
 }
 
-asio::awaitable<void> Router::mirrorWrite(MirroredCall call) {
-  if (journal_.dirtyTarget(call.db, call.key)) co_return;  // already behind: the replayer copies it whole
+asio::awaitable<Status> Router::mirrorWrite(MirroredCall call) {
+  if (journal_.dirtyTarget(call.db, call.key)) co_return Status::ok();  // already behind: the replayer copies it whole
   const int db = call.db;
   std::string key = call.key;
-  if (mirror_->submit(std::move(call))) co_return;
+  if (mirror_->submit(std::move(call))) co_return Status::ok();
   // The mirror's queue is full: enhanced is repaired from legacy instead, never left behind.
   auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
-  co_await std::move(mark);
+  Status marked = co_await std::move(mark);
   metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+  co_return marked;
 }
 
 asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
@@ -107,9 +108,10 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
     MirroredCall mirrored{.op = MirroredCall::Op::kPut, .db = db, .key = key, .put = std::move(*replay),
                           .put_result = *result};
     auto write = mirrorWrite(std::move(mirrored));
-    co_await std::move(write);
+    if (Status s = co_await std::move(write); !s) co_return s;
   } else if (result.isOk() && result->outcome == PutResult::Outcome::kApplied) {
-    co_await propagate(db, key, owner, Change::kPut, value);
+    auto copy = propagate(db, key, owner, Change::kPut, value);
+    if (Status s = co_await std::move(copy); !s) co_return s;
   }
   co_return result;
 }
@@ -130,11 +132,12 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
     if (owner == StoreRole::kLegacy && mirroring()) {
       MirroredCall mirrored{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result};
       auto write = mirrorWrite(std::move(mirrored));
-      co_await std::move(write);
+      if (Status s = co_await std::move(write); !s) co_return s;
       continue;
     }
     // Propagated even when the owner had nothing: the other store must not keep a stale copy.
-    co_await propagate(db, key, owner, Change::kDelete, {});
+    auto copy = propagate(db, key, owner, Change::kDelete, {});
+    if (Status s = co_await std::move(copy); !s) co_return s;
   }
   co_return deleted;
 }
@@ -151,9 +154,10 @@ asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(
     MirroredCall mirrored{.op = MirroredCall::Op::kUnlockScript, .db = db, .key = key,
                           .pull_num = std::move(pull_num), .value = *result};
     auto write = mirrorWrite(std::move(mirrored));
-    co_await std::move(write);
+    if (Status s = co_await std::move(write); !s) co_return s;
   } else if (result.isOk() && result->has_value()) {
-    co_await propagate(db, key, owner, Change::kDelete, {});
+    auto copy = propagate(db, key, owner, Change::kDelete, {});
+    if (Status s = co_await std::move(copy); !s) co_return s;
   }
   co_return result;
 }
@@ -180,17 +184,17 @@ asio::awaitable<Status> Router::applyTo(StoreRole target, int db, std::string ke
   co_return status;
 }
 
-asio::awaitable<void> Router::propagate(int db, std::string key, StoreRole owner, Change change,
-                                        std::string value) {
+asio::awaitable<Status> Router::propagate(int db, std::string key, StoreRole owner, Change change,
+                                          std::string value) {
   const StoreRole target = other(owner);
-  if (journal_.dirtyTarget(db, key)) co_return;  // already behind: the replayer copies it whole
+  if (journal_.dirtyTarget(db, key)) co_return Status::ok();  // already behind: the replayer copies it whole
   auto state = control_.snapshot();
   bool synchronous = false;
   if (target == StoreRole::kLegacy) {
-    if (!options_.keep_legacy_in_sync) co_return;
+    if (!options_.keep_legacy_in_sync) co_return Status::ok();
     synchronous = true;
   } else {
-    if (!state->enhanced_in_use) co_return;  // enhanced not in use yet
+    if (!state->enhanced_in_use) co_return Status::ok();  // enhanced not in use yet
     // Hybrid keeps a key's future owner current; while legacy owns everything (legacy-only,
     // shadow, rollback) writes are journaled so the client never waits for enhanced.
     // Also while a breaker has enhanced out of the path: it fails such a call at once (and the
@@ -200,12 +204,13 @@ asio::awaitable<void> Router::propagate(int db, std::string key, StoreRole owner
   if (synchronous) {
     auto apply = applyTo(target, db, key, change, value);
     Status s = co_await std::move(apply);
-    if (s.isOk()) co_return;
+    if (s.isOk()) co_return s;
     metrics_.countPropagationFailure(target);
   }
   auto mark = journal_.mark(db, key, target);
-  co_await std::move(mark);
+  Status marked = co_await std::move(mark);
   metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+  co_return marked;
 }
 
 asio::awaitable<Result<int64_t>> Router::count(int db) {

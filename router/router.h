@@ -145,9 +145,11 @@ class Router final : public LockStore, public ControlPlane {
   // The locks of `query` that legacy owns in `db`, by scanning legacy.
   asio::awaitable<Status> scanLegacyFor(const LockQuery& query, int db, size_t limit,
                                         LockListing* out);
-  // Applies a decided change to the non-owner store, or journals it. Requires the key's lock.
-  asio::awaitable<void> propagate(int db, std::string key, StoreRole owner, Change change,
-                                  std::string value);
+  // Applies a decided change to the non-owner store, or journals it. Requires the key's lock. An
+  // error means the change could be neither applied nor journaled durably (RepairJournal::mark):
+  // the client's write must then be answered with it, not acknowledged.
+  asio::awaitable<Status> propagate(int db, std::string key, StoreRole owner, Change change,
+                                    std::string value);
   asio::awaitable<Status> applyTo(StoreRole target, int db, std::string key, Change change,
                                   std::string value);
   // Copies the source's current value of a journaled key to its target. Takes the key's lock.
@@ -183,8 +185,8 @@ class Router final : public LockStore, public ControlPlane {
   asio::awaitable<bool> settleMirror();
   bool mirroringReads() const { return mirroring() && mirror_->mirrorReads(); }
   // Hands a write legacy decided to the mirror, or journals it when the mirror cannot take it.
-  // Requires the key's lock.
-  asio::awaitable<void> mirrorWrite(MirroredCall call);
+  // Requires the key's lock. Errors as propagate().
+  asio::awaitable<Status> mirrorWrite(MirroredCall call);
   void publishStateMetrics();
 
   LockStore& legacy_;

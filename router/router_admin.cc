@@ -164,6 +164,7 @@ asio::awaitable<Result<LockListing>> Router::unlockPull(std::string repo, int64_
 asio::awaitable<Result<std::optional<std::string>>> Router::forceUnlock(int db, std::string key, std::string actor) {
   if (db < 0 || db >= databases()) co_return Status::invalidArgument("db must be from 0 to " + std::to_string(databases() - 1));
   std::optional<std::string> previous;
+  Status copied;
   {
     auto guard = co_await locks_.lock(db, key);
     const StoreRole owner = ownerOf(db, key);
@@ -175,14 +176,17 @@ asio::awaitable<Result<std::optional<std::string>>> Router::forceUnlock(int db, 
       auto call = store(owner).del(db, {key});
       auto deleted = co_await std::move(call);
       if (!deleted) co_return deleted.status();
-      co_await propagate(db, key, owner, Change::kDelete, {});
+      auto copy = propagate(db, key, owner, Change::kDelete, {});
+      copied = co_await std::move(copy);
     }
   }
   if (previous) {
+    // Recorded even when the other store's copy could not be journaled: the owner let go.
     auto lock = parseProjectLock(*previous);
     std::string holder = lock ? lock->describe() : "";
     control_.audit("lock.force_unlocked", actor, "db " + std::to_string(db) + " " + key + (holder.empty() ? "" : " held by " + holder));
   }
+  if (!copied) co_return copied;
   co_return previous;
 }
 

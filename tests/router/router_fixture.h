@@ -87,8 +87,8 @@ class FaultyStore final : public LockStore {
 // With `enhanced_records`, enhanced keeps enhanced records and their indexes.
 class RouterStack {
  public:
-  explicit RouterStack(ControlState initial = {}, bool enhanced_records = false)
-      : initial_(std::move(initial)), enhanced_records_(enhanced_records) {
+  explicit RouterStack(ControlState initial = {}, bool enhanced_records = false, size_t journal_max = 100000)
+      : initial_(std::move(initial)), enhanced_records_(enhanced_records), journal_max_(journal_max) {
     guard_ = std::make_unique<WorkGuard>(io_.get_executor());
     thread_ = std::thread([this] { io_.run(); });
     open();
@@ -152,7 +152,7 @@ class RouterStack {
     legacy_faulty_->setFailing(lf);
     enhanced_faulty_->setFailing(ef);
     control_ = std::move(ControlStore::open(dir_.path(), initial_).value());
-    journal_ = std::move(RepairJournal::open(dir_.file("journal"), 16, 100000).value());
+    journal_ = std::move(RepairJournal::open(dir_.file("journal"), 16, journal_max_).value());
     registry_ = std::make_unique<prometheus::Registry>();
     metrics_ = std::make_unique<RouterMetrics>(*registry_);
     RouterOptions ro;
@@ -183,6 +183,7 @@ class RouterStack {
 
   ControlState initial_;
   const bool enhanced_records_;
+  const size_t journal_max_;
   TempDir dir_;
   asio::io_context io_;
   std::unique_ptr<WorkGuard> guard_;

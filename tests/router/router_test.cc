@@ -136,6 +136,51 @@ TEST(Router, FailedEnhancedWriteIsJournaledPinnedAndRepaired) {
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))), lockJson(lockNo(1)));
 }
 
+// At its bound the journal can no longer record durably that a store's copy is behind. A write
+// that would depend on such an entry is answered with an error, never acknowledged: a restart
+// would forget the entry and hand the key to the stale store. The key is still pinned in memory
+// to the store that has it, and repaired once the other store is back.
+TEST(Router, AFullJournalAnswersTheWriteWithAnErrorAndStillPinsTheKey) {
+  RouterStack stack({}, false, /*journal_max=*/2);
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 100).applied);  // enhanced in use
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 0).applied);    // legacy owns every key
+  stack.enhanced().setFailing(true);
+  ASSERT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);
+  ASSERT_EQ(stack.lock(lockNo(2)), PutResult::Outcome::kApplied);
+  EXPECT_EQ(stack.journal().depth(), 2u);
+  EXPECT_EQ(stack.journal().overflowCount(), 0u);
+
+  PutRequest third;
+  third.key = lockKey(lockNo(3));
+  third.value = lockJson(lockNo(3));
+  third.strict_owner = parseProjectLock(third.value).value();
+  auto answer = stack.run(stack.router().put(std::move(third)));
+  ASSERT_FALSE(answer.isOk());
+  EXPECT_NE(answer.status().message().find("repair journal is full"), std::string::npos) << answer.status().toString();
+  EXPECT_EQ(stack.journal().overflowCount(), 1u);
+  // Pinned in memory to legacy, which has the lock: no other pull gets it.
+  EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(lockNo(3))), StoreRole::kEnhanced);
+  EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(3))), lockJson(lockNo(3)));
+  EXPECT_EQ(stack.lock(lockNo(3, 2)), PutResult::Outcome::kLockedByOther);
+  // A delete of a fourth, unjournaled key is refused the same way; one already journaled is not.
+  auto del_new = stack.run(stack.router().del(0, {lockKey(lockNo(4))}));
+  EXPECT_FALSE(del_new.isOk());
+  auto del_known = stack.run(stack.router().del(0, {lockKey(lockNo(1))}));
+  ASSERT_TRUE(del_known.isOk()) << del_known.status().toString();
+  EXPECT_EQ(*del_known, 1);
+
+  // Enhanced is back: every entry, the one kept in memory too, is repaired from legacy.
+  stack.enhanced().setFailing(false);
+  for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(stack.journal().depth(), 0u);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))), std::nullopt);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(2))), lockJson(lockNo(2)));
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(3))), lockJson(lockNo(3)));
+  // With room again, writes are acknowledged.
+  stack.enhanced().setFailing(true);
+  EXPECT_EQ(stack.lock(lockNo(5)), PutResult::Outcome::kApplied);
+}
+
 TEST(Router, FailedLegacyWriteInEnhancedOnlyKeepsTheKeyOnEnhancedThroughRollback) {
   RouterStack stack;
   ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
