@@ -1,19 +1,30 @@
 // atlantis_loadgen: Atlantis's TryLock/Unlock mix as go-redis puts it on the wire, from many
 // connections, against any Redis-protocol server (lockshift or redis-server), for benchmarks.
 //
-//   atlantis_loadgen --port P [--clients 50] [--seconds 10] [--keys 1000]
+//   atlantis_loadgen --port P [--clients 50] [--seconds 10] [--keys 1000] [--events 0|1]
 //
 // Each client loops: pick a lock key; TryLock (GET, then SET of ProjectLock JSON if free);
 // if granted, Unlock (GET, then DEL). Prints one line: cycles/s, commands/s, and the p50/p99
 // latency of single commands in microseconds.
+//
+// Two ways to drive the clients:
+//   --events 0 (default): one OS thread per client, blocking on its socket. Every reply wakes a
+//     sleeping thread.
+//   --events 1: one thread runs every client's connection from one epoll loop, the way Go's
+//     runtime parks go-redis's goroutines on its network poller (Atlantis is a Go program: its
+//     50 goroutines share a few threads). Replies that arrive together are handled in one wake.
 // Written by hand (no benchmark library) because it must speak RESP over plain sockets and
 // measure per-command latency; it reuses lockshift's own RESP codec.
+
+#include <sys/epoll.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -30,6 +41,7 @@ struct Options {
   int clients = 50;
   int seconds = 10;
   int keys = 1000;
+  bool events = false;
 };
 
 std::string lockJson(int key, int pull) {
@@ -39,6 +51,123 @@ std::string lockJson(int key, int pull) {
          R"("BaseRepo":{"FullName":"acme/infra","Owner":"acme","Name":"infra","CloneURL":"","SanitizedCloneURL":"",)"
          R"("VCSHost":{"Hostname":"github.com","Type":0}}},"User":{"Username":"a","Teams":null},)"
          R"("Workspace":"default","Time":"2026-11-21T10:00:00Z"})";
+}
+
+// One client of --events 1: the mix as a state machine over a non-blocking connection.
+class EventClient {
+ public:
+  EventClient(int port, int id, int keys)
+      : fd_(lockshift::bench::connectLoopback(port)), id_(id), keys_(keys), rng_(id + 1),
+        parser_(lockshift::resp::Parser::Mode::kReply) {
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~EventClient() { ::close(fd_); }
+  int fd() const { return fd_; }
+
+  void start() { beginCycle(); }
+  // Reads what arrived and answers each reply with the next command. Returns the replies handled.
+  int onReadable(std::vector<uint32_t>& latencies, long& cycles) {
+    int handled = 0;
+    char tmp[16384];
+    for (;;) {
+      ssize_t n = ::recv(fd_, tmp, sizeof tmp, MSG_DONTWAIT);
+      if (n == 0) {
+        std::fprintf(stderr, "connection closed\n");
+        std::exit(1);
+      }
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        std::perror("recv");
+        std::exit(1);
+      }
+      buf_.append(tmp, static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < sizeof tmp) break;  // drained: spare the EAGAIN read
+    }
+    while (!buf_.empty()) {
+      size_t used = parser_.feed(buf_);
+      buf_.erase(0, used);
+      if (parser_.state() == lockshift::resp::Parser::State::kError) std::exit(2);
+      if (parser_.state() != lockshift::resp::Parser::State::kReady) break;
+      lockshift::resp::Value v = parser_.takeValue();
+      latencies.push_back(static_cast<uint32_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent_at_).count()));
+      ++handled;
+      next(v, cycles);
+    }
+    return handled;
+  }
+
+ private:
+  enum class Step { kTryGet, kSet, kGet, kDel };
+
+  void beginCycle() {
+    key_no_ = static_cast<int>(rng_() % static_cast<unsigned>(keys_));
+    key_ = "pr/acme/infra/mod" + std::to_string(key_no_) + "/default/";
+    send(Step::kTryGet, {"GET", key_});
+  }
+  void next(const lockshift::resp::Value& v, long& cycles) {
+    switch (step_) {
+      case Step::kTryGet:
+        if (v.type != lockshift::resp::Type::kNull) return beginCycle();
+        return send(Step::kSet, {"SET", key_, lockJson(key_no_, id_ + 1)});
+      case Step::kSet:
+        if (v.type == lockshift::resp::Type::kError) return beginCycle();  // strict acquire refused
+        return send(Step::kGet, {"GET", key_});
+      case Step::kGet:
+        return send(Step::kDel, {"DEL", key_});
+      case Step::kDel:
+        ++cycles;
+        return beginCycle();
+    }
+  }
+  void send(Step step, const std::vector<std::string>& args) {
+    step_ = step;
+    out_.clear();
+    lockshift::resp::encodeCommand(args, out_);
+    sent_at_ = Clock::now();
+    for (size_t sent = 0; sent < out_.size();) {
+      ssize_t n = ::send(fd_, out_.data() + sent, out_.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) {
+        std::perror("send");
+        std::exit(1);
+      }
+      sent += static_cast<size_t>(n);
+    }
+  }
+
+  int fd_;
+  int id_;
+  int keys_;
+  std::mt19937 rng_;
+  lockshift::resp::Parser parser_;
+  std::string buf_, out_, key_;
+  int key_no_ = 0;
+  Step step_ = Step::kTryGet;
+  Clock::time_point sent_at_;
+};
+
+// --events 1: every client on one epoll loop, until `seconds` have passed.
+void runEvents(const Options& o, long& cycles, long& commands, std::vector<uint32_t>& latencies) {
+  int ep = ::epoll_create1(0);
+  std::vector<std::unique_ptr<EventClient>> clients;
+  for (int c = 0; c < o.clients; ++c) {
+    clients.push_back(std::make_unique<EventClient>(o.port, c, o.keys));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = clients.back().get();
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, clients.back()->fd(), &ev);
+  }
+  for (auto& c : clients) c->start();
+  const auto end = Clock::now() + std::chrono::seconds(o.seconds);
+  epoll_event ready[64];
+  while (Clock::now() < end) {
+    int n = ::epoll_wait(ep, ready, 64, 100);
+    for (int i = 0; i < n; ++i) {
+      commands += static_cast<EventClient*>(ready[i].data.ptr)->onReadable(latencies, cycles);
+    }
+  }
+  ::close(ep);
 }
 
 }  // namespace
@@ -52,48 +181,56 @@ int main(int argc, char** argv) {
     else if (flag == "--clients") o.clients = v;
     else if (flag == "--seconds") o.seconds = v;
     else if (flag == "--keys") o.keys = v;
+    else if (flag == "--events") o.events = v != 0;
     else {
-      std::fprintf(stderr, "usage: atlantis_loadgen --port P [--clients N] [--seconds S] [--keys K]\n");
+      std::fprintf(stderr, "usage: atlantis_loadgen --port P [--clients N] [--seconds S] [--keys K] [--events 0|1]\n");
       return 2;
     }
   }
-  std::atomic<bool> stop{false};
-  std::atomic<long> cycles{0}, commands{0};
+  long total_cycles = 0, total_commands = 0;
   std::vector<std::vector<uint32_t>> latencies(o.clients);
-  std::vector<std::thread> threads;
-  for (int c = 0; c < o.clients; ++c) {
-    threads.emplace_back([&, c] {
-      lockshift::bench::Conn conn(o.port);
-      std::mt19937 rng(c + 1);
-      auto timed = [&](const std::vector<std::string>& args) {
-        auto t = Clock::now();
-        auto v = conn.call(args);
-        latencies[c].push_back(static_cast<uint32_t>(
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count()));
-        commands.fetch_add(1, std::memory_order_relaxed);
-        return v;
-      };
-      while (!stop) {
-        int k = static_cast<int>(rng() % static_cast<unsigned>(o.keys));
-        std::string key = "pr/acme/infra/mod" + std::to_string(k) + "/default/";
-        auto cur = timed({"GET", key});
-        if (cur.type != lockshift::resp::Type::kNull) continue;
-        auto set = timed({"SET", key, lockJson(k, c + 1)});
-        if (set.type == lockshift::resp::Type::kError) continue;  // strict acquire refused
-        timed({"GET", key});
-        timed({"DEL", key});
-        cycles.fetch_add(1, std::memory_order_relaxed);
-      }
-    });
+  if (o.events) {
+    runEvents(o, total_cycles, total_commands, latencies[0]);
+  } else {
+    std::atomic<bool> stop{false};
+    std::atomic<long> cycles{0}, commands{0};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < o.clients; ++c) {
+      threads.emplace_back([&, c] {
+        lockshift::bench::Conn conn(o.port);
+        std::mt19937 rng(c + 1);
+        auto timed = [&](const std::vector<std::string>& args) {
+          auto t = Clock::now();
+          auto v = conn.call(args);
+          latencies[c].push_back(static_cast<uint32_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count()));
+          commands.fetch_add(1, std::memory_order_relaxed);
+          return v;
+        };
+        while (!stop) {
+          int k = static_cast<int>(rng() % static_cast<unsigned>(o.keys));
+          std::string key = "pr/acme/infra/mod" + std::to_string(k) + "/default/";
+          auto cur = timed({"GET", key});
+          if (cur.type != lockshift::resp::Type::kNull) continue;
+          auto set = timed({"SET", key, lockJson(k, c + 1)});
+          if (set.type == lockshift::resp::Type::kError) continue;  // strict acquire refused
+          timed({"GET", key});
+          timed({"DEL", key});
+          cycles.fetch_add(1, std::memory_order_relaxed);
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(o.seconds));
+    stop = true;
+    for (auto& t : threads) t.join();
+    total_cycles = cycles.load();
+    total_commands = commands.load();
   }
-  std::this_thread::sleep_for(std::chrono::seconds(o.seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
   std::vector<uint32_t> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
   auto pct = [&](double p) { return all.empty() ? 0u : all[static_cast<size_t>(p * (all.size() - 1))]; };
-  std::printf("cycles_per_s=%.0f commands_per_s=%.0f p50_us=%u p99_us=%u\n", cycles.load() / double(o.seconds),
-              commands.load() / double(o.seconds), pct(0.5), pct(0.99));
+  std::printf("cycles_per_s=%.0f commands_per_s=%.0f p50_us=%u p99_us=%u\n", total_cycles / double(o.seconds),
+              total_commands / double(o.seconds), pct(0.5), pct(0.99));
   return 0;
 }

@@ -30,8 +30,8 @@ bench() {  # bench PORT [CLIENTS [REQUESTS]] -> "TEST rps p50 p99" lines
   redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "${3:-$REQUESTS}" -c "${2:-50}" -r 100000 --csv 2>/dev/null |
     awk -F, 'NR>1 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); print $1, $2, $5, $7 }'
 }
-mix() {  # mix PORT LABEL
-  build/atlantis_loadgen --port "$1" --clients 50 --seconds "$MIX_SECONDS" --keys 1000 |
+mix() {  # mix PORT LABEL [EVENTS]: EVENTS=1 drives the 50 clients from one epoll thread
+  build/atlantis_loadgen --port "$1" --clients 50 --seconds "$MIX_SECONDS" --keys 1000 --events "${3:-0}" |
     sed -e 's/[a-z0-9_]*=//g' -e "s/^/$2 /" >>"$work/mix"
 }
 
@@ -44,13 +44,15 @@ for run in $(seq 1 "$RUNS"); do
   redis-cli -p "$legacy" flushall >/dev/null
   mix "$legacy" direct
   mix "$ls_port" legacy-only
+  mix "$legacy" direct-events 1
+  mix "$ls_port" legacy-only-events 1
 done
 admin_put "$admin_port" '{"phase":"hybrid","traffic_split":50}' >/dev/null
 for run in $(seq 1 "$RUNS"); do mix "$ls_port" hybrid-50; done
 # Back to shadow (legacy answers, every write replayed on enhanced and compared), then forward to
 # enhanced-only (the enhanced Redis answers everything; legacy is still kept in sync).
 admin_put "$admin_port" '{"phase":"shadow"}' >/dev/null
-for run in $(seq 1 "$RUNS"); do mix "$ls_port" shadow; done
+for run in $(seq 1 "$RUNS"); do mix "$ls_port" shadow; mix "$ls_port" shadow-events 1; done
 admin_put "$admin_port" '{"phase":"enhanced-only"}' >/dev/null
 for run in $(seq 1 "$RUNS"); do mix "$ls_port" enhanced-only; done
 
@@ -96,6 +98,24 @@ lc=$(awk '$1=="legacy-only" {print $3}' "$work/mix" | median)
 sc=$(awk '$1=="shadow" {print $3}' "$work/mix" | median)
 echo
 printf 'shadow / legacy-only throughput: %.2f×\n' "$(awk -v a=$sc -v b=$lc 'BEGIN{print a/b}')"
+echo
+echo "The same mix with the 50 clients on one epoll thread (atlantis_loadgen --events 1), the way"
+echo "Go's runtime runs go-redis's goroutines; the client then needs far less CPU."
+echo
+echo "| target | cycles/s | commands/s | ratio to direct | p50 µs | p99 µs |"
+echo "|---|---|---|---|---|---|"
+dc=$(awk '$1=="direct-events" {print $3}' "$work/mix" | median)
+for label in direct-events legacy-only-events shadow-events; do
+  c=$(awk -v l=$label '$1==l {print $2}' "$work/mix" | median)
+  cmd=$(awk -v l=$label '$1==l {print $3}' "$work/mix" | median)
+  p50=$(awk -v l=$label '$1==l {print $4}' "$work/mix" | median)
+  p99=$(awk -v l=$label '$1==l {print $5}' "$work/mix" | median)
+  printf '| %s | %.0f | %.0f | %.2f× | %s | %s |\n' $label "$c" "$cmd" "$(awk -v a=$cmd -v b=$dc 'BEGIN{print a/b}')" "$p50" "$p99"
+done
+lc=$(awk '$1=="legacy-only-events" {print $3}' "$work/mix" | median)
+sc=$(awk '$1=="shadow-events" {print $3}' "$work/mix" | median)
+echo
+printf 'shadow / legacy-only throughput (events): %.2f×\n' "$(awk -v a=$sc -v b=$lc 'BEGIN{print a/b}')"
 echo
 exec 3<>"/dev/tcp/127.0.0.1/$admin_port"
 printf 'GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
