@@ -5,6 +5,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <pthread.h>
+
 #include <cctype>
 #include <csignal>
 #include <cstdlib>
@@ -45,7 +47,22 @@ int fail(const std::string& what, const Status& s) {
   return 1;
 }
 
+// SIGINT and SIGTERM, which start a graceful stop.
+sigset_t stopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
 int run(const Config& config) {
+  // Every thread lockshift starts (store writers, network threads, workers) inherits a mask that
+  // blocks the stop signals, so only the main thread takes them, and only while it serves (see
+  // io.run() below). A signal that arrives while they are blocked waits, harmlessly, instead of
+  // meeting a default disposition that would kill the process half-way through its stop.
+  const sigset_t stop_signals = stopSignals();
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   if (Status s = checkSupported(config); !s) return fail("config", s);
   std::error_code fs_ec;
   std::filesystem::create_directories(config.server.state_dir, fs_ec);
@@ -196,12 +213,13 @@ int run(const Config& config) {
 
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   io.run();  // returns once the listeners, sessions and background tasks have finished
+  // Closing the stores below can take a moment, and destroying `signals` restores the default
+  // disposition: a repeated signal must not kill either half-way. Blocked again here, in the last
+  // thread that took them, it stays pending until the process has exited.
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   for (auto& t : pool) t.join();
-  // Closing the stores below can take a moment; a repeated signal must not kill that half-way.
-  signals.clear();
-  std::signal(SIGINT, SIG_IGN);
-  std::signal(SIGTERM, SIG_IGN);
   std::cerr << "lockshift: stopped\n";
   return 0;
 }

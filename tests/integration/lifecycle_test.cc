@@ -94,6 +94,29 @@ TEST(Lifecycle, SigtermFinishesInFlightPipelineAndExitsCleanly) {
   EXPECT_GE(d.call({"dbsize"}).integer, ok);
 }
 
+// A supervisor or a script may send SIGTERM over and over. However the signals fall on the stop
+// (in the middle of it, while the stores close, or as the process exits), the stop stays
+// graceful: exit status 0, never death by the signal's default action.
+TEST(Lifecycle, AStormOfStopSignalsNeverKillsTheProcess) {
+  LockshiftServer server;
+  for (int round = 0; round < 10; ++round) {
+    RespClient c(server.port());
+    EXPECT_TRUE(isOk(c.call({"set", "k" + std::to_string(round), "v"})));
+    // A signal every ~20 µs (spinning: a sleep would last far longer) until it has exited; the
+    // cap only bounds a stop that hangs (~10 s).
+    for (int i = 0; i < 500'000 && server.process().running(); ++i) {
+      server.process().signal(SIGTERM);
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    }
+    EXPECT_EQ(server.stop(), 0) << "round " << round << "\n" << server.log();
+    server.restart();
+  }
+  RespClient d(server.port());
+  EXPECT_EQ(d.call({"dbsize"}).integer, 10);
+}
+
 TEST(Lifecycle, FullStoreAnswersAnErrorAndKeepsServing) {
   LockshiftServer server(LockshiftOptions{.legacy_extra = "map_size = \"256KiB\"\n"});
   RespClient c(server.port());
