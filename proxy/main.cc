@@ -56,13 +56,13 @@ sigset_t stopSignals() {
   return set;
 }
 
+// Runs with the stop signals blocked (main() blocks them first), so every thread it starts
+// (store writers, network threads, workers) inherits a mask that blocks them: only the main
+// thread takes them, and only while it serves (see io.run() below). A signal that arrives while
+// they are blocked waits, harmlessly, instead of meeting a default disposition that would kill
+// the process half-way through its start or its stop.
 int run(const Config& config) {
-  // Every thread lockshift starts (store writers, network threads, workers) inherits a mask that
-  // blocks the stop signals, so only the main thread takes them, and only while it serves (see
-  // io.run() below). A signal that arrives while they are blocked waits, harmlessly, instead of
-  // meeting a default disposition that would kill the process half-way through its stop.
   const sigset_t stop_signals = stopSignals();
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   if (Status s = checkSupported(config); !s) return fail("config", s);
   std::error_code fs_ec;
   std::filesystem::create_directories(config.server.state_dir, fs_ec);
@@ -227,6 +227,8 @@ int run(const Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const sigset_t stop_signals = stopSignals();
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
     std::cout << kUsage;
