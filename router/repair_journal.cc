@@ -93,6 +93,7 @@ asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole t
       index_[ik] = target;
       size_.store(index_.size(), std::memory_order_release);
       ++overflow_;
+      memory_only_.insert(ik);
       co_return Status::unavailable("the repair journal is full (" + std::to_string(max_entries_) +
                                     " keys wait for repair): the " + std::string(roleName(target)) +
                                     " store's copy is behind and this cannot be recorded durably");
@@ -109,10 +110,12 @@ asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole t
   size_.store(index_.size(), std::memory_order_release);
   if (!result) {
     ++overflow_;
+    memory_only_.insert(ik);
     co_return Status(result.status().code(), "the repair journal cannot record that the " +
                                                  std::string(roleName(target)) + " store's copy is behind: " +
                                                  result.status().message());
   }
+  memory_only_.erase(ik);
   co_return Status::ok();
 }
 
@@ -123,6 +126,7 @@ asio::awaitable<Status> RepairJournal::clear(int db, std::string key) {
   if (!result) co_return result.status();
   std::lock_guard lock(mu_);
   index_.erase(ik);
+  memory_only_.erase(ik);
   size_.store(index_.size(), std::memory_order_release);
   co_return Status::ok();
 }
@@ -140,6 +144,11 @@ size_t RepairJournal::depthFor(StoreRole target) const {
 size_t RepairJournal::overflowCount() const {
   std::lock_guard lock(mu_);
   return overflow_;
+}
+
+size_t RepairJournal::memoryOnlyCount() const {
+  std::lock_guard lock(mu_);
+  return memory_only_.size();
 }
 
 std::vector<RepairJournal::Entry> RepairJournal::pending(size_t max) const {

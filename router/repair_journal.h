@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "backends/lmdb_store.h"
@@ -52,6 +53,9 @@ class RepairJournal {
   // request path).
   size_t depthFor(StoreRole target) const;
   size_t overflowCount() const;
+  // Entries present now that are kept in memory only (not yet repaired and cleared). A restart
+  // would forget them, so keys must not move toward a store while any is present.
+  size_t memoryOnlyCount() const;
   // Up to `max` entries, for the replayer and the status.
   std::vector<Entry> pending(size_t max) const;
 
@@ -67,6 +71,7 @@ class RepairJournal {
   // call, and the journal is almost always empty.
   std::atomic<size_t> size_{0};
   size_t overflow_ = 0;                               // GUARDED_BY(mu_)
+  std::unordered_set<std::string> memory_only_;       // GUARDED_BY(mu_): index keys not on disk
 };
 
 }  // namespace lockshift

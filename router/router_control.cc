@@ -250,6 +250,16 @@ asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, s
       auto call = replayOnce(1024);
       if (co_await std::move(call) == 0) break;
     }
+  }
+  if (out.refusals.empty() && enhancedShare(after) > enhancedShare(before) && journal_.memoryOnlyCount() > 0) {
+    // Pinned in memory only (the journal was full, or its write failed): a restart would forget these keys' pins and
+    // hand them to the store whose copy is behind. Keys move toward enhanced only once they are
+    // repaired. Not a gate: force does not override it.
+    out.refusals.push_back("the repair journal holds " + std::to_string(journal_.memoryOnlyCount()) +
+                           " entries kept only in memory (it was full, or its write failed); they must be "
+                           "repaired first");
+  }
+  if (out.refusals.empty()) {
     auto updated = control_.update([&](ControlState& s) {
       s.phase = phase;
       s.traffic_split = split;
@@ -322,6 +332,7 @@ asio::awaitable<json::object> Router::status() {
     sample.push_back(json::object{{"db", e.db}, {"key", e.key}, {"target", roleName(e.target)}});
   }
   out["journal"] = json::object{{"depth", journal_.depth()}, {"overflow", journal_.overflowCount()},
+                                {"memory_only", journal_.memoryOnlyCount()},
                                 {"sample", std::move(sample)}};
   json::object stores;
   for (StoreRole role : {StoreRole::kLegacy, StoreRole::kEnhanced}) {

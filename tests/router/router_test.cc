@@ -168,11 +168,22 @@ TEST(Router, AFullJournalAnswersTheWriteWithAnErrorAndStillPinsTheKey) {
   auto del_known = stack.run(stack.router().del(0, {lockKey(lockNo(1))}));
   ASSERT_TRUE(del_known.isOk()) << del_known.status().toString();
   EXPECT_EQ(*del_known, 1);
+  // Keys do not move toward enhanced while a pin lives only in memory, even forced; back is free.
+  EXPECT_EQ(stack.journal().memoryOnlyCount(), 2u);  // lock 3's and the fourth key's
+  ChangeOutcome forward = stack.run(stack.router().changeMigration(MigrationChange{std::nullopt, 50, true}, "test"));
+  EXPECT_FALSE(forward.applied);
+  ASSERT_EQ(forward.refusals.size(), 1u);
+  EXPECT_NE(forward.refusals[0].find("kept only in memory"), std::string::npos) << forward.refusals[0];
+  EXPECT_TRUE(stack.move(Phase::kLegacyOnly, std::nullopt).applied);
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 0).applied);
 
   // Enhanced is back: every entry, the one kept in memory too, is repaired from legacy.
   stack.enhanced().setFailing(false);
   for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(stack.journal().depth(), 0u);
+  EXPECT_EQ(stack.journal().memoryOnlyCount(), 0u);
+  EXPECT_TRUE(stack.move(std::nullopt, 50).applied);
+  ASSERT_TRUE(stack.move(std::nullopt, 0).applied);
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))), std::nullopt);
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(2))), lockJson(lockNo(2)));
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(3))), lockJson(lockNo(3)));
