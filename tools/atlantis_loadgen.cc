@@ -126,14 +126,7 @@ class EventClient {
     out_.clear();
     lockshift::resp::encodeCommand(args, out_);
     sent_at_ = Clock::now();
-    for (size_t sent = 0; sent < out_.size();) {
-      ssize_t n = ::send(fd_, out_.data() + sent, out_.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) {
-        std::perror("send");
-        std::exit(1);
-      }
-      sent += static_cast<size_t>(n);
-    }
+    lockshift::bench::sendAll(fd_, out_);
   }
 
   int fd_;

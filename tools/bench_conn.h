@@ -33,6 +33,18 @@ inline int connectLoopback(int port) {
   return fd;
 }
 
+// Writes all of `data` to `fd`; exits the process when the connection fails.
+inline void sendAll(int fd, const std::string& data) {
+  for (size_t sent = 0; sent < data.size();) {
+    ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      std::perror("send");
+      std::exit(1);
+    }
+    sent += static_cast<size_t>(n);
+  }
+}
+
 class Conn {
  public:
   explicit Conn(int port) : parser_(lockshift::resp::Parser::Mode::kReply) {
@@ -59,14 +71,7 @@ class Conn {
   void send(const std::vector<std::vector<std::string>>& commands) {
     std::string out;
     for (const auto& args : commands) lockshift::resp::encodeCommand(args, out);
-    for (size_t sent = 0; sent < out.size();) {
-      ssize_t n = ::send(fd_, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) {
-        std::perror("send");
-        std::exit(1);
-      }
-      sent += static_cast<size_t>(n);
-    }
+    sendAll(fd_, out);
   }
   lockshift::resp::Value read() {
     for (;;) {

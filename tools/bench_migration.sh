@@ -84,38 +84,30 @@ done
 echo
 echo "Atlantis TryLock/Unlock mix: 50 clients, 1000 lock keys, ${MIX_SECONDS}s per run"
 echo
-echo "| target | cycles/s | commands/s | ratio to direct | p50 µs | p99 µs |"
-echo "|---|---|---|---|---|---|"
-dc=$(awk '$1=="direct" {print $3}' "$work/mix" | median)
-for label in direct legacy-only hybrid-50 shadow enhanced-only; do
-  c=$(awk -v l=$label '$1==l {print $2}' "$work/mix" | median)
-  cmd=$(awk -v l=$label '$1==l {print $3}' "$work/mix" | median)
-  p50=$(awk -v l=$label '$1==l {print $4}' "$work/mix" | median)
-  p99=$(awk -v l=$label '$1==l {print $5}' "$work/mix" | median)
-  printf '| %s | %.0f | %.0f | %.2f× | %s | %s |\n' $label "$c" "$cmd" "$(awk -v a=$cmd -v b=$dc 'BEGIN{print a/b}')" "$p50" "$p99"
-done
-lc=$(awk '$1=="legacy-only" {print $3}' "$work/mix" | median)
-sc=$(awk '$1=="shadow" {print $3}' "$work/mix" | median)
-echo
-printf 'shadow / legacy-only throughput: %.2f×\n' "$(awk -v a=$sc -v b=$lc 'BEGIN{print a/b}')"
+# mix_table SUFFIX LABEL...: the mix's table for the labels (each with SUFFIX appended), ratios
+# against direct, then shadow / legacy-only.
+mix_table() {
+  local suffix=$1 label c cmd p50 p99 dc lc sc
+  shift
+  echo "| target | cycles/s | commands/s | ratio to direct | p50 µs | p99 µs |"
+  echo "|---|---|---|---|---|---|"
+  col() { awk -v l="$1$suffix" -v c="$2" '$1==l {print $c}' "$work/mix" | median; }
+  dc=$(col direct 3)
+  for label in "$@"; do
+    c=$(col "$label" 2); cmd=$(col "$label" 3); p50=$(col "$label" 4); p99=$(col "$label" 5)
+    printf '| %s | %.0f | %.0f | %.2f× | %s | %s |\n' "$label$suffix" "$c" "$cmd" \
+      "$(awk -v a="$cmd" -v b="$dc" 'BEGIN{print a/b}')" "$p50" "$p99"
+  done
+  lc=$(col legacy-only 3); sc=$(col shadow 3)
+  echo
+  printf 'shadow / legacy-only throughput%s: %.2f×\n' "${suffix:+ ($suffix)}" "$(awk -v a="$sc" -v b="$lc" 'BEGIN{print a/b}')"
+}
+mix_table "" direct legacy-only hybrid-50 shadow enhanced-only
 echo
 echo "The same mix with the 50 clients on one epoll thread (atlantis_loadgen --events 1), the way"
 echo "Go's runtime runs go-redis's goroutines; the client then needs far less CPU."
 echo
-echo "| target | cycles/s | commands/s | ratio to direct | p50 µs | p99 µs |"
-echo "|---|---|---|---|---|---|"
-dc=$(awk '$1=="direct-events" {print $3}' "$work/mix" | median)
-for label in direct-events legacy-only-events shadow-events; do
-  c=$(awk -v l=$label '$1==l {print $2}' "$work/mix" | median)
-  cmd=$(awk -v l=$label '$1==l {print $3}' "$work/mix" | median)
-  p50=$(awk -v l=$label '$1==l {print $4}' "$work/mix" | median)
-  p99=$(awk -v l=$label '$1==l {print $5}' "$work/mix" | median)
-  printf '| %s | %.0f | %.0f | %.2f× | %s | %s |\n' $label "$c" "$cmd" "$(awk -v a=$cmd -v b=$dc 'BEGIN{print a/b}')" "$p50" "$p99"
-done
-lc=$(awk '$1=="legacy-only-events" {print $3}' "$work/mix" | median)
-sc=$(awk '$1=="shadow-events" {print $3}' "$work/mix" | median)
-echo
-printf 'shadow / legacy-only throughput (events): %.2f×\n' "$(awk -v a=$sc -v b=$lc 'BEGIN{print a/b}')"
+mix_table -events direct legacy-only shadow
 echo
 exec 3<>"/dev/tcp/127.0.0.1/$admin_port"
 printf 'GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
