@@ -86,8 +86,11 @@ asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole t
   {
     std::lock_guard lock(mu_);
     auto it = index_.find(ik);
-    if (it != index_.end() && it->second == target) co_return Status::ok();
-    if (index_.size() >= max_entries_) {
+    const bool memory_only = memory_only_.count(ik) != 0;
+    if (it != index_.end() && it->second == target && !memory_only) co_return Status::ok();
+    // The bound is on the durable entries; a key already on disk is rewritten in place.
+    const bool on_disk = it != index_.end() && !memory_only;
+    if (!on_disk && index_.size() - memory_only_.size() >= max_entries_) {
       // Pinned in memory only: ownership stays safe while this process lives, but a restart
       // would forget the entry, so the caller must not acknowledge what depends on it.
       index_[ik] = target;
@@ -144,6 +147,11 @@ size_t RepairJournal::depthFor(StoreRole target) const {
 size_t RepairJournal::overflowCount() const {
   std::lock_guard lock(mu_);
   return overflow_;
+}
+
+bool RepairJournal::memoryOnly(int db, std::string_view key) const {
+  std::lock_guard lock(mu_);
+  return !memory_only_.empty() && memory_only_.count(indexKey(db, key)) != 0;
 }
 
 size_t RepairJournal::memoryOnlyCount() const {

@@ -41,9 +41,9 @@ class RepairJournal {
 
   // The store this key must be repaired in, if it is dirty. No I/O.
   std::optional<StoreRole> dirtyTarget(int db, std::string_view key) const;
-  // Durably marks the key dirty for `target` (a no-op if it already is). When the entry cannot be
-  // made durable (the journal is full, or its write failed) the key is pinned in memory anyway
-  // and the error is returned.
+  // Durably marks the key dirty for `target` (a no-op if it already is, durably). When the entry
+  // cannot be made durable (max_entries are on disk, or the write failed) the key is pinned in
+  // memory anyway and the error is returned; marking it again retries the durable write.
   boost::asio::awaitable<Status> mark(int db, std::string key, StoreRole target);
   // Removes the key's entry once its target was repaired.
   boost::asio::awaitable<Status> clear(int db, std::string key);
@@ -56,6 +56,8 @@ class RepairJournal {
   // Entries present now that are kept in memory only (not yet repaired and cleared). A restart
   // would forget them, so keys must not move toward a store while any is present.
   size_t memoryOnlyCount() const;
+  // Whether the key's entry is one of those.
+  bool memoryOnly(int db, std::string_view key) const;
   // Up to `max` entries, for the replayer and the status.
   std::vector<Entry> pending(size_t max) const;
 

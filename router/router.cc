@@ -79,12 +79,25 @@ bool Router::mirroring() const {
 }
 
 asio::awaitable<Status> Router::mirrorWrite(MirroredCall call) {
-  if (journal_.dirtyTarget(call.db, call.key)) co_return Status::ok();  // already behind: the replayer copies it whole
+  if (journal_.dirtyTarget(call.db, call.key)) {
+    auto entry = ensureDurable(call.db, call.key);  // already behind: the replayer copies it whole
+    co_return co_await std::move(entry);
+  }
   const int db = call.db;
   std::string key = call.key;
   if (mirror_->submit(std::move(call))) co_return Status::ok();
   // The mirror's queue is full: enhanced is repaired from legacy instead, never left behind.
   auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
+  Status marked = co_await std::move(mark);
+  metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+  co_return marked;
+}
+
+asio::awaitable<Status> Router::ensureDurable(int db, std::string key) {
+  if (!journal_.memoryOnly(db, key)) co_return Status::ok();
+  auto target = journal_.dirtyTarget(db, key);
+  if (!target) co_return Status::ok();  // repaired meanwhile
+  auto mark = journal_.mark(db, std::move(key), *target);
   Status marked = co_await std::move(mark);
   metrics_.setJournal(journal_.depth(), journal_.overflowCount());
   co_return marked;
@@ -187,7 +200,10 @@ asio::awaitable<Status> Router::applyTo(StoreRole target, int db, std::string ke
 asio::awaitable<Status> Router::propagate(int db, std::string key, StoreRole owner, Change change,
                                           std::string value) {
   const StoreRole target = other(owner);
-  if (journal_.dirtyTarget(db, key)) co_return Status::ok();  // already behind: the replayer copies it whole
+  if (journal_.dirtyTarget(db, key)) {
+    auto entry = ensureDurable(db, key);  // already behind: the replayer copies it whole
+    co_return co_await std::move(entry);
+  }
   auto state = control_.snapshot();
   bool synchronous = false;
   if (target == StoreRole::kLegacy) {

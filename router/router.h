@@ -152,6 +152,10 @@ class Router final : public LockStore, public ControlPlane {
                                     std::string value);
   asio::awaitable<Status> applyTo(StoreRole target, int db, std::string key, Change change,
                                   std::string value);
+  // For a write to a key already journaled: its entry must be durable before the write is
+  // acknowledged. Retries the durable write of an entry kept in memory only; its error if that
+  // fails again. Requires the key's lock.
+  asio::awaitable<Status> ensureDurable(int db, std::string key);
   // Copies the source's current value of a journaled key to its target. Takes the key's lock.
   // Coroutine parameters are taken by value: a reference would dangle once the caller's
   // temporary dies while the coroutine is suspended.

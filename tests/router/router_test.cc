@@ -162,6 +162,13 @@ TEST(Router, AFullJournalAnswersTheWriteWithAnErrorAndStillPinsTheKey) {
   EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(lockNo(3))), StoreRole::kEnhanced);
   EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(3))), lockJson(lockNo(3)));
   EXPECT_EQ(stack.lock(lockNo(3, 2)), PutResult::Outcome::kLockedByOther);
+  // The holder's retry finds the key already journaled, but only in memory: still an error.
+  PutRequest retry;
+  retry.key = lockKey(lockNo(3));
+  retry.value = lockJson(lockNo(3));
+  retry.strict_owner = parseProjectLock(retry.value).value();
+  auto again = stack.run(stack.router().put(std::move(retry)));
+  EXPECT_FALSE(again.isOk());
   // A delete of a fourth, unjournaled key is refused the same way; one already journaled is not.
   auto del_new = stack.run(stack.router().del(0, {lockKey(lockNo(4))}));
   EXPECT_FALSE(del_new.isOk());
