@@ -123,12 +123,16 @@ class RouterStack {
   // Convenience calls.
   std::optional<std::string> get(const std::string& key) { return run(router_->get(0, key)).value(); }
   std::optional<std::string> getFrom(LockStore& s, const std::string& key) { return run(s.get(0, key)).value(); }
-  PutResult::Outcome lock(const LockSpec& l) {
+  // Atlantis's TryLock of `l`: a strict acquire.
+  static PutRequest tryLock(const LockSpec& l) {
     PutRequest r;
     r.key = lockKey(l);
     r.value = lockJson(l);
     r.strict_owner = parseProjectLock(r.value).value();
-    auto res = run(router_->put(std::move(r)));
+    return r;
+  }
+  PutResult::Outcome lock(const LockSpec& l) {
+    auto res = run(router_->put(tryLock(l)));
     EXPECT_TRUE(res.isOk()) << res.status().toString();
     return res.isOk() ? res->outcome : PutResult::Outcome::kConditionFailed;
   }

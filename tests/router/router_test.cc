@@ -150,11 +150,7 @@ TEST(Router, AFullJournalAnswersTheWriteWithAnErrorAndStillPinsTheKey) {
   EXPECT_EQ(stack.journal().depth(), 2u);
   EXPECT_EQ(stack.journal().overflowCount(), 0u);
 
-  PutRequest third;
-  third.key = lockKey(lockNo(3));
-  third.value = lockJson(lockNo(3));
-  third.strict_owner = parseProjectLock(third.value).value();
-  auto answer = stack.run(stack.router().put(std::move(third)));
+  auto answer = stack.run(stack.router().put(RouterStack::tryLock(lockNo(3))));
   ASSERT_FALSE(answer.isOk());
   EXPECT_NE(answer.status().message().find("repair journal is full"), std::string::npos) << answer.status().toString();
   EXPECT_EQ(stack.journal().overflowCount(), 1u);
@@ -163,11 +159,7 @@ TEST(Router, AFullJournalAnswersTheWriteWithAnErrorAndStillPinsTheKey) {
   EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(3))), lockJson(lockNo(3)));
   EXPECT_EQ(stack.lock(lockNo(3, 2)), PutResult::Outcome::kLockedByOther);
   // The holder's retry finds the key already journaled, but only in memory: still an error.
-  PutRequest retry;
-  retry.key = lockKey(lockNo(3));
-  retry.value = lockJson(lockNo(3));
-  retry.strict_owner = parseProjectLock(retry.value).value();
-  auto again = stack.run(stack.router().put(std::move(retry)));
+  auto again = stack.run(stack.router().put(RouterStack::tryLock(lockNo(3))));
   EXPECT_FALSE(again.isOk());
   // A delete of a fourth, unjournaled key is refused the same way; one already journaled is not.
   auto del_new = stack.run(stack.router().del(0, {lockKey(lockNo(4))}));
