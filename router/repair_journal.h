@@ -9,8 +9,8 @@
 // when the durable write fails) a key is still pinned in memory, so ownership stays safe while
 // the process lives, but mark() returns an error because a restart would forget the entry; the
 // router then answers the client's write with that error rather than acknowledging a write whose
-// safety depends on memory alone. overflowCount() counts such entries, and the status marks the
-// journal degraded.
+// safety depends on memory alone. memoryOnlyCount() is how many entries are in that state now;
+// overflowCount() how many times since the process started an entry could not be made durable.
 //
 // Thread-safety: every method may be called from any thread.
 
@@ -52,6 +52,7 @@ class RepairJournal {
   // Entries whose target is `target` (walks the index: for status and breaker recovery, not the
   // request path).
   size_t depthFor(StoreRole target) const;
+  // Times mark() could not make an entry durable since this process started (cumulative).
   size_t overflowCount() const;
   // Entries present now that are kept in memory only (not yet repaired and cleared). A restart
   // would forget them, so keys must not move toward a store while any is present.

@@ -89,7 +89,7 @@ asio::awaitable<Status> Router::mirrorWrite(MirroredCall call) {
   // The mirror's queue is full: enhanced is repaired from legacy instead, never left behind.
   auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
   Status marked = co_await std::move(mark);
-  metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+  publishJournal();
   co_return marked;
 }
 
@@ -99,7 +99,7 @@ asio::awaitable<Status> Router::ensureDurable(int db, std::string key) {
   if (!target) co_return Status::ok();  // repaired meanwhile
   auto mark = journal_.mark(db, std::move(key), *target);
   Status marked = co_await std::move(mark);
-  metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+  publishJournal();
   co_return marked;
 }
 
@@ -225,7 +225,7 @@ asio::awaitable<Status> Router::propagate(int db, std::string key, StoreRole own
   }
   auto mark = journal_.mark(db, key, target);
   Status marked = co_await std::move(mark);
-  metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+  publishJournal();
   co_return marked;
 }
 

@@ -192,6 +192,7 @@ class Router final : public LockStore, public ControlPlane {
   // Requires the key's lock. Errors as propagate().
   asio::awaitable<Status> mirrorWrite(MirroredCall call);
   void publishStateMetrics();
+  void publishJournal();
 
   LockStore& legacy_;
   LockStore& enhanced_;

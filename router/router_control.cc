@@ -58,9 +58,11 @@ asio::awaitable<void> sleepFor(asio::steady_timer& timer, std::chrono::milliseco
 
 void Router::publishStateMetrics() {
   metrics_.setState(*control_.snapshot());
-  metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+  publishJournal();
   metrics_.setBreaker(enhanced_.availability());
 }
+
+void Router::publishJournal() { metrics_.setJournal(journal_.depth(), journal_.memoryOnlyCount()); }
 
 void Router::start(asio::io_context& io) {
   io_ = &io;

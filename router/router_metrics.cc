@@ -51,7 +51,8 @@ RouterMetrics::RouterMetrics(prometheus::Registry& registry)
   rollback_active_ = gauge(registry, "lockshift_rollback_active", "1 while an emergency rollback is raised.");
   epoch_ = gauge(registry, "lockshift_control_epoch", "Epoch of the control state.");
   journal_depth_ = gauge(registry, "lockshift_journal_depth", "Keys waiting in the repair journal.");
-  journal_overflow_ = gauge(registry, "lockshift_journal_overflow", "Journal entries kept in memory only.");
+  journal_memory_only_ = gauge(registry, "lockshift_journal_memory_only",
+                               "Repair journal entries kept in memory only: a restart would forget them.");
   rollbacks_ = &prometheus::BuildCounter().Name("lockshift_rollbacks_total").Help("Emergency rollbacks raised.")
                     .Register(registry).Add({});
   auto& prop = prometheus::BuildCounter()
@@ -79,9 +80,9 @@ void RouterMetrics::setState(const ControlState& state) {
   epoch_->Set(static_cast<double>(state.epoch));
 }
 
-void RouterMetrics::setJournal(size_t depth, size_t overflow) {
+void RouterMetrics::setJournal(size_t depth, size_t memory_only) {
   journal_depth_->Set(static_cast<double>(depth));
-  journal_overflow_->Set(static_cast<double>(overflow));
+  journal_memory_only_->Set(static_cast<double>(memory_only));
 }
 
 void RouterMetrics::countRollback() { rollbacks_->Increment(); }

@@ -31,7 +31,8 @@ class RouterMetrics {
   void observe(StoreRole store, Op op, bool ok, double seconds);
   void setStoreUp(StoreRole store, bool up);
   void setState(const ControlState& state);
-  void setJournal(size_t depth, size_t overflow);
+  // Keys waiting for repair, and those of them whose entry lives in memory only.
+  void setJournal(size_t depth, size_t memory_only);
   void countRollback();
   void countPropagationFailure(StoreRole target);
   // The enhanced store's circuit breaker (nothing is published for a store without one).
@@ -49,7 +50,7 @@ class RouterMetrics {
   prometheus::Gauge* rollback_active_;
   prometheus::Gauge* epoch_;
   prometheus::Gauge* journal_depth_;
-  prometheus::Gauge* journal_overflow_;
+  prometheus::Gauge* journal_memory_only_;
   prometheus::Counter* rollbacks_;
   std::array<prometheus::Counter*, 2> propagation_failures_{};
   prometheus::Gauge* breaker_open_ = nullptr;  // registered on the first setBreaker()

@@ -52,7 +52,7 @@ asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
     // journal copies it from legacy instead, and pins it to legacy until then.
     auto mark = journal_.mark(call.db, call.key, StoreRole::kEnhanced);
     co_await std::move(mark);
-    metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+    publishJournal();
     answer.skipped = true;
     co_return answer;
   }
@@ -113,7 +113,7 @@ asio::awaitable<void> Router::markEnhancedDirty(int db, std::string key) {
   if (journal_.dirtyTarget(db, key)) co_return;
   auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
   co_await std::move(mark);
-  metrics_.setJournal(journal_.depth(), journal_.overflowCount());
+  publishJournal();
 }
 
 }  // namespace lockshift

@@ -118,7 +118,7 @@ void printStatus(const json::value& s) {
   const bool filled = fieldText(s, "enhanced_filled") == "yes", in_use = fieldText(s, "enhanced_in_use") == "yes";
   b.add("enhanced data", filled ? "filled from legacy" : in_use ? "being filled from legacy" : "not in use yet");
   const json::value& journal = member(s, "journal");
-  b.add("journal", fieldText(journal, "depth") + " pending, " + fieldText(journal, "overflow") + " overflowed");
+  b.add("journal", fieldText(journal, "depth") + " pending, " + fieldText(journal, "memory_only") + " in memory only");
   const json::value& stores = member(s, "stores");
   b.add("legacy store", storeText(member(stores, "legacy")));
   b.add("enhanced store", storeText(member(stores, "enhanced")));

@@ -119,6 +119,14 @@ class RouterStack {
   ControlStore& control() { return *control_; }
   RepairJournal& journal() { return *journal_; }
   const std::string& stateDir() const { return dir_.path(); }
+  // A label-less gauge's value as GET /metrics would show it (-1 and a failure when absent).
+  double gauge(const std::string& name) const {
+    for (const auto& family : registry_->Collect()) {
+      if (family.name == name && family.metric.size() == 1) return family.metric[0].gauge.value;
+    }
+    ADD_FAILURE() << "no gauge " << name;
+    return -1;
+  }
 
   // Convenience calls.
   std::optional<std::string> get(const std::string& key) { return run(router_->get(0, key)).value(); }

@@ -154,6 +154,7 @@ TEST(Router, AFullJournalAnswersTheWriteWithAnErrorAndStillPinsTheKey) {
   ASSERT_FALSE(answer.isOk());
   EXPECT_NE(answer.status().message().find("repair journal is full"), std::string::npos) << answer.status().toString();
   EXPECT_EQ(stack.journal().overflowCount(), 1u);
+  EXPECT_EQ(stack.gauge("lockshift_journal_memory_only"), 1);
   // Pinned in memory to legacy, which has the lock: no other pull gets it.
   EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(lockNo(3))), StoreRole::kEnhanced);
   EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(3))), lockJson(lockNo(3)));
@@ -169,6 +170,8 @@ TEST(Router, AFullJournalAnswersTheWriteWithAnErrorAndStillPinsTheKey) {
   EXPECT_EQ(*del_known, 1);
   // Keys do not move toward enhanced while a pin lives only in memory, even forced; back is free.
   EXPECT_EQ(stack.journal().memoryOnlyCount(), 2u);  // lock 3's and the fourth key's
+  EXPECT_EQ(stack.gauge("lockshift_journal_memory_only"), 2);
+  EXPECT_EQ(stack.journal().overflowCount(), 3u);  // every refusal counts, the retry too
   ChangeOutcome forward = stack.run(stack.router().changeMigration(MigrationChange{std::nullopt, 50, true}, "test"));
   EXPECT_FALSE(forward.applied);
   ASSERT_EQ(forward.refusals.size(), 1u);
@@ -181,6 +184,12 @@ TEST(Router, AFullJournalAnswersTheWriteWithAnErrorAndStillPinsTheKey) {
   for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(stack.journal().depth(), 0u);
   EXPECT_EQ(stack.journal().memoryOnlyCount(), 0u);
+  // The gauge the critical alert watches clears with them.
+  for (int i = 0; i < 100 && stack.gauge("lockshift_journal_memory_only") != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(stack.gauge("lockshift_journal_memory_only"), 0);
+  EXPECT_EQ(stack.gauge("lockshift_journal_depth"), 0);
   EXPECT_TRUE(stack.move(std::nullopt, 50).applied);
   ASSERT_TRUE(stack.move(std::nullopt, 0).applied);
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))), std::nullopt);
