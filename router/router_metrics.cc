@@ -96,7 +96,7 @@ void RouterMetrics::setBreaker(const StoreAvailability& breaker) {
   std::lock_guard lock(breaker_mu_);
   if (breaker_open_ == nullptr) {
     breaker_open_ = gauge(registry_, "lockshift_breaker_open",
-                          "1 while the enhanced store's circuit breaker keeps it out of the path.");
+                          "1 while the enhanced store's circuit breaker keeps it out of the path (open or half-open).");
     auto& state = prometheus::BuildGauge()
                       .Name("lockshift_breaker_state")
                       .Help("1 for the circuit breaker's current state.")
@@ -109,7 +109,7 @@ void RouterMetrics::setBreaker(const StoreAvailability& breaker) {
                           .Register(registry_)
                           .Add({});
   }
-  breaker_open_->Set(breaker.state == "open" ? 1 : 0);
+  breaker_open_->Set(breaker.available ? 0 : 1);  // half-open keeps enhanced out too
   const char* names[] = {"closed", "open", "half-open"};
   for (size_t i = 0; i < 3; ++i) breaker_state_[i]->Set(breaker.state == names[i] ? 1 : 0);
   if (breaker.trips > breaker_trips_seen_) {
