@@ -24,7 +24,7 @@ namespace lockshift {
 // What every session shares. Must outlive every session.
 struct ServerContext {
   LockStore& store;  // the keyspace Atlantis sees
-  std::string store_label;  // metrics label of the answering store ("legacy")
+  std::string store_label;  // metrics label of commands answered through `store` ("router")
   Metrics& metrics;
   const Config& config;
   std::string password;  // empty: AUTH not required

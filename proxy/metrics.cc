@@ -18,11 +18,13 @@ Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       requests_(prometheus::BuildCounter()
                     .Name("lockshift_requests_total")
-                    .Help("Commands handled, by command and by the store that answered.")
+                    .Help("Commands handled, by command and by where they were answered: store=\"router\" through the "
+                          "stores (per store: lockshift_store_requests_total), store=\"proxy\" by lockshift itself.")
                     .Register(*registry_)),
       latency_(prometheus::BuildHistogram()
                    .Name("lockshift_request_duration_seconds")
-                   .Help("Time from a parsed command to its reply, by command and store.")
+                   .Help("Time from a parsed command to its reply, by command and by where it was answered (router or "
+                         "proxy, as for lockshift_requests_total).")
                    .Register(*registry_)),
       errors_(prometheus::BuildCounter()
                   .Name("lockshift_errors_total")

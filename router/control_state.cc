@@ -40,6 +40,17 @@ uint32_t ControlState::enhancedBuckets() const {
   return static_cast<uint32_t>(std::clamp(b, 0.0, static_cast<double>(kBucketCount)));
 }
 
+double ControlState::enhancedOwnedPercent() const {
+  if (rollback.raised || !enhanced_filled) return 0;
+  switch (phase) {
+    case Phase::kLegacyOnly:
+    case Phase::kShadow: return 0;
+    case Phase::kHybrid: return enhancedBuckets() / 100.0;
+    case Phase::kEnhancedOnly: return 100;
+  }
+  return 0;
+}
+
 StoreRole ControlState::ownerOf(std::string_view key) const {
   // Enhanced owns nothing until it holds a full copy of legacy.
   if (rollback.raised || !enhanced_filled) return StoreRole::kLegacy;

@@ -59,6 +59,10 @@ struct ControlState {
   StoreRole ownerOf(std::string_view key) const;
   // Number of buckets owned by enhanced in hybrid (0..10000).
   uint32_t enhancedBuckets() const;
+  // Percent of buckets enhanced owns under this state, as ownerOf() decides before rules: 0 in
+  // legacy-only and shadow, while a rollback is raised or enhanced is not filled yet; the split
+  // in hybrid; 100 in enhanced-only.
+  double enhancedOwnedPercent() const;
 };
 
 // control.json <-> ControlState. Parsing validates every field (kInvalidArgument naming it).

@@ -11,16 +11,6 @@ namespace {
 
 StoreRole other(StoreRole r) { return r == StoreRole::kLegacy ? StoreRole::kEnhanced : StoreRole::kLegacy; }
 
-// A store "answered" unless the call failed for reasons of the store itself; bad input
-// (kInvalidArgument, e.g. a non-JSON lock value) is an answer.
-bool answered(const Status& s) {
-  return s.isOk() || s.code() == ErrorCode::kInvalidArgument || s.code() == ErrorCode::kStoreFull;
-}
-template <typename T>
-bool answered(const Result<T>& r) {
-  return answered(r.status());
-}
-
 double since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -63,7 +53,7 @@ asio::awaitable<Result<std::optional<std::string>>> Router::get(int db, std::str
   // The key is copied only when the mirror needs it afterwards: GET is the hot path.
   auto call = mirror ? store(owner).get(db, key) : store(owner).get(db, std::move(key));
   auto result = co_await std::move(call);
-  metrics_.observe(owner, RouterMetrics::Op::kGet, answered(result), since(t));
+  metrics_.observe(owner, RouterMetrics::Op::kGet, result.status(), since(t));
   if (result.isOk() && mirror) {
     MirroredCall mirrored{.op = MirroredCall::Op::kGet, .db = db, .key = std::move(key), .value = *result};
     mirror_->submit(std::move(mirrored));
@@ -115,7 +105,7 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   const auto t = std::chrono::steady_clock::now();
   auto call = store(owner).put(std::move(request));
   auto result = co_await std::move(call);
-  metrics_.observe(owner, RouterMetrics::Op::kPut, answered(result), since(t));
+  metrics_.observe(owner, RouterMetrics::Op::kPut, result.status(), since(t));
   if (mirror && result.isOk()) {
     // Refusals are mirrored too: enhanced must refuse the same lock to the same holder.
     MirroredCall mirrored{.op = MirroredCall::Op::kPut, .db = db, .key = key, .put = std::move(*replay),
@@ -139,7 +129,7 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
     const auto t = std::chrono::steady_clock::now();
     auto call = store(owner).del(db, {key});
     auto result = co_await std::move(call);
-    metrics_.observe(owner, RouterMetrics::Op::kDelete, answered(result), since(t));
+    metrics_.observe(owner, RouterMetrics::Op::kDelete, result.status(), since(t));
     if (!result) co_return result.status();
     deleted += *result;
     if (owner == StoreRole::kLegacy && mirroring()) {
@@ -162,7 +152,7 @@ asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(
   const auto t = std::chrono::steady_clock::now();
   auto call = store(owner).deleteIfOwnedByPull(db, key, pull_num);
   auto result = co_await std::move(call);
-  metrics_.observe(owner, RouterMetrics::Op::kUnlockScript, answered(result), since(t));
+  metrics_.observe(owner, RouterMetrics::Op::kUnlockScript, result.status(), since(t));
   if (owner == StoreRole::kLegacy && mirroring() && result.isOk()) {
     MirroredCall mirrored{.op = MirroredCall::Op::kUnlockScript, .db = db, .key = key,
                           .pull_num = std::move(pull_num), .value = *result};
@@ -193,7 +183,7 @@ asio::awaitable<Status> Router::applyTo(StoreRole target, int db, std::string ke
     status = r.status();
   }
   metrics_.observe(target, change == Change::kPut ? RouterMetrics::Op::kPut : RouterMetrics::Op::kDelete,
-                   answered(status), since(t));
+                   status, since(t));
   co_return status;
 }
 
@@ -234,8 +224,11 @@ asio::awaitable<Result<int64_t>> Router::count(int db) {
   // Legacy holds every key while it is kept in sync and nothing is pending for it.
   bool legacy_complete = options_.keep_legacy_in_sync || !state->enhanced_in_use;
   if (legacy_complete && journal_.depth() == 0) {
+    const auto t = std::chrono::steady_clock::now();
     auto call = legacy_.count(db);
-    co_return co_await std::move(call);
+    auto n = co_await std::move(call);
+    metrics_.observe(StoreRole::kLegacy, RouterMetrics::Op::kCount, n.status(), since(t));
+    co_return n;
   }
   int64_t n = 0;
   ScanRequest req{.db = db, .cursor = 0, .count = 1000};
@@ -250,14 +243,16 @@ asio::awaitable<Result<int64_t>> Router::count(int db) {
 }
 
 asio::awaitable<Status> Router::ping() {
+  auto t = std::chrono::steady_clock::now();
   auto call = legacy_.ping();
   Status legacy = co_await std::move(call);
-  metrics_.setStoreUp(StoreRole::kLegacy, legacy.isOk());
+  metrics_.observe(StoreRole::kLegacy, RouterMetrics::Op::kPing, legacy, since(t));
   if (!legacy) co_return legacy;
   if (control_.snapshot()->enhanced_in_use) {
+    t = std::chrono::steady_clock::now();
     auto call2 = enhanced_.ping();
     Status enhanced = co_await std::move(call2);
-    metrics_.setStoreUp(StoreRole::kEnhanced, enhanced.isOk());
+    metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kPing, enhanced, since(t));
   }
   co_return Status::ok();
 }

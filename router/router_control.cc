@@ -57,9 +57,10 @@ asio::awaitable<void> sleepFor(asio::steady_timer& timer, std::chrono::milliseco
 }  // namespace
 
 void Router::publishStateMetrics() {
-  metrics_.setState(*control_.snapshot());
+  const StoreAvailability breaker = enhanced_.availability();
+  metrics_.setState(*control_.snapshot(), breaker.available);
   publishJournal();
-  metrics_.setBreaker(enhanced_.availability());
+  metrics_.setBreaker(breaker);
 }
 
 void Router::publishJournal() { metrics_.setJournal(journal_.depth(), journal_.memoryOnlyCount()); }

@@ -5,7 +5,7 @@ namespace lockshift {
 namespace {
 
 constexpr std::array<std::string_view, RouterMetrics::kOps> kOpNames = {
-    "get", "put", "delete", "unlock_script", "scan", "count", "ping", "repair"};
+    "get", "put", "delete", "unlock_script", "scan", "count", "ping", "mirror"};
 
 const prometheus::Histogram::BucketBoundaries kBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                                           0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
@@ -47,7 +47,13 @@ RouterMetrics::RouterMetrics(prometheus::Registry& registry)
   for (Phase p : {Phase::kLegacyOnly, Phase::kShadow, Phase::kHybrid, Phase::kEnhancedOnly}) {
     phase_[static_cast<size_t>(p)] = &phase.Add({{"phase", std::string(phaseName(p))}});
   }
-  split_ = gauge(registry, "lockshift_traffic_split_percent", "Percent of buckets owned by enhanced in hybrid.");
+  split_ = gauge(registry, "lockshift_traffic_split_percent",
+                 "Configured hybrid split: the percent of buckets enhanced owns in the hybrid phase. Kept in "
+                 "other phases; see lockshift_enhanced_owned_percent for what enhanced owns now.");
+  enhanced_owned_ = gauge(registry, "lockshift_enhanced_owned_percent",
+                          "Percent of buckets enhanced owns now: 0 in legacy-only and shadow, during a rollback "
+                          "and while its breaker keeps it out; the split in hybrid; 100 in enhanced-only. "
+                          "Keys matched by migration rules are not counted.");
   rollback_active_ = gauge(registry, "lockshift_rollback_active", "1 while an emergency rollback is raised.");
   epoch_ = gauge(registry, "lockshift_control_epoch", "Epoch of the control state.");
   journal_depth_ = gauge(registry, "lockshift_journal_depth", "Keys waiting in the repair journal.");
@@ -63,7 +69,12 @@ RouterMetrics::RouterMetrics(prometheus::Registry& registry)
   propagation_failures_[1] = &prop.Add({{"target", "enhanced"}});
 }
 
-void RouterMetrics::observe(StoreRole store, Op op, bool ok, double seconds) {
+bool RouterMetrics::answered(const Status& status) {
+  return status.isOk() || status.code() == ErrorCode::kInvalidArgument || status.code() == ErrorCode::kStoreFull;
+}
+
+void RouterMetrics::observe(StoreRole store, Op op, const Status& status, double seconds) {
+  const bool ok = answered(status);
   size_t s = store == StoreRole::kLegacy ? 0 : 1;
   size_t o = static_cast<size_t>(op);
   counters_[s][o * 2 + (ok ? 1 : 0)]->Increment();
@@ -71,11 +82,10 @@ void RouterMetrics::observe(StoreRole store, Op op, bool ok, double seconds) {
   up_[s]->Set(ok ? 1 : 0);
 }
 
-void RouterMetrics::setStoreUp(StoreRole store, bool up) { up_[store == StoreRole::kLegacy ? 0 : 1]->Set(up ? 1 : 0); }
-
-void RouterMetrics::setState(const ControlState& state) {
+void RouterMetrics::setState(const ControlState& state, bool enhanced_available) {
   for (size_t i = 0; i < phase_.size(); ++i) phase_[i]->Set(i == static_cast<size_t>(state.phase) ? 1 : 0);
   split_->Set(state.traffic_split);
+  enhanced_owned_->Set(enhanced_available ? state.enhancedOwnedPercent() : 0);
   rollback_active_->Set(state.rollback.raised ? 1 : 0);
   epoch_->Set(static_cast<double>(state.epoch));
 }

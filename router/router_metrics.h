@@ -22,15 +22,21 @@ namespace lockshift {
 
 class RouterMetrics {
  public:
-  enum class Op { kGet, kPut, kDelete, kUnlockScript, kScan, kCount, kPing, kRepair };
+  // kMirror: a shadow replay of a client call on enhanced (not a journal repair).
+  enum class Op { kGet, kPut, kDelete, kUnlockScript, kScan, kCount, kPing, kMirror };
   static constexpr size_t kOps = 8;
 
   explicit RouterMetrics(prometheus::Registry& registry);
 
-  // One call to a store: its outcome ("ok" or "error") and latency.
-  void observe(StoreRole store, Op op, bool ok, double seconds);
-  void setStoreUp(StoreRole store, bool up);
-  void setState(const ControlState& state);
+  // One call to a store: its latency, and outcome "ok" when the store answered. A store answers
+  // unless the call failed for reasons of the store itself: refused bad input (a non-JSON lock
+  // value, an expired cursor) or a full store is an answer, so it neither counts as an error nor
+  // marks the store down.
+  void observe(StoreRole store, Op op, const Status& status, double seconds);
+  static bool answered(const Status& status);
+  // The control state, and whether enhanced is in the path (false while its breaker is open or
+  // half-open: every key is then on legacy).
+  void setState(const ControlState& state, bool enhanced_available);
   // Keys waiting for repair, and those of them whose entry lives in memory only.
   void setJournal(size_t depth, size_t memory_only);
   void countRollback();
@@ -47,6 +53,7 @@ class RouterMetrics {
   std::array<prometheus::Gauge*, 2> up_{};
   std::array<prometheus::Gauge*, 4> phase_{};
   prometheus::Gauge* split_;
+  prometheus::Gauge* enhanced_owned_;
   prometheus::Gauge* rollback_active_;
   prometheus::Gauge* epoch_;
   prometheus::Gauge* journal_depth_;

@@ -89,7 +89,7 @@ asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
     }
     case MirroredCall::Op::kScan: break;
   }
-  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kRepair, answer.status.isOk(),
+  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kMirror, answer.status,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
   co_return answer;
 }

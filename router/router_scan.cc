@@ -79,7 +79,7 @@ asio::awaitable<Result<ScanPage>> Router::scanOwners(ScanRequest request) {
       const auto t = std::chrono::steady_clock::now();
       auto call = store(owner).scan(std::move(request));
       auto page = co_await std::move(call);
-      metrics_.observe(owner, RouterMetrics::Op::kScan, page.isOk(),
+      metrics_.observe(owner, RouterMetrics::Op::kScan, page.status(),
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
       co_return page;
     }
@@ -121,7 +121,7 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
         const auto t = std::chrono::steady_clock::now();
         auto call = store(role).keysWithPrefix(request.db, literal);
         auto names = co_await std::move(call);
-        metrics_.observe(role, RouterMetrics::Op::kScan, names.isOk(),
+        metrics_.observe(role, RouterMetrics::Op::kScan, names.status(),
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
         if (!names) co_return names.status();
         for (auto& key : *names) {
@@ -134,7 +134,7 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
         const auto t = std::chrono::steady_clock::now();
         auto call = store(role).scan(full);
         auto page = co_await std::move(call);
-        metrics_.observe(role, RouterMetrics::Op::kScan, page.isOk(),
+        metrics_.observe(role, RouterMetrics::Op::kScan, page.status(),
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
         if (!page) co_return page.status();
         for (auto& key : page->keys) {

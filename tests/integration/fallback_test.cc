@@ -46,6 +46,18 @@ std::optional<Clock::duration> waitBreaker(LockshiftServer& ls, const std::strin
   return std::nullopt;
 }
 
+// Polls GET /metrics until it has the line `line` (the router publishes the breaker with its
+// repair loop, so a moment after the transition); false after `limit`.
+bool waitMetricLine(LockshiftServer& ls, const std::string& line, Clock::duration limit) {
+  const auto start = Clock::now();
+  while (Clock::now() - start < limit) {
+    const std::string text = "\n" + httpRequest(ls.adminPort(), "GET", "/metrics").body;
+    if (text.find("\n" + line + "\n") != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 // Client errors with their times, to report how many and for how long.
@@ -151,6 +163,10 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
   auto to_open = waitBreaker(ls, "open", std::chrono::seconds(10));
   ASSERT_TRUE(to_open) << breakerState(ls) << "\n" << ls.log();
   {
+    // The metrics say so: out of the path, and owning nothing while the split still reads 50.
+    EXPECT_TRUE(waitMetricLine(ls, "lockshift_breaker_open 1", std::chrono::seconds(5)));
+    EXPECT_TRUE(waitMetricLine(ls, "lockshift_enhanced_owned_percent 0", std::chrono::seconds(5)));
+    EXPECT_TRUE(waitMetricLine(ls, "lockshift_traffic_split_percent 50", std::chrono::seconds(5)));
     // Still ready for a load balancer: legacy answers every key.
     EXPECT_EQ(httpRequest(ls.adminPort(), "GET", "/readyz").status, 200);
     // Atlantis's List and UnlockByPull scans are answered by legacy alone meanwhile. (Only the
@@ -174,6 +190,8 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
   auto to_close = waitBreaker(ls, "closed", std::chrono::seconds(30));
   ASSERT_TRUE(to_close) << ls.log();
   auto [stop_errors, stop_span] = errors.between(t0, t1);
+  EXPECT_TRUE(waitMetricLine(ls, "lockshift_breaker_open 0", std::chrono::seconds(5)));
+  EXPECT_TRUE(waitMetricLine(ls, "lockshift_enhanced_owned_percent 50", std::chrono::seconds(5)));
   std::this_thread::sleep_for(std::chrono::seconds(1));
 
   // 2. Killed and restarted on the same port (durable: nothing it acknowledged is lost).

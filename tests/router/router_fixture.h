@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -125,6 +126,25 @@ class RouterStack {
       if (family.name == name && family.metric.size() == 1) return family.metric[0].gauge.value;
     }
     ADD_FAILURE() << "no gauge " << name;
+    return -1;
+  }
+
+  // The value of the counter or gauge `name` whose labels include every one of `labels`
+  // (-1 and a failure when there is none).
+  double sample(const std::string& name, const std::map<std::string, std::string>& labels) const {
+    for (const auto& family : registry_->Collect()) {
+      if (family.name != name) continue;
+      for (const auto& metric : family.metric) {
+        size_t matched = 0;
+        for (const auto& label : metric.label) {
+          auto it = labels.find(label.name);
+          if (it != labels.end() && it->second == label.value) ++matched;
+        }
+        if (matched != labels.size()) continue;
+        return family.type == prometheus::MetricType::Counter ? metric.counter.value : metric.gauge.value;
+      }
+    }
+    ADD_FAILURE() << "no sample " << name;
     return -1;
   }
 

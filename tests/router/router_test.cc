@@ -200,6 +200,58 @@ TEST(Router, AFullJournalAnswersTheWriteWithAnErrorAndStillPinsTheKey) {
   EXPECT_EQ(stack.lock(lockNo(5)), PutResult::Outcome::kApplied);
 }
 
+// What the router publishes: the share of buckets enhanced owns now (not the configured split),
+// and every call to a store by operation, where bad input a store refuses is an answer (the
+// store is up) and a failing store is an error (down).
+TEST(Router, MetricsShowTheShareEnhancedOwnsAndEveryStoreCall) {
+  RouterStack stack;
+  auto owned = [&] { return stack.gauge("lockshift_enhanced_owned_percent"); };
+  auto split = [&] { return stack.gauge("lockshift_traffic_split_percent"); };
+  auto calls = [&](const char* store, const char* op, const char* outcome) {
+    return stack.sample("lockshift_store_requests_total", {{"store", store}, {"operation", op}, {"outcome", outcome}});
+  };
+  auto up = [&](const char* store) { return stack.sample("lockshift_store_up", {{"store", store}}); };
+  EXPECT_EQ(owned(), 0);
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 50).applied);
+  EXPECT_EQ(owned(), 50);
+  EXPECT_EQ(split(), 50);
+  ASSERT_TRUE(stack.router().raiseRollback("test", "test").isOk());
+  EXPECT_EQ(owned(), 0);  // every key is on legacy, whatever the split says
+  EXPECT_EQ(split(), 50);
+  ASSERT_TRUE(stack.router().clearRollback("test").isOk());
+  EXPECT_EQ(owned(), 50);
+  ASSERT_TRUE(stack.move(Phase::kShadow, std::nullopt).applied);
+  EXPECT_EQ(owned(), 0);
+  EXPECT_EQ(split(), 50);
+  ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
+  EXPECT_EQ(owned(), 100);
+
+  // PING reaches both stores while enhanced is in use; COUNT reads legacy, kept complete.
+  ASSERT_TRUE(stack.run(stack.router().ping()).isOk());
+  EXPECT_EQ(calls("legacy", "ping", "ok"), 1);
+  EXPECT_EQ(calls("enhanced", "ping", "ok"), 1);
+  ASSERT_TRUE(stack.run(stack.router().count(0)).isOk());
+  EXPECT_EQ(calls("legacy", "count", "ok"), 1);
+
+  // A database index the store does not have: the owner refuses it, and that is an answer.
+  const double gets_ok = calls("enhanced", "get", "ok");
+  auto refused = stack.run(stack.router().get(999, "k"));
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kInvalidArgument) << refused.status().toString();
+  EXPECT_EQ(calls("enhanced", "get", "ok"), gets_ok + 1);
+  EXPECT_EQ(calls("enhanced", "get", "error"), 0);
+  EXPECT_EQ(up("enhanced"), 1);
+
+  // A failing store is an error, and down.
+  stack.enhanced().setFailing(true);
+  EXPECT_FALSE(stack.run(stack.router().get(0, "k")).isOk());
+  EXPECT_EQ(calls("enhanced", "get", "error"), 1);
+  EXPECT_EQ(up("enhanced"), 0);
+  stack.enhanced().setFailing(false);
+  ASSERT_TRUE(stack.run(stack.router().ping()).isOk());
+  EXPECT_EQ(up("enhanced"), 1);
+}
+
 TEST(Router, FailedLegacyWriteInEnhancedOnlyKeepsTheKeyOnEnhancedThroughRollback) {
   RouterStack stack;
   ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
