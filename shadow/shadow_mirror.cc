@@ -73,7 +73,9 @@ bool ShadowMirror::submit(MirroredCall call) {
     ++totals_.dropped;
     return false;
   }
-  depth_metric_.Set(static_cast<double>(depth_.load()));
+  // Increment/Decrement, not Set(depth_): with several network threads a Set of a value read
+  // earlier can land after a newer one and leave the gauge stale; the steps commute.
+  depth_metric_.Increment();
   if (!call.key.empty()) {
     std::lock_guard lock(pending_mu_);
     ++pending_[pendingKey(call.db, call.key)];
@@ -115,7 +117,7 @@ asio::awaitable<void> ShadowMirror::drain(Shard* shard) {
       co_await std::move(mark);
     }
     depth_.fetch_sub(1);
-    depth_metric_.Set(static_cast<double>(depth_.load()));
+    depth_metric_.Decrement();
     if (!key.empty()) {
       std::lock_guard lock(pending_mu_);
       auto it = pending_.find(pendingKey(db, key));
