@@ -123,7 +123,9 @@ boost::json::object reportSummaryJson(const Report& r) {
           {"repair", r.repair},
           {"started_unix_ms", r.started_unix_ms},
           {"finished_unix_ms", r.finished_unix_ms},
-          {"duration_ms", r.finished_unix_ms > 0 ? r.finished_unix_ms - r.started_unix_ms : 0},
+          // null until the check has finished
+          {"duration_ms", r.finished_unix_ms > 0 ? json::value(r.finished_unix_ms - r.started_unix_ms)
+                                                 : json::value(nullptr)},
           {"rounds", r.rounds},
           {"counts", countsJson(r)},
           {"error", r.error},

@@ -27,7 +27,8 @@ ConsistencyService::ConsistencyService(LockStore& legacy, LockStore& enhanced, R
                     .Add({})),
       last_clean_(prometheus::BuildGauge()
                       .Name("lockshift_consistency_last_clean")
-                      .Help("1 if the last finished consistency check was clean, else 0")
+                      .Help("1 if the last finished consistency check was clean, else 0 (also when "
+                            "\"repaired\": the gates wait for a clean check)")
                       .Register(registry)
                       .Add({})),
       last_duration_(prometheus::BuildGauge()

@@ -8,8 +8,13 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <boost/json.hpp>
+
+#include "tests/support/atlantis.h"
+#include "tests/support/enhanced_redis.h"
 #include "tests/support/http_client.h"
 #include "tests/support/resp_client.h"
 #include "tests/support/servers.h"
@@ -117,6 +122,49 @@ TEST_F(StatusPage, ShowsPhaseAndSplitAndFollowsMigrationChanges) {
   // Parts that do not exist yet are said to be missing, not left looking like they load.
   EXPECT_NE(elementText(dom, "breaker"), "\u2026");
   EXPECT_NE(elementText(dom, "shadow"), "\u2026");
+}
+
+// A check that repaired divergent keys is not shown as clean: the gates wait for a newer clean
+// check, and the page says so. A closed breaker's reason is labelled as its last trip's.
+TEST_F(StatusPage, ARepairedReportAsksForAConfirmingCheck) {
+  RedisServer legacy, enhanced;
+  LockshiftServer server(LockshiftOptions{
+      .legacy_section = redisSection(legacy.port()),
+      .enhanced_section = redisSection(enhanced.port()),
+      .consistency_section = "gates = true\ninterval = \"0\"\nrounds = 1\nrecheck_delay = \"50ms\"\n"});
+  {
+    RespClient c(legacy.port());
+    for (int i = 0; i < 5; ++i) {
+      LockSpec l{.path = "mod" + std::to_string(i), .pull = 10 + i};
+      ASSERT_TRUE(isOk(c.call({"set", lockKey(l), lockJson(l)})));
+    }
+  }
+  ASSERT_EQ(httpRequest(server.adminPort(), "PUT", "/api/v1/migration", R"({"phase":"hybrid","traffic_split":0})").status, 200);
+  ASSERT_EQ(EnhancedRedis(enhanced.port()).del(lockKey(LockSpec{.path = "mod0", .pull = 10})), 1);
+  auto started = httpRequest(server.adminPort(), "POST", "/api/v1/consistency/checks", R"({"repair":true})");
+  ASSERT_EQ(started.status, 202) << started.body;
+  std::string verdict;
+  for (int i = 0; i < 200; ++i) {
+    auto latest = httpRequest(server.adminPort(), "GET", "/api/v1/consistency/checks/latest");
+    if (latest.status == 200) {
+      auto report = boost::json::parse(latest.body).as_object();
+      if (report["state"] != "running") {
+        verdict = std::string(report["verdict"].as_string());
+        EXPECT_TRUE(report["duration_ms"].is_int64()) << latest.body;
+        break;
+      }
+      EXPECT_TRUE(report["duration_ms"].is_null()) << "a running check has no duration yet: " << latest.body;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(verdict, "repaired");
+
+  TempDir profile;
+  std::string dom = dumpDom(profile, server.adminPort());
+  EXPECT_EQ(elementText(dom, "consistency-verdict"), "repaired: check again to confirm") << dom;
+  EXPECT_NE(dom.find("class=\"big warn\" id=\"consistency-verdict\""), std::string::npos) << dom;
+  EXPECT_EQ(elementText(dom, "breaker"), "closed");
+  EXPECT_NE(dom.find("last trip reason"), std::string::npos) << dom;
 }
 
 TEST_F(StatusPage, RendersAScreenshot) {
