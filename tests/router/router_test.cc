@@ -252,6 +252,41 @@ TEST(Router, MetricsShowTheShareEnhancedOwnsAndEveryStoreCall) {
   EXPECT_EQ(up("enhanced"), 1);
 }
 
+// A half-open breaker still keeps enhanced out of the path: the breaker gauge the critical alert
+// watches stays 1 and enhanced owns nothing until the breaker has closed.
+TEST(RouterMetrics, HalfOpenBreakerStillKeepsEnhancedOut) {
+  prometheus::Registry registry;
+  RouterMetrics metrics(registry);
+  auto value = [&](const std::string& name, const std::string& state = "") {
+    for (const auto& family : registry.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& m : family.metric) {
+        if (state.empty() || (!m.label.empty() && m.label[0].value == state)) return m.gauge.value;
+      }
+    }
+    ADD_FAILURE() << "no " << name << " " << state;
+    return -1.0;
+  };
+  ControlState hybrid;
+  hybrid.phase = Phase::kHybrid;
+  hybrid.traffic_split = 30;
+  hybrid.enhanced_filled = true;
+  const struct {
+    const char* state;
+    bool available;
+    double open, owned;
+  } steps[] = {{"closed", true, 0, 30}, {"open", false, 1, 0}, {"half-open", false, 1, 0}, {"closed", true, 0, 30}};
+  for (const auto& step : steps) {
+    StoreAvailability breaker{.available = step.available, .state = step.state};
+    metrics.setState(hybrid, breaker.available);
+    metrics.setBreaker(breaker);
+    EXPECT_EQ(value("lockshift_breaker_open"), step.open) << step.state;
+    EXPECT_EQ(value("lockshift_breaker_state", step.state), 1) << step.state;
+    EXPECT_EQ(value("lockshift_enhanced_owned_percent"), step.owned) << step.state;
+    EXPECT_EQ(value("lockshift_traffic_split_percent"), 30) << step.state;
+  }
+}
+
 TEST(Router, FailedLegacyWriteInEnhancedOnlyKeepsTheKeyOnEnhancedThroughRollback) {
   RouterStack stack;
   ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
