@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -165,6 +166,39 @@ TEST_F(StatusPage, ARepairedReportAsksForAConfirmingCheck) {
   EXPECT_NE(dom.find("class=\"big warn\" id=\"consistency-verdict\""), std::string::npos) << dom;
   EXPECT_EQ(elementText(dom, "breaker"), "closed");
   EXPECT_NE(dom.find("last trip reason"), std::string::npos) << dom;
+}
+
+// Lock contention is an answer, not a failure: while a client keeps trying to take a lock another
+// pull holds (each attempt refused with LOCKED), the page's error rate stays at zero.
+TEST_F(StatusPage, LeavesLockContentionOutOfTheErrorRate) {
+  LockshiftServer server;
+  const LockSpec held{.path = "contended", .pull = 1};
+  const LockSpec other{.path = "contended", .pull = 2};
+  {
+    RespClient c(server.port());
+    ASSERT_TRUE(isOk(c.call({"set", lockKey(held), lockJson(held)})));
+    resp::Value refused = c.call({"set", lockKey(other), lockJson(other)});
+    ASSERT_TRUE(refused.isError());
+    ASSERT_EQ(refused.str.rfind("LOCKED", 0), 0u) << refused.str;
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> refusals{0};
+  std::thread contender([&] {
+    RespClient c(server.port());
+    // Bounded: at most 60 s, normally stopped once the page has been dumped.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!stop && std::chrono::steady_clock::now() < deadline) {
+      if (c.call({"set", lockKey(other), lockJson(other)}).isError()) refusals.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  TempDir profile;
+  std::string dom = dumpDom(profile, server.adminPort());
+  stop = true;
+  contender.join();
+  ASSERT_GT(refusals.load(), 0);
+  EXPECT_NE(elementText(dom, "rate"), "measuring\u2026") << "the page polled metrics only once";
+  EXPECT_EQ(elementText(dom, "error-rate"), "0.00") << dom;
 }
 
 TEST_F(StatusPage, RendersAScreenshot) {
