@@ -21,6 +21,26 @@
 
 namespace lockshift::testing {
 
+// The value of the counter or gauge `name` in `registry` whose labels include every one of
+// `labels` (-1 and a test failure when there is none).
+inline double metricValue(const prometheus::Registry& registry, const std::string& name,
+                          const std::map<std::string, std::string>& labels = {}) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      size_t matched = 0;
+      for (const auto& label : metric.label) {
+        auto it = labels.find(label.name);
+        if (it != labels.end() && it->second == label.value) ++matched;
+      }
+      if (matched != labels.size()) continue;
+      return family.type == prometheus::MetricType::Counter ? metric.counter.value : metric.gauge.value;
+    }
+  }
+  ADD_FAILURE() << "no sample " << name;
+  return -1;
+}
+
 // Fails every call with kUnavailable while failing() is set; otherwise forwards.
 class FaultyStore final : public LockStore {
  public:
@@ -121,31 +141,10 @@ class RouterStack {
   RepairJournal& journal() { return *journal_; }
   const std::string& stateDir() const { return dir_.path(); }
   // A label-less gauge's value as GET /metrics would show it (-1 and a failure when absent).
-  double gauge(const std::string& name) const {
-    for (const auto& family : registry_->Collect()) {
-      if (family.name == name && family.metric.size() == 1) return family.metric[0].gauge.value;
-    }
-    ADD_FAILURE() << "no gauge " << name;
-    return -1;
-  }
-
-  // The value of the counter or gauge `name` whose labels include every one of `labels`
-  // (-1 and a failure when there is none).
+  double gauge(const std::string& name) const { return metricValue(*registry_, name); }
+  // The counter or gauge `name` whose labels include every one of `labels`.
   double sample(const std::string& name, const std::map<std::string, std::string>& labels) const {
-    for (const auto& family : registry_->Collect()) {
-      if (family.name != name) continue;
-      for (const auto& metric : family.metric) {
-        size_t matched = 0;
-        for (const auto& label : metric.label) {
-          auto it = labels.find(label.name);
-          if (it != labels.end() && it->second == label.value) ++matched;
-        }
-        if (matched != labels.size()) continue;
-        return family.type == prometheus::MetricType::Counter ? metric.counter.value : metric.gauge.value;
-      }
-    }
-    ADD_FAILURE() << "no sample " << name;
-    return -1;
+    return metricValue(*registry_, name, labels);
   }
 
   // Convenience calls.

@@ -257,16 +257,6 @@ TEST(Router, MetricsShowTheShareEnhancedOwnsAndEveryStoreCall) {
 TEST(RouterMetrics, HalfOpenBreakerStillKeepsEnhancedOut) {
   prometheus::Registry registry;
   RouterMetrics metrics(registry);
-  auto value = [&](const std::string& name, const std::string& state = "") {
-    for (const auto& family : registry.Collect()) {
-      if (family.name != name) continue;
-      for (const auto& m : family.metric) {
-        if (state.empty() || (!m.label.empty() && m.label[0].value == state)) return m.gauge.value;
-      }
-    }
-    ADD_FAILURE() << "no " << name << " " << state;
-    return -1.0;
-  };
   ControlState hybrid;
   hybrid.phase = Phase::kHybrid;
   hybrid.traffic_split = 30;
@@ -280,10 +270,10 @@ TEST(RouterMetrics, HalfOpenBreakerStillKeepsEnhancedOut) {
     StoreAvailability breaker{.available = step.available, .state = step.state};
     metrics.setState(hybrid, breaker.available);
     metrics.setBreaker(breaker);
-    EXPECT_EQ(value("lockshift_breaker_open"), step.open) << step.state;
-    EXPECT_EQ(value("lockshift_breaker_state", step.state), 1) << step.state;
-    EXPECT_EQ(value("lockshift_enhanced_owned_percent"), step.owned) << step.state;
-    EXPECT_EQ(value("lockshift_traffic_split_percent"), 30) << step.state;
+    EXPECT_EQ(metricValue(registry, "lockshift_breaker_open"), step.open) << step.state;
+    EXPECT_EQ(metricValue(registry, "lockshift_breaker_state", {{"state", step.state}}), 1) << step.state;
+    EXPECT_EQ(metricValue(registry, "lockshift_enhanced_owned_percent"), step.owned) << step.state;
+    EXPECT_EQ(metricValue(registry, "lockshift_traffic_split_percent"), 30) << step.state;
   }
 }
 
