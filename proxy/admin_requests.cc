@@ -1,15 +1,18 @@
 #include "proxy/admin_requests.h"
 
 #include <algorithm>
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
 #include <cmath>
+#include <vector>
 
 namespace lockshift {
 
 namespace json = boost::json;
+using boost::system::error_code;
 
 namespace {
 
@@ -19,15 +22,88 @@ bool isBlank(std::string_view s) {
   return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
 }
 
-std::optional<FieldError> parseObject(std::string_view body, json::object* out) {
+// Boost.JSON 1.81 keeps the last of two equal keys when it builds an object and has no option to
+// refuse them, so a first pass with its event parser looks for a top-level key given twice. Admin
+// bodies are at most 64 KiB, so the second pass costs nothing that matters.
+class TopLevelKeys {
+ public:
+  static constexpr size_t max_array_size = static_cast<size_t>(-1);
+  static constexpr size_t max_object_size = static_cast<size_t>(-1);
+  static constexpr size_t max_string_size = static_cast<size_t>(-1);
+  static constexpr size_t max_key_size = static_cast<size_t>(-1);
+
+  // The first key the top-level object names twice, if any.
+  const std::optional<std::string>& duplicate() const { return duplicate_; }
+
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_array_begin(error_code&) { return enter(); }
+  bool on_array_end(size_t, error_code&) { return leave(); }
+  bool on_object_begin(error_code&) { return enter(); }
+  bool on_object_end(size_t, error_code&) { return leave(); }
+  bool on_string_part(json::string_view, size_t, error_code&) { return true; }
+  bool on_string(json::string_view, size_t, error_code&) { return true; }
+  bool on_key_part(json::string_view s, size_t, error_code&) {
+    if (depth_ == 1) key_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, size_t, error_code&) {
+    if (depth_ != 1) return true;
+    key_.append(s.data(), s.size());
+    if (std::find(keys_.begin(), keys_.end(), key_) != keys_.end()) {
+      if (!duplicate_) duplicate_ = key_;
+    } else {
+      keys_.push_back(key_);
+    }
+    key_.clear();
+    return true;
+  }
+  bool on_number_part(json::string_view, error_code&) { return true; }
+  bool on_int64(int64_t, json::string_view, error_code&) { return true; }
+  bool on_uint64(uint64_t, json::string_view, error_code&) { return true; }
+  bool on_double(double, json::string_view, error_code&) { return true; }
+  bool on_bool(bool, error_code&) { return true; }
+  bool on_null(error_code&) { return true; }
+  bool on_comment_part(json::string_view, error_code&) { return true; }
+  bool on_comment(json::string_view, error_code&) { return true; }
+
+ private:
+  bool enter() {
+    ++depth_;
+    return true;
+  }
+  bool leave() {
+    --depth_;
+    return true;
+  }
+
+  int depth_ = 0;
+  std::string key_;
+  std::vector<std::string> keys_;
+  std::optional<std::string> duplicate_;
+};
+
+std::optional<std::string> duplicateTopLevelKey(std::string_view body) {
+  json::basic_parser<TopLevelKeys> parser(json::parse_options{});
+  error_code ec;
+  parser.write_some(false, body.data(), body.size(), ec);
+  return ec ? std::nullopt : parser.handler().duplicate();
+}
+
+}  // namespace
+
+std::optional<FieldError> parseRequestObject(std::string_view body, json::object* out) {
   if (isBlank(body)) return FieldError{"request body must be a JSON object", ""};
   boost::system::error_code ec;
   json::value v = json::parse(json::string_view(body.data(), body.size()), ec);
   if (ec) return FieldError{"invalid JSON: " + ec.message(), ""};
   if (!v.is_object()) return FieldError{"request body must be a JSON object", ""};
+  if (auto key = duplicateTopLevelKey(body)) return FieldError{"field '" + *key + "' is given twice", *key};
   *out = std::move(v.get_object());
   return std::nullopt;
 }
+
+namespace {
 
 FieldError unknownField(std::string_view key) {
   return FieldError{"unknown field '" + std::string(key) + "'", std::string(key)};
@@ -69,7 +145,7 @@ size_t utf8Length(std::string_view s) {
 
 std::optional<FieldError> parseMigrationChange(std::string_view body, MigrationChange* out) {
   json::object obj;
-  if (auto error = parseObject(body, &obj)) return error;
+  if (auto error = parseRequestObject(body, &obj)) return error;
   MigrationChange change;
   for (const auto& [key, value] : obj) {
     if (key == "phase") {
@@ -96,7 +172,7 @@ std::optional<FieldError> parseRollbackReason(std::string_view body, std::string
     return std::nullopt;
   }
   json::object obj;
-  if (auto error = parseObject(body, &obj)) return error;
+  if (auto error = parseRequestObject(body, &obj)) return error;
   std::string parsed;
   for (const auto& [key, value] : obj) {
     if (key != "reason") return unknownField(key);

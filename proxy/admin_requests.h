@@ -23,6 +23,10 @@ struct FieldError {
   std::string field;  // "traffic_split"; "" for the body as a whole
 };
 
+// A request body that must be one JSON object: fills `*out`. Refuses invalid JSON, another type,
+// and an object naming one field twice (which of two answers an operator meant cannot be told).
+std::optional<FieldError> parseRequestObject(std::string_view body, boost::json::object* out);
+
 // PUT /api/v1/migration: a JSON object with optional "phase" (a phase name), "traffic_split"
 // (a number 0..100) and "force" (a bool); at least one of phase and traffic_split; no other
 // fields. On success fills `*out` and returns nullopt.

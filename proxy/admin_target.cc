@@ -15,7 +15,8 @@ std::optional<FieldError> parseTarget(std::string_view target, Target* out) {
   out->path = std::string(url->path());
   out->query.clear();
   for (const auto& param : url->params()) {
-    out->query[std::string(param.key)] = param.has_value ? std::string(param.value) : std::string();
+    auto [it, added] = out->query.try_emplace(std::string(param.key), param.has_value ? std::string(param.value) : "");
+    if (!added) return FieldError{"query parameter '" + it->first + "' is given twice", it->first};
   }
   return std::nullopt;
 }
@@ -51,11 +52,9 @@ std::optional<FieldError> queryInt(const Target& target, std::string_view name, 
 std::optional<FieldError> parseCheckRequest(std::string_view body, bool* repair) {
   *repair = false;
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return std::nullopt;
-  boost::system::error_code ec;
-  json::value v = json::parse(json::string_view(body.data(), body.size()), ec);
-  if (ec) return FieldError{"invalid JSON: " + ec.message(), ""};
-  if (!v.is_object()) return FieldError{"request body must be a JSON object", ""};
-  for (const auto& [key, value] : v.as_object()) {
+  json::object obj;
+  if (auto error = parseRequestObject(body, &obj)) return error;
+  for (const auto& [key, value] : obj) {
     if (key != "repair") return FieldError{"unknown field '" + std::string(key) + "'", std::string(key)};
     if (!value.is_bool()) return FieldError{"repair must be true or false", "repair"};
     *repair = value.as_bool();

@@ -246,6 +246,7 @@ TEST(Consistency, BadRequestsAreRefusedAndChangeNothing) {
       {"POST", "/api/v1/consistency/checks", "{", 400, ""},
       {"POST", "/api/v1/consistency/checks", R"({"repair":"yes"})", 400, "repair"},
       {"POST", "/api/v1/consistency/checks", R"({"repare":true})", 400, "repare"},
+      {"POST", "/api/v1/consistency/checks", R"({"repair":false,"repair":true})", 400, "repair"},
       {"POST", "/api/v1/consistency/checks?x=1", "", 400, "x"},
       {"GET", "/api/v1/consistency/checks?limit=0", "", 400, "limit"},
       {"GET", "/api/v1/consistency/checks?limit=abc", "", 400, "limit"},

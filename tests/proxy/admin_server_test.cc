@@ -340,6 +340,10 @@ TEST_F(AdminServerTest, BadMigrationBodiesNameTheFieldAndChangeNothing) {
       {R"({"phase":"sideways"})", "phase"},
       {R"({"phase":2})", "phase"},
       {R"({"phase":"shadow","force":"yes"})", "force"},
+      // A field given twice is refused, not settled by the last one, even when spelt with an escape.
+      {R"({"phase":"shadow","phase":"hybrid"})", "phase"},
+      {R"({"traffic_split":10,"force":false,"traffic_split":100})", "traffic_split"},
+      {R"({"phase":"shadow","ph\u0061se":"enhanced-only"})", "phase"},
   };
   for (const auto& c : cases) {
     HttpReply reply = call("PUT", "/api/v1/migration", c.body);
@@ -351,6 +355,8 @@ TEST_F(AdminServerTest, BadMigrationBodiesNameTheFieldAndChangeNothing) {
   EXPECT_EQ(call("PUT", "/api/v1/migration", "{").field("error").rfind("invalid JSON: ", 0), 0u);
   EXPECT_NE(call("PUT", "/api/v1/migration", R"({"colour":1})").field("error").find("colour"),
             std::string::npos);
+  EXPECT_EQ(call("PUT", "/api/v1/migration", R"({"phase":"shadow","phase":"shadow"})").field("error"),
+            "field 'phase' is given twice");
   EXPECT_EQ(mutations(), 0u);
 }
 
@@ -408,6 +414,7 @@ TEST_F(AdminServerTest, BadRollbackBodiesChangeNothing) {
       {R"({"why":"x"})", "why"},
       {"rollback please", ""},
       {R"("just a string")", ""},
+      {R"({"reason":"a","reason":"b"})", "reason"},
   };
   for (const auto& [body, field] : cases) {
     HttpReply reply = call("POST", "/api/v1/rollback", body);
@@ -492,7 +499,11 @@ TEST_F(AdminServerTest, LockQueriesByRepositoryAndPull) {
                      {"DELETE", "/api/v1/locks?repo=a", "pull"},
                      {"DELETE", "/api/v1/locks?pull=4", "repo"},
                      {"DELETE", "/api/v1/locks?repo=a&pull=99999999999999999999", "pull"},
-                     {"DELETE", "/api/v1/locks?repo=a&pull=4&limit=3", "limit"}};
+                     {"DELETE", "/api/v1/locks?repo=a&pull=4&limit=3", "limit"},
+                     // Which of two values was meant cannot be told: neither is used.
+                     {"GET", "/api/v1/locks?repo=a&repo=b", "repo"},
+                     {"DELETE", "/api/v1/locks?repo=a&pull=4&repo=b", "repo"},
+                     {"DELETE", "/api/v1/locks?repo=a&pull=4&pull=5", "pull"}};
   for (const auto& b : bad) {
     HttpReply reply = call(b.method, b.target);
     EXPECT_EQ(reply.status, 400) << b.method << " " << b.target << " " << reply.body;
