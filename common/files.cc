@@ -17,12 +17,21 @@ Status writeFileAtomically(const std::string& dir, const std::string& path, cons
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
+      const int error = errno;
       ::close(fd);
-      return Status::ioError("cannot write " + tmp + ": " + std::strerror(errno));
+      ::unlink(tmp.c_str());
+      return Status::ioError("cannot write " + tmp + ": " + std::strerror(error));
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::ioError("cannot sync " + tmp + ": " + std::strerror(errno));
+  // The descriptor is closed whether or not the sync worked; a file that may not be on disk is
+  // never renamed into place.
+  int error = ::fsync(fd) == 0 ? 0 : errno;
+  if (::close(fd) != 0 && error == 0) error = errno;
+  if (error != 0) {
+    ::unlink(tmp.c_str());
+    return Status::ioError("cannot sync " + tmp + ": " + std::strerror(error));
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return Status::ioError("cannot rename " + tmp + ": " + std::strerror(errno));
   }
