@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "backends/lmdb_store.h"
+
 namespace lockshift {
 
 namespace {
@@ -93,7 +95,15 @@ asio::awaitable<Status> Router::ensureDurable(int db, std::string key) {
   co_return marked;
 }
 
+Status Router::checkKeyForSet(std::string_view key) const {
+  if (key.size() <= LmdbStore::kMaxKeyLength || !control_.snapshot()->enhanced_in_use) return Status::ok();
+  return Status::invalidArgument("key too long: " + std::to_string(key.size()) + " bytes (while enhanced is in use, at most " +
+                                 std::to_string(LmdbStore::kMaxKeyLength) +
+                                 ", the longest key the repair journal and an lmdb store can record)");
+}
+
 asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
+  if (Status s = checkKeyForSet(request.key); !s) co_return s;
   auto guard = co_await locks_.lock(request.db, request.key);
   const StoreRole owner = ownerOf(request.db, request.key);
   const int db = request.db;

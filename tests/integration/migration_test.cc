@@ -192,6 +192,46 @@ TEST(LegacyCompatibility, AtlantisPointedStraightAtLegacyRedisSeesEveryHeldLock)
   }
 }
 
+// Once enhanced is in use a write may have to be journaled (under a rollback, with the breaker
+// open, with an LMDB store that refuses it), and the journal (LMDB) holds keys of at most 503
+// bytes. A longer SET is refused before any store changes, in every such state alike: applied to
+// the owner first, Atlantis would get an error for a lock that legacy holds and the journal
+// cannot record. A long lock taken while only legacy was in use stays releasable.
+TEST(LongKeys, ASetTheJournalCannotRecordIsRefusedBeforeAnyStoreChanges) {
+  RedisServer legacy, enhanced;
+  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()),
+                                      .enhanced_section = redisSection(enhanced.port())});
+  RespClient c(ls.port()), direct_legacy(legacy.port()), direct_enhanced(enhanced.port());
+  AtlantisClient a(c);
+  const LockSpec early{.path = std::string(600, 'd'), .project = "x", .pull = 1};
+  ASSERT_TRUE(a.tryLock(early).first) << "legacy-only: legacy's own limits apply";
+
+  auto refusedEverywhere = [&](const std::string& tag) {
+    for (int i = 0; i < 4; ++i) {
+      const LockSpec late{.path = std::string(600, 'e') + tag + std::to_string(i), .project = "x", .pull = 2};
+      resp::Value refused = c.call({"set", lockKey(late), lockJson(late)});
+      ASSERT_TRUE(refused.isError()) << tag;
+      EXPECT_EQ(refused.str.rfind("ERR key too long: " + std::to_string(lockKey(late).size()) + " bytes", 0), 0u)
+          << refused.str;
+      EXPECT_TRUE(direct_legacy.call({"get", lockKey(late)}) == resp::Value::null()) << tag;
+      EXPECT_TRUE(direct_enhanced.call({"get", lockKey(late)}) == resp::Value::null()) << tag;
+    }
+  };
+  moveTo(ls, "hybrid", 50);
+  refusedEverywhere("hybrid");
+  ASSERT_EQ(httpRequest(ls.adminPort(), "POST", "/api/v1/rollback", R"({"reason":"test"})").status, 200);
+  refusedEverywhere("rollback");
+
+  const LockSpec short_key{.path = "ok", .project = "x", .pull = 3};
+  EXPECT_TRUE(a.tryLock(short_key).first);
+  const json::object status = statusOf(ls);
+  EXPECT_EQ(status.at("journal").at("memory_only"), json::value(0)) << json::serialize(status);
+  EXPECT_EQ(status.at("journal").at("overflow"), json::value(0));
+
+  EXPECT_EQ(a.unlock(early), lockJson(early));
+  EXPECT_TRUE(direct_legacy.call({"get", lockKey(early)}) == resp::Value::null());
+}
+
 // A process killed between a write to the owner and the copy to the other store leaves them
 // different (the write was never answered). Seeded here directly: in hybrid 100, where enhanced
 // owns every key and legacy is kept in sync, legacy loses one lock and holds a stale value of
