@@ -218,6 +218,11 @@ int run(const std::vector<std::string>& args) {
         value = args[++i];
       }
       if (!takes_value && value) return usageError(inv, name + " takes no value");
+      // A value given twice (--split 10 --split 90) is refused rather than settled by the last:
+      // which one the operator meant cannot be told.
+      const bool repeated = spec != nullptr ? inv.flags.count(name) != 0
+                                            : (name == "--admin" && admin) || (name == "--token-file" && token_file);
+      if (takes_value && repeated) return usageError(inv, name + " is given twice");
       if (spec != nullptr) {
         inv.flags[name] = value.value_or("");
       } else if (name == "--admin") {

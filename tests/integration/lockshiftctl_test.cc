@@ -181,8 +181,14 @@ TEST(LockshiftctlCli, UsageErrorsExit2AndNameTheProblem) {
            {{"diff", "--config", "x.toml", "--rounds", "0"}, "--rounds"},
            {{"diff", "--config", "x.toml", "--recheck-delay", "soon"}, "--recheck-delay"},
            {{"--admin", "https://127.0.0.1:9121", "status"}, "only http://"},
+           {{"phase", "hybrid", "--split", "10", "--split", "90"}, "--split is given twice"},
+           {{"split", "10", "--split=90"}, "unknown flag --split"},
+           {{"--admin", "http://127.0.0.1:9121", "--admin", "http://127.0.0.1:9122", "status"}, "--admin is given twice"},
+           {{"--token-file", "a", "--token-file", "b", "status"}, "--token-file is given twice"},
        }) {
-    std::vector<std::string> args{"--admin", nowhere};
+    // Cases that name the admin API themselves get no other.
+    std::vector<std::string> args;
+    if (c.args[0] != "--admin") args = {"--admin", nowhere};
     args.insert(args.end(), c.args.begin(), c.args.end());
     Ctl r = ctl(args);
     EXPECT_EQ(r.code, 2) << c.args[0] << ": " << r.err;
