@@ -97,8 +97,8 @@ asio::awaitable<Status> Router::ensureDurable(int db, std::string key) {
 
 Status Router::checkKeyForSet(std::string_view key) const {
   if (key.size() <= LmdbStore::kMaxKeyLength || !control_.snapshot()->enhanced_in_use) return Status::ok();
-  return Status::invalidArgument("key too long: " + std::to_string(key.size()) + " bytes (while enhanced is in use, at most " +
-                                 std::to_string(LmdbStore::kMaxKeyLength) +
+  return Status::invalidArgument("key too long: " + std::to_string(key.size()) +
+                                 " bytes (while enhanced is in use, at most " + std::to_string(LmdbStore::kMaxKeyLength) +
                                  ", the longest key the repair journal and an lmdb store can record)");
 }
 

@@ -183,7 +183,8 @@ TEST(LockshiftctlCli, UsageErrorsExit2AndNameTheProblem) {
            {{"--admin", "https://127.0.0.1:9121", "status"}, "only http://"},
            {{"phase", "hybrid", "--split", "10", "--split", "90"}, "--split is given twice"},
            {{"split", "10", "--split=90"}, "unknown flag --split"},
-           {{"--admin", "http://127.0.0.1:9121", "--admin", "http://127.0.0.1:9122", "status"}, "--admin is given twice"},
+           {{"--admin", "http://127.0.0.1:9121", "--admin", "http://127.0.0.1:9122", "status"},
+            "--admin is given twice"},
            {{"--token-file", "a", "--token-file", "b", "status"}, "--token-file is given twice"},
        }) {
     // Cases that name the admin API themselves get no other.
