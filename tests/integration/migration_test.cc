@@ -232,6 +232,34 @@ TEST(LongKeys, ASetTheJournalCannotRecordIsRefusedBeforeAnyStoreChanges) {
   EXPECT_TRUE(direct_legacy.call({"get", lockKey(early)}) == resp::Value::null());
 }
 
+// With a Redis legacy and an LMDB enhanced store, a key longer than LMDB allows, taken before the
+// migration started, fails the backfill. Deleting it through lockshift works (the LMDB store has
+// nothing to delete, the journal nothing to record), and the retried backfill then finishes.
+TEST(LongKeys, ALongLegacyKeyCanBeDeletedSoAnLmdbBackfillFinishes) {
+  RedisServer legacy;
+  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port())});
+  RespClient c(ls.port()), direct_legacy(legacy.port());
+  AtlantisClient a(c);
+  const LockSpec early{.path = std::string(600, 'd'), .project = "x", .pull = 1};
+  ASSERT_TRUE(a.tryLock(early).first);
+
+  ASSERT_EQ(httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"phase":"shadow"})").status, 200);
+  auto backfill = [&] { return statusOf(ls).at("backfill").as_object(); };
+  auto waitBackfill = [&](const std::string& state) {
+    for (int i = 0; i < 600 && backfill().at("state") != state.c_str(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return backfill().at("state") == state.c_str();
+  };
+  ASSERT_TRUE(waitBackfill("failed")) << json::serialize(backfill());
+  EXPECT_NE(json::serialize(backfill()).find("key too long"), std::string::npos) << json::serialize(backfill());
+
+  EXPECT_EQ(c.call({"del", lockKey(early)}), resp::Value::integer_(1));
+  EXPECT_TRUE(direct_legacy.call({"get", lockKey(early)}) == resp::Value::null());
+  EXPECT_EQ(statusOf(ls).at("journal").at("memory_only"), json::value(0));
+  EXPECT_TRUE(waitBackfill("done")) << json::serialize(backfill());
+}
+
 // A process killed between a write to the owner and the copy to the other store leaves them
 // different (the write was never answered). Seeded here directly: in hybrid 100, where enhanced
 // owns every key and legacy is kept in sync, legacy loses one lock and holds a stale value of
