@@ -43,8 +43,14 @@ StoreRole Router::ownerOf(int db, std::string_view key) const {
   // other store would answer from a stale copy.
   if (auto target = journal_.dirtyTarget(db, key)) return other(*target);
   const StoreRole owner = control_.snapshot()->ownerOf(key);
+  if (owner == StoreRole::kLegacy) return owner;
   // Out of the path (breaker open): legacy holds every key, kept in sync by every write.
-  if (owner == StoreRole::kEnhanced && !enhanced_.available()) return StoreRole::kLegacy;
+  if (!enhanced_.available()) return StoreRole::kLegacy;
+  // A shadow-phase write whose replay is still queued: legacy has its latest value. With several
+  // network threads, a write can decide to mirror just before the shadow phase ends and submit
+  // its replay after the move checked that the mirror was empty; the replay then journals the key
+  // (replayOnEnhanced), which pins it to legacy until it is repaired.
+  if (mirror_ != nullptr && mirror_->depth() > 0 && mirror_->pending(db, key)) return StoreRole::kLegacy;
   return owner;
 }
 
@@ -109,13 +115,16 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   const int db = request.db;
   const std::string key = request.key;
   const std::string value = request.value;
-  const bool mirror = owner == StoreRole::kLegacy && mirroring();
   std::optional<PutRequest> replay;
-  if (mirror) replay = request;
+  if (owner == StoreRole::kLegacy && mirroring()) replay = request;
   const auto t = std::chrono::steady_clock::now();
   auto call = store(owner).put(std::move(request));
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kPut, result.status(), since(t));
+  // Decided again now that legacy answered, as del() does: the shadow phase may have ended
+  // meanwhile (leaving it waits only for replays already queued), and a replay submitted now
+  // would reach enhanced after it owns the key. propagate() journals the write instead.
+  const bool mirror = replay.has_value() && mirroring();
   if (mirror && result.isOk()) {
     // Refusals are mirrored too: enhanced must refuse the same lock to the same holder.
     MirroredCall mirrored{.op = MirroredCall::Op::kPut, .db = db, .key = key, .put = std::move(*replay),

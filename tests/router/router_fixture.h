@@ -9,6 +9,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <memory>
 #include <prometheus/registry.h>
@@ -41,12 +44,17 @@ inline double metricValue(const prometheus::Registry& registry, const std::strin
   return -1;
 }
 
-// Fails every call with kUnavailable while failing() is set; otherwise forwards.
+// Fails every call with kUnavailable while failing() is set; otherwise forwards. While puts are
+// held, a put waits (without blocking its thread) until they are released: a write in flight at
+// an exact step.
 class FaultyStore final : public LockStore {
  public:
   explicit FaultyStore(LockStore& inner) : inner_(inner) {}
   void setFailing(bool f) { failing_ = f; }
   bool failing() const { return failing_; }
+  void holdPuts(bool h) { hold_puts_ = h; }
+  // Puts waiting for holdPuts(false).
+  size_t heldPuts() const { return held_puts_; }
   // How many scan() calls reached this store (failed ones included).
   size_t scans() const { return scans_; }
 
@@ -58,6 +66,15 @@ class FaultyStore final : public LockStore {
     co_return co_await std::move(c);
   }
   asio::awaitable<Result<PutResult>> put(PutRequest r) override {
+    if (hold_puts_) {
+      ++held_puts_;
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      for (int i = 0; i < 10000 && hold_puts_; ++i) {  // bounded: at most about 10 s
+        t.expires_after(std::chrono::milliseconds(1));
+        co_await t.async_wait(asio::use_awaitable);
+      }
+      --held_puts_;
+    }
     if (failing_) co_return down();
     auto c = inner_.put(std::move(r));
     co_return co_await std::move(c);
@@ -101,6 +118,8 @@ class FaultyStore final : public LockStore {
   static Status down() { return Status::unavailable("injected fault"); }
   LockStore& inner_;
   std::atomic<bool> failing_{false};
+  std::atomic<bool> hold_puts_{false};
+  std::atomic<size_t> held_puts_{0};
   std::atomic<size_t> scans_{0};
 };
 
@@ -133,6 +152,7 @@ class RouterStack {
   }
 
   Router& router() { return *router_; }
+  asio::io_context& io() { return io_; }
   FaultyStore& legacy() { return *legacy_faulty_; }
   FaultyStore& enhanced() { return *enhanced_faulty_; }
   LmdbStore& legacyStore() { return *legacy_; }

@@ -1,0 +1,111 @@
+// The shadow mirror wired to a real router (two LMDB stores), at the steps where the shadow phase
+// ends: a write whose replay is decided while the phase is shadow must never let enhanced grant a
+// lock legacy holds once enhanced owns the key (promises 1 and 2).
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
+#include <future>
+#include <prometheus/registry.h>
+
+#include "shadow/shadow_mirror.h"
+#include "tests/router/router_fixture.h"
+
+namespace lockshift {
+namespace {
+
+using testing::LockSpec;
+using testing::RouterStack;
+
+ControlState filledShadow() {
+  ControlState s;
+  s.phase = Phase::kShadow;
+  s.enhanced_in_use = true;
+  s.enhanced_filled = true;
+  return s;
+}
+
+// A router stack with the shadow mirror wired in as lockshift's main does.
+class ShadowRouter {
+ public:
+  explicit ShadowRouter(ControlState initial)
+      : stack_(std::move(initial)),
+        mirror_(ShadowHooks{.replay = [this](MirroredCall c) { return stack_.router().replayOnEnhanced(std::move(c)); },
+                            .mark_dirty =
+                                [this](int db, std::string key) {
+                                  return stack_.router().markEnhancedDirty(db, std::move(key));
+                                }},
+                registry_, ShadowOptions{.queue_capacity = 100, .workers = 2}) {
+    mirror_.start(stack_.io());
+    stack_.router().setMirror(&mirror_);
+  }
+  ~ShadowRouter() {
+    mirror_.stop();
+    // Let replays in flight finish before the mirror goes away.
+    for (int i = 0; i < 1000 && mirror_.depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    stack_.router().setMirror(nullptr);
+  }
+  RouterStack& stack() { return stack_; }
+  ShadowMirror& mirror() { return mirror_; }
+
+ private:
+  RouterStack stack_;
+  prometheus::Registry registry_;
+  ShadowMirror mirror_;
+};
+
+// Starts a put on the stack's io thread without waiting for it.
+std::future<std::optional<Result<PutResult>>> startPut(RouterStack& stack, PutRequest request) {
+  auto call = [&stack, request = std::move(request)]() mutable -> asio::awaitable<std::optional<Result<PutResult>>> {
+    co_return co_await stack.router().put(std::move(request));
+  };
+  return asio::co_spawn(stack.io(), std::move(call), asio::use_future);
+}
+
+// Waits (bounded) until `done` holds; false when it never did.
+bool eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 1000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return done();
+}
+
+TEST(ShadowEnds, AWriteInFlightWhenEnhancedTakesOverIsNeitherGrantedTwiceNorLost) {
+  ShadowRouter shadow(filledShadow());
+  RouterStack& stack = shadow.stack();
+  const LockSpec first{.path = "net", .pull = 1, .user = "alice"};
+  const LockSpec second{.path = "net", .pull = 2, .user = "bob"};
+  const std::string key = testing::lockKey(first);
+
+  // Pull 1's lock reaches legacy while the phase is shadow, and waits there.
+  stack.legacy().holdPuts(true);
+  auto granted_first = startPut(stack, RouterStack::tryLock(first));
+  ASSERT_TRUE(eventually([&] { return stack.legacy().heldPuts() == 1; }));
+
+  // Enhanced takes every key meanwhile: the mirror is empty, so the move completes.
+  ChangeOutcome moved = stack.move(Phase::kEnhancedOnly, std::nullopt);
+  ASSERT_TRUE(moved.applied) << (moved.refusals.empty() ? "" : moved.refusals.front());
+
+  // Pull 2 asks for the same lock and waits behind pull 1 on the key.
+  auto granted_second = startPut(stack, RouterStack::tryLock(second));
+  stack.run([]() -> asio::awaitable<bool> { co_return true; }());  // pull 2's call has started
+  stack.legacy().holdPuts(false);
+
+  auto one = *granted_first.get();
+  ASSERT_TRUE(one.isOk()) << one.status().toString();
+  EXPECT_EQ(one->outcome, PutResult::Outcome::kApplied);
+  auto two = *granted_second.get();
+  ASSERT_TRUE(two.isOk()) << two.status().toString();
+  EXPECT_EQ(two->outcome, PutResult::Outcome::kLockedByOther) << "the lock was granted to both pulls";
+
+  // Pull 1 still holds it, through lockshift and, once repaired, in both stores.
+  EXPECT_EQ(stack.get(key), testing::lockJson(first));
+  ASSERT_TRUE(eventually([&] { return stack.journal().depth() == 0 && shadow.mirror().depth() == 0; }));
+  EXPECT_EQ(stack.getFrom(stack.legacyStore(), key), testing::lockJson(first));
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), key), testing::lockJson(first));
+}
+
+}  // namespace
+}  // namespace lockshift
