@@ -15,7 +15,7 @@
 
 #include <algorithm>
 #include <random>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "common/glob.h"
 #include "common/stable_hash.h"
@@ -103,8 +103,12 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
     offset = it->second->offset;
     if (it->second->prev != 0) snapshots_.erase(it->second->prev);
   } else {
-    auto collected = std::make_shared<std::vector<std::string>>();
-    std::unordered_set<std::string> seen;
+    // Every key each store holds first, then kept by its owner once both stores are read: an
+    // ownership change between the two passes (a rollback, a split move, a repair) would
+    // otherwise drop a key from the first pass as not legacy's and from the second as not
+    // enhanced's.
+    std::unordered_map<std::string, uint8_t> holders;  // bit 1: legacy holds the key, bit 2: enhanced
+    auto bit = [](StoreRole role) { return static_cast<uint8_t>(role == StoreRole::kLegacy ? 1 : 2); };
     const std::string literal = globLiteralPrefix(request.match);
     // A store that owns no key now is skipped, so an enhanced store that is out of the path (or
     // failing under a rollback) does not fail the scan; the other store is then the only owner
@@ -112,9 +116,6 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
     const bool skip_legacy = enhancedOwnsEveryKey();
     const bool skip_enhanced = !skip_legacy && !enhancedMayOwnKeys();
     const bool sole_owner = skip_legacy || skip_enhanced;
-    auto keep = [&](int db, const std::string& key, StoreRole role) {
-      return (sole_owner || ownerOf(db, key) == role) && seen.insert(key).second;
-    };
     for (StoreRole role : {StoreRole::kLegacy, StoreRole::kEnhanced}) {
       if (role == StoreRole::kLegacy ? skip_legacy : skip_enhanced) continue;
       if (answersFromNames(store(role), request.match)) {
@@ -125,7 +126,7 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
         if (!names) co_return names.status();
         for (auto& key : *names) {
-          if (globMatch(request.match, key) && keep(request.db, key, role)) collected->push_back(std::move(key));
+          if (globMatch(request.match, key)) holders[std::move(key)] |= bit(role);
         }
         continue;
       }
@@ -137,11 +138,14 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
         metrics_.observe(role, RouterMetrics::Op::kScan, page.status(),
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
         if (!page) co_return page.status();
-        for (auto& key : page->keys) {
-          if (keep(request.db, key, role)) collected->push_back(std::move(key));
-        }
+        for (auto& key : page->keys) holders[std::move(key)] |= bit(role);
         full.cursor = page->next_cursor;
       } while (full.cursor != 0);
+    }
+    auto collected = std::make_shared<std::vector<std::string>>();
+    collected->reserve(holders.size());
+    for (auto& [key, held] : holders) {
+      if (sole_owner || (held & bit(ownerOf(request.db, key))) != 0) collected->push_back(key);
     }
     std::sort(collected->begin(), collected->end(), [](const std::string& a, const std::string& b) {
       uint64_t ha = stableHash64(a), hb = stableHash64(b);

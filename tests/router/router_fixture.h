@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -57,6 +58,8 @@ class FaultyStore final : public LockStore {
   size_t heldPuts() const { return held_puts_; }
   // How many scan() calls reached this store (failed ones included).
   size_t scans() const { return scans_; }
+  // Called (on the io thread) each time a scan reaches this store, before it is forwarded.
+  void beforeScan(std::function<void()> f) { before_scan_ = std::move(f); }
 
   std::string name() const override { return inner_.name(); }
   int databases() const override { return inner_.databases(); }
@@ -93,6 +96,7 @@ class FaultyStore final : public LockStore {
   asio::awaitable<Result<ScanPage>> scan(ScanRequest r) override {
     ++scans_;
     if (failing_) co_return down();
+    if (before_scan_) before_scan_();
     auto c = inner_.scan(std::move(r));
     co_return co_await std::move(c);
   }
@@ -121,6 +125,7 @@ class FaultyStore final : public LockStore {
   std::atomic<bool> hold_puts_{false};
   std::atomic<size_t> held_puts_{0};
   std::atomic<size_t> scans_{0};
+  std::function<void()> before_scan_;
 };
 
 // The whole router stack on a temp dir; restart() rebuilds it from disk like a process restart.

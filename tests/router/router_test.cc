@@ -447,6 +447,32 @@ TEST(Router, ScanDuringARollbackDoesNotNeedAFailingEnhanced) {
   }
 }
 
+// Ownership that changes between the legacy and the enhanced pass of a snapshot scan (a rollback,
+// a split move) must not drop a key: each key is judged once, after both stores were read.
+TEST(Router, AnOwnershipChangeDuringAScanLosesNoKey) {
+  const std::vector<std::pair<std::string, std::function<void(RouterStack&)>>> changes = {
+      {"rollback raised", [](RouterStack& s) { ASSERT_TRUE(s.router().raiseRollback("test", "test").isOk()); }},
+      {"split 90 -> 10",
+       [](RouterStack& s) { ASSERT_TRUE(s.control().update([](ControlState& c) { c.traffic_split = 10; }).isOk()); }},
+  };
+  for (const auto& [name, change] : changes) {
+    SCOPED_TRACE(name);
+    RouterStack stack;
+    ASSERT_TRUE(stack.move(Phase::kHybrid, name == "rollback raised" ? 50 : 90).applied);
+    for (int i = 0; i < 200; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+    bool changed = false;
+    // Enhanced is read after legacy: the change lands between the two passes.
+    stack.enhanced().beforeScan([&] {
+      if (!std::exchange(changed, true)) change(stack);
+    });
+    auto keys = scanEvery(stack, "pr*");
+    stack.enhanced().beforeScan(nullptr);
+    ASSERT_TRUE(changed);
+    EXPECT_EQ(keys.size(), 200u);
+    EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()).size(), keys.size()) << "duplicates";
+  }
+}
+
 // Readiness follows what requests need: enhanced's health counts only while it may own a key, so
 // an enhanced outage that legacy covers (shadow, rollback) does not take lockshift out of a load
 // balancer; a failing legacy always does.
