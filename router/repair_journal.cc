@@ -52,13 +52,27 @@ Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& di
           break;
         }
         for (auto& key : page->keys) {
+          // An entry that cannot be read or understood is not skipped: the key's pin would be
+          // lost, and the store whose copy is behind could answer for it.
           auto value = co_await journal->store_->get(db, key);
-          if (value.isOk() && value->has_value()) {
-            auto role = parseRole(**value);
-            if (role) journal->index_.emplace(indexKey(db, key), *role);
-            journal->size_.store(journal->index_.size());
+          if (!value) {
+            status = Status(value.status().code(), "reading repair journal entry db " + std::to_string(db) + " key '" +
+                                                       key + "': " + value.status().message());
+            break;
           }
+          if (!value->has_value()) continue;  // deleted since the page was read
+          auto role = parseRole(**value);
+          if (!role) {
+            status = Status::invalidArgument("repair journal entry db " + std::to_string(db) + " key '" + key +
+                                             "' names no store ('" + **value +
+                                             "', expected legacy or enhanced); the journal in " + dir +
+                                             " is damaged");
+            break;
+          }
+          journal->index_.emplace(indexKey(db, key), *role);
+          journal->size_.store(journal->index_.size());
         }
+        if (!status) break;
         req.cursor = page->next_cursor;
       } while (req.cursor != 0);
     }

@@ -1,0 +1,71 @@
+// The repair journal across a restart: every entry comes back, and one it cannot understand stops
+// the open instead of being skipped (a skipped entry would unpin a key whose copy is behind).
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "router/repair_journal.h"
+#include "tests/support/process.h"
+
+namespace lockshift {
+namespace {
+
+namespace asio = boost::asio;
+
+// Runs `aw` to completion on a private io_context.
+template <typename T>
+T runOnce(asio::awaitable<T> aw) {
+  asio::io_context io;
+  auto f = asio::co_spawn(io, [&]() -> asio::awaitable<std::optional<T>> { co_return co_await std::move(aw); },
+                          asio::use_future);
+  io.run();
+  return std::move(*f.get());
+}
+
+TEST(RepairJournal, EntriesSurviveAReopen) {
+  testing::TempDir dir;
+  const std::string path = dir.file("journal");
+  {
+    auto journal = RepairJournal::open(path, 4, 100).value();
+    ASSERT_TRUE(runOnce(journal->mark(0, "pr/a", StoreRole::kEnhanced)).isOk());
+    ASSERT_TRUE(runOnce(journal->mark(3, "pr/b", StoreRole::kLegacy)).isOk());
+  }
+  auto journal = RepairJournal::open(path, 4, 100);
+  ASSERT_TRUE(journal.isOk()) << journal.status().toString();
+  EXPECT_EQ((*journal)->depth(), 2u);
+  EXPECT_EQ((*journal)->dirtyTarget(0, "pr/a"), StoreRole::kEnhanced);
+  EXPECT_EQ((*journal)->dirtyTarget(3, "pr/b"), StoreRole::kLegacy);
+  EXPECT_EQ((*journal)->dirtyTarget(0, "pr/b"), std::nullopt);
+}
+
+TEST(RepairJournal, AnEntryNamingNoStoreFailsTheOpenAndNamesTheKey) {
+  testing::TempDir dir;
+  const std::string path = dir.file("journal");
+  {
+    auto journal = RepairJournal::open(path, 2, 100).value();
+    ASSERT_TRUE(runOnce(journal->mark(0, "pr/a", StoreRole::kEnhanced)).isOk());
+  }
+  {
+    // The journal's own environment, written behind its back.
+    LmdbOptions options;
+    options.path = path;
+    options.databases = 2;
+    options.map_size = size_t{256} << 20;
+    auto raw = LmdbStore::open(options).value();
+    PutRequest put;
+    put.db = 1;
+    put.key = "pr/damaged";
+    put.value = "somewhere";
+    ASSERT_TRUE(runOnce(raw->put(std::move(put))).isOk());
+  }
+  auto journal = RepairJournal::open(path, 2, 100);
+  ASSERT_FALSE(journal.isOk());
+  EXPECT_NE(journal.status().message().find("pr/damaged"), std::string::npos) << journal.status().toString();
+  EXPECT_NE(journal.status().message().find("somewhere"), std::string::npos) << journal.status().toString();
+}
+
+}  // namespace
+}  // namespace lockshift
