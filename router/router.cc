@@ -32,8 +32,9 @@ Router::Router(LockStore& legacy, LockStore& enhanced, ControlStore& control, Re
 
 Router::~Router() {
   stop();
-  // A clean stop: the mirror journaled what it had not replayed (ShadowMirror::stop).
-  if (started_) removeRunningMarker();
+  // A clean stop: the mirror journaled what it had not replayed (ShadowMirror::stop). When it
+  // could not, the marker stays and the next start treats this stop as a crash.
+  if (started_ && !mirror_write_lost_.load()) removeRunningMarker();
 }
 
 int Router::databases() const { return std::min(legacy_.databases(), enhanced_.databases()); }

@@ -180,6 +180,9 @@ class Router final : public LockStore, public ControlPlane {
   void removeRunningMarker();
   bool started_ = false;
   bool unclean_start_ = false;  // set by recoverFromUncleanStop()
+  // A shadow write the stopping mirror could not journal: the next start must not trust enhanced
+  // (see markEnhancedDirty).
+  std::atomic<bool> mirror_write_lost_{false};
   bool backfillRunning() const;
   // Removes the saved backfill position: the next backfill starts from the beginning.
   void forgetBackfillProgress();

@@ -29,8 +29,8 @@ ControlState filledShadow() {
 // A router stack with the shadow mirror wired in as lockshift's main does.
 class ShadowRouter {
  public:
-  explicit ShadowRouter(ControlState initial)
-      : stack_(std::move(initial)),
+  explicit ShadowRouter(ControlState initial, size_t journal_max = 100000)
+      : stack_(std::move(initial), /*enhanced_records=*/false, journal_max),
         mirror_(ShadowHooks{.replay = [this](MirroredCall c) { return stack_.router().replayOnEnhanced(std::move(c)); },
                             .mark_dirty =
                                 [this](int db, std::string key) {
@@ -105,6 +105,33 @@ TEST(ShadowEnds, AWriteInFlightWhenEnhancedTakesOverIsNeitherGrantedTwiceNorLost
   ASSERT_TRUE(eventually([&] { return stack.journal().depth() == 0 && shadow.mirror().depth() == 0; }));
   EXPECT_EQ(stack.getFrom(stack.legacyStore(), key), testing::lockJson(first));
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), key), testing::lockJson(first));
+}
+
+// Stopping, the mirror journals the writes it has not replayed. When the journal cannot take one
+// (full here), the next start must not trust enhanced: it starts as after a crash and fills
+// enhanced from legacy again, rather than let enhanced later own a key whose write it missed.
+TEST(ShadowEnds, AStopThatCannotJournalAMirroredWriteMakesTheNextStartFillEnhancedAgain) {
+  ShadowRouter shadow(filledShadow(), /*journal_max=*/0);
+  RouterStack& stack = shadow.stack();
+  const LockSpec lock{.path = "dns", .pull = 3};
+  // The first replay waits in enhanced; the second queues behind it (same key, same shard).
+  stack.enhanced().holdPuts(true);
+  ASSERT_EQ(stack.lock(lock), PutResult::Outcome::kApplied);
+  ASSERT_TRUE(eventually([&] { return stack.enhanced().heldPuts() == 1; }));
+  auto unlocked = stack.run(stack.router().del(0, {testing::lockKey(lock)}));
+  ASSERT_TRUE(unlocked.isOk()) << unlocked.status().toString();
+  ASSERT_EQ(shadow.mirror().depth(), 2u);
+
+  shadow.mirror().stop();
+  stack.enhanced().holdPuts(false);
+  ASSERT_TRUE(eventually([&] { return shadow.mirror().depth() == 0; }));
+  EXPECT_EQ(stack.journal().memoryOnlyCount(), 1u) << "the unlock's replay was to be journaled, and the journal is full";
+
+  stack.restart();
+  bool refilled = false;
+  for (const auto& e : stack.control().events()) refilled |= e.find("enhanced.fill.restarted") != std::string::npos;
+  EXPECT_TRUE(refilled) << "the next start trusted an enhanced store that missed a write";
+  EXPECT_TRUE(stack.router().uncleanStart());
 }
 
 }  // namespace
