@@ -82,26 +82,26 @@ bool Router::enhancedOwnsEveryKey() const {
 
 // Atlantis names a project lock pr/{RepoFullName}/..., so only keys with that prefix can be the
 // repository's; each candidate's value decides (keys are never split to learn their parts).
-asio::awaitable<Status> Router::scanLegacyFor(const LockQuery& query, int db, size_t limit, LockListing* out) {
+asio::awaitable<Status> Router::scanLegacyFor(const LockQuery& query, int db, std::vector<LockEntry>* out,
+                                              bool* cut) {
   ScanRequest request{.db = db, .cursor = 0, .count = 1000, .match = prefixGlob("pr/" + query.repo + "/")};
   do {
     auto call = legacy_.scan(request);
     auto page = co_await std::move(call);
     if (!page) co_return page.status();
     for (auto& key : page->keys) {
-      if (ownerOf(db, key) != StoreRole::kLegacy) continue;  // the index answered for it
       auto read = legacy_.get(db, key);
       auto value = co_await std::move(read);
       if (!value) co_return value.status();
       if (!value->has_value()) continue;
       auto holder = parseProjectLock(**value);
       if (!holder || !matches(query, *holder)) continue;
-      if (out->locks.size() == limit) {
-        out->truncated = true;
+      if (out->size() >= kMaxPullLocks) {
+        *cut = true;
         co_return Status::ok();
       }
-      out->locks.push_back(LockEntry{.db = db, .key = std::move(key), .value = std::move(**value),
-                                     .owner = StoreRole::kLegacy});
+      out->push_back(LockEntry{.db = db, .key = std::move(key), .value = std::move(**value),
+                               .owner = StoreRole::kLegacy});
     }
     request.cursor = page->next_cursor;
   } while (request.cursor != 0);
@@ -113,29 +113,39 @@ asio::awaitable<Result<LockListing>> Router::findLocks(LockQuery query, size_t l
   const bool index = enhancedIndexUsable();
   const bool scan_legacy = !index || !enhancedOwnsEveryKey();
   out.source = index ? (scan_legacy ? "index+scan" : "index") : "scan";
-  for (int db = 0; db < databases() && !out.truncated; ++db) {
+  // Both stores' candidates first, then each key's owner, read once at the end, decides which copy
+  // counts: an ownership change between the index read and the legacy scan (a rollback, a split
+  // move, a repair) would otherwise drop a lock from both passes, as in the merged scan.
+  std::vector<LockEntry> found;
+  bool cut = false;  // more candidates than kMaxPullLocks
+  for (int db = 0; db < databases(); ++db) {
     if (index && db < enhanced_.databases()) {
       auto call = query.pull ? enhanced_.locksByPull(db, query.repo, *query.pull) : enhanced_.locksByRepo(db, query.repo);
       auto records = co_await std::move(call);
       if (!records) co_return records.status();
       for (LockRecord& r : *records) {
-        if (ownerOf(db, r.key) != StoreRole::kEnhanced) continue;  // legacy's copy is the current one
-        if (out.locks.size() == limit) {
-          out.truncated = true;
+        if (found.size() >= kMaxPullLocks) {
+          cut = true;
           break;
         }
-        out.locks.push_back(LockEntry{.db = db, .key = std::move(r.key), .value = std::move(r.value),
-                                      .owner = StoreRole::kEnhanced, .token = r.token,
-                                      .acquired_at_unix_ms = r.acquired_at_unix_ms});
+        found.push_back(LockEntry{.db = db, .key = std::move(r.key), .value = std::move(r.value),
+                                  .owner = StoreRole::kEnhanced, .token = r.token,
+                                  .acquired_at_unix_ms = r.acquired_at_unix_ms});
       }
     }
-    if (scan_legacy && !out.truncated && db < legacy_.databases()) {
-      auto scan = scanLegacyFor(query, db, limit, &out);
+    if (scan_legacy && db < legacy_.databases()) {
+      auto scan = scanLegacyFor(query, db, &found, &cut);
       if (Status s = co_await std::move(scan); !s) co_return s;
     }
   }
-  std::sort(out.locks.begin(), out.locks.end(),
+  // A key's copy counts only from its owner (one copy per key); a copy found only in the other
+  // store is not a lock the owner holds (released there, or held by another pull).
+  std::erase_if(found, [&](const LockEntry& e) { return ownerOf(e.db, e.key) != e.owner; });
+  std::sort(found.begin(), found.end(),
             [](const LockEntry& a, const LockEntry& b) { return std::tie(a.db, a.key) < std::tie(b.db, b.key); });
+  out.truncated = cut || found.size() > limit;
+  if (found.size() > limit) found.resize(limit);
+  out.locks = std::move(found);
   co_return out;
 }
 

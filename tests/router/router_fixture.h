@@ -107,6 +107,16 @@ class FaultyStore final : public LockStore {
     auto c = inner_.keysWithPrefix(db, std::move(prefix));
     co_return co_await std::move(c);
   }
+  asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo, int64_t pull) override {
+    if (failing_) co_return down();
+    auto c = inner_.locksByPull(db, std::move(repo), pull);
+    co_return co_await std::move(c);
+  }
+  asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(int db, std::string repo) override {
+    if (failing_) co_return down();
+    auto c = inner_.locksByRepo(db, std::move(repo));
+    co_return co_await std::move(c);
+  }
   asio::awaitable<Result<int64_t>> count(int db) override {
     if (failing_) co_return down();
     auto c = inner_.count(db);

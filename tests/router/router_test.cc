@@ -473,6 +473,37 @@ TEST(Router, AnOwnershipChangeDuringAScanLosesNoKey) {
   }
 }
 
+// The same for a repository's locks (GET /api/v1/locks?repo=, and unlocking a pull): enhanced's
+// index is read first, legacy is scanned next, and ownership changes between the two.
+TEST(Router, AnOwnershipChangeDuringAPullQueryLosesNoLockAndListsNoneTwice) {
+  const std::vector<std::tuple<std::string, double, std::function<void(RouterStack&)>>> changes = {
+      {"split 10 -> 90", 10,
+       [](RouterStack& s) { ASSERT_TRUE(s.control().update([](ControlState& c) { c.traffic_split = 90; }).isOk()); }},
+      {"rollback raised", 50,
+       [](RouterStack& s) { ASSERT_TRUE(s.router().raiseRollback("test", "test").isOk()); }},
+  };
+  for (const auto& [name, split, change] : changes) {
+    SCOPED_TRACE(name);
+    RouterStack stack({}, /*enhanced_records=*/true);
+    ASSERT_TRUE(stack.move(Phase::kHybrid, split).applied);
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(stack.lock(lockNo(i, /*pull=*/7)), PutResult::Outcome::kApplied);
+    bool changed = false;
+    stack.legacy().beforeScan([&] {
+      if (!std::exchange(changed, true)) change(stack);
+    });
+    auto found = stack.run(stack.router().findLocks(LockQuery{.repo = "acme/infra", .pull = 7}, 1000));
+    stack.legacy().beforeScan(nullptr);
+    ASSERT_TRUE(found.isOk()) << found.status().toString();
+    ASSERT_TRUE(changed) << found->source << " " << found->locks.size();
+    EXPECT_EQ(found->source, "index+scan");
+    std::set<std::string> keys;
+    for (const auto& e : found->locks) keys.insert(e.key);
+    EXPECT_EQ(keys.size(), 100u) << "a lock was missed";
+    EXPECT_EQ(found->locks.size(), 100u) << "a lock was listed twice";
+    EXPECT_FALSE(found->truncated);
+  }
+}
+
 // Readiness follows what requests need: enhanced's health counts only while it may own a key, so
 // an enhanced outage that legacy covers (shadow, rollback) does not take lockshift out of a load
 // balancer; a failing legacy always does.
