@@ -173,13 +173,19 @@ size_t RepairJournal::memoryOnlyCount() const {
   return memory_only_.size();
 }
 
-std::vector<RepairJournal::Entry> RepairJournal::pending(size_t max) const {
+std::vector<RepairJournal::Entry> RepairJournal::pending(size_t max, size_t skip) const {
   std::lock_guard lock(mu_);
   std::vector<Entry> out;
-  for (const auto& [ik, target] : index_) {
-    if (out.size() >= max) break;
+  if (index_.empty()) return out;
+  const size_t n = index_.size();
+  skip %= n;
+  auto start = std::next(index_.begin(), static_cast<std::ptrdiff_t>(skip));
+  auto it = start;
+  for (size_t taken = 0; taken < n && out.size() < max; ++taken) {
+    const auto& [ik, target] = *it;
     int db = (static_cast<unsigned char>(ik[0]) << 8) | static_cast<unsigned char>(ik[1]);
     out.push_back({db, ik.substr(2), target});
+    if (++it == index_.end()) it = index_.begin();
   }
   return out;
 }

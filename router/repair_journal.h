@@ -59,8 +59,10 @@ class RepairJournal {
   size_t memoryOnlyCount() const;
   // Whether the key's entry is one of those.
   bool memoryOnly(int db, std::string_view key) const;
-  // Up to `max` entries, for the replayer and the status.
-  std::vector<Entry> pending(size_t max) const;
+  // Up to `max` entries, for the replayer and the status, starting `skip` entries into the index
+  // (modulo its size, wrapping around): the replayer moves past entries that keep failing, so
+  // they cannot hold the others back.
+  std::vector<Entry> pending(size_t max, size_t skip = 0) const;
 
  private:
   RepairJournal(std::unique_ptr<LmdbStore> store, size_t max_entries);

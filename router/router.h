@@ -183,6 +183,8 @@ class Router final : public LockStore, public ControlPlane {
   // A shadow write the stopping mirror could not journal: the next start must not trust enhanced
   // (see markEnhancedDirty).
   std::atomic<bool> mirror_write_lost_{false};
+  // Where the replayer's next round starts in the journal (replayOnce).
+  std::atomic<size_t> replay_skip_{0};
   bool backfillRunning() const;
   // Removes the saved backfill position: the next backfill starts from the beginning.
   void forgetBackfillProgress();

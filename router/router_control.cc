@@ -157,13 +157,20 @@ asio::awaitable<Status> Router::repair(RepairJournal::Entry entry) {
 }
 
 asio::awaitable<size_t> Router::replayOnce(size_t max) {
-  size_t repaired = 0;
-  for (const auto& entry : journal_.pending(max)) {
+  size_t repaired = 0, failed = 0;
+  for (const auto& entry : journal_.pending(max, replay_skip_)) {
     if (stopping_) break;
     auto call = repair(entry);
     Status s = co_await std::move(call);
-    if (s.isOk()) ++repaired;
+    if (s.isOk()) {
+      ++repaired;
+    } else {
+      ++failed;
+    }
   }
+  // Repaired entries leave the index; the next round starts past the ones that failed, so a few
+  // keys that fail every time (a store refusing them) cannot starve the rest.
+  replay_skip_ = failed == 0 ? 0 : replay_skip_ + failed;
   publishStateMetrics();
   co_return repaired;
 }

@@ -7,6 +7,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <set>
+
 #include "router/repair_journal.h"
 #include "tests/support/process.h"
 
@@ -65,6 +67,27 @@ TEST(RepairJournal, AnEntryNamingNoStoreFailsTheOpenAndNamesTheKey) {
   ASSERT_FALSE(journal.isOk());
   EXPECT_NE(journal.status().message().find("pr/damaged"), std::string::npos) << journal.status().toString();
   EXPECT_NE(journal.status().message().find("somewhere"), std::string::npos) << journal.status().toString();
+}
+
+// The replayer asks for entries from a moving start: every entry is reached, wrapping around.
+TEST(RepairJournal, PendingStartsWhereAskedAndWraps) {
+  testing::TempDir dir;
+  auto journal = RepairJournal::open(dir.file("journal"), 1, 100).value();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(runOnce(journal->mark(0, "pr/" + std::to_string(i), StoreRole::kEnhanced)).isOk());
+  }
+  std::set<std::string> seen;
+  for (size_t skip = 0; skip < 10; skip += 4) {
+    auto batch = journal->pending(4, skip);
+    EXPECT_EQ(batch.size(), 4u);
+    for (const auto& e : batch) seen.insert(e.key);
+  }
+  EXPECT_EQ(seen.size(), 10u) << "three batches of four from starts 0, 4 and 8 cover all ten";
+  std::set<std::string> all, want;
+  for (const auto& e : journal->pending(100, 7)) all.insert(e.key);
+  for (int i = 0; i < 10; ++i) want.insert("pr/" + std::to_string(i));
+  EXPECT_EQ(all, want) << "one batch from start 7 wraps to cover all ten";
+  EXPECT_EQ(journal->pending(3, 1000003).size(), 3u);
 }
 
 }  // namespace

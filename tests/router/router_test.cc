@@ -504,6 +504,39 @@ TEST(Router, AnOwnershipChangeDuringAPullQueryLosesNoLockAndListsNoneTwice) {
   }
 }
 
+// Entries that fail every time (here keys too long for the LMDB stores, pinned in memory only)
+// must not keep the replayer from the others: it moves past them from one round to the next.
+TEST(Router, JournalEntriesThatKeepFailingDoNotStarveTheOthers) {
+  RouterStack stack;
+  const LockSpec lock = lockNo(1);
+  ASSERT_EQ(stack.lock(lock), PutResult::Outcome::kApplied);  // legacy-only: legacy alone has it
+  // Stop the replayer from repairing it before the failing entries are in (enhanced refuses it).
+  stack.enhanced().setFailing(true);
+  ASSERT_TRUE(stack.run(stack.journal().mark(0, lockKey(lock), StoreRole::kEnhanced)).isOk());
+  // Enough failing entries that the good one is well past the replayer's first batch of 256 in
+  // the journal's order (a hash table's: where it lands depends on the others).
+  auto position = [&] {
+    auto all = stack.journal().pending(100000);
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (all[i].key == lockKey(lock)) return i;
+    }
+    return all.size();
+  };
+  size_t failing = 0;
+  for (; failing < 5000 && (failing < 600 || position() < 300); ++failing) {
+    Status s = stack.run(stack.journal().mark(0, std::string(600, 'x') + std::to_string(failing), StoreRole::kEnhanced));
+    ASSERT_FALSE(s.isOk()) << "a key the journal's LMDB cannot hold is pinned in memory only";
+  }
+  ASSERT_GE(position(), 300u);
+  stack.enhanced().setFailing(false);
+  for (int i = 0; i < 1000 && stack.journal().dirtyTarget(0, lockKey(lock)); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(lock)), std::nullopt) << "never repaired";
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lock)), lockJson(lock));
+  EXPECT_EQ(stack.journal().depth(), failing);
+}
+
 // Readiness follows what requests need: enhanced's health counts only while it may own a key, so
 // an enhanced outage that legacy covers (shadow, rollback) does not take lockshift out of a load
 // balancer; a failing legacy always does.
