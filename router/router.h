@@ -183,6 +183,9 @@ class Router final : public LockStore, public ControlPlane {
   // A shadow write the stopping mirror could not journal: the next start must not trust enhanced
   // (see markEnhancedDirty).
   std::atomic<bool> mirror_write_lost_{false};
+  // Why legacy cannot take keys back (keep_legacy_in_sync off once enhanced was in use), or empty.
+  std::string legacyIncomplete() const;
+  bool flag_refused_ = false;  // flagLoop reported the present flag file as refused
   // Where the replayer's next round starts in the journal (replayOnce).
   std::atomic<size_t> replay_skip_{0};
   bool backfillRunning() const;

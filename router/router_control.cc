@@ -130,7 +130,13 @@ void Router::stop() {
 
 asio::awaitable<void> Router::flagLoop() {
   while (!stopping_) {
-    if (control_.pollFlagFile()) {
+    if (auto why = legacyIncomplete(); !why.empty()) {
+      // The flag file cannot raise a rollback legacy could not honour (raiseRollback); it is
+      // reported once per appearance.
+      const bool present = control_.flagFilePresent() && !control_.snapshot()->rollback.raised;
+      if (present && !flag_refused_) control_.audit("rollback.refused", "flag-file", why);
+      flag_refused_ = present;
+    } else if (control_.pollFlagFile()) {
       metrics_.countRollback();
       publishStateMetrics();
     }
@@ -211,6 +217,17 @@ asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, s
   ControlState after = before;
   after.phase = phase;
   after.traffic_split = split;
+  if (enhancedShare(after) < enhancedShare(before)) {
+    if (auto why = legacyIncomplete(); !why.empty()) {
+      if (!change.force) {
+        changing_ = false;
+        out.refusals.push_back("moving keys back to legacy: " + why + "; force overrides");
+        out.state = before;
+        co_return out;
+      }
+      control_.audit("decommission.overridden", actor, "keys moved back to legacy: " + why);
+    }
+  }
   if (gate_ != nullptr && enhancedShare(after) > enhancedShare(before)) {
     std::vector<std::string> refusals = gate_->refusals(before, after);
     if (!refusals.empty() && !change.force) {
@@ -295,8 +312,21 @@ asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, s
   co_return out;
 }
 
+std::string Router::legacyIncomplete() const {
+  if (options_.keep_legacy_in_sync || !control_.snapshot()->enhanced_in_use) return {};
+  return "[migration] keep_legacy_in_sync is off (decommission), so legacy lacks the writes enhanced has taken "
+         "since it came into use; legacy would answer for locks enhanced holds and grant them to other pulls";
+}
+
 Status Router::raiseRollback(std::string reason, std::string actor) {
   if (control_.snapshot()->rollback.raised) return Status::ok();
+  // DESIGN: a rollback wins over everything, because legacy holds every lock. Without
+  // keep_legacy_in_sync it does not, and a rollback would break mutual exclusion (promise 1).
+  if (auto why = legacyIncomplete(); !why.empty()) {
+    control_.audit("rollback.refused", actor, reason + ": " + why);
+    return Status::invalidArgument("rollback refused: " + why +
+                                   ". To hand keys back anyway, move the phase back with force (PUT /api/v1/migration)");
+  }
   auto updated = control_.update([&](ControlState& s) { s.rollback = Rollback{true, reason, actor, nowUnixMs()}; });
   if (!updated) return updated.status();
   control_.audit("rollback.raised", actor, reason);

@@ -347,3 +347,53 @@ TEST(Rollback, FlagFileTakesEffectWithinOneSecond) {
 
 }  // namespace
 }  // namespace lockshift::testing
+
+namespace lockshift::testing {
+namespace {
+
+// With keep_legacy_in_sync off (a decommission), legacy misses every write enhanced takes, so
+// handing keys back to it would grant locks enhanced holds. A rollback is refused (API: 409 and
+// nothing raised; flag file: ignored, with an audit event) and so is a move back without force.
+TEST(Rollback, RefusedWhileLegacyIsNotKeptInSync) {
+  RedisServer legacy, enhanced;
+  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()),
+                                      .enhanced_section = redisSection(enhanced.port()),
+                                      .migration_extra = "keep_legacy_in_sync = false\n"});
+  RespClient c(ls.port());
+  moveTo(ls, "hybrid", 100);
+  LockSpec l{.project = "decommission", .pull = 5};
+  ASSERT_TRUE(isOk(c.call({"set", lockKey(l), lockJson(l)})));
+  ASSERT_EQ(RespClient(legacy.port()).call({"get", lockKey(l)}), resp::Value::null()) << "legacy is not kept in sync";
+
+  auto r = httpRequest(ls.adminPort(), "POST", "/api/v1/rollback", R"({"reason":"test"})");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("keep_legacy_in_sync"), std::string::npos) << r.body;
+  EXPECT_FALSE(statusOf(ls)["rollback"].as_object()["raised"].as_bool());
+
+  auto back = httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"traffic_split":50})");
+  EXPECT_EQ(back.status, 409) << back.body;
+  EXPECT_EQ(statusOf(ls)["traffic_split"].to_number<double>(), 100);
+
+  writeFile(ls.stateDir() + "/ROLLBACK", "pager\n");
+  std::string events;
+  for (int i = 0; i < 300 && events.find("rollback.refused\",\"actor\":\"flag-file") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    events = httpRequest(ls.adminPort(), "GET", "/api/v1/events?limit=100").body;
+  }
+  EXPECT_NE(events.find("rollback.refused"), std::string::npos) << events;
+  EXPECT_FALSE(statusOf(ls)["rollback"].as_object()["raised"].as_bool());
+  // Pull 5 still holds its lock: another pull is refused.
+  LockSpec other = l;
+  other.pull = 6;
+  EXPECT_FALSE(isOk(c.call({"set", lockKey(other), lockJson(other)})));
+  EXPECT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l));
+
+  // Forced, the move back is made and audited.
+  auto forced = httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"traffic_split":50,"force":true})");
+  EXPECT_EQ(forced.status, 200) << forced.body;
+  EXPECT_NE(httpRequest(ls.adminPort(), "GET", "/api/v1/events?limit=100").body.find("decommission.overridden"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace lockshift::testing
