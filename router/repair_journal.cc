@@ -3,13 +3,16 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cstdio>
+
+#include "common/stable_hash.h"
 
 namespace lockshift {
 
 namespace asio = boost::asio;
 
-RepairJournal::RepairJournal(std::unique_ptr<LmdbStore> store, size_t max_entries)
-    : store_(std::move(store)), max_entries_(max_entries) {}
+RepairJournal::RepairJournal(std::unique_ptr<LmdbStore> store, int databases, size_t max_entries)
+    : store_(std::move(store)), databases_(databases), max_entries_(max_entries) {}
 
 namespace {
 
@@ -22,6 +25,14 @@ void appendIndexKey(int db, std::string_view key, std::string& out) {
 
 }  // namespace
 
+bool RepairJournal::isLong(std::string_view key) { return key.size() > LmdbStore::kMaxKeyLength; }
+
+std::string RepairJournal::slotKey(int db, std::string_view key, int n) {
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(stableHash64(key)));
+  return std::to_string(db) + ":" + hash + ":" + std::to_string(n);
+}
+
 std::string RepairJournal::indexKey(int db, std::string_view key) {
   std::string k;
   k.reserve(key.size() + 2);
@@ -33,17 +44,26 @@ Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& di
                                                            size_t max_entries) {
   LmdbOptions options;
   options.path = dir;
-  options.databases = databases;
+  // One more database than the stores have: it holds the entries of keys too long to be an LMDB
+  // key (see the header); an environment from before it existed gains it here.
+  options.databases = databases + 1;
   options.map_size = size_t{256} << 20;
   auto store = LmdbStore::open(options);
   if (!store) return store.status();
-  std::unique_ptr<RepairJournal> journal(new RepairJournal(std::move(store.value()), max_entries));
+  std::unique_ptr<RepairJournal> journal(new RepairJournal(std::move(store.value()), databases, max_entries));
 
   // Load every entry into the index. LMDB reads complete inline, so one io_context run does it.
+  // An entry that cannot be read or understood is not skipped: the key's pin would be lost, and
+  // the store whose copy is behind could answer for it.
   Status status;
+  auto damaged = [&](int db, const std::string& key, const std::string& why) {
+    return Status::invalidArgument("repair journal entry db " + std::to_string(db) + " key '" + key + "' " + why +
+                                   "; the journal in " + dir + " is damaged");
+  };
   asio::io_context io;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    for (int db = 0; db < databases && status.isOk(); ++db) {
+    for (int db = 0; db <= databases && status.isOk(); ++db) {
+      const bool long_keys = db == databases;
       ScanRequest req{.db = db, .cursor = 0, .count = 1000};
       do {
         auto page = co_await journal->store_->scan(req);
@@ -52,8 +72,6 @@ Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& di
           break;
         }
         for (auto& key : page->keys) {
-          // An entry that cannot be read or understood is not skipped: the key's pin would be
-          // lost, and the store whose copy is behind could answer for it.
           auto value = co_await journal->store_->get(db, key);
           if (!value) {
             status = Status(value.status().code(), "reading repair journal entry db " + std::to_string(db) + " key '" +
@@ -61,15 +79,33 @@ Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& di
             break;
           }
           if (!value->has_value()) continue;  // deleted since the page was read
-          auto role = parseRole(**value);
+          std::string_view role_name = **value;
+          int entry_db = db;
+          std::string entry_key = key;
+          if (long_keys) {
+            // Slot "<db>:<hash>:<n>", value "<role>\n<key>".
+            const size_t newline = role_name.find('\n');
+            const size_t colon = key.find(':');
+            entry_db = colon == std::string::npos ? -1 : std::atoi(key.substr(0, colon).c_str());
+            if (newline == std::string::npos || entry_db < 0 || entry_db >= databases ||
+                !isLong(role_name.substr(newline + 1))) {
+              status = damaged(db, key, "is not a long-key entry ('<db>:<hash>:<n>' = '<store>\\n<key>')");
+              break;
+            }
+            entry_key = std::string(role_name.substr(newline + 1));
+            role_name = role_name.substr(0, newline);
+          }
+          auto role = parseRole(role_name);
           if (!role) {
-            status = Status::invalidArgument("repair journal entry db " + std::to_string(db) + " key '" + key +
-                                             "' names no store ('" + **value +
-                                             "', expected legacy or enhanced); the journal in " + dir +
-                                             " is damaged");
+            status = damaged(db, key, "names no store ('" + std::string(role_name) + "', expected legacy or enhanced)");
             break;
           }
-          journal->index_.emplace(indexKey(db, key), *role);
+          const std::string ik = indexKey(entry_db, entry_key);
+          journal->index_.emplace(ik, *role);
+          if (long_keys) {
+            journal->long_slots_[ik] = key;
+            journal->used_slots_.insert(key);
+          }
           journal->size_.store(journal->index_.size());
         }
         if (!status) break;
@@ -118,8 +154,26 @@ asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole t
   }
   PutRequest req;
   req.db = db;
-  req.key = std::move(key);
   req.value = std::string(roleName(target));
+  if (isLong(key)) {
+    // Too long to be an LMDB key: kept under a slot of the extra database, with the key in the
+    // value. Slots are taken under the mutex, from the loaded entries, so two keys whose hashes
+    // collide get different slots.
+    std::lock_guard lock(mu_);
+    auto slot = long_slots_.find(ik);
+    if (slot == long_slots_.end()) {
+      std::string free;
+      for (int n = 0; free.empty() || used_slots_.count(free) != 0; ++n) free = slotKey(db, key, n);
+      used_slots_.insert(free);
+      slot = long_slots_.emplace(ik, std::move(free)).first;
+    }
+    req.db = databases_;
+    req.key = slot->second;
+    req.value += '\n';
+    req.value += key;
+  } else {
+    req.key = std::move(key);
+  }
   auto put = store_->put(std::move(req));
   auto result = co_await std::move(put);
   std::lock_guard lock(mu_);
@@ -138,12 +192,23 @@ asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole t
 
 asio::awaitable<Status> RepairJournal::clear(int db, std::string key) {
   const std::string ik = indexKey(db, key);
-  auto del = store_->del(db, {key});
-  auto result = co_await std::move(del);
-  if (!result) co_return result.status();
+  std::optional<std::string> slot;
+  if (isLong(key)) {
+    std::lock_guard lock(mu_);
+    if (auto it = long_slots_.find(ik); it != long_slots_.end()) slot = it->second;
+  }
+  if (!isLong(key) || slot) {
+    auto del = slot ? store_->del(databases_, {*slot}) : store_->del(db, {key});
+    auto result = co_await std::move(del);
+    if (!result) co_return result.status();
+  }
   std::lock_guard lock(mu_);
   index_.erase(ik);
   memory_only_.erase(ik);
+  if (slot) {
+    long_slots_.erase(ik);
+    used_slots_.erase(*slot);
+  }
   size_.store(index_.size(), std::memory_order_release);
   co_return Status::ok();
 }

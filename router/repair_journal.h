@@ -5,7 +5,10 @@
 // source), which is the current one. A replayer copies source -> target and clears the entry.
 //
 // Entries live in an LMDB environment (<state_dir>/journal, group-committed) and in an in-memory
-// index that the request path consults without I/O. The journal is bounded: past max_entries (or
+// index that the request path consults without I/O. A key of up to LmdbStore::kMaxKeyLength
+// bytes is the LMDB key of its entry in its db's database (value: the target's name). A longer
+// key, which a Redis store holds but LMDB cannot take as a key, lives in one more database under
+// a slot "<db>:<stableHash64 hex>:<n>" with value "<target>\n<key>"; n tells colliding keys apart. The journal is bounded: past max_entries (or
 // when the durable write fails) a key is still pinned in memory, so ownership stays safe while
 // the process lives, but mark() returns an error because a restart would forget the entry; the
 // router then answers the client's write with that error rather than acknowledging a write whose
@@ -65,10 +68,13 @@ class RepairJournal {
   std::vector<Entry> pending(size_t max, size_t skip = 0) const;
 
  private:
-  RepairJournal(std::unique_ptr<LmdbStore> store, size_t max_entries);
+  RepairJournal(std::unique_ptr<LmdbStore> store, int databases, size_t max_entries);
   static std::string indexKey(int db, std::string_view key);
+  static bool isLong(std::string_view key);
+  static std::string slotKey(int db, std::string_view key, int n);
 
   std::unique_ptr<LmdbStore> store_;
+  const int databases_;  // the stores' databases; entries of long keys are in database databases_
   size_t max_entries_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, StoreRole> index_;  // GUARDED_BY(mu_)
@@ -77,6 +83,9 @@ class RepairJournal {
   std::atomic<size_t> size_{0};
   size_t overflow_ = 0;                               // GUARDED_BY(mu_)
   std::unordered_set<std::string> memory_only_;       // GUARDED_BY(mu_): index keys not on disk
+  // Long keys' slots: index key -> slot, and every slot taken (GUARDED_BY(mu_)).
+  std::unordered_map<std::string, std::string> long_slots_;
+  std::unordered_set<std::string> used_slots_;
 };
 
 }  // namespace lockshift

@@ -103,10 +103,12 @@ asio::awaitable<Status> Router::ensureDurable(int db, std::string key) {
 }
 
 Status Router::checkKeyForSet(std::string_view key) const {
-  if (key.size() <= LmdbStore::kMaxKeyLength || !control_.snapshot()->enhanced_in_use) return Status::ok();
+  if (key.size() <= LmdbStore::kMaxKeyLength || enhanced_.name() != "lmdb" || !control_.snapshot()->enhanced_in_use) {
+    return Status::ok();
+  }
   return Status::invalidArgument("key too long: " + std::to_string(key.size()) +
-                                 " bytes (while enhanced is in use, at most " + std::to_string(LmdbStore::kMaxKeyLength) +
-                                 ", the longest key the repair journal and an lmdb store can record)");
+                                 " bytes (while the lmdb enhanced store is in use, at most " +
+                                 std::to_string(LmdbStore::kMaxKeyLength) + ", the longest key it can hold)");
 }
 
 asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
@@ -212,8 +214,8 @@ asio::awaitable<Status> Router::propagate(int db, std::string key, StoreRole own
   const StoreRole target = other(owner);
   if (change == Change::kDelete && key.size() > LmdbStore::kMaxKeyLength && store(target).name() == "lmdb") {
     // An LMDB store cannot hold such a key (it refuses even to look it up), so it has nothing to
-    // delete, and the journal (LMDB too) could not record it. Without this, a long key taken in a
-    // Redis legacy before an LMDB enhanced was in use could not be deleted through lockshift.
+    // delete. Without this, a long key taken in a Redis legacy before an LMDB enhanced was in use
+    // would stay journaled for a repair that can never succeed.
     co_return Status::ok();
   }
   if (journal_.dirtyTarget(db, key)) {

@@ -135,11 +135,13 @@ class Router final : public LockStore, public ControlPlane {
   enum class Change { kPut, kDelete };
 
   LockStore& store(StoreRole role) { return role == StoreRole::kLegacy ? legacy_ : enhanced_; }
-  // Refuses a SET of a key that could not be recorded everywhere it may have to go: once enhanced
-  // is in use, a write can reach the repair journal (LMDB) and an LMDB store, which hold keys of
-  // at most LmdbStore::kMaxKeyLength bytes. Checked before any store is touched, so the refused
-  // SET changes nothing (Atlantis reports the failed lock). Before that only legacy sees writes,
-  // under its own limits. Deletes are not refused: a lock taken then must stay releasable.
+  // Refuses a SET of a key an LMDB enhanced store cannot hold (more than
+  // LmdbStore::kMaxKeyLength bytes) once enhanced is in use: legacy would take it and enhanced
+  // never, leaving the key pinned to legacy for good. Checked before any store is touched, so the
+  // refused SET changes nothing (Atlantis reports the failed lock). Before that only legacy sees
+  // writes, under its own limits (an LMDB legacy refuses such a key itself); a Redis enhanced
+  // store and the repair journal take long keys. Deletes are not refused: a lock taken earlier
+  // must stay releasable.
   Status checkKeyForSet(std::string_view key) const;
   // Whether enhanced may own keys now and can answer from its indexes (router_admin.cc).
   bool enhancedIndexUsable() const;

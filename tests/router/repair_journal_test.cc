@@ -7,8 +7,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <cstdio>
 #include <set>
 
+#include "common/stable_hash.h"
 #include "router/repair_journal.h"
 #include "tests/support/process.h"
 
@@ -67,6 +69,72 @@ TEST(RepairJournal, AnEntryNamingNoStoreFailsTheOpenAndNamesTheKey) {
   ASSERT_FALSE(journal.isOk());
   EXPECT_NE(journal.status().message().find("pr/damaged"), std::string::npos) << journal.status().toString();
   EXPECT_NE(journal.status().message().find("somewhere"), std::string::npos) << journal.status().toString();
+}
+
+// Keys too long to be an LMDB key (a Redis store holds them) are recorded durably too, apart
+// from the others, and come back after a reopen; clearing one removes it from disk.
+TEST(RepairJournal, LongKeysAreRecordedDurably) {
+  testing::TempDir dir;
+  const std::string path = dir.file("journal");
+  const std::string long_a = "pr/" + std::string(700, 'a'), long_b = "pr/" + std::string(5000, 'b');
+  {
+    auto journal = RepairJournal::open(path, 2, 100).value();
+    ASSERT_TRUE(runOnce(journal->mark(0, long_a, StoreRole::kEnhanced)).isOk());
+    ASSERT_TRUE(runOnce(journal->mark(1, long_b, StoreRole::kLegacy)).isOk());
+    ASSERT_TRUE(runOnce(journal->mark(1, long_a, StoreRole::kLegacy)).isOk());  // same key, other db
+    ASSERT_TRUE(runOnce(journal->mark(0, "pr/short", StoreRole::kEnhanced)).isOk());
+    EXPECT_EQ(journal->memoryOnlyCount(), 0u);
+  }
+  {
+    auto journal = RepairJournal::open(path, 2, 100);
+    ASSERT_TRUE(journal.isOk()) << journal.status().toString();
+    EXPECT_EQ((*journal)->depth(), 4u);
+    EXPECT_EQ((*journal)->dirtyTarget(0, long_a), StoreRole::kEnhanced);
+    EXPECT_EQ((*journal)->dirtyTarget(1, long_a), StoreRole::kLegacy);
+    EXPECT_EQ((*journal)->dirtyTarget(1, long_b), StoreRole::kLegacy);
+    EXPECT_EQ((*journal)->dirtyTarget(0, long_b), std::nullopt);
+    // Marked again for the other store, the entry is rewritten in place.
+    ASSERT_TRUE(runOnce((*journal)->mark(0, long_a, StoreRole::kLegacy)).isOk());
+    ASSERT_TRUE(runOnce((*journal)->clear(1, long_b)).isOk());
+  }
+  auto journal = RepairJournal::open(path, 2, 100).value();
+  EXPECT_EQ(journal->depth(), 3u);
+  EXPECT_EQ(journal->dirtyTarget(0, long_a), StoreRole::kLegacy);
+  EXPECT_EQ(journal->dirtyTarget(1, long_b), std::nullopt);
+}
+
+// Two long keys whose slots collide (seeded: another key's entry already in the first slot of
+// this key's hash) keep separate entries.
+TEST(RepairJournal, LongKeysWhoseSlotsCollideKeepSeparateEntries) {
+  testing::TempDir dir;
+  const std::string path = dir.file("journal");
+  const std::string key = "pr/" + std::string(600, 'k'), squatter = "pr/" + std::string(600, 's');
+  { RepairJournal::open(path, 1, 100).value(); }
+  {
+    LmdbOptions options;
+    options.path = path;
+    options.databases = 2;  // db 1: the long keys' database
+    options.map_size = size_t{256} << 20;
+    auto raw = LmdbStore::open(options).value();
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(stableHash64(key)));
+    PutRequest put;
+    put.db = 1;
+    put.key = std::string("0:") + hash + ":0";
+    put.value = "legacy\n" + squatter;
+    ASSERT_TRUE(runOnce(raw->put(std::move(put))).isOk());
+  }
+  {
+    auto journal = RepairJournal::open(path, 1, 100).value();
+    ASSERT_EQ(journal->dirtyTarget(0, squatter), StoreRole::kLegacy);
+    ASSERT_TRUE(runOnce(journal->mark(0, key, StoreRole::kEnhanced)).isOk());
+  }
+  auto journal = RepairJournal::open(path, 1, 100).value();
+  EXPECT_EQ(journal->depth(), 2u);
+  EXPECT_EQ(journal->dirtyTarget(0, squatter), StoreRole::kLegacy);
+  EXPECT_EQ(journal->dirtyTarget(0, key), StoreRole::kEnhanced);
+  ASSERT_TRUE(runOnce(journal->clear(0, key)).isOk());
+  EXPECT_EQ(journal->dirtyTarget(0, squatter), StoreRole::kLegacy);
 }
 
 // The replayer asks for entries from a moving start: every entry is reached, wrapping around.
