@@ -1,5 +1,6 @@
 // Stress: 32 Atlantis clients race TryLock/Unlock on 200 keys through lockshift while the split
-// moves 0 -> 10 -> 50 -> 90 -> 100 -> rollback -> 50 every few hundred milliseconds, for 30 s,
+// moves 0 -> 10 -> 50 -> 90 -> 100 -> rollback -> 50, then the phase shadow -> enhanced-only ->
+// shadow -> hybrid, a move every few hundred milliseconds, for 30 s,
 // with two real redis-server stores; and again for 15 s with the enhanced store on a three-master
 // Redis Cluster. A shared ledger catches any double grant (promise 1) and any lost lock
 // (promise 2); at the end both stores hold the same keys and values.
@@ -64,10 +65,13 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
     });
   }
 
+  // The shadow phase's ends are in the cycle too: a write whose replay was decided in shadow
+  // must not reach enhanced after enhanced owns the key.
   const std::vector<std::string> moves = {
-      R"({"phase":"hybrid","traffic_split":0})",  R"({"traffic_split":10})", R"({"traffic_split":50})",
-      R"({"traffic_split":90})",                  R"({"traffic_split":100})", "ROLLBACK",
-      R"({"traffic_split":50})",                  "CLEAR"};
+      R"({"phase":"hybrid","traffic_split":0})", R"({"traffic_split":10})",      R"({"traffic_split":50})",
+      R"({"traffic_split":90})",                 R"({"traffic_split":100})",     "ROLLBACK",
+      R"({"traffic_split":50})",                 "CLEAR",                        R"({"phase":"shadow"})",
+      R"({"phase":"enhanced-only"})",            R"({"phase":"shadow"})",        R"({"phase":"hybrid"})"};
   const auto start = std::chrono::steady_clock::now();
   size_t step = 0;
   while (std::chrono::steady_clock::now() - start < duration) {
