@@ -271,11 +271,18 @@ asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, s
   }
   if (out.refusals.empty()) {
     // Drain the journal first so moving keys carry no backlog; keys still journaled after the
-    // timeout stay pinned to their current owner, which keeps them safe.
+    // timeout stay pinned to their current owner, which keeps them safe. It stops early once a
+    // round no longer shrinks the journal: clients writing while every write is journaled (a
+    // rollback, the end of the shadow phase) refill it as fast as it drains, and waiting out the
+    // timeout would only hold the operator's call for nothing (the replayer goes on after).
     const auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
-    while (journal_.depth() > 0 && std::chrono::steady_clock::now() < deadline) {
+    size_t depth = journal_.depth();
+    while (depth > 0 && std::chrono::steady_clock::now() < deadline) {
       auto call = replayOnce(1024);
-      if (co_await std::move(call) == 0) break;
+      const size_t repaired = co_await std::move(call);
+      const size_t now = journal_.depth();
+      if (repaired == 0 || now >= depth) break;
+      depth = now;
     }
   }
   if (out.refusals.empty() && enhancedShare(after) > enhancedShare(before) && journal_.memoryOnlyCount() > 0) {
