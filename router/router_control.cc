@@ -374,6 +374,8 @@ asio::awaitable<json::object> Router::status() {
                                 {"rules", state->rules_source},
                                 {"rollback", state->rollback.raised ? state->rollback.actor : "none"}};
   out["keep_legacy_in_sync"] = options_.keep_legacy_in_sync;
+  // Known before an emergency: whether a rollback would be refused, and why (raiseRollback).
+  out["rollback_refused_because"] = legacyIncomplete();
   json::array sample;
   for (const auto& e : journal_.pending(10)) {
     sample.push_back(json::object{{"db", e.db}, {"key", e.key}, {"target", roleName(e.target)}});

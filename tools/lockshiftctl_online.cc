@@ -111,6 +111,9 @@ void printStatus(const json::value& s) {
   }
   b.add("rules", rules.empty() ? "none" : rules + fromSource(s, "rules"));
   b.add("rollback", rollbackText(member(s, "rollback")));
+  if (const json::value& refused = member(s, "rollback_refused_because"); refused.is_string() && !refused.get_string().empty()) {
+    b.add("rollback possible", "NO: " + std::string(refused.get_string()));
+  }
   const json::value& flag = member(s, "flag_file");
   if (flag.is_object()) {
     b.add("flag file", fieldText(flag, "path") + (fieldText(flag, "present") == "yes" ? " (PRESENT)" : " (absent)"));
@@ -127,7 +130,8 @@ void printStatus(const json::value& s) {
   b.add("epoch", fieldText(s, "epoch"));
   static const std::set<std::string, std::less<>> kShown = {
       "phase",   "traffic_split", "rules",   "rollback",   "flag_file", "enhanced_filled", "enhanced_in_use",
-      "journal", "stores",        "sources", "keep_legacy_in_sync",     "epoch",           "breaker"};
+      "journal", "stores",        "sources", "keep_legacy_in_sync",     "epoch",           "breaker",
+      "rollback_refused_because"};
   if (s.is_object()) {
     for (const auto& [name, value] : s.get_object()) {
       if (!kShown.contains(std::string_view(name))) b.add(std::string(name), genericText(value));

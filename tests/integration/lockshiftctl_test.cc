@@ -224,6 +224,8 @@ TEST_F(LockshiftctlAdmin, StatusAsTextAndAsJson) {
   EXPECT_TRUE(contains(r.out, "legacy-only")) << r.out;
   EXPECT_TRUE(contains(r.out, "rollback:")) << r.out;
   EXPECT_TRUE(contains(r.out, "lmdb, up")) << r.out;
+  EXPECT_FALSE(contains(r.out, "rollback possible")) << "legacy is kept in sync: " << r.out;
+  EXPECT_FALSE(contains(r.out, "rollback_refused_because")) << r.out;
   json::object s = status();
   EXPECT_EQ(s["phase"], "legacy-only");
   // Global flags work after the command too, and the URL may come from the environment.
@@ -308,6 +310,27 @@ TEST_F(LockshiftctlAdmin, RollbackRaiseClearAndTheFlagFile) {
   std::remove(flag.c_str());
   EXPECT_EQ(run({"rollback", "--clear"}).code, 0);
   EXPECT_EQ(status()["rollback"].at("raised"), false);
+}
+
+// With keep_legacy_in_sync off once enhanced is in use, status says a rollback is not possible
+// and why, and `rollback` fails with the server's reason (exit 3) and raises nothing.
+TEST(LockshiftctlDecommission, StatusAndRollbackSayWhyARollbackIsRefused) {
+  RedisServer legacy, enhanced;
+  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()),
+                                      .enhanced_section = redisSection(enhanced.port()),
+                                      .migration_extra = "keep_legacy_in_sync = false\n"});
+  const std::string url = "http://127.0.0.1:" + std::to_string(ls.adminPort());
+  Ctl r = ctl({"--admin", url, "status"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(contains(r.out, "rollback possible")) << "enhanced not in use yet: " << r.out;
+  ASSERT_EQ(ctl({"--admin", url, "phase", "hybrid", "--split", "50"}).code, 0);
+  r = ctl({"--admin", url, "status"});
+  EXPECT_TRUE(contains(r.out, "rollback possible")) << r.out;
+  EXPECT_TRUE(contains(r.out, "NO: [migration] keep_legacy_in_sync is off")) << r.out;
+  r = ctl({"--admin", url, "rollback", "--reason", "test"});
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_TRUE(contains(r.err, "rollback refused")) << r.err;
+  EXPECT_EQ(json::parse(ctl({"--admin", url, "status", "--json"}).out).at("rollback").at("raised"), false);
 }
 
 TEST_F(LockshiftctlAdmin, TokenProblemsExit1WithAClearMessage) {

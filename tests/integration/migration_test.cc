@@ -350,6 +350,7 @@ TEST(Rollback, FlagFileTakesEffectWithinOneSecond) {
                                       .enhanced_section = redisSection(enhanced.port())});
   RespClient c(ls.port());
   moveTo(ls, "hybrid", 100);
+  EXPECT_EQ(statusOf(ls).at("rollback_refused_because"), "") << "legacy is kept in sync";
   LockSpec l{.project = "flag", .pull = 4};
   ASSERT_TRUE(isOk(c.call({"set", lockKey(l), lockJson(l)})));
   // Make the stores differ so the answer tells which one served it.
@@ -398,6 +399,7 @@ TEST(Rollback, RefusedWhileLegacyIsNotKeptInSync) {
   ASSERT_TRUE(isOk(c.call({"set", lockKey(l), lockJson(l)})));
   ASSERT_EQ(RespClient(legacy.port()).call({"get", lockKey(l)}), resp::Value::null()) << "legacy is not kept in sync";
 
+  EXPECT_NE(statusOf(ls).at("rollback_refused_because").as_string().find("keep_legacy_in_sync"), std::string::npos);
   auto r = httpRequest(ls.adminPort(), "POST", "/api/v1/rollback", R"({"reason":"test"})");
   EXPECT_EQ(r.status, 409) << r.body;
   EXPECT_NE(r.body.find("keep_legacy_in_sync"), std::string::npos) << r.body;
