@@ -57,7 +57,8 @@ struct RouterOptions {
   std::chrono::milliseconds replay_backoff_max{5000};
   // How often <state_dir>/ROLLBACK is checked: bounds how fast a flag-file rollback takes effect.
   std::chrono::milliseconds flag_poll_interval{250};
-  // A migration change waits this long for journaled keys to drain before it applies.
+  // A migration change waits at most this long for journaled keys to drain before it applies
+  // (less once a round of the drain no longer shrinks the journal).
   std::chrono::milliseconds drain_timeout{5000};
   // Keys per second the backfill copies; 0: unthrottled.
   int64_t backfill_rate = 0;
