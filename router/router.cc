@@ -102,6 +102,22 @@ asio::awaitable<Status> Router::ensureDurable(int db, std::string key) {
   co_return marked;
 }
 
+asio::awaitable<Status> Router::journalAhead(int db, std::string key, StoreRole owner) {
+  if (owner != StoreRole::kLegacy || journal_.dirtyTarget(db, key)) co_return Status::ok();
+  auto state = control_.snapshot();
+  if (!state->enhanced_in_use || state->enhanced_filled) co_return Status::ok();
+  // An LMDB enhanced store cannot hold such a key: it has nothing to repair (see propagate).
+  if (key.size() > LmdbStore::kMaxKeyLength && enhanced_.name() == "lmdb") co_return Status::ok();
+  // Marked before legacy applies the write, not after as elsewhere: a process killed between the
+  // two would leave legacy changed, enhanced not and no entry, and the backfill it resumes may be
+  // past the key already. (In the other states an unclean start refills enhanced or runs a repair
+  // check.) A key marked for a write that then fails or is refused is simply copied again.
+  auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
+  Status marked = co_await std::move(mark);
+  publishJournal();
+  co_return marked;
+}
+
 Status Router::checkKeyForSet(std::string_view key) const {
   if (key.size() <= LmdbStore::kMaxKeyLength || enhanced_.name() != "lmdb" || !control_.snapshot()->enhanced_in_use) {
     return Status::ok();
@@ -115,6 +131,8 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   if (Status s = checkKeyForSet(request.key); !s) co_return s;
   auto guard = co_await locks_.lock(request.db, request.key);
   const StoreRole owner = ownerOf(request.db, request.key);
+  auto ahead = journalAhead(request.db, request.key, owner);
+  if (Status s = co_await std::move(ahead); !s) co_return s;
   const int db = request.db;
   const std::string key = request.key;
   const std::string value = request.value;
@@ -148,6 +166,8 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
   for (auto& key : keys) {
     auto guard = co_await locks_.lock(db, key);
     const StoreRole owner = ownerOf(db, key);
+    auto ahead = journalAhead(db, key, owner);
+    if (Status s = co_await std::move(ahead); !s) co_return s;
     const auto t = std::chrono::steady_clock::now();
     auto call = store(owner).del(db, {key});
     auto result = co_await std::move(call);
@@ -171,6 +191,8 @@ asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(
                                                                                std::string pull_num) {
   auto guard = co_await locks_.lock(db, key);
   const StoreRole owner = ownerOf(db, key);
+  auto ahead = journalAhead(db, key, owner);
+  if (Status s = co_await std::move(ahead); !s) co_return s;
   const auto t = std::chrono::steady_clock::now();
   auto call = store(owner).deleteIfOwnedByPull(db, key, pull_num);
   auto result = co_await std::move(call);

@@ -165,6 +165,9 @@ class Router final : public LockStore, public ControlPlane {
   // acknowledged. Retries the durable write of an entry kept in memory only; its error if that
   // fails again. Requires the key's lock.
   asio::awaitable<Status> ensureDurable(int db, std::string key);
+  // While legacy is being copied into enhanced (enhanced in use, not filled yet), journals a
+  // write to a legacy-owned key for enhanced before legacy applies it (router.cc).
+  asio::awaitable<Status> journalAhead(int db, std::string key, StoreRole owner);
   // Copies the source's current value of a journaled key to its target. Takes the key's lock.
   // Coroutine parameters are taken by value: a reference would dangle once the caller's
   // temporary dies while the coroutine is suspended.

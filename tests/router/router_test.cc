@@ -537,6 +537,48 @@ TEST(Router, JournalEntriesThatKeepFailingDoNotStarveTheOthers) {
   EXPECT_EQ(stack.journal().depth(), failing);
 }
 
+// While the backfill is copying legacy into enhanced, a write to a legacy-owned key is journaled
+// for enhanced before legacy applies it: a process killed in between must not leave legacy changed
+// with no entry, when the backfill it resumes may already be past the key.
+TEST(Router, DuringTheBackfillAWriteIsJournaledBeforeLegacyAppliesIt) {
+  RouterStack stack;
+  ASSERT_EQ(stack.lock(lockNo(0)), PutResult::Outcome::kApplied);
+  stack.enhanced().setFailing(true);  // the backfill fails and retries: enhanced stays unfilled
+  ASSERT_TRUE(stack.move(Phase::kShadow, std::nullopt).applied);
+  for (int i = 0; i < 500 && !stack.control().snapshot()->enhanced_in_use; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(stack.control().snapshot()->enhanced_in_use);
+  ASSERT_FALSE(stack.control().snapshot()->enhanced_filled);
+
+  const LockSpec lock = lockNo(1);
+  stack.legacy().holdPuts(true);
+  auto call = [&]() -> asio::awaitable<std::optional<Result<PutResult>>> {
+    co_return co_await stack.router().put(RouterStack::tryLock(lock));
+  };
+  auto granted = asio::co_spawn(stack.io(), call, asio::use_future);
+  for (int i = 0; i < 1000 && stack.legacy().heldPuts() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(stack.legacy().heldPuts(), 1u);
+  EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(lock)), StoreRole::kEnhanced)
+      << "legacy is applying the write and nothing records that enhanced lacks it";
+  stack.legacy().holdPuts(false);
+  auto result = *granted.get();
+  ASSERT_TRUE(result.isOk()) << result.status().toString();
+  EXPECT_EQ(result->outcome, PutResult::Outcome::kApplied);
+
+  // Enhanced back: the backfill finishes, the journal drains, enhanced has both locks.
+  stack.enhanced().setFailing(false);
+  for (int i = 0; i < 2000 && !(stack.control().snapshot()->enhanced_filled && stack.journal().depth() == 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(stack.control().snapshot()->enhanced_filled);
+  EXPECT_EQ(stack.journal().depth(), 0u);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(0))), lockJson(lockNo(0)));
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lock)), lockJson(lock));
+}
+
 // Readiness follows what requests need: enhanced's health counts only while it may own a key, so
 // an enhanced outage that legacy covers (shadow, rollback) does not take lockshift out of a load
 // balancer; a failing legacy always does.
