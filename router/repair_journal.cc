@@ -87,9 +87,15 @@ Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& di
             const size_t newline = role_name.find('\n');
             const size_t colon = key.find(':');
             entry_db = colon == std::string::npos ? -1 : std::atoi(key.substr(0, colon).c_str());
-            if (newline == std::string::npos || entry_db < 0 || entry_db >= databases ||
-                !isLong(role_name.substr(newline + 1))) {
+            if (newline == std::string::npos || entry_db < 0 || !isLong(role_name.substr(newline + 1))) {
               status = damaged(db, key, "is not a long-key entry ('<db>:<hash>:<n>' = '<store>\\n<key>')");
+              break;
+            }
+            if (entry_db >= databases) {
+              status = Status::invalidArgument("repair journal entry '" + key + "' is for db " +
+                                               std::to_string(entry_db) + ", but the stores have " +
+                                               std::to_string(databases) + " databases; restore [server] databases "
+                                               "until the journal has drained");
               break;
             }
             entry_key = std::string(role_name.substr(newline + 1));
@@ -244,8 +250,7 @@ std::vector<RepairJournal::Entry> RepairJournal::pending(size_t max, size_t skip
   if (index_.empty()) return out;
   const size_t n = index_.size();
   skip %= n;
-  auto start = std::next(index_.begin(), static_cast<std::ptrdiff_t>(skip));
-  auto it = start;
+  auto it = std::next(index_.begin(), static_cast<std::ptrdiff_t>(skip));
   for (size_t taken = 0; taken < n && out.size() < max; ++taken) {
     const auto& [ik, target] = *it;
     int db = (static_cast<unsigned char>(ik[0]) << 8) | static_cast<unsigned char>(ik[1]);

@@ -332,7 +332,8 @@ Status Router::raiseRollback(std::string reason, std::string actor) {
   if (auto why = legacyIncomplete(); !why.empty()) {
     control_.audit("rollback.refused", actor, reason + ": " + why);
     return Status::invalidArgument("rollback refused: " + why +
-                                   ". To hand keys back anyway, move the phase back with force (PUT /api/v1/migration)");
+                                   ". To hand keys back anyway, move the phase back with force "
+                                   "(PUT /api/v1/migration)");
   }
   auto updated = control_.update([&](ControlState& s) { s.rollback = Rollback{true, reason, actor, nowUnixMs()}; });
   if (!updated) return updated.status();

@@ -111,7 +111,8 @@ void printStatus(const json::value& s) {
   }
   b.add("rules", rules.empty() ? "none" : rules + fromSource(s, "rules"));
   b.add("rollback", rollbackText(member(s, "rollback")));
-  if (const json::value& refused = member(s, "rollback_refused_because"); refused.is_string() && !refused.get_string().empty()) {
+  const json::value& refused = member(s, "rollback_refused_because");
+  if (refused.is_string() && !refused.get_string().empty()) {
     b.add("rollback possible", "NO: " + std::string(refused.get_string()));
   }
   const json::value& flag = member(s, "flag_file");

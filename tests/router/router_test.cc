@@ -524,7 +524,8 @@ TEST(Router, JournalEntriesThatKeepFailingDoNotStarveTheOthers) {
   };
   size_t failing = 0;
   for (; failing < 5000 && (failing < 600 || position() < 300); ++failing) {
-    Status s = stack.run(stack.journal().mark(0, std::string(600, 'x') + std::to_string(failing), StoreRole::kEnhanced));
+    const std::string key = std::string(600, 'x') + std::to_string(failing);
+    Status s = stack.run(stack.journal().mark(0, key, StoreRole::kEnhanced));
     ASSERT_TRUE(s.isOk()) << s.toString();
   }
   ASSERT_GE(position(), 300u);

@@ -125,7 +125,8 @@ TEST(ShadowEnds, AStopThatCannotJournalAMirroredWriteMakesTheNextStartFillEnhanc
   shadow.mirror().stop();
   stack.enhanced().holdPuts(false);
   ASSERT_TRUE(eventually([&] { return shadow.mirror().depth() == 0; }));
-  EXPECT_EQ(stack.journal().memoryOnlyCount(), 1u) << "the unlock's replay was to be journaled, and the journal is full";
+  EXPECT_EQ(stack.journal().memoryOnlyCount(), 1u)
+      << "the unlock's replay was to be journaled, and the journal is full";
 
   stack.restart();
   bool refilled = false;
