@@ -183,6 +183,8 @@ asio::awaitable<Result<std::optional<std::string>>> Router::forceUnlock(int db, 
     if (!value) co_return value.status();
     previous = std::move(*value);
     if (previous) {
+      auto ahead = journalAhead(db, key, owner);  // as the data path's deletes do
+      if (Status s = co_await std::move(ahead); !s) co_return s;
       auto call = store(owner).del(db, {key});
       auto deleted = co_await std::move(call);
       if (!deleted) co_return deleted.status();

@@ -45,17 +45,17 @@ inline double metricValue(const prometheus::Registry& registry, const std::strin
   return -1;
 }
 
-// Fails every call with kUnavailable while failing() is set; otherwise forwards. While puts are
-// held, a put waits (without blocking its thread) until they are released: a write in flight at
-// an exact step.
+// Fails every call with kUnavailable while failing() is set; otherwise forwards. While writes are
+// held, a put or del waits (without blocking its thread) until they are released: a write in
+// flight at an exact step.
 class FaultyStore final : public LockStore {
  public:
   explicit FaultyStore(LockStore& inner) : inner_(inner) {}
   void setFailing(bool f) { failing_ = f; }
   bool failing() const { return failing_; }
-  void holdPuts(bool h) { hold_puts_ = h; }
-  // Puts waiting for holdPuts(false).
-  size_t heldPuts() const { return held_puts_; }
+  void holdWrites(bool h) { hold_writes_ = h; }
+  // Puts and dels waiting for holdWrites(false).
+  size_t heldWrites() const { return held_writes_; }
   // How many scan() calls reached this store (failed ones included).
   size_t scans() const { return scans_; }
   // Called (on the io thread) each time a scan reaches this store, before it is forwarded.
@@ -69,20 +69,15 @@ class FaultyStore final : public LockStore {
     co_return co_await std::move(c);
   }
   asio::awaitable<Result<PutResult>> put(PutRequest r) override {
-    if (hold_puts_) {
-      ++held_puts_;
-      asio::steady_timer t(co_await asio::this_coro::executor);
-      for (int i = 0; i < 10000 && hold_puts_; ++i) {  // bounded: at most about 10 s
-        t.expires_after(std::chrono::milliseconds(1));
-        co_await t.async_wait(asio::use_awaitable);
-      }
-      --held_puts_;
-    }
+    auto hold = holdWhileAsked();
+    co_await std::move(hold);
     if (failing_) co_return down();
     auto c = inner_.put(std::move(r));
     co_return co_await std::move(c);
   }
   asio::awaitable<Result<int64_t>> del(int db, std::vector<std::string> keys) override {
+    auto hold = holdWhileAsked();
+    co_await std::move(hold);
     if (failing_) co_return down();
     auto c = inner_.del(db, std::move(keys));
     co_return co_await std::move(c);
@@ -130,10 +125,20 @@ class FaultyStore final : public LockStore {
 
  private:
   static Status down() { return Status::unavailable("injected fault"); }
+  asio::awaitable<void> holdWhileAsked() {
+    if (!hold_writes_) co_return;
+    ++held_writes_;
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    for (int i = 0; i < 10000 && hold_writes_; ++i) {  // bounded: at most about 10 s
+      t.expires_after(std::chrono::milliseconds(1));
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    --held_writes_;
+  }
   LockStore& inner_;
   std::atomic<bool> failing_{false};
-  std::atomic<bool> hold_puts_{false};
-  std::atomic<size_t> held_puts_{0};
+  std::atomic<bool> hold_writes_{false};
+  std::atomic<size_t> held_writes_{0};
   std::atomic<size_t> scans_{0};
   std::function<void()> before_scan_;
 };

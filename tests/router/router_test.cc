@@ -544,6 +544,8 @@ TEST(Router, JournalEntriesThatKeepFailingDoNotStarveTheOthers) {
 TEST(Router, DuringTheBackfillAWriteIsJournaledBeforeLegacyAppliesIt) {
   RouterStack stack;
   ASSERT_EQ(stack.lock(lockNo(0)), PutResult::Outcome::kApplied);
+  const LockSpec forced = lockNo(2);  // force-unlocked through the admin API below
+  ASSERT_EQ(stack.lock(forced), PutResult::Outcome::kApplied);
   stack.enhanced().setFailing(true);  // the backfill fails and retries: enhanced stays unfilled
   ASSERT_TRUE(stack.move(Phase::kShadow, std::nullopt).applied);
   for (int i = 0; i < 500 && !stack.control().snapshot()->enhanced_in_use; ++i) {
@@ -553,21 +555,37 @@ TEST(Router, DuringTheBackfillAWriteIsJournaledBeforeLegacyAppliesIt) {
   ASSERT_FALSE(stack.control().snapshot()->enhanced_filled);
 
   const LockSpec lock = lockNo(1);
-  stack.legacy().holdPuts(true);
+  stack.legacy().holdWrites(true);
   auto call = [&]() -> asio::awaitable<std::optional<Result<PutResult>>> {
     co_return co_await stack.router().put(RouterStack::tryLock(lock));
   };
   auto granted = asio::co_spawn(stack.io(), call, asio::use_future);
-  for (int i = 0; i < 1000 && stack.legacy().heldPuts() == 0; ++i) {
+  for (int i = 0; i < 1000 && stack.legacy().heldWrites() == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  ASSERT_EQ(stack.legacy().heldPuts(), 1u);
+  ASSERT_EQ(stack.legacy().heldWrites(), 1u);
   EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(lock)), StoreRole::kEnhanced)
       << "legacy is applying the write and nothing records that enhanced lacks it";
-  stack.legacy().holdPuts(false);
+  stack.legacy().holdWrites(false);
   auto result = *granted.get();
   ASSERT_TRUE(result.isOk()) << result.status().toString();
   EXPECT_EQ(result->outcome, PutResult::Outcome::kApplied);
+
+  // The same for the admin API's force unlock.
+  stack.legacy().holdWrites(true);
+  auto unlock = [&]() -> asio::awaitable<std::optional<Result<std::optional<std::string>>>> {
+    co_return co_await stack.router().forceUnlock(0, lockKey(forced), "test");
+  };
+  auto unlocked = asio::co_spawn(stack.io(), unlock, asio::use_future);
+  for (int i = 0; i < 1000 && stack.legacy().heldWrites() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(stack.legacy().heldWrites(), 1u);
+  EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(forced)), StoreRole::kEnhanced);
+  stack.legacy().holdWrites(false);
+  auto released = *unlocked.get();
+  ASSERT_TRUE(released.isOk()) << released.status().toString();
+  EXPECT_EQ(*released, lockJson(forced));
 
   // Enhanced back: the backfill finishes, the journal drains, enhanced has both locks.
   stack.enhanced().setFailing(false);
@@ -578,6 +596,7 @@ TEST(Router, DuringTheBackfillAWriteIsJournaledBeforeLegacyAppliesIt) {
   EXPECT_EQ(stack.journal().depth(), 0u);
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(0))), lockJson(lockNo(0)));
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lock)), lockJson(lock));
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(forced)), std::nullopt);
 }
 
 // Readiness follows what requests need: enhanced's health counts only while it may own a key, so

@@ -80,9 +80,9 @@ TEST(ShadowEnds, AWriteInFlightWhenEnhancedTakesOverIsNeitherGrantedTwiceNorLost
   const std::string key = testing::lockKey(first);
 
   // Pull 1's lock reaches legacy while the phase is shadow, and waits there.
-  stack.legacy().holdPuts(true);
+  stack.legacy().holdWrites(true);
   auto granted_first = startPut(stack, RouterStack::tryLock(first));
-  ASSERT_TRUE(eventually([&] { return stack.legacy().heldPuts() == 1; }));
+  ASSERT_TRUE(eventually([&] { return stack.legacy().heldWrites() == 1; }));
 
   // Enhanced takes every key meanwhile: the mirror is empty, so the move completes.
   ChangeOutcome moved = stack.move(Phase::kEnhancedOnly, std::nullopt);
@@ -91,7 +91,7 @@ TEST(ShadowEnds, AWriteInFlightWhenEnhancedTakesOverIsNeitherGrantedTwiceNorLost
   // Pull 2 asks for the same lock and waits behind pull 1 on the key.
   auto granted_second = startPut(stack, RouterStack::tryLock(second));
   stack.run([]() -> asio::awaitable<bool> { co_return true; }());  // pull 2's call has started
-  stack.legacy().holdPuts(false);
+  stack.legacy().holdWrites(false);
 
   auto one = *granted_first.get();
   ASSERT_TRUE(one.isOk()) << one.status().toString();
@@ -115,15 +115,15 @@ TEST(ShadowEnds, AStopThatCannotJournalAMirroredWriteMakesTheNextStartFillEnhanc
   RouterStack& stack = shadow.stack();
   const LockSpec lock{.path = "dns", .pull = 3};
   // The first replay waits in enhanced; the second queues behind it (same key, same shard).
-  stack.enhanced().holdPuts(true);
+  stack.enhanced().holdWrites(true);
   ASSERT_EQ(stack.lock(lock), PutResult::Outcome::kApplied);
-  ASSERT_TRUE(eventually([&] { return stack.enhanced().heldPuts() == 1; }));
+  ASSERT_TRUE(eventually([&] { return stack.enhanced().heldWrites() == 1; }));
   auto unlocked = stack.run(stack.router().del(0, {testing::lockKey(lock)}));
   ASSERT_TRUE(unlocked.isOk()) << unlocked.status().toString();
   ASSERT_EQ(shadow.mirror().depth(), 2u);
 
   shadow.mirror().stop();
-  stack.enhanced().holdPuts(false);
+  stack.enhanced().holdWrites(false);
   ASSERT_TRUE(eventually([&] { return shadow.mirror().depth() == 0; }));
   EXPECT_EQ(stack.journal().memoryOnlyCount(), 1u)
       << "the unlock's replay was to be journaled, and the journal is full";
