@@ -49,6 +49,11 @@ asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
     co_return answer;
   }
   if (mirror_frozen_.load() || control_.snapshot()->phase != Phase::kShadow) {
+    if (call.op == MirroredCall::Op::kGet) {
+      // A read changed nothing enhanced lacks: there is nothing to copy.
+      answer.skipped = true;
+      co_return answer;
+    }
     // The shadow phase is ending: replaying now could land after enhanced owns the key. The
     // journal copies it from legacy instead, and pins it to legacy until then.
     auto mark = journal_.mark(call.db, call.key, StoreRole::kEnhanced);

@@ -135,5 +135,30 @@ TEST(ShadowEnds, AStopThatCannotJournalAMirroredWriteMakesTheNextStartFillEnhanc
   EXPECT_TRUE(stack.router().uncleanStart());
 }
 
+// A mirrored call whose replay comes after the shadow phase ended is skipped. A write is journaled
+// (enhanced must get it from legacy); a read changed nothing enhanced lacks, so it neither journals
+// nor pins its key.
+TEST(ShadowEnds, AReadReplayedAfterTheShadowPhaseEndedJournalsNothing) {
+  ControlState hybrid = filledShadow();
+  hybrid.phase = Phase::kHybrid;
+  ShadowRouter shadow(hybrid);
+  RouterStack& stack = shadow.stack();
+  const LockSpec held{.path = "vpc", .pull = 8};
+  ASSERT_EQ(stack.lock(held), PutResult::Outcome::kApplied);
+  const std::string key = testing::lockKey(held);
+
+  EnhancedAnswer read = stack.run(stack.router().replayOnEnhanced(
+      MirroredCall{.op = MirroredCall::Op::kGet, .db = 0, .key = key, .value = testing::lockJson(held)}));
+  EXPECT_TRUE(read.skipped);
+  EXPECT_EQ(stack.journal().depth(), 0u) << "a late read replay journaled its key";
+
+  stack.enhanced().setFailing(true);  // the replayer must not repair the entry before it is seen
+  EnhancedAnswer write = stack.run(stack.router().replayOnEnhanced(
+      MirroredCall{.op = MirroredCall::Op::kDelete, .db = 0, .key = key, .deleted = 1}));
+  EXPECT_TRUE(write.skipped);
+  EXPECT_EQ(stack.journal().dirtyTarget(0, key), StoreRole::kEnhanced) << "a late write replay must be journaled";
+  stack.enhanced().setFailing(false);
+}
+
 }  // namespace
 }  // namespace lockshift
