@@ -121,6 +121,7 @@ asio::awaitable<void> ConsistencyService::runOne(std::shared_ptr<Report> report,
                      " divergent of " + std::to_string(report->compared) +
                      (report->error.empty() ? "" : "; " + report->error));
   }
+  if (hooks_.finished && report->state == "done") hooks_.finished(*report);
   std::lock_guard lock(mu_);
   running_.reset();
   running_gauge_.Set(0);

@@ -46,6 +46,8 @@ struct ConsistencyHooks {
   std::function<asio::awaitable<Status>(int db, std::string key)> repair_key;         // required
   std::function<bool()> enhanced_in_use;                                               // required
   std::function<void(const std::string& kind, const std::string& actor, const std::string& detail)> audit;
+  // Called with every check that ran to its end (saved, verdict known). Optional.
+  std::function<void(const Report& report)> finished;
 };
 
 struct StartOutcome {

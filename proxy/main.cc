@@ -137,7 +137,12 @@ int run(const Config& config) {
       .enhanced_in_use = [&control_store] { return control_store.snapshot()->enhanced_in_use; },
       .audit = [&control_store](const std::string& kind, const std::string& actor, const std::string& detail) {
         control_store.audit(kind, actor, detail);
-      }};
+      },
+      .finished =
+          [&router](const Report& report) {
+            // Legacy equal to enhanced (or repaired into it): complete again, when kept in sync.
+            if (report.verdict() == "clean" || report.verdict() == "repaired") router.legacyCaughtUp(report.id);
+          }};
   ShadowMirror mirror(
       ShadowHooks{.replay = [&router](MirroredCall call) { return router.replayOnEnhanced(std::move(call)); },
                   .mark_dirty = [&router](int db, std::string key) { return router.markEnhancedDirty(db, std::move(key)); }},

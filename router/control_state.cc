@@ -85,6 +85,7 @@ std::string encodeControlState(const ControlState& s) {
                                 {"since_unix_ms", s.rollback.since_unix_ms}}},
       {"enhanced_in_use", s.enhanced_in_use},
       {"enhanced_filled", s.enhanced_filled},
+      {"legacy_behind", s.legacy_behind},
       {"epoch", s.epoch},
   };
   return json::serialize(out);
@@ -129,6 +130,10 @@ Result<ControlState> decodeControlState(std::string_view text) {
       if (!owner) return fieldError("rules", "owner must be legacy or enhanced");
       s.rules.push_back({std::string(ro->at("match").get_string()), *owner});
     }
+  }
+  if (const json::value* behind = o.if_contains("legacy_behind")) {  // absent in files written before it existed
+    if (!behind->is_bool()) return fieldError("legacy_behind", "must be true or false");
+    s.legacy_behind = behind->get_bool();
   }
   if (const json::value* rb = o.if_contains("rollback")) {
     const json::object* ro = rb->if_object();

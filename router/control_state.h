@@ -45,6 +45,11 @@ struct ControlState {
   bool enhanced_in_use = false;
   // Set once that copy completed. Until then no move past legacy-only is applied.
   bool enhanced_filled = false;
+  // Set while enhanced is in use with [migration] keep_legacy_in_sync off: legacy misses
+  // enhanced's writes from then on. It stays set when the setting is turned back on, until a
+  // consistency check finds legacy equal to enhanced (or repairs it): until then legacy must not
+  // take keys back (no rollback, no unforced move back).
+  bool legacy_behind = false;
   // Incremented by every change, so replicas and logs can tell states apart.
   uint64_t epoch = 0;
 

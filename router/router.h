@@ -101,6 +101,9 @@ class Router final : public LockStore, public ControlPlane {
   asio::awaitable<ChangeOutcome> changeMigration(MigrationChange change, std::string actor) override;
   Status raiseRollback(std::string reason, std::string actor) override;
   Status clearRollback(std::string actor) override;
+  // A consistency check found legacy equal to enhanced (or repaired it): with keep_legacy_in_sync
+  // on, legacy is complete again and may take keys back (ControlState::legacy_behind).
+  void legacyCaughtUp(const std::string& report_id);
   asio::awaitable<bool> ready() override;
   asio::awaitable<Result<LockListing>> listLocks(std::string prefix, size_t limit) override;
   asio::awaitable<Result<std::optional<std::string>>> forceUnlock(int db, std::string key,
@@ -189,7 +192,8 @@ class Router final : public LockStore, public ControlPlane {
   // A shadow write the stopping mirror could not journal: the next start must not trust enhanced
   // (see markEnhancedDirty).
   std::atomic<bool> mirror_write_lost_{false};
-  // Why legacy cannot take keys back (keep_legacy_in_sync off once enhanced was in use), or empty.
+  // Why legacy cannot take keys back (keep_legacy_in_sync off once enhanced was in use, or it was
+  // and no consistency check has caught legacy up since), or empty.
   std::string legacyIncomplete() const;
   bool flag_refused_ = false;  // flagLoop reported the present flag file as refused
   // Where the replayer's next round starts in the journal (replayOnce).

@@ -107,7 +107,10 @@ asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
   } running{backfill_running_};
   // From here on every write enhanced misses is journaled, so the copy below cannot leave it
   // behind: a key written during the copy is pinned to legacy until the replayer repairs it.
-  auto marked = control_.update([](ControlState& s) { s.enhanced_in_use = true; });
+  auto marked = control_.update([this](ControlState& s) {
+    s.enhanced_in_use = true;
+    if (!options_.keep_legacy_in_sync) s.legacy_behind = true;  // from now on legacy misses writes
+  });
   if (!marked) co_return marked.status();
   BackfillProgress p = loadProgress(control_.dir());
   if (p.started_unix_ms == 0) p.started_unix_ms = nowUnixMs();

@@ -73,6 +73,13 @@ void Router::start(asio::io_context& io) {
   spawnBackground([this] { return replayLoop(); });
   spawnBackground([this] { return flagLoop(); });
   recoverFromUncleanStop();
+  if (auto state = control_.snapshot();
+      !options_.keep_legacy_in_sync && state->enhanced_in_use && !state->legacy_behind) {
+    // Enhanced was in use before this process and legacy is not kept in sync now: remembered, so
+    // turning the setting back on later does not make legacy look complete.
+    auto marked = control_.update([](ControlState& s) { s.legacy_behind = true; });
+    if (!marked) std::cerr << "lockshift: cannot record that legacy is behind: " << marked.status().toString() << "\n";
+  }
   // A state seeded past legacy-only (from the config) needs enhanced filled before enhanced owns
   // anything; until then ownerOf() keeps every key on legacy.
   auto state = control_.snapshot();
@@ -320,9 +327,29 @@ asio::awaitable<ChangeOutcome> Router::changeMigration(MigrationChange change, s
 }
 
 std::string Router::legacyIncomplete() const {
-  if (options_.keep_legacy_in_sync || !control_.snapshot()->enhanced_in_use) return {};
-  return "[migration] keep_legacy_in_sync is off (decommission), so legacy lacks the writes enhanced has taken "
-         "since it came into use; legacy would answer for locks enhanced holds and grant them to other pulls";
+  auto state = control_.snapshot();
+  if (!options_.keep_legacy_in_sync && state->enhanced_in_use) {
+    return "[migration] keep_legacy_in_sync is off (decommission), so legacy lacks the writes enhanced has taken "
+           "since it came into use; legacy would answer for locks enhanced holds and grant them to other pulls";
+  }
+  if (state->legacy_behind) {
+    return "legacy missed enhanced's writes while [migration] keep_legacy_in_sync was off, and would answer for "
+           "locks enhanced holds; a consistency check with repair (POST /api/v1/consistency/checks "
+           "{\"repair\":true}) copies them into legacy and lifts this";
+  }
+  return {};
+}
+
+void Router::legacyCaughtUp(const std::string& report_id) {
+  if (!options_.keep_legacy_in_sync || !control_.snapshot()->legacy_behind) return;
+  auto updated = control_.update([](ControlState& s) { s.legacy_behind = false; });
+  if (!updated) {
+    std::cerr << "lockshift: cannot record that legacy caught up: " << updated.status().toString() << "\n";
+    return;
+  }
+  control_.audit("legacy.caught_up", "consistency",
+                 "report " + report_id + " found legacy equal to enhanced, or repaired it; rollbacks are possible again");
+  publishStateMetrics();
 }
 
 Status Router::raiseRollback(std::string reason, std::string actor) {

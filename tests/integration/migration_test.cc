@@ -432,3 +432,55 @@ TEST(Rollback, RefusedWhileLegacyIsNotKeptInSync) {
 
 }  // namespace
 }  // namespace lockshift::testing
+
+namespace lockshift::testing {
+namespace {
+
+// Turning keep_legacy_in_sync back on does not make legacy complete: lockshift remembers that it
+// missed writes, refuses rollbacks until a consistency check has caught legacy up (here by
+// repairing it), and then allows them, with the locks enhanced held now in legacy too.
+TEST(Rollback, RefusedAfterADecommissionUntilACheckCatchesLegacyUp) {
+  RedisServer legacy, enhanced;
+  LockshiftOptions options{.legacy_section = redisSection(legacy.port()),
+                           .enhanced_section = redisSection(enhanced.port()),
+                           .migration_extra = "keep_legacy_in_sync = false\n"};
+  LockshiftServer ls(options);
+  moveTo(ls, "hybrid", 100);
+  LockSpec l{.project = "caught-up", .pull = 11};
+  {
+    RespClient c(ls.port());
+    ASSERT_TRUE(isOk(c.call({"set", lockKey(l), lockJson(l)})));
+  }
+  ASSERT_EQ(RespClient(legacy.port()).call({"get", lockKey(l)}), resp::Value::null());
+
+  // The operator turns the setting back on and restarts.
+  options.migration_extra = "keep_legacy_in_sync = true\n";
+  ls.restart(options);
+  EXPECT_NE(statusOf(ls).at("rollback_refused_because").as_string().find("missed"), std::string::npos);
+  auto refused = httpRequest(ls.adminPort(), "POST", "/api/v1/rollback", R"({"reason":"too early"})");
+  EXPECT_EQ(refused.status, 409) << refused.body;
+
+  auto started = httpRequest(ls.adminPort(), "POST", "/api/v1/consistency/checks", R"({"repair":true})");
+  ASSERT_EQ(started.status, 202) << started.body;
+  const std::string id(json::parse(started.body).as_object()["id"].as_string());
+  json::object report;
+  for (int i = 0; i < 600; ++i) {
+    report = json::parse(httpRequest(ls.adminPort(), "GET", "/api/v1/consistency/checks/" + id).body).as_object();
+    if (report["state"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(report["verdict"], "repaired") << json::serialize(report);
+  EXPECT_EQ(statusOf(ls).at("rollback_refused_because"), "");
+  EXPECT_NE(httpRequest(ls.adminPort(), "GET", "/api/v1/events?limit=100").body.find("legacy.caught_up"),
+            std::string::npos);
+
+  ASSERT_EQ(httpRequest(ls.adminPort(), "POST", "/api/v1/rollback", R"({"reason":"now"})").status, 200);
+  RespClient c(ls.port());
+  EXPECT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l)) << "legacy answers, and has the lock";
+  LockSpec other = l;
+  other.pull = 12;
+  EXPECT_FALSE(isOk(c.call({"set", lockKey(other), lockJson(other)})));
+}
+
+}  // namespace
+}  // namespace lockshift::testing

@@ -68,6 +68,13 @@ TEST(ControlStateCodec, RoundTripsAndRejectsBadFields) {
   EXPECT_FALSE(decodeControlState("{").isOk());
   EXPECT_FALSE(decodeControlState(R"({"phase":"sideways","traffic_split":0})").isOk());
   EXPECT_FALSE(decodeControlState(R"({"phase":"hybrid","traffic_split":101})").isOk());
+  // legacy_behind: kept across a round trip, false in a file from before it existed, a bool.
+  s.legacy_behind = true;
+  EXPECT_TRUE(decodeControlState(encodeControlState(s))->legacy_behind);
+  EXPECT_FALSE(decodeControlState(R"({"phase":"hybrid","traffic_split":1})")->legacy_behind);
+  auto bad = decodeControlState(R"({"phase":"hybrid","traffic_split":1,"legacy_behind":"yes"})");
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_NE(bad.status().message().find("legacy_behind"), std::string::npos) << bad.status().toString();
 }
 
 TEST(Router, LegacyOnlyTouchesOnlyLegacyUntilEnhancedIsFilled) {

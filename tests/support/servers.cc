@@ -112,4 +112,10 @@ void LockshiftServer::restart() {
   start();
 }
 
+void LockshiftServer::restart(LockshiftOptions options) {
+  stop();
+  options_ = std::move(options);
+  start();
+}
+
 }  // namespace lockshift::testing

@@ -71,6 +71,9 @@ class LockshiftServer {
   int stop();
   // Stops (if running) and starts again on the same port and state directory.
   void restart();
+  // The same with changed options (the config is written again from them), as an operator
+  // editing the config and restarting would.
+  void restart(LockshiftOptions options);
 
  private:
   void start();
