@@ -9,11 +9,12 @@
 // bytes is the LMDB key of its entry in its db's database (value: the target's name). A longer
 // key, which a Redis store holds but LMDB cannot take as a key, lives in one more database under
 // a slot "<db>:<stableHash64 hex>:<n>" with value "<target>\n<key>"; n tells colliding keys apart.
-// The journal is bounded: past max_entries (or when the durable write fails) a key is still pinned in memory, so ownership stays safe while
-// the process lives, but mark() returns an error because a restart would forget the entry; the
-// router then answers the client's write with that error rather than acknowledging a write whose
-// safety depends on memory alone. memoryOnlyCount() is how many entries are in that state now;
-// overflowCount() how many times since the process started an entry could not be made durable.
+// The journal is bounded: past max_entries (or when the durable write fails) a key is still
+// pinned in memory, so ownership stays safe while the process lives, but mark() returns an error
+// because a restart would forget the entry; the router then answers the client's write with that
+// error rather than acknowledging a write whose safety depends on memory alone. memoryOnlyCount()
+// is how many entries are in that state now; overflowCount() how many times since the process
+// started an entry could not be made durable.
 //
 // Thread-safety: every method may be called from any thread.
 

@@ -348,7 +348,8 @@ void Router::legacyCaughtUp(const std::string& report_id) {
     return;
   }
   control_.audit("legacy.caught_up", "consistency",
-                 "report " + report_id + " found legacy equal to enhanced, or repaired it; rollbacks are possible again");
+                 "report " + report_id + " found legacy equal to enhanced, or repaired it; "
+                 "rollbacks are possible again");
   publishStateMetrics();
 }
 
