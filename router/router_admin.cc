@@ -3,6 +3,7 @@
 // consistency checker.
 
 #include <algorithm>
+#include <optional>
 #include <tuple>
 
 #include "router/router.h"
@@ -83,7 +84,7 @@ bool Router::enhancedOwnsEveryKey() const {
 // Atlantis names a project lock pr/{RepoFullName}/..., so only keys with that prefix can be the
 // repository's; each candidate's value decides (keys are never split to learn their parts).
 asio::awaitable<Status> Router::scanLegacyFor(const LockQuery& query, int db, std::vector<LockEntry>* out,
-                                              bool* cut) {
+                                              std::vector<char>* owned_when_read, bool* cut) {
   ScanRequest request{.db = db, .cursor = 0, .count = 1000, .match = prefixGlob("pr/" + query.repo + "/")};
   do {
     auto call = legacy_.scan(request);
@@ -100,6 +101,7 @@ asio::awaitable<Status> Router::scanLegacyFor(const LockQuery& query, int db, st
         *cut = true;
         co_return Status::ok();
       }
+      owned_when_read->push_back(ownerOf(db, key) == StoreRole::kLegacy);
       out->push_back(LockEntry{.db = db, .key = std::move(key), .value = std::move(**value),
                                .owner = StoreRole::kLegacy});
     }
@@ -113,12 +115,20 @@ asio::awaitable<Result<LockListing>> Router::findLocks(LockQuery query, size_t l
   const bool index = enhancedIndexUsable();
   const bool scan_legacy = !index || !enhancedOwnsEveryKey();
   out.source = index ? (scan_legacy ? "index+scan" : "index") : "scan";
-  // Both stores' candidates first, then each key's owner, read once at the end, decides which copy
-  // counts: an ownership change between the index read and the legacy scan (a rollback, a split
-  // move, a repair) would otherwise drop a lock from both passes, as in the merged scan.
+  // Both stores' candidates first, each noted with whether its store owned the key when it was
+  // read; then one copy per key: one read from its owner then, else the copy of the key's owner
+  // now. As in the merged scan, either rule alone drops locks whose owner changes between the
+  // index read and the legacy scan (a rollback, a split move, a repair).
   std::vector<LockEntry> found;
+  std::vector<char> owned_when_read;  // parallel to `found`
   bool cut = false;  // more candidates than kMaxPullLocks
+  // Legacy first, then enhanced, as the merged scan: a key moving to enhanced between the two
+  // reads (a repair copying it there) was legacy's when legacy was read.
   for (int db = 0; db < databases(); ++db) {
+    if (scan_legacy && db < legacy_.databases()) {
+      auto scan = scanLegacyFor(query, db, &found, &owned_when_read, &cut);
+      if (Status s = co_await std::move(scan); !s) co_return s;
+    }
     if (index && db < enhanced_.databases()) {
       auto call = query.pull ? enhanced_.locksByPull(db, query.repo, *query.pull) : enhanced_.locksByRepo(db, query.repo);
       auto records = co_await std::move(call);
@@ -128,24 +138,41 @@ asio::awaitable<Result<LockListing>> Router::findLocks(LockQuery query, size_t l
           cut = true;
           break;
         }
+        owned_when_read.push_back(ownerOf(db, r.key) == StoreRole::kEnhanced);
         found.push_back(LockEntry{.db = db, .key = std::move(r.key), .value = std::move(r.value),
                                   .owner = StoreRole::kEnhanced, .token = r.token,
                                   .acquired_at_unix_ms = r.acquired_at_unix_ms});
       }
     }
-    if (scan_legacy && db < legacy_.databases()) {
-      auto scan = scanLegacyFor(query, db, &found, &cut);
-      if (Status s = co_await std::move(scan); !s) co_return s;
-    }
   }
-  // A key's copy counts only from its owner (one copy per key); a copy found only in the other
-  // store is not a lock the owner holds (released there, or held by another pull).
-  std::erase_if(found, [&](const LockEntry& e) { return ownerOf(e.db, e.key) != e.owner; });
-  std::sort(found.begin(), found.end(),
-            [](const LockEntry& a, const LockEntry& b) { return std::tie(a.db, a.key) < std::tie(b.db, b.key); });
-  out.truncated = cut || found.size() > limit;
-  if (found.size() > limit) found.resize(limit);
-  out.locks = std::move(found);
+  // A copy that fits neither rule is not a lock its owner holds (released there, or held by
+  // another pull).
+  std::vector<size_t> order(found.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::tie(found[a].db, found[a].key) < std::tie(found[b].db, found[b].key);
+  });
+  std::vector<LockEntry> kept;
+  for (size_t i = 0; i < order.size();) {
+    size_t end = i;
+    while (end < order.size() && found[order[end]].db == found[order[i]].db &&
+           found[order[end]].key == found[order[i]].key) {
+      ++end;
+    }
+    std::optional<size_t> pick;
+    for (size_t j = i; j < end && !pick; ++j) {
+      if (owned_when_read[order[j]]) pick = order[j];
+    }
+    const StoreRole owner_now = ownerOf(found[order[i]].db, found[order[i]].key);
+    for (size_t j = i; j < end && !pick; ++j) {
+      if (found[order[j]].owner == owner_now) pick = order[j];
+    }
+    if (pick) kept.push_back(std::move(found[*pick]));
+    i = end;
+  }
+  out.truncated = cut || kept.size() > limit;
+  if (kept.size() > limit) kept.resize(limit);
+  out.locks = std::move(kept);
   co_return out;
 }
 

@@ -103,11 +103,14 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
     offset = it->second->offset;
     if (it->second->prev != 0) snapshots_.erase(it->second->prev);
   } else {
-    // Every key each store holds first, then kept by its owner once both stores are read: an
-    // ownership change between the two passes (a rollback, a split move, a repair) would
-    // otherwise drop a key from the first pass as not legacy's and from the second as not
-    // enhanced's.
+    // A key is kept if the store it was read from owned it then, or if its owner once both stores
+    // were read holds it. Either alone drops keys whose owner changes during the scan: judged
+    // during each pass, a rollback or a lowered split between the passes drops a key from the
+    // first pass as not legacy's and from the second as not enhanced's; judged only at the end, a
+    // key repaired into enhanced after enhanced's pass (its journal pin cleared) is dropped as
+    // not legacy's. Each key is listed once.
     std::unordered_map<std::string, uint8_t> holders;  // bit 1: legacy holds the key, bit 2: enhanced
+    constexpr uint8_t kOwnedWhenRead = 4;
     auto bit = [](StoreRole role) { return static_cast<uint8_t>(role == StoreRole::kLegacy ? 1 : 2); };
     const std::string literal = globLiteralPrefix(request.match);
     // A store that owns no key now is skipped, so an enhanced store that is out of the path (or
@@ -116,6 +119,10 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
     const bool skip_legacy = enhancedOwnsEveryKey();
     const bool skip_enhanced = !skip_legacy && !enhancedMayOwnKeys();
     const bool sole_owner = skip_legacy || skip_enhanced;
+    auto seen = [&](std::string key, StoreRole role) {
+      const bool owned = sole_owner || ownerOf(request.db, key) == role;
+      holders[std::move(key)] |= static_cast<uint8_t>(bit(role) | (owned ? kOwnedWhenRead : 0));
+    };
     for (StoreRole role : {StoreRole::kLegacy, StoreRole::kEnhanced}) {
       if (role == StoreRole::kLegacy ? skip_legacy : skip_enhanced) continue;
       if (answersFromNames(store(role), request.match)) {
@@ -126,7 +133,7 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
         if (!names) co_return names.status();
         for (auto& key : *names) {
-          if (globMatch(request.match, key)) holders[std::move(key)] |= bit(role);
+          if (globMatch(request.match, key)) seen(std::move(key), role);
         }
         continue;
       }
@@ -138,14 +145,16 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
         metrics_.observe(role, RouterMetrics::Op::kScan, page.status(),
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
         if (!page) co_return page.status();
-        for (auto& key : page->keys) holders[std::move(key)] |= bit(role);
+        for (auto& key : page->keys) seen(std::move(key), role);
         full.cursor = page->next_cursor;
       } while (full.cursor != 0);
     }
     auto collected = std::make_shared<std::vector<std::string>>();
     collected->reserve(holders.size());
     for (auto& [key, held] : holders) {
-      if (sole_owner || (held & bit(ownerOf(request.db, key))) != 0) collected->push_back(key);
+      if (sole_owner || (held & kOwnedWhenRead) != 0 || (held & bit(ownerOf(request.db, key))) != 0) {
+        collected->push_back(key);
+      }
     }
     std::sort(collected->begin(), collected->end(), [](const std::string& a, const std::string& b) {
       uint64_t ha = stableHash64(a), hb = stableHash64(b);

@@ -58,8 +58,10 @@ class FaultyStore final : public LockStore {
   size_t heldWrites() const { return held_writes_; }
   // How many scan() calls reached this store (failed ones included).
   size_t scans() const { return scans_; }
-  // Called (on the io thread) each time a scan reaches this store, before it is forwarded.
+  // Called (on the io thread) each time a read of keys (scan, name or lock index) reaches this
+  // store, before it is forwarded; afterScan() once it answered, before the caller sees it.
   void beforeScan(std::function<void()> f) { before_scan_ = std::move(f); }
+  void afterScan(std::function<void()> f) { after_scan_ = std::move(f); }
 
   std::string name() const override { return inner_.name(); }
   int databases() const override { return inner_.databases(); }
@@ -93,7 +95,9 @@ class FaultyStore final : public LockStore {
     if (failing_) co_return down();
     if (before_scan_) before_scan_();
     auto c = inner_.scan(std::move(r));
-    co_return co_await std::move(c);
+    auto page = co_await std::move(c);
+    if (after_scan_) after_scan_();
+    co_return page;
   }
   bool hasRecords() const override { return inner_.hasRecords(); }
   asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(int db,
@@ -104,13 +108,19 @@ class FaultyStore final : public LockStore {
   }
   asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo, int64_t pull) override {
     if (failing_) co_return down();
+    if (before_scan_) before_scan_();
     auto c = inner_.locksByPull(db, std::move(repo), pull);
-    co_return co_await std::move(c);
+    auto found = co_await std::move(c);
+    if (after_scan_) after_scan_();
+    co_return found;
   }
   asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(int db, std::string repo) override {
     if (failing_) co_return down();
+    if (before_scan_) before_scan_();
     auto c = inner_.locksByRepo(db, std::move(repo));
-    co_return co_await std::move(c);
+    auto found = co_await std::move(c);
+    if (after_scan_) after_scan_();
+    co_return found;
   }
   asio::awaitable<Result<int64_t>> count(int db) override {
     if (failing_) co_return down();
@@ -140,7 +150,7 @@ class FaultyStore final : public LockStore {
   std::atomic<bool> hold_writes_{false};
   std::atomic<size_t> held_writes_{0};
   std::atomic<size_t> scans_{0};
-  std::function<void()> before_scan_;
+  std::function<void()> before_scan_, after_scan_;
 };
 
 // The whole router stack on a temp dir; restart() rebuilds it from disk like a process restart.

@@ -480,8 +480,8 @@ TEST(Router, AnOwnershipChangeDuringAScanLosesNoKey) {
   }
 }
 
-// The same for a repository's locks (GET /api/v1/locks?repo=, and unlocking a pull): enhanced's
-// index is read first, legacy is scanned next, and ownership changes between the two.
+// The same for a repository's locks (GET /api/v1/locks?repo=, and unlocking a pull): legacy is
+// scanned first, enhanced's index read next, and ownership changes between the two.
 TEST(Router, AnOwnershipChangeDuringAPullQueryLosesNoLockAndListsNoneTwice) {
   const std::vector<std::tuple<std::string, double, std::function<void(RouterStack&)>>> changes = {
       {"split 10 -> 90", 10,
@@ -495,11 +495,11 @@ TEST(Router, AnOwnershipChangeDuringAPullQueryLosesNoLockAndListsNoneTwice) {
     ASSERT_TRUE(stack.move(Phase::kHybrid, split).applied);
     for (int i = 0; i < 100; ++i) ASSERT_EQ(stack.lock(lockNo(i, /*pull=*/7)), PutResult::Outcome::kApplied);
     bool changed = false;
-    stack.legacy().beforeScan([&] {
+    stack.enhanced().beforeScan([&] {
       if (!std::exchange(changed, true)) change(stack);
     });
     auto found = stack.run(stack.router().findLocks(LockQuery{.repo = "acme/infra", .pull = 7}, 1000));
-    stack.legacy().beforeScan(nullptr);
+    stack.enhanced().beforeScan(nullptr);
     ASSERT_TRUE(found.isOk()) << found.status().toString();
     ASSERT_TRUE(changed) << found->source << " " << found->locks.size();
     EXPECT_EQ(found->source, "index+scan");
@@ -604,6 +604,74 @@ TEST(Router, DuringTheBackfillAWriteIsJournaledBeforeLegacyAppliesIt) {
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(0))), lockJson(lockNo(0)));
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lock)), lockJson(lock));
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(forced)), std::nullopt);
+}
+
+// A key pinned to legacy (journaled for enhanced) and repaired into enhanced after enhanced was
+// read, but before the answer is put together, belongs to enhanced by then, which was read without
+// it. Legacy owned it when legacy was read, which keeps it: in SCAN and in the pull query alike.
+TEST(Router, AKeyRepairedIntoEnhancedDuringAScanIsStillListed) {
+  RouterStack stack({}, /*enhanced_records=*/true);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(stack.lock(lockNo(i, /*pull=*/7)), PutResult::Outcome::kApplied);
+  ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
+  const LockSpec pinned = lockNo(100, /*pull=*/7);
+  auto onPrivateIo = [](auto make) {  // runs one store or journal call to its end, off the io thread
+    asio::io_context io;
+    auto done = asio::co_spawn(io, make(), asio::use_future);
+    io.run();
+    return done.get();
+  };
+  auto pinToLegacy = [&] {
+    PutRequest put;
+    put.key = lockKey(pinned);
+    put.value = lockJson(pinned);
+    ASSERT_TRUE(stack.run(stack.legacyStore().put(std::move(put))).isOk());
+    ASSERT_TRUE(stack.run(stack.journal().mark(0, lockKey(pinned), StoreRole::kEnhanced)).isOk());
+    ASSERT_EQ(stack.router().ownerOf(0, lockKey(pinned)), StoreRole::kLegacy);
+  };
+  auto repair = [&] {  // what the replayer does: copy to enhanced, then clear the entry
+    PutRequest put;
+    put.key = lockKey(pinned);
+    put.value = lockJson(pinned);
+    EXPECT_TRUE(onPrivateIo([&]() -> asio::awaitable<bool> {
+      auto r = co_await stack.enhancedStore().put(std::move(put));
+      co_return r.isOk();
+    }));
+    EXPECT_TRUE(onPrivateIo([&]() -> asio::awaitable<bool> {
+      auto s = co_await stack.journal().clear(0, lockKey(pinned));
+      co_return s.isOk();
+    }));
+  };
+  stack.enhanced().setFailing(true);  // the replayer must not repair it before the test does
+  pinToLegacy();
+  stack.enhanced().setFailing(false);
+
+  bool repaired = false;
+  stack.enhanced().afterScan([&] {
+    if (!std::exchange(repaired, true)) repair();
+  });
+  auto keys = scanEvery(stack, "pr*", 1000);
+  ASSERT_TRUE(repaired);
+  EXPECT_EQ(keys.count(lockKey(pinned)), 1u) << "SCAN lost the key";
+  EXPECT_EQ(keys.size(), 21u);
+
+  // Again for the pull query, whose enhanced read is the pull index.
+  ASSERT_EQ(stack.run(stack.router().del(0, {lockKey(pinned)})).value(), 1);
+  stack.enhanced().setFailing(true);
+  stack.enhanced().afterScan(nullptr);
+  pinToLegacy();
+  stack.enhanced().setFailing(false);
+  repaired = false;
+  stack.enhanced().afterScan([&] {
+    if (!std::exchange(repaired, true)) repair();
+  });
+  auto found = stack.run(stack.router().findLocks(LockQuery{.repo = "acme/infra", .pull = 7}, 1000));
+  stack.enhanced().afterScan(nullptr);
+  ASSERT_TRUE(repaired);
+  ASSERT_TRUE(found.isOk()) << found.status().toString();
+  size_t listed = 0;
+  for (const auto& e : found->locks) listed += e.key == lockKey(pinned) ? 1 : 0;
+  EXPECT_EQ(listed, 1u) << "the pull query lost the lock, or listed it twice";
+  EXPECT_EQ(found->locks.size(), 21u);
 }
 
 // Readiness follows what requests need: enhanced's health counts only while it may own a key, so
