@@ -154,11 +154,14 @@ class Router final : public LockStore, public ControlPlane {
   // Whether enhanced may own a key now (false: legacy owns every key, so scans skip enhanced and
   // readiness does not need it) (router_admin.cc).
   bool enhancedMayOwnKeys() const;
-  // Appends the locks of `query` that legacy holds in `db`, by scanning legacy, and to
-  // `owned_when_read` whether legacy owned each then; sets *cut and stops when `out` reaches the
-  // listing's bound.
-  asio::awaitable<Status> scanLegacyFor(const LockQuery& query, int db, std::vector<LockEntry>* out,
-                                        std::vector<char>* owned_when_read, bool* cut);
+  // A lock found by findLocks in one store, and whether that store owned the key when it was read.
+  struct LockCandidate {
+    LockEntry entry;
+    bool owned_when_read = false;
+  };
+  // Appends the locks of `query` that legacy holds in `db`, by scanning legacy; sets *cut and
+  // stops when `out` reaches the listing's bound.
+  asio::awaitable<Status> scanLegacyFor(const LockQuery& query, int db, std::vector<LockCandidate>* out, bool* cut);
   // Applies a decided change to the non-owner store, or journals it. Requires the key's lock. An
   // error means the change could be neither applied nor journaled durably (RepairJournal::mark):
   // the client's write must then be answered with it, not acknowledged.

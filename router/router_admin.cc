@@ -3,7 +3,6 @@
 // consistency checker.
 
 #include <algorithm>
-#include <optional>
 #include <tuple>
 
 #include "router/router.h"
@@ -83,8 +82,8 @@ bool Router::enhancedOwnsEveryKey() const {
 
 // Atlantis names a project lock pr/{RepoFullName}/..., so only keys with that prefix can be the
 // repository's; each candidate's value decides (keys are never split to learn their parts).
-asio::awaitable<Status> Router::scanLegacyFor(const LockQuery& query, int db, std::vector<LockEntry>* out,
-                                              std::vector<char>* owned_when_read, bool* cut) {
+asio::awaitable<Status> Router::scanLegacyFor(const LockQuery& query, int db, std::vector<LockCandidate>* out,
+                                              bool* cut) {
   ScanRequest request{.db = db, .cursor = 0, .count = 1000, .match = prefixGlob("pr/" + query.repo + "/")};
   do {
     auto call = legacy_.scan(request);
@@ -101,9 +100,9 @@ asio::awaitable<Status> Router::scanLegacyFor(const LockQuery& query, int db, st
         *cut = true;
         co_return Status::ok();
       }
-      owned_when_read->push_back(ownerOf(db, key) == StoreRole::kLegacy);
-      out->push_back(LockEntry{.db = db, .key = std::move(key), .value = std::move(**value),
-                               .owner = StoreRole::kLegacy});
+      const bool owned = ownerOf(db, key) == StoreRole::kLegacy;
+      LockEntry entry{.db = db, .key = std::move(key), .value = std::move(**value), .owner = StoreRole::kLegacy};
+      out->push_back({std::move(entry), owned});
     }
     request.cursor = page->next_cursor;
   } while (request.cursor != 0);
@@ -119,14 +118,13 @@ asio::awaitable<Result<LockListing>> Router::findLocks(LockQuery query, size_t l
   // read; then one copy per key: one read from its owner then, else the copy of the key's owner
   // now. As in the merged scan, either rule alone drops locks whose owner changes between the
   // index read and the legacy scan (a rollback, a split move, a repair).
-  std::vector<LockEntry> found;
-  std::vector<char> owned_when_read;  // parallel to `found`
+  std::vector<LockCandidate> found;
   bool cut = false;  // more candidates than kMaxPullLocks
   // Legacy first, then enhanced, as the merged scan: a key moving to enhanced between the two
   // reads (a repair copying it there) was legacy's when legacy was read.
   for (int db = 0; db < databases(); ++db) {
     if (scan_legacy && db < legacy_.databases()) {
-      auto scan = scanLegacyFor(query, db, &found, &owned_when_read, &cut);
+      auto scan = scanLegacyFor(query, db, &found, &cut);
       if (Status s = co_await std::move(scan); !s) co_return s;
     }
     if (index && db < enhanced_.databases()) {
@@ -138,37 +136,36 @@ asio::awaitable<Result<LockListing>> Router::findLocks(LockQuery query, size_t l
           cut = true;
           break;
         }
-        owned_when_read.push_back(ownerOf(db, r.key) == StoreRole::kEnhanced);
-        found.push_back(LockEntry{.db = db, .key = std::move(r.key), .value = std::move(r.value),
-                                  .owner = StoreRole::kEnhanced, .token = r.token,
-                                  .acquired_at_unix_ms = r.acquired_at_unix_ms});
+        const bool owned = ownerOf(db, r.key) == StoreRole::kEnhanced;
+        found.push_back({LockEntry{.db = db, .key = std::move(r.key), .value = std::move(r.value),
+                                   .owner = StoreRole::kEnhanced, .token = r.token,
+                                   .acquired_at_unix_ms = r.acquired_at_unix_ms},
+                         owned});
       }
     }
   }
   // A copy that fits neither rule is not a lock its owner holds (released there, or held by
-  // another pull).
-  std::vector<size_t> order(found.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return std::tie(found[a].db, found[a].key) < std::tie(found[b].db, found[b].key);
+  // another pull). A key has at most two copies; one owned when read sorts first.
+  std::sort(found.begin(), found.end(), [](const LockCandidate& a, const LockCandidate& b) {
+    return std::tie(a.entry.db, a.entry.key, b.owned_when_read) < std::tie(b.entry.db, b.entry.key, a.owned_when_read);
   });
   std::vector<LockEntry> kept;
-  for (size_t i = 0; i < order.size();) {
-    size_t end = i;
-    while (end < order.size() && found[order[end]].db == found[order[i]].db &&
-           found[order[end]].key == found[order[i]].key) {
-      ++end;
+  for (size_t i = 0; i < found.size(); ++i) {
+    const bool same_as_next = i + 1 < found.size() && found[i + 1].entry.db == found[i].entry.db &&
+                              found[i + 1].entry.key == found[i].entry.key;
+    LockCandidate* pick = nullptr;
+    if (found[i].owned_when_read) {
+      pick = &found[i];
+    } else {
+      const StoreRole owner_now = ownerOf(found[i].entry.db, found[i].entry.key);
+      if (found[i].entry.owner == owner_now) {
+        pick = &found[i];
+      } else if (same_as_next && found[i + 1].entry.owner == owner_now) {
+        pick = &found[i + 1];
+      }
     }
-    std::optional<size_t> pick;
-    for (size_t j = i; j < end && !pick; ++j) {
-      if (owned_when_read[order[j]]) pick = order[j];
-    }
-    const StoreRole owner_now = ownerOf(found[order[i]].db, found[order[i]].key);
-    for (size_t j = i; j < end && !pick; ++j) {
-      if (found[order[j]].owner == owner_now) pick = order[j];
-    }
-    if (pick) kept.push_back(std::move(found[*pick]));
-    i = end;
+    if (pick != nullptr) kept.push_back(std::move(pick->entry));
+    if (same_as_next) ++i;  // the key's other copy
   }
   out.truncated = cut || kept.size() > limit;
   if (kept.size() > limit) kept.resize(limit);
