@@ -157,6 +157,25 @@ uint64_t LmdbStore::commitCount() const {
   return commits_;
 }
 
+Result<std::vector<std::string>> LmdbStore::databaseNames() const {
+  lmdb::ReadTxn txn(*readers_);
+  if (txn.rc() != 0) return lmdbError("mdb_txn_begin", txn.rc());
+  // With named databases, the main database's keys are their names.
+  MDB_dbi main;
+  if (int rc = mdb_dbi_open(txn.get(), nullptr, 0, &main); rc != 0) return lmdbError("mdb_dbi_open", rc);
+  MDB_cursor* cursor = nullptr;
+  if (int rc = mdb_cursor_open(txn.get(), main, &cursor); rc != 0) return lmdbError("mdb_cursor_open", rc);
+  std::vector<std::string> names;
+  MDB_val key, value;
+  int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
+  for (; rc == 0; rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+    names.emplace_back(static_cast<const char*>(key.mv_data), key.mv_size);
+  }
+  mdb_cursor_close(cursor);
+  if (rc != MDB_NOTFOUND) return lmdbError("mdb_cursor_get", rc);
+  return names;
+}
+
 Status LmdbStore::checkDb(int db) const {
   if (db >= 0 && db < options_.databases) return Status::ok();
   return Status::invalidArgument("DB index is out of range");

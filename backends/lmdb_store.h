@@ -98,6 +98,11 @@ class LmdbStore final : public LockStore {
   // Number of group commits so far (for tests and metrics).
   uint64_t commitCount() const;
 
+  // The names of every named database in the environment, sorted, including any this store did
+  // not open: LMDB keeps a database an earlier open created (say with more `databases`) until it
+  // is dropped.
+  Result<std::vector<std::string>> databaseNames() const;
+
   // Drops this process's mapping of the data file's pages; they stay in the OS page cache and are
   // mapped again by the next read that needs them. For long read-only sweeps (the offline diff),
   // whose resident size would otherwise grow by every page read. Safe at any time: the map is

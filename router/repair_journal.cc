@@ -3,7 +3,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "common/stable_hash.h"
 
@@ -21,6 +23,62 @@ void appendIndexKey(int db, std::string_view key, std::string& out) {
   out.push_back(static_cast<char>(db >> 8));
   out.push_back(static_cast<char>(db & 0xff));
   out.append(key);
+}
+
+// The journal's environment with the LMDB databases "db0".."db<lmdb_databases - 1>".
+Result<std::unique_ptr<LmdbStore>> openEnvironment(const std::string& dir, int lmdb_databases) {
+  LmdbOptions options;
+  options.path = dir;
+  options.databases = lmdb_databases;
+  options.map_size = size_t{256} << 20;
+  return LmdbStore::open(options);
+}
+
+// The highest N of the databases "db<N>" among `names`, or -1.
+int highestDb(const std::vector<std::string>& names) {
+  int highest = -1;
+  for (const std::string& name : names) {
+    if (name.size() < 3 || name.compare(0, 2, "db") != 0) continue;
+    if (name.find_first_not_of("0123456789", 2) != std::string::npos) continue;
+    highest = std::max(highest, std::atoi(name.c_str() + 2));
+  }
+  return highest;
+}
+
+// What an operator does about a journal laid out for another [server] databases.
+std::string restoreDatabases(const std::string& earlier) {
+  return "set [server] databases back to " + earlier +
+         " and let lockshift repair the journal (status: journal depth 0) before changing it";
+}
+
+// Entries in the databases past this layout's long-key database, "db<databases + 1>" up to
+// "db<highest>": an earlier open with more [server] databases made them. Their entries would not
+// be loaded, which would unpin their keys, so any is an error. LMDB reads complete inline.
+Status checkNoEntriesPast(const std::string& dir, int databases, int highest) {
+  auto wide = openEnvironment(dir, highest + 1);
+  if (!wide) return wide.status();
+  int64_t entries = 0;
+  std::string where;
+  Status status;
+  asio::io_context io;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    for (int db = databases + 1; db <= highest && status.isOk(); ++db) {
+      auto n = co_await (*wide)->count(db);
+      if (!n) {
+        status = n.status();
+      } else if (*n > 0) {
+        entries += *n;
+        where += (where.empty() ? "" : ", ") + ("db" + std::to_string(db));
+      }
+    }
+  }, asio::detached);
+  io.run();
+  if (!status) return status;
+  if (entries == 0) return Status::ok();
+  return Status::invalidArgument(
+      "the repair journal in " + dir + " holds " + std::to_string(entries) + " entries in " + where +
+      ", written while [server] databases was larger than " + std::to_string(databases) +
+      " (at least " + std::to_string(highest) + "); " + restoreDatabases("its earlier value"));
 }
 
 }  // namespace
@@ -42,14 +100,18 @@ std::string RepairJournal::indexKey(int db, std::string_view key) {
 
 Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& dir, int databases,
                                                            size_t max_entries) {
-  LmdbOptions options;
-  options.path = dir;
   // One more database than the stores have: it holds the entries of keys too long to be an LMDB
   // key (see the header); an environment from before it existed gains it here.
-  options.databases = databases + 1;
-  options.map_size = size_t{256} << 20;
-  auto store = LmdbStore::open(options);
+  auto store = openEnvironment(dir, databases + 1);
   if (!store) return store.status();
+  auto names = (*store)->databaseNames();
+  if (!names) return names.status();
+  if (const int highest = highestDb(*names); highest > databases) {
+    store.value().reset();  // one environment per path and process: closed while the check opens it
+    if (Status status = checkNoEntriesPast(dir, databases, highest); !status) return status;
+    store = openEnvironment(dir, databases + 1);
+    if (!store) return store.status();
+  }
   std::unique_ptr<RepairJournal> journal(new RepairJournal(std::move(store.value()), databases, max_entries));
 
   // Load every entry into the index. LMDB reads complete inline, so one io_context run does it.
@@ -87,6 +149,14 @@ Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& di
             const size_t newline = role_name.find('\n');
             const size_t colon = key.find(':');
             entry_db = colon == std::string::npos ? -1 : std::atoi(key.substr(0, colon).c_str());
+            if (newline == std::string::npos && parseRole(role_name)) {
+              // A key's entry in the database of a db index this layout no longer has.
+              status = Status::invalidArgument(
+                  "repair journal entry db " + std::to_string(db) + " key '" + key + "' is for db " +
+                  std::to_string(db) + ", written while [server] databases was larger than " +
+                  std::to_string(databases) + "; " + restoreDatabases("its earlier value"));
+              break;
+            }
             if (newline == std::string::npos || entry_db < 0 || !isLong(role_name.substr(newline + 1))) {
               status = damaged(db, key, "is not a long-key entry ('<db>:<hash>:<n>' = '<store>\\n<key>')");
               break;
@@ -102,6 +172,14 @@ Result<std::unique_ptr<RepairJournal>> RepairJournal::open(const std::string& di
             role_name = role_name.substr(0, newline);
           }
           auto role = parseRole(role_name);
+          if (!role && !long_keys && role_name.find('\n') != std::string::npos &&
+              parseRole(role_name.substr(0, role_name.find('\n')))) {
+            // The long keys' database of a layout with `db` databases.
+            status = Status::invalidArgument("repair journal entry db " + std::to_string(db) + " key '" + key +
+                                             "' is a long key's entry, written while [server] databases was " +
+                                             std::to_string(db) + "; " + restoreDatabases(std::to_string(db)));
+            break;
+          }
           if (!role) {
             status = damaged(db, key, "names no store ('" + std::string(role_name) + "', expected legacy or enhanced)");
             break;

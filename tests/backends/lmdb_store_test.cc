@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <filesystem>
@@ -120,6 +121,21 @@ TEST_F(LmdbStoreTest, ReopenWithoutSyncKeepsDataAfterCleanClose) {
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(put("k" + std::to_string(i), "v").isOk());
   reopen();
   EXPECT_EQ(count(), 50);
+}
+
+// A database an earlier open made stays in the environment after a reopen with fewer, and is
+// listed: the repair journal relies on this to notice entries a smaller layout would not load.
+TEST_F(LmdbStoreTest, DatabaseNamesListThoseOfEarlierOpensToo) {
+  options_.databases = 20;
+  reopen();
+  options_.databases = 2;
+  reopen();
+  std::vector<std::string> expected{"records-meta"};
+  for (int db = 0; db < 20; ++db) expected.push_back("db" + std::to_string(db));
+  std::sort(expected.begin(), expected.end());
+  auto names = store_->databaseNames();
+  ASSERT_TRUE(names.isOk()) << names.status().toString();
+  EXPECT_EQ(*names, expected);
 }
 
 TEST_F(LmdbStoreTest, OpeningAnOpenEnvironmentTwiceIsRefused) {

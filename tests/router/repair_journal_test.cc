@@ -137,6 +137,84 @@ TEST(RepairJournal, LongKeysWhoseSlotsCollideKeepSeparateEntries) {
   EXPECT_EQ(journal->dirtyTarget(0, squatter), StoreRole::kLegacy);
 }
 
+// A journal written with more [server] databases holds entries for dbs the stores no longer
+// have. Skipping them would unpin their keys, so the open fails and says what to do; once they
+// are repaired and cleared, the smaller layout opens with the remaining entries.
+TEST(RepairJournal, EntriesOfDatabasesTheStoresNoLongerHaveFailTheOpen) {
+  testing::TempDir dir;
+  const std::string path = dir.file("journal");
+  {
+    auto journal = RepairJournal::open(path, 4, 100).value();
+    ASSERT_TRUE(runOnce(journal->mark(0, "pr/a", StoreRole::kEnhanced)).isOk());
+    ASSERT_TRUE(runOnce(journal->mark(3, "pr/b", StoreRole::kLegacy)).isOk());
+  }
+  {
+    auto journal = RepairJournal::open(path, 2, 100);
+    ASSERT_FALSE(journal.isOk()) << "depth " << (*journal)->depth();
+    EXPECT_NE(journal.status().message().find("1 entries in db3"), std::string::npos) << journal.status().toString();
+    EXPECT_NE(journal.status().message().find("set [server] databases back"), std::string::npos)
+        << journal.status().toString();
+  }
+  {
+    auto journal = RepairJournal::open(path, 4, 100).value();
+    EXPECT_EQ(journal->depth(), 2u);
+    ASSERT_TRUE(runOnce(journal->clear(3, "pr/b")).isOk());
+  }
+  auto journal = RepairJournal::open(path, 2, 100);
+  ASSERT_TRUE(journal.isOk()) << journal.status().toString();
+  EXPECT_EQ((*journal)->depth(), 1u);
+  EXPECT_EQ((*journal)->dirtyTarget(0, "pr/a"), StoreRole::kEnhanced);
+  // Still so after its own long-key entry lands in the database the larger layout used for db 2.
+  const std::string long_key = "pr/" + std::string(600, 'l');
+  ASSERT_TRUE(runOnce((*journal)->mark(1, long_key, StoreRole::kLegacy)).isOk());
+  journal.value().reset();
+  auto reopened = RepairJournal::open(path, 2, 100);
+  ASSERT_TRUE(reopened.isOk()) << reopened.status().toString();
+  EXPECT_EQ((*reopened)->dirtyTarget(1, long_key), StoreRole::kLegacy);
+}
+
+// The long keys' database is the one after the stores' databases, so a journal written with
+// another [server] databases has entries where this layout expects the other kind. The open
+// names the setting instead of calling the journal damaged.
+TEST(RepairJournal, EntriesLaidOutForAnotherDatabasesCountNameTheSetting) {
+  const std::string long_key = "pr/" + std::string(600, 'l');
+  {
+    // Written with databases = 1 (long keys in db1), opened with 2 (db1 is db 1's).
+    testing::TempDir dir;
+    const std::string path = dir.file("journal");
+    {
+      auto journal = RepairJournal::open(path, 1, 100).value();
+      ASSERT_TRUE(runOnce(journal->mark(0, long_key, StoreRole::kEnhanced)).isOk());
+    }
+    auto journal = RepairJournal::open(path, 2, 100);
+    ASSERT_FALSE(journal.isOk());
+    EXPECT_NE(journal.status().message().find("long key's entry, written while [server] databases was 1"),
+              std::string::npos) << journal.status().toString();
+  }
+  {
+    // A journal from before long keys had a database, written with databases = 2, opened with 1.
+    testing::TempDir dir;
+    const std::string path = dir.file("journal");
+    {
+      LmdbOptions options;
+      options.path = path;
+      options.databases = 2;
+      options.map_size = size_t{256} << 20;
+      auto raw = LmdbStore::open(options).value();
+      PutRequest put;
+      put.db = 1;
+      put.key = "pr/in-db-1";
+      put.value = "legacy";
+      ASSERT_TRUE(runOnce(raw->put(std::move(put))).isOk());
+    }
+    auto journal = RepairJournal::open(path, 1, 100);
+    ASSERT_FALSE(journal.isOk());
+    EXPECT_NE(journal.status().message().find("'pr/in-db-1' is for db 1, written while [server] databases was "
+                                              "larger than 1"),
+              std::string::npos) << journal.status().toString();
+  }
+}
+
 // The replayer asks for entries from a moving start: every entry is reached, wrapping around.
 TEST(RepairJournal, PendingStartsWhereAskedAndWraps) {
   testing::TempDir dir;
