@@ -29,6 +29,22 @@ T runOnce(asio::awaitable<T> aw) {
   return std::move(*f.get());
 }
 
+// Writes `key` = `value` into database `db` of the journal's environment at `path`, behind the
+// journal's back, opening it with `lmdb_databases` databases.
+Status writeRaw(const std::string& path, int lmdb_databases, int db, std::string key, std::string value) {
+  LmdbOptions options;
+  options.path = path;
+  options.databases = lmdb_databases;
+  options.map_size = size_t{256} << 20;
+  auto raw = LmdbStore::open(options);
+  if (!raw) return raw.status();
+  PutRequest put;
+  put.db = db;
+  put.key = std::move(key);
+  put.value = std::move(value);
+  return runOnce((*raw)->put(std::move(put))).status();
+}
+
 TEST(RepairJournal, EntriesSurviveAReopen) {
   testing::TempDir dir;
   const std::string path = dir.file("journal");
@@ -52,19 +68,7 @@ TEST(RepairJournal, AnEntryNamingNoStoreFailsTheOpenAndNamesTheKey) {
     auto journal = RepairJournal::open(path, 2, 100).value();
     ASSERT_TRUE(runOnce(journal->mark(0, "pr/a", StoreRole::kEnhanced)).isOk());
   }
-  {
-    // The journal's own environment, written behind its back.
-    LmdbOptions options;
-    options.path = path;
-    options.databases = 2;
-    options.map_size = size_t{256} << 20;
-    auto raw = LmdbStore::open(options).value();
-    PutRequest put;
-    put.db = 1;
-    put.key = "pr/damaged";
-    put.value = "somewhere";
-    ASSERT_TRUE(runOnce(raw->put(std::move(put))).isOk());
-  }
+  ASSERT_TRUE(writeRaw(path, 2, 1, "pr/damaged", "somewhere").isOk());
   auto journal = RepairJournal::open(path, 2, 100);
   ASSERT_FALSE(journal.isOk());
   EXPECT_NE(journal.status().message().find("pr/damaged"), std::string::npos) << journal.status().toString();
@@ -110,20 +114,10 @@ TEST(RepairJournal, LongKeysWhoseSlotsCollideKeepSeparateEntries) {
   const std::string path = dir.file("journal");
   const std::string key = "pr/" + std::string(600, 'k'), squatter = "pr/" + std::string(600, 's');
   { RepairJournal::open(path, 1, 100).value(); }
-  {
-    LmdbOptions options;
-    options.path = path;
-    options.databases = 2;  // db 1: the long keys' database
-    options.map_size = size_t{256} << 20;
-    auto raw = LmdbStore::open(options).value();
-    char hash[17];
-    std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(stableHash64(key)));
-    PutRequest put;
-    put.db = 1;
-    put.key = std::string("0:") + hash + ":0";
-    put.value = "legacy\n" + squatter;
-    ASSERT_TRUE(runOnce(raw->put(std::move(put))).isOk());
-  }
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(stableHash64(key)));
+  // db 1: the long keys' database.
+  ASSERT_TRUE(writeRaw(path, 2, 1, std::string("0:") + hash + ":0", "legacy\n" + squatter).isOk());
   {
     auto journal = RepairJournal::open(path, 1, 100).value();
     ASSERT_EQ(journal->dirtyTarget(0, squatter), StoreRole::kLegacy);
@@ -195,18 +189,7 @@ TEST(RepairJournal, EntriesLaidOutForAnotherDatabasesCountNameTheSetting) {
     // A journal from before long keys had a database, written with databases = 2, opened with 1.
     testing::TempDir dir;
     const std::string path = dir.file("journal");
-    {
-      LmdbOptions options;
-      options.path = path;
-      options.databases = 2;
-      options.map_size = size_t{256} << 20;
-      auto raw = LmdbStore::open(options).value();
-      PutRequest put;
-      put.db = 1;
-      put.key = "pr/in-db-1";
-      put.value = "legacy";
-      ASSERT_TRUE(runOnce(raw->put(std::move(put))).isOk());
-    }
+    ASSERT_TRUE(writeRaw(path, 2, 1, "pr/in-db-1", "legacy").isOk());
     auto journal = RepairJournal::open(path, 1, 100);
     ASSERT_FALSE(journal.isOk());
     EXPECT_NE(journal.status().message().find("'pr/in-db-1' is for db 1, written while [server] databases was "
