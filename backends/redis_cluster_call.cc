@@ -109,10 +109,14 @@ asio::awaitable<Result<resp::Value>> ClusterClient::callNode(Self self, std::str
 // lead to another attempt.
 asio::awaitable<Result<resp::Value>> ClusterClient::call(Self self, uint16_t slot,
                                                          std::vector<std::string> args) {
-  const Deadline deadline = self->deadlineFromNow();
-  const std::string where = "redis cluster (slot " + std::to_string(slot) + ")";
   std::string wire;
   resp::encodeCommand(args, wire);
+  return callWire(std::move(self), slot, std::move(wire));
+}
+
+asio::awaitable<Result<resp::Value>> ClusterClient::callWire(Self self, uint16_t slot, std::string wire) {
+  const Deadline deadline = self->deadlineFromNow();
+  const std::string where = "redis cluster (slot " + std::to_string(slot) + ")";
   std::string ask_target;
   int redirects = 0;
   std::chrono::milliseconds backoff = kRetryBackoffInitial;

@@ -63,6 +63,8 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   // than redirects and CLUSTERDOWN/TRYAGAIN come back as values, for the reply readers.
   static asio::awaitable<Result<resp::Value>> call(Self self, uint16_t slot,
                                                    std::vector<std::string> args);
+  // The same for one command already encoded (resp::encodeCommand).
+  static asio::awaitable<Result<resp::Value>> callWire(Self self, uint16_t slot, std::string wire);
   // Runs a command on the node at `address` as it is (SCAN, DBSIZE, PING: no key, no redirect).
   static asio::awaitable<Result<resp::Value>> callNode(Self self, std::string address,
                                                        std::vector<std::string> args);

@@ -32,8 +32,8 @@ class RedisClusterStore::Impl {
     if (client->options().records) {
       records = std::make_shared<redis::Records>(
           client->options().key_prefix, std::string(kWhere),
-          [c = client](const std::string& key, std::vector<std::string> args) {
-            return ClusterClient::call(c, redis::keySlot(key), std::move(args));
+          [c = client](const std::string& key, std::string wire) {
+            return ClusterClient::callWire(c, redis::keySlot(key), std::move(wire));
           },
           /*single_node=*/false);
     }
@@ -73,11 +73,10 @@ asio::awaitable<Result<resp::Value>> RedisClusterStore::Impl::callScript(
     Client c, std::string_view body, std::string_view sha, std::string key,
     std::vector<std::string> args) {
   const uint16_t slot = redis::keySlot(key);
-  auto first = ClusterClient::call(c, slot, redis::scriptCommand("EVALSHA", sha, key, args));
+  auto first = ClusterClient::callWire(c, slot, redis::scriptWire("EVALSHA", sha, {&key, 1}, args));
   Result<resp::Value> reply = co_await std::move(first);
   if (!redis::isNoScript(reply)) co_return reply;
-  auto again =
-      ClusterClient::call(c, slot, redis::scriptCommand("EVAL", body, key, std::move(args)));
+  auto again = ClusterClient::callWire(c, slot, redis::scriptWire("EVAL", body, {&key, 1}, args));
   co_return co_await std::move(again);
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "resp/writer.h"
+
 namespace lockshift::redis {
 
 namespace {
@@ -142,13 +144,19 @@ std::vector<std::string> putScriptArgs(const PutRequest& request) {
   return args;
 }
 
-std::vector<std::string> scriptCommand(std::string_view verb, std::string_view script_or_sha,
-                                       const std::string& key, std::vector<std::string> args) {
-  std::vector<std::string> command;
-  command.reserve(args.size() + 4);
-  command.insert(command.end(), {std::string(verb), std::string(script_or_sha), "1", key});
-  for (std::string& arg : args) command.push_back(std::move(arg));
-  return command;
+std::string scriptWire(std::string_view verb, std::string_view script_or_sha,
+                       std::span<const std::string> keys, std::span<const std::string> args) {
+  const std::string numkeys = std::to_string(keys.size());
+  size_t size = 64 + verb.size() + script_or_sha.size();
+  for (const std::string& s : keys) size += s.size() + 16;  // "$<len>\r\n...\r\n"
+  for (const std::string& s : args) size += s.size() + 16;
+  std::string wire;
+  wire.reserve(size);
+  resp::writeArrayHeader(wire, 3 + keys.size() + args.size());
+  for (std::string_view s : {verb, script_or_sha, std::string_view(numkeys)}) resp::writeBulk(wire, s);
+  for (const std::string& s : keys) resp::writeBulk(wire, s);
+  for (const std::string& s : args) resp::writeBulk(wire, s);
+  return wire;
 }
 
 // ---- Replies ----

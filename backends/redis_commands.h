@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,9 +50,11 @@ std::vector<std::string> setCommand(const PutRequest& request, const std::string
 // The put script's ARGV (see redis_scripts.h).
 std::vector<std::string> putScriptArgs(const PutRequest& request);
 
-// EVAL/EVALSHA `script_or_sha` 1 key args...
-std::vector<std::string> scriptCommand(std::string_view verb, std::string_view script_or_sha,
-                                       const std::string& key, std::vector<std::string> args);
+// EVAL/EVALSHA `script_or_sha` numkeys keys... args..., encoded as the request goes on the wire.
+// Encoded straight from the caller's strings: the arguments carry whole lock values, and the
+// caller keeps them for the EVAL retry after NOSCRIPT, so a command vector would copy each one.
+std::string scriptWire(std::string_view verb, std::string_view script_or_sha,
+                       std::span<const std::string> keys, std::span<const std::string> args);
 
 // ---- Replies ----
 

@@ -118,6 +118,10 @@ asio::awaitable<PoolReply> RedisPool::retryWhileStarting(
 asio::awaitable<Result<resp::Value>> RedisPool::call(std::vector<std::string> args) {
   std::string wire;
   resp::encodeCommand(args, wire);
+  return callWire(std::move(wire));
+}
+
+asio::awaitable<Result<resp::Value>> RedisPool::callWire(std::string wire) {
   auto op = send(std::move(wire));
   PoolReply reply = co_await std::move(op);
   if (!reply.sent) {

@@ -73,6 +73,8 @@ class RedisPool {
   // Sends one command (retryWhileStarting() included); a refusal comes back as its kUnavailable
   // status.
   asio::awaitable<Result<resp::Value>> call(std::vector<std::string> args);
+  // The same for one command already encoded (resp::encodeCommand).
+  asio::awaitable<Result<resp::Value>> callWire(std::string wire);
 
  private:
   // Hands the request to the next ready connection; false (request untouched) when none took it.

@@ -298,18 +298,11 @@ Result<ScanPage> readRecordScan(const Result<resp::Value>& reply, std::string_vi
 asio::awaitable<Result<resp::Value>> Records::script(const Script& script,
                                                      std::vector<std::string> keys,
                                                      std::vector<std::string> args) const {
-  auto command = [&](std::string_view verb, std::string_view what) {
-    std::vector<std::string> out = {std::string(verb), std::string(what),
-                                    std::to_string(keys.size())};
-    out.insert(out.end(), keys.begin(), keys.end());
-    out.insert(out.end(), args.begin(), args.end());
-    return out;
-  };
-  const std::string routing = keys.front();
-  auto first = call(routing, command("EVALSHA", script.sha));
+  const std::string& routing = keys.front();
+  auto first = call_(routing, scriptWire("EVALSHA", script.sha, keys, args));
   Result<resp::Value> reply = co_await std::move(first);
   if (!isNoScript(reply)) co_return reply;
-  auto again = call(routing, command("EVAL", script.body));
+  auto again = call_(routing, scriptWire("EVAL", script.body, keys, args));
   co_return co_await std::move(again);
 }
 

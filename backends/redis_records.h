@@ -81,9 +81,10 @@ namespace lockshift::redis {
 
 namespace asio = boost::asio;
 
-// Sends one command to the node that serves `routing_key` (a wire key the command touches).
+// Sends one encoded command (resp::encodeCommand) to the node that serves `routing_key` (a wire
+// key the command touches).
 using KeyedCall = std::function<asio::awaitable<Result<resp::Value>>(
-    const std::string& routing_key, std::vector<std::string> args)>;
+    const std::string& routing_key, std::string wire)>;
 
 // The layout above, as functions (tests use them to look at a store directly).
 std::string recordKey(std::string_view prefix, std::string_view key);
@@ -142,8 +143,10 @@ class Records {
                                               std::vector<std::string> keys,
                                               std::vector<std::string> args) const;
   asio::awaitable<Result<resp::Value>> call(const std::string& routing_key,
-                                            std::vector<std::string> args) const {
-    return call_(routing_key, std::move(args));
+                                            const std::vector<std::string>& args) const {
+    std::string wire;
+    resp::encodeCommand(args, wire);
+    return call_(routing_key, std::move(wire));
   }
   // The delete and unlock scripts' name-index argument for `key` (see their comments).
   std::string namesArg(std::string_view key) const;

@@ -25,9 +25,7 @@ class RedisStore::Impl {
     if (pool_->options().records) {
       records_ = std::make_shared<redis::Records>(
           prefix(), where(),
-          [pool = pool_](const std::string&, std::vector<std::string> args) {
-            return pool->call(std::move(args));
-          },
+          [pool = pool_](const std::string&, std::string wire) { return pool->callWire(std::move(wire)); },
           /*single_node=*/true);
     }
   }
@@ -69,10 +67,10 @@ asio::awaitable<Result<resp::Value>> RedisStore::Impl::callScript(std::string_vi
                                                                   std::string_view sha,
                                                                   std::string key,
                                                                   std::vector<std::string> args) {
-  auto first = call(redis::scriptCommand("EVALSHA", sha, key, args));
+  auto first = pool_->callWire(redis::scriptWire("EVALSHA", sha, {&key, 1}, args));
   Result<resp::Value> reply = co_await std::move(first);
   if (!redis::isNoScript(reply)) co_return reply;
-  auto again = call(redis::scriptCommand("EVAL", body, key, std::move(args)));
+  auto again = pool_->callWire(redis::scriptWire("EVAL", body, {&key, 1}, args));
   co_return co_await std::move(again);
 }
 

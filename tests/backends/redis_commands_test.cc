@@ -105,9 +105,17 @@ TEST(RedisReplyTest, SetNxRepliesSayWhetherTheKeyWasTaken) {
   EXPECT_EQ(readSetIfAbsent(Value::integer_(1), kWhere).status().code(), ErrorCode::kInternal);
 }
 
-TEST(RedisCommandTest, ScriptCommandCarriesOneKey) {
-  EXPECT_EQ(scriptCommand("EVALSHA", "abc", "k", {"1", "2"}),
-            (std::vector<std::string>{"EVALSHA", "abc", "1", "k", "1", "2"}));
+TEST(RedisCommandTest, ScriptWireIsTheEncodedCommandWithItsKeyCount) {
+  const std::vector<std::string> keys = {"k", "{t}x"};
+  const std::vector<std::string> args = {"1", "", std::string(300, 'v')};
+  std::string expected;
+  resp::encodeCommand({"EVALSHA", "abc", "2", "k", "{t}x", "1", "", std::string(300, 'v')}, expected);
+  EXPECT_EQ(scriptWire("EVALSHA", "abc", keys, args), expected);
+
+  const std::string key = "lock";
+  expected.clear();
+  resp::encodeCommand({"EVAL", "return 1", "1", "lock"}, expected);
+  EXPECT_EQ(scriptWire("EVAL", "return 1", {&key, 1}, {}), expected);
 }
 
 TEST(RedisScriptTest, Sha1MatchesRedis) {

@@ -334,6 +334,37 @@ TEST_F(RecordsTest, ReadersSkipIndexEntriesTheRecordsDoNotConfirm) {
             (std::vector<std::string>{lockKey(repo, "held"), lockKey(repo, "other")}));
 }
 
+// Every records script is sent as EVALSHA; after the server lost them (SCRIPT FLUSH, a restart
+// without persistence, a failover) the NOSCRIPT reply is followed by EVAL with the same keys and
+// arguments, and the write lands whole: value, holder fields and indexes.
+TEST_F(RecordsTest, ScriptsRunAgainAfterTheServerFlushedThem) {
+  LockStore& store = single();
+  const std::string repo = "acme/flushed";
+  const std::string key = lockKey(repo, "a");
+  ASSERT_TRUE(lock(store, repo, "a", 3, "ida").isOk());
+  RespClient direct(server().port());
+  ASSERT_EQ(str(direct.call({"SCRIPT", "FLUSH"})), "OK");
+
+  auto granted = lock(store, repo, "b", 3, "ida");
+  ASSERT_TRUE(granted.isOk()) << granted.status().toString();
+  EXPECT_EQ(granted->outcome, PutResult::Outcome::kApplied);
+  LockRecord b = record(store, lockKey(repo, "b"));
+  EXPECT_EQ(b.value, lockValue(3, "ida", repo, "b"));
+  EXPECT_EQ(b.pull_num, 3);
+  EXPECT_EQ(b.user, "ida");
+  EXPECT_EQ(keysOf(await(store.locksByPull(0, repo, 3))),
+            (std::vector<std::string>{key, lockKey(repo, "b")}));
+
+  ASSERT_EQ(str(direct.call({"SCRIPT", "FLUSH"})), "OK");
+  auto refused = lock(store, repo, "a", 4, "jon");
+  ASSERT_TRUE(refused.isOk()) << refused.status().toString();
+  EXPECT_EQ(refused->outcome, PutResult::Outcome::kLockedByOther);
+  ASSERT_EQ(str(direct.call({"SCRIPT", "FLUSH"})), "OK");
+  EXPECT_EQ(*await(store.deleteIfOwnedByPull(0, key, "3")), lockValue(3, "ida", repo, "a"));
+  EXPECT_EQ(keysOf(await(store.locksByPull(0, repo, 3))),
+            (std::vector<std::string>{lockKey(repo, "b")}));
+}
+
 TEST_F(RecordsTest, PlainStoreAnswersUnsupported) {
   auto plain = open(optionsFor(server().port()));
   EXPECT_FALSE(plain->hasRecords());
