@@ -54,10 +54,6 @@ bool ShadowMirror::isWrite(MirroredCall::Op op) {
   return op == MirroredCall::Op::kPut || op == MirroredCall::Op::kDelete || op == MirroredCall::Op::kUnlockScript;
 }
 
-std::string ShadowMirror::pendingKey(int db, std::string_view key) {
-  return std::to_string(db) + '\0' + std::string(key);
-}
-
 bool ShadowMirror::submit(MirroredCall call) {
   if (io_ == nullptr || stopping_) return false;
   if (call.op == MirroredCall::Op::kScan) {
@@ -78,7 +74,9 @@ bool ShadowMirror::submit(MirroredCall call) {
   depth_metric_.Increment();
   if (!call.key.empty()) {
     std::lock_guard lock(pending_mu_);
-    ++pending_[pendingKey(call.db, call.key)];
+    auto it = pending_.find(PendingView(call.db, call.key));
+    if (it == pending_.end()) it = pending_.emplace(PendingKey(call.db, call.key), 0).first;
+    ++it->second;
   }
   Shard* shard = shards_[call.key.empty() ? 0 : stableHash64(call.key) % shards_.size()].get();
   bool start_worker = false;
@@ -120,7 +118,7 @@ asio::awaitable<void> ShadowMirror::drain(Shard* shard) {
     depth_metric_.Decrement();
     if (!key.empty()) {
       std::lock_guard lock(pending_mu_);
-      auto it = pending_.find(pendingKey(db, key));
+      auto it = pending_.find(PendingView(db, key));
       if (it != pending_.end() && --it->second == 0) pending_.erase(it);
     }
   }
@@ -169,7 +167,7 @@ void ShadowMirror::record(const MirroredCall& call, const Comparison& c) {
 
 bool ShadowMirror::pending(int db, std::string_view key) const {
   std::lock_guard lock(pending_mu_);
-  return pending_.count(pendingKey(db, key)) != 0;
+  return pending_.contains(PendingView(db, key));
 }
 
 ShadowMirror::Totals ShadowMirror::totals() const {

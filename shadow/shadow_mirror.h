@@ -24,7 +24,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "router/mirror.h"
 #include "shadow/compare.h"
@@ -93,7 +96,6 @@ class ShadowMirror final : public MirrorSink {
   asio::awaitable<void> drain(Shard* shard);
   asio::awaitable<void> process(MirroredCall call);
   void record(const MirroredCall& call, const Comparison& c);
-  static std::string pendingKey(int db, std::string_view key);
   static bool isWrite(MirroredCall::Op op);
 
   ShadowHooks hooks_;
@@ -104,8 +106,27 @@ class ShadowMirror final : public MirrorSink {
   std::atomic<size_t> depth_{0};
   std::atomic<uint64_t> scans_seen_{0};
 
+  // Keys by (db, key); looked up by (db, string_view) without building a key string: every
+  // client request in the shadow phase asks pending() and every mirrored call passes here twice.
+  using PendingKey = std::pair<int, std::string>;
+  using PendingView = std::pair<int, std::string_view>;
+  struct PendingHash {
+    using is_transparent = void;
+    size_t operator()(const PendingView& k) const {
+      return std::hash<std::string_view>()(k.second) ^ (static_cast<size_t>(k.first) * 0x9e3779b97f4a7c15ULL);
+    }
+    size_t operator()(const PendingKey& k) const { return (*this)(PendingView(k.first, k.second)); }
+  };
+  struct PendingEq {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return a.first == b.first && std::string_view(a.second) == std::string_view(b.second);
+    }
+  };
   mutable std::mutex pending_mu_;
-  std::unordered_map<std::string, int> pending_;  // GUARDED_BY(pending_mu_): calls queued or in flight per key
+  // GUARDED_BY(pending_mu_): calls queued or in flight per key.
+  std::unordered_map<PendingKey, int, PendingHash, PendingEq> pending_;
 
   mutable std::mutex stats_mu_;
   Totals totals_;                                                  // GUARDED_BY(stats_mu_)

@@ -121,6 +121,7 @@ TEST_F(MirrorTest, AFullQueueDropsAndCountsWithoutBlocking) {
   EXPECT_LT(took, std::chrono::seconds(1));  // nothing waited for a replay
   EXPECT_TRUE(mirror_->pending(0, "k3"));
   EXPECT_FALSE(mirror_->pending(0, "k999"));
+  EXPECT_FALSE(mirror_->pending(1, "k3"));  // the db is part of the key
   open_ = true;
   runUntil([&] { return mirror_->totals().compared == 8; });
   EXPECT_EQ(mirror_->totals().compared, 8u);
