@@ -231,7 +231,9 @@ TEST_P(LockIndex, AtlantisUnlockByPullIsAnsweredFromTheNameIndex) {
   const int64_t legacy_scans = scansServed(legacy);
   const int64_t enhanced_scans = enhanced ? scansServed(*enhanced) : 0;
   // The first query built the index of the new enhanced Redis with a scan: the counter counts.
-  if (enhanced) EXPECT_GT(enhanced_scans, 0);
+  if (enhanced) {
+    EXPECT_GT(enhanced_scans, 0);
+  }
 
   std::vector<std::string> released = a.unlockByPull("acme/infra", 2);
   EXPECT_EQ(std::set<std::string>(released.begin(), released.end()), fleet.keysOf("acme/infra", 2));
@@ -240,7 +242,9 @@ TEST_P(LockIndex, AtlantisUnlockByPullIsAnsweredFromTheNameIndex) {
   released = a.unlockByPull("acme/infra", 7);
   EXPECT_EQ(std::set<std::string>(released.begin(), released.end()), fleet.keysOf("acme/infra-net", 7));
   EXPECT_EQ(scansServed(legacy), legacy_scans);
-  if (enhanced) EXPECT_EQ(scansServed(*enhanced), enhanced_scans);
+  if (enhanced) {
+    EXPECT_EQ(scansServed(*enhanced), enhanced_scans);
+  }
 
   // What is left is exactly the other locks, to List (a scan of `pr*`) and to Redis's own GET.
   std::set<std::string> left;
