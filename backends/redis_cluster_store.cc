@@ -1,5 +1,6 @@
 #include "backends/redis_cluster_store.h"
 
+#include <array>
 #include <map>
 #include <string_view>
 #include <unordered_set>
@@ -73,10 +74,11 @@ asio::awaitable<Result<resp::Value>> RedisClusterStore::Impl::callScript(
     Client c, std::string_view body, std::string_view sha, std::string key,
     std::vector<std::string> args) {
   const uint16_t slot = redis::keySlot(key);
-  auto first = ClusterClient::callWire(c, slot, redis::scriptWire("EVALSHA", sha, {&key, 1}, args));
+  const std::array<std::string_view, 1> keys = {key};
+  auto first = ClusterClient::callWire(c, slot, redis::scriptWire("EVALSHA", sha, keys, args));
   Result<resp::Value> reply = co_await std::move(first);
   if (!redis::isNoScript(reply)) co_return reply;
-  auto again = ClusterClient::callWire(c, slot, redis::scriptWire("EVAL", body, {&key, 1}, args));
+  auto again = ClusterClient::callWire(c, slot, redis::scriptWire("EVAL", body, keys, args));
   co_return co_await std::move(again);
 }
 

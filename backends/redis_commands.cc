@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <charconv>
 
-#include "resp/writer.h"
-
 namespace lockshift::redis {
 
 namespace {
@@ -131,31 +129,36 @@ std::vector<std::string> setCommand(const PutRequest& request, const std::string
 }
 
 std::vector<std::string> putScriptArgs(const PutRequest& request) {
+  const std::string owner_pull = request.strict_owner ? std::to_string(request.strict_owner->pull_num) : "";
+  std::vector<std::string_view> views = putScriptArgViews(request, owner_pull);
+  return std::vector<std::string>(views.begin(), views.end());
+}
+
+std::vector<std::string_view> putScriptArgViews(const PutRequest& request, const std::string& owner_pull) {
   using Condition = PutRequest::Condition;
   const char* condition = request.condition == Condition::kIfAbsent    ? "NX"
                           : request.condition == Condition::kIfPresent ? "XX"
                                                                        : "";
-  std::vector<std::string> args = {request.value, condition, request.return_previous ? "1" : "0",
-                                   request.strict_owner ? "1" : "0"};
+  std::vector<std::string_view> args = {request.value, condition, request.return_previous ? "1" : "0",
+                                        request.strict_owner ? "1" : "0"};
   if (const auto& owner = request.strict_owner) {
-    args.insert(args.end(), {std::to_string(owner->pull_num), owner->repo_full_name, owner->path,
-                             owner->project_name, owner->workspace});
+    args.insert(args.end(), {owner_pull, owner->repo_full_name, owner->path, owner->project_name,
+                             owner->workspace});
   }
   return args;
 }
 
-std::string scriptWire(std::string_view verb, std::string_view script_or_sha,
-                       std::span<const std::string> keys, std::span<const std::string> args) {
-  const std::string numkeys = std::to_string(keys.size());
-  size_t size = 64 + verb.size() + script_or_sha.size();
-  for (const std::string& s : keys) size += s.size() + 16;  // "$<len>\r\n...\r\n"
-  for (const std::string& s : args) size += s.size() + 16;
-  std::string wire;
-  wire.reserve(size);
-  resp::writeArrayHeader(wire, 3 + keys.size() + args.size());
-  for (std::string_view s : {verb, script_or_sha, std::string_view(numkeys)}) resp::writeBulk(wire, s);
-  for (const std::string& s : keys) resp::writeBulk(wire, s);
-  for (const std::string& s : args) resp::writeBulk(wire, s);
+std::string evalOfEvalsha(std::string_view evalsha_wire, std::string_view sha, std::string_view body) {
+  // "*<n>\r\n", then EVALSHA and the SHA as two bulk strings, then the rest as it is.
+  const size_t header = evalsha_wire.find("\r\n") + 2;
+  std::string replaced;
+  resp::writeBulk(replaced, "EVALSHA");
+  resp::writeBulk(replaced, sha);
+  std::string wire(evalsha_wire.substr(0, header));
+  wire.reserve(evalsha_wire.size() + body.size());
+  resp::writeBulk(wire, "EVAL");
+  resp::writeBulk(wire, body);
+  wire.append(evalsha_wire.substr(header + replaced.size()));
   return wire;
 }
 

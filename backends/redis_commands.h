@@ -6,8 +6,8 @@
 // `where` in the readers is "redis host:port", the prefix of every error message.
 
 #include <cstdint>
+#include <iterator>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +15,7 @@
 #include "backends/lock_store.h"
 #include "common/status.h"
 #include "resp/value.h"
+#include "resp/writer.h"
 
 namespace lockshift::redis {
 
@@ -49,12 +50,32 @@ Result<bool> readSetIfAbsent(const Result<resp::Value>& reply, std::string_view 
 std::vector<std::string> setCommand(const PutRequest& request, const std::string& key);
 // The put script's ARGV (see redis_scripts.h).
 std::vector<std::string> putScriptArgs(const PutRequest& request);
+// The same as views of `request`'s strings and of `owner_pull`, which holds the owner's pull
+// number in decimal when the request has a strict owner. Both must outlive the views.
+std::vector<std::string_view> putScriptArgViews(const PutRequest& request, const std::string& owner_pull);
 
-// EVAL/EVALSHA `script_or_sha` numkeys keys... args..., encoded as the request goes on the wire.
-// Encoded straight from the caller's strings: the arguments carry whole lock values, and the
-// caller keeps them for the EVAL retry after NOSCRIPT, so a command vector would copy each one.
-std::string scriptWire(std::string_view verb, std::string_view script_or_sha,
-                       std::span<const std::string> keys, std::span<const std::string> args);
+// EVAL/EVALSHA `script_or_sha` numkeys keys... args..., encoded as the request goes on the wire;
+// `keys` and `args` are ranges of strings or string views. Encoded straight from the caller's
+// strings: the arguments carry whole lock values, and a command vector would copy each one.
+template <typename Keys, typename Args>
+std::string scriptWire(std::string_view verb, std::string_view script_or_sha, const Keys& keys,
+                       const Args& args) {
+  const std::string numkeys = std::to_string(std::size(keys));
+  size_t size = 64 + verb.size() + script_or_sha.size();
+  for (std::string_view s : keys) size += s.size() + 16;  // "$<len>\r\n...\r\n"
+  for (std::string_view s : args) size += s.size() + 16;
+  std::string wire;
+  wire.reserve(size);
+  resp::writeArrayHeader(wire, 3 + std::size(keys) + std::size(args));
+  for (std::string_view s : {verb, script_or_sha, std::string_view(numkeys)}) resp::writeBulk(wire, s);
+  for (std::string_view s : keys) resp::writeBulk(wire, s);
+  for (std::string_view s : args) resp::writeBulk(wire, s);
+  return wire;
+}
+// The EVAL request for the same keys and arguments as `evalsha_wire` (scriptWire("EVALSHA",
+// sha, ...)), with the script's `body` in place of its `sha`: the retry after NOSCRIPT, made from
+// the request already encoded.
+std::string evalOfEvalsha(std::string_view evalsha_wire, std::string_view sha, std::string_view body);
 
 // ---- Replies ----
 

@@ -296,13 +296,19 @@ Result<ScanPage> readRecordScan(const Result<resp::Value>& reply, std::string_vi
 // Awaitables are named before co_await (GCC 12, see redis_store.cc).
 
 asio::awaitable<Result<resp::Value>> Records::script(const Script& script,
-                                                     std::vector<std::string> keys,
-                                                     std::vector<std::string> args) const {
-  const std::string& routing = keys.front();
-  auto first = call_(routing, scriptWire("EVALSHA", script.sha, keys, args));
+                                                     std::initializer_list<std::string_view> keys,
+                                                     std::initializer_list<std::string_view> args) const {
+  return runScript(script, std::string(*keys.begin()), scriptWire("EVALSHA", script.sha, keys, args));
+}
+
+asio::awaitable<Result<resp::Value>> Records::runScript(const Script& script, std::string routing_key,
+                                                        std::string evalsha_wire) const {
+  // The call gets a copy: the wire is kept for the EVAL retry (a rare path; the copy is one
+  // allocation, where re-encoding would need the caller's strings to outlive this frame).
+  auto first = call_(routing_key, evalsha_wire);
   Result<resp::Value> reply = co_await std::move(first);
   if (!isNoScript(reply)) co_return reply;
-  auto again = call_(routing, scriptWire("EVAL", script.body, keys, args));
+  auto again = call_(routing_key, evalOfEvalsha(evalsha_wire, script.sha, script.body));
   co_return co_await std::move(again);
 }
 
@@ -355,27 +361,31 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
     if (Status status = failure(added, self->where_); !status) co_return status;
   }
 
-  // ARGV[1..9] as the plain put script's, with the owner's five always present.
-  std::vector<std::string> args = putScriptArgs(request);
+  // ARGV[1..9] as the plain put script's, with the owner's five always present. Views of
+  // strings that live until the request is encoded below.
+  const std::string owner_pull = request.strict_owner ? std::to_string(request.strict_owner->pull_num) : "";
+  const std::string pull = holder ? std::to_string(holder->identity.pull_num) : std::string();
+  const std::string now = std::to_string(nowUnixMs());
+  const std::string names = named && self->single_node_ ? namesKey(self->prefix_) : std::string();
+  std::vector<std::string_view> args = putScriptArgViews(request, owner_pull);
+  args.reserve(22);
   if (!request.strict_owner) args.insert(args.end(), 5, "");
   if (holder) {
     const LockIdentity& id = holder->identity;
-    args.insert(args.end(), {"1", std::to_string(id.pull_num), id.repo_full_name, id.path,
-                             id.project_name, id.workspace, holder->user});
+    args.insert(args.end(), {"1", pull, id.repo_full_name, id.path, id.project_name, id.workspace,
+                             holder->user});
   } else {
     args.insert(args.end(), {"0", "", "", "", "", "", ""});
   }
-  args.push_back(std::to_string(nowUnixMs()));
-  args.push_back(prepared);
-  args.push_back(self->single_node_ ? "1" : "0");
-  args.push_back(request.key);
-  args.push_back(named && self->single_node_ ? namesKey(self->prefix_) : "");
-  std::vector<std::string> keys = {record, fence};
+  args.insert(args.end(), {now, prepared, self->single_node_ ? "1" : "0", request.key, names});
+  std::string repo_index, pull_index;
+  std::vector<std::string_view> keys = {record, fence};
   if (self->single_node_ && holder) {
-    keys.push_back(repoIndexKey(self->prefix_, holder->repo));
-    keys.push_back(pullIndexKey(self->prefix_, holder->repo, holder->pull_num));
+    repo_index = repoIndexKey(self->prefix_, holder->repo);
+    pull_index = pullIndexKey(self->prefix_, holder->repo, holder->pull_num);
+    keys.insert(keys.end(), {repo_index, pull_index});
   }
-  auto op = self->script(recordPut(), std::move(keys), std::move(args));
+  auto op = self->runScript(recordPut(), record, scriptWire("EVALSHA", recordPut().sha, keys, args));
   Result<resp::Value> reply = co_await std::move(op);
   if (Status status = failure(reply, self->where_); !status) co_return status;
   const auto& e = reply->elements;

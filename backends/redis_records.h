@@ -67,6 +67,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -138,10 +139,14 @@ class Records {
   const std::string& prefix() const { return prefix_; }
 
  private:
-  // EVALSHA, and EVAL when the node has lost the script (NOSCRIPT); routed by keys[0].
+  // EVALSHA, and EVAL when the node has lost the script (NOSCRIPT); routed by keys[0]. Not a
+  // coroutine: the request is encoded before it returns, so keys and args may be temporaries.
   asio::awaitable<Result<resp::Value>> script(const Script& script,
-                                              std::vector<std::string> keys,
-                                              std::vector<std::string> args) const;
+                                              std::initializer_list<std::string_view> keys,
+                                              std::initializer_list<std::string_view> args) const;
+  // The same for a request scriptWire("EVALSHA", script.sha, ...) encoded.
+  asio::awaitable<Result<resp::Value>> runScript(const Script& script, std::string routing_key,
+                                                 std::string evalsha_wire) const;
   asio::awaitable<Result<resp::Value>> call(const std::string& routing_key,
                                             const std::vector<std::string>& args) const {
     std::string wire;

@@ -1,5 +1,6 @@
 #include "backends/redis_store.h"
 
+#include <array>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -67,10 +68,11 @@ asio::awaitable<Result<resp::Value>> RedisStore::Impl::callScript(std::string_vi
                                                                   std::string_view sha,
                                                                   std::string key,
                                                                   std::vector<std::string> args) {
-  auto first = pool_->callWire(redis::scriptWire("EVALSHA", sha, {&key, 1}, args));
+  const std::array<std::string_view, 1> keys = {key};
+  auto first = pool_->callWire(redis::scriptWire("EVALSHA", sha, keys, args));
   Result<resp::Value> reply = co_await std::move(first);
   if (!redis::isNoScript(reply)) co_return reply;
-  auto again = pool_->callWire(redis::scriptWire("EVAL", body, {&key, 1}, args));
+  auto again = pool_->callWire(redis::scriptWire("EVAL", body, keys, args));
   co_return co_await std::move(again);
 }
 

@@ -112,10 +112,24 @@ TEST(RedisCommandTest, ScriptWireIsTheEncodedCommandWithItsKeyCount) {
   resp::encodeCommand({"EVALSHA", "abc", "2", "k", "{t}x", "1", "", std::string(300, 'v')}, expected);
   EXPECT_EQ(scriptWire("EVALSHA", "abc", keys, args), expected);
 
-  const std::string key = "lock";
+  const std::vector<std::string_view> one_key = {"lock"};
   expected.clear();
   resp::encodeCommand({"EVAL", "return 1", "1", "lock"}, expected);
-  EXPECT_EQ(scriptWire("EVAL", "return 1", {&key, 1}, {}), expected);
+  EXPECT_EQ(scriptWire("EVAL", "return 1", one_key, std::vector<std::string>()), expected);
+}
+
+// The NOSCRIPT retry: the same request with the body in place of the SHA, for any argument count.
+TEST(RedisCommandTest, EvalOfEvalshaSwapsOnlyTheScript) {
+  const std::string sha(40, 'a');
+  const std::string body = "return redis.call('GET', KEYS[1])";
+  const std::vector<std::string> keys = {"k"};
+  for (size_t n : {0, 1, 12}) {
+    std::vector<std::string> args;
+    for (size_t i = 0; i < n; ++i) args.push_back(std::string(i * 40, 'x') + "\r\n$3");
+    EXPECT_EQ(evalOfEvalsha(scriptWire("EVALSHA", sha, keys, args), sha, body),
+              scriptWire("EVAL", body, keys, args))
+        << n << " arguments";
+  }
 }
 
 TEST(RedisScriptTest, Sha1MatchesRedis) {
