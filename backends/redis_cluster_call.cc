@@ -114,6 +114,13 @@ asio::awaitable<Result<resp::Value>> ClusterClient::call(Self self, uint16_t slo
   return callWire(std::move(self), slot, std::move(wire));
 }
 
+asio::awaitable<Result<resp::Value>> ClusterClient::call(Self self, uint16_t slot,
+                                                         std::initializer_list<std::string_view> args) {
+  std::string wire;
+  resp::encodeCommand(args, wire);
+  return callWire(std::move(self), slot, std::move(wire));
+}
+
 asio::awaitable<Result<resp::Value>> ClusterClient::callWire(Self self, uint16_t slot, std::string wire) {
   const Deadline deadline = self->deadlineFromNow();
   const std::string where = "redis cluster (slot " + std::to_string(slot) + ")";

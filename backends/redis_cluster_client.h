@@ -20,10 +20,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/redis_cluster_slots.h"
@@ -63,6 +65,9 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   // than redirects and CLUSTERDOWN/TRYAGAIN come back as values, for the reply readers.
   static asio::awaitable<Result<resp::Value>> call(Self self, uint16_t slot,
                                                    std::vector<std::string> args);
+  // The same for arguments the caller holds (encoded before it returns; no copies).
+  static asio::awaitable<Result<resp::Value>> call(Self self, uint16_t slot,
+                                                   std::initializer_list<std::string_view> args);
   // The same for one command already encoded (resp::encodeCommand).
   static asio::awaitable<Result<resp::Value>> callWire(Self self, uint16_t slot, std::string wire);
   // Runs a command on the node at `address` as it is (SCAN, DBSIZE, PING: no key, no redirect).

@@ -100,7 +100,7 @@ asio::awaitable<Result<PutResult>> RedisClusterStore::Impl::put(Client c, PutReq
   auto op = form == redis::PutForm::kScript
                 ? callScript(c, redis::kPutScript, redis::putScriptSha1(), std::move(key),
                              redis::putScriptArgs(request))
-                : ClusterClient::call(c, slot, redis::setCommand(request, key));
+                : ClusterClient::callWire(c, slot, redis::setWire(request, key));
   Result<resp::Value> reply = co_await std::move(op);
   co_return redis::readPut(form, request.return_previous, reply, kWhere);
 }

@@ -110,8 +110,10 @@ bool isPlainAcquire(const PutRequest& request) {
          !request.return_previous;
 }
 
-std::vector<std::string> setIfAbsentCommand(const PutRequest& request, const std::string& key) {
-  return {"SET", key, request.value, "NX"};
+std::string setIfAbsentWire(const PutRequest& request, std::string_view key) {
+  std::string wire;
+  resp::encodeCommand({"SET", key, request.value, "NX"}, wire);
+  return wire;
 }
 
 Result<bool> readSetIfAbsent(const Result<resp::Value>& reply, std::string_view where) {
@@ -122,10 +124,14 @@ Result<bool> readSetIfAbsent(const Result<resp::Value>& reply, std::string_view 
   return unexpected(where, "SET NX", v);
 }
 
-std::vector<std::string> setCommand(const PutRequest& request, const std::string& key) {
-  std::vector<std::string> args = {"SET", key, request.value};
-  if (request.return_previous) args.push_back("GET");
-  return args;
+std::string setWire(const PutRequest& request, std::string_view key) {
+  std::string wire;
+  if (request.return_previous) {
+    resp::encodeCommand({"SET", key, request.value, "GET"}, wire);
+  } else {
+    resp::encodeCommand({"SET", key, request.value}, wire);
+  }
+  return wire;
 }
 
 std::vector<std::string> putScriptArgs(const PutRequest& request) {

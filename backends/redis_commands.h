@@ -42,12 +42,13 @@ PutForm putForm(const PutRequest& request);
 // A strict acquire with nothing else asked (no condition, no previous value): put() first tries
 // it as SET key value NX, and runs the put script only when the key is present.
 bool isPlainAcquire(const PutRequest& request);
-// SET key value NX; `key` already carries the key prefix.
-std::vector<std::string> setIfAbsentCommand(const PutRequest& request, const std::string& key);
+// SET key value NX, encoded (no copy of the value on the way); `key` already carries the key
+// prefix.
+std::string setIfAbsentWire(const PutRequest& request, std::string_view key);
 // SET NX's reply: true when it set the key, false when the key was present.
 Result<bool> readSetIfAbsent(const Result<resp::Value>& reply, std::string_view where);
-// SET key value [GET], for kSet and kSetGet; `key` already carries the key prefix.
-std::vector<std::string> setCommand(const PutRequest& request, const std::string& key);
+// SET key value [GET], for kSet and kSetGet, encoded; `key` already carries the key prefix.
+std::string setWire(const PutRequest& request, std::string_view key);
 // The put script's ARGV (see redis_scripts.h).
 std::vector<std::string> putScriptArgs(const PutRequest& request);
 // The same as views of `request`'s strings and of `owner_pull`, which holds the owner's pull

@@ -121,6 +121,12 @@ asio::awaitable<Result<resp::Value>> RedisPool::call(std::vector<std::string> ar
   return callWire(std::move(wire));
 }
 
+asio::awaitable<Result<resp::Value>> RedisPool::call(std::initializer_list<std::string_view> args) {
+  std::string wire;
+  resp::encodeCommand(args, wire);
+  return callWire(std::move(wire));
+}
+
 asio::awaitable<Result<resp::Value>> RedisPool::callWire(std::string wire) {
   auto op = send(std::move(wire));
   PoolReply reply = co_await std::move(op);

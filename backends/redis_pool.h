@@ -21,9 +21,11 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/redis_connection.h"
@@ -73,6 +75,8 @@ class RedisPool {
   // Sends one command (retryWhileStarting() included); a refusal comes back as its kUnavailable
   // status.
   asio::awaitable<Result<resp::Value>> call(std::vector<std::string> args);
+  // The same for arguments the caller holds (encoded before it returns; no copies).
+  asio::awaitable<Result<resp::Value>> call(std::initializer_list<std::string_view> args);
   // The same for one command already encoded (resp::encodeCommand).
   asio::awaitable<Result<resp::Value>> callWire(std::string wire);
 

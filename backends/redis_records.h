@@ -153,6 +153,13 @@ class Records {
     resp::encodeCommand(args, wire);
     return call_(routing_key, std::move(wire));
   }
+  // The same for arguments the caller holds (encoded before it returns; no copies).
+  asio::awaitable<Result<resp::Value>> call(const std::string& routing_key,
+                                            std::initializer_list<std::string_view> args) const {
+    std::string wire;
+    resp::encodeCommand(args, wire);
+    return call_(routing_key, std::move(wire));
+  }
   // The delete and unlock scripts' name-index argument for `key` (see their comments).
   std::string namesArg(std::string_view key) const;
   // On a cluster, after `key`'s record is gone: takes it out of the name index. Best effort.

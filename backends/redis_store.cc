@@ -112,7 +112,7 @@ asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest r
     // plain command, several times cheaper for Redis than the script. Only a present key needs
     // the script to decide whether its holder is the requester; the script reads the key again,
     // so a key freed in between is simply taken by it.
-    auto nx = self->call(redis::setIfAbsentCommand(request, key));
+    auto nx = self->pool_->callWire(redis::setIfAbsentWire(request, key));
     Result<resp::Value> nx_reply = co_await std::move(nx);
     auto taken = redis::readSetIfAbsent(nx_reply, self->where());
     if (!taken) co_return taken.status();
@@ -121,7 +121,7 @@ asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest r
   auto op = form == redis::PutForm::kScript
                 ? self->callScript(redis::kPutScript, redis::putScriptSha1(), std::move(key),
                                    redis::putScriptArgs(request))
-                : self->call(redis::setCommand(request, key));
+                : self->pool_->callWire(redis::setWire(request, key));
   Result<resp::Value> reply = co_await std::move(op);
   co_return redis::readPut(form, request.return_previous, reply, self->where());
 }

@@ -17,6 +17,12 @@ namespace {
 using Outcome = PutResult::Outcome;
 using resp::Value;
 
+std::string wire(std::initializer_list<std::string_view> args) {
+  std::string out;
+  resp::encodeCommand(args, out);
+  return out;
+}
+
 constexpr char kWhere[] = "redis 127.0.0.1:6379";
 
 TEST(RedisAddressTest, AcceptsHostPortForms) {
@@ -68,10 +74,10 @@ TEST(RedisCommandTest, PutFormFollowsTheRequest) {
   request.key = "k";
   request.value = "v";
   EXPECT_EQ(putForm(request), PutForm::kSet);
-  EXPECT_EQ(setCommand(request, "p:k"), (std::vector<std::string>{"SET", "p:k", "v"}));
+  EXPECT_EQ(setWire(request, "p:k"), wire({"SET", "p:k", "v"}));
   request.return_previous = true;
   EXPECT_EQ(putForm(request), PutForm::kSetGet);
-  EXPECT_EQ(setCommand(request, "k"), (std::vector<std::string>{"SET", "k", "v", "GET"}));
+  EXPECT_EQ(setWire(request, "k"), wire({"SET", "k", "v", "GET"}));
   request.condition = PutRequest::Condition::kIfAbsent;
   EXPECT_EQ(putForm(request), PutForm::kScript);
   EXPECT_EQ(putScriptArgs(request), (std::vector<std::string>{"v", "NX", "1", "0"}));
@@ -81,6 +87,9 @@ TEST(RedisCommandTest, PutFormFollowsTheRequest) {
   EXPECT_EQ(putForm(request), PutForm::kScript);
   EXPECT_EQ(putScriptArgs(request),
             (std::vector<std::string>{"v", "", "0", "1", "12", "acme/infra", ".", "", "default"}));
+  const std::string pull = "12";
+  EXPECT_EQ(putScriptArgViews(request, pull),
+            (std::vector<std::string_view>{"v", "", "0", "1", "12", "acme/infra", ".", "", "default"}));
 }
 
 TEST(RedisCommandTest, OnlyAPlainStrictAcquireTriesSetNxFirst) {
@@ -90,7 +99,7 @@ TEST(RedisCommandTest, OnlyAPlainStrictAcquireTriesSetNxFirst) {
   EXPECT_FALSE(isPlainAcquire(request));  // no strict owner: a plain SET
   request.strict_owner = LockIdentity{12, "acme/infra", ".", "", "default", "alice"};
   EXPECT_TRUE(isPlainAcquire(request));
-  EXPECT_EQ(setIfAbsentCommand(request, "p:k"), (std::vector<std::string>{"SET", "p:k", "v", "NX"}));
+  EXPECT_EQ(setIfAbsentWire(request, "p:k"), wire({"SET", "p:k", "v", "NX"}));
   request.return_previous = true;  // SET ... GET must see the previous value: the script
   EXPECT_FALSE(isPlainAcquire(request));
   request.return_previous = false;
