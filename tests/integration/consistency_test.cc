@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
+#include "tests/support/admin_api.h"
 #include "tests/support/atlantis.h"
 #include "tests/support/http_client.h"
 #include "tests/support/enhanced_redis.h"
@@ -35,21 +36,8 @@ HttpResponse move(LockshiftServer& ls, const std::string& body) {
   return httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", body);
 }
 
-// Starts a check and waits (bounded) until it finished; returns its JSON report.
 json::object runCheck(LockshiftServer& ls, bool repair = false) {
-  auto started = httpRequest(ls.adminPort(), "POST", "/api/v1/consistency/checks",
-                             repair ? R"({"repair":true})" : "");
-  EXPECT_EQ(started.status, 202) << started.body;
-  std::string id(json::parse(started.body).as_object()["id"].as_string());
-  for (int i = 0; i < 600; ++i) {
-    auto r = httpRequest(ls.adminPort(), "GET", "/api/v1/consistency/checks/" + id);
-    EXPECT_EQ(r.status, 200) << r.body;
-    json::object report = json::parse(r.body).as_object();
-    if (report["state"] != "running") return report;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ADD_FAILURE() << "check " << id << " did not finish";
-  return {};
+  return runConsistencyCheck(ls.adminPort(), repair);
 }
 
 int64_t count(json::object& report, const char* kind) {

@@ -12,6 +12,7 @@
 
 #include "backends/redis_records.h"
 #include "proxy/atlantis_script.h"
+#include "tests/support/admin_api.h"
 #include "tests/support/atlantis.h"
 #include "tests/support/enhanced_redis.h"
 #include "tests/support/http_client.h"
@@ -460,15 +461,7 @@ TEST(Rollback, RefusedAfterADecommissionUntilACheckCatchesLegacyUp) {
   auto refused = httpRequest(ls.adminPort(), "POST", "/api/v1/rollback", R"({"reason":"too early"})");
   EXPECT_EQ(refused.status, 409) << refused.body;
 
-  auto started = httpRequest(ls.adminPort(), "POST", "/api/v1/consistency/checks", R"({"repair":true})");
-  ASSERT_EQ(started.status, 202) << started.body;
-  const std::string id(json::parse(started.body).as_object()["id"].as_string());
-  json::object report;
-  for (int i = 0; i < 600; ++i) {
-    report = json::parse(httpRequest(ls.adminPort(), "GET", "/api/v1/consistency/checks/" + id).body).as_object();
-    if (report["state"] != "running") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  json::object report = runConsistencyCheck(ls.adminPort(), /*repair=*/true);
   ASSERT_EQ(report["verdict"], "repaired") << json::serialize(report);
   EXPECT_EQ(statusOf(ls).at("rollback_refused_because"), "");
   EXPECT_NE(httpRequest(ls.adminPort(), "GET", "/api/v1/events?limit=100").body.find("legacy.caught_up"),

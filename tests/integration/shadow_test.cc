@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/support/admin_api.h"
 #include "tests/support/atlantis.h"
 #include "tests/support/http_client.h"
 #include "tests/support/enhanced_redis.h"
@@ -301,14 +302,7 @@ TEST(Shadow, BackfillOf100kKeysResumesAfterACrashAndLeavesTheStoresEqual) {
   EXPECT_NE(events.find("resuming at db 0 after"), std::string::npos) << events;
   EXPECT_EQ(e.count(), 100000);
   // The consistency checker agrees: every key equal in both stores.
-  auto started = httpRequest(ls.adminPort(), "POST", "/api/v1/consistency/checks", "");
-  ASSERT_EQ(started.status, 202);
-  std::string id(json::parse(started.body).as_object()["id"].as_string());
-  json::object report;
-  ASSERT_TRUE(waitFor([&] {
-    report = json::parse(httpRequest(ls.adminPort(), "GET", "/api/v1/consistency/checks/" + id).body).as_object();
-    return report["state"] != "running";
-  }, std::chrono::seconds(120)));
+  json::object report = runConsistencyCheck(ls.adminPort(), /*repair=*/false, std::chrono::seconds(120));
   EXPECT_EQ(report["verdict"], "clean") << json::serialize(report["counts"]);
   EXPECT_EQ(report["counts"].as_object()["matched"].to_number<int64_t>(), 100000);
 }
