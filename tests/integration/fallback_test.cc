@@ -2,7 +2,9 @@
 // redis-server stores while Atlantis clients race TryLock/Unlock with a shared ledger. The
 // enhanced Redis is first frozen (SIGSTOP), then killed (SIGKILL) and restarted. The breaker must
 // open within its threshold, keep every lock exclusive and readable, go half-open, repair, close,
-// and leave the stores equal. How many requests failed, and for how long, is printed and recorded.
+// and leave the stores equal. Locks held across both faults, and locks taken and released while
+// the breaker is open, must come out of it held (or released) in both stores. How many requests
+// failed, and for how long, is printed and recorded.
 
 #include <gtest/gtest.h>
 
@@ -13,8 +15,10 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "proxy/atlantis_script.h"
+#include "tests/support/admin_api.h"
 #include "tests/support/atlantis.h"
 #include "tests/support/enhanced_redis.h"
 #include "tests/support/http_client.h"
@@ -28,6 +32,28 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kClients = 8;
 constexpr int kKeys = 100;
+// Locks held from before the faults to the end, and locks taken while the breaker is open. Half
+// of each, by the split, are owned by enhanced once it is back; a repair that missed one would
+// leave that lock unreadable.
+constexpr int kHeld = 16;
+constexpr int kTakenWhileOpen = 16;
+constexpr int kReleasedWhileOpen = 4;  // of the held ones
+
+LockSpec heldLock(int i) { return LockSpec{.repo = "fallback/held", .path = "h" + std::to_string(i), .pull = 500 + i}; }
+LockSpec openLock(int i) { return LockSpec{.repo = "fallback/open", .path = "o" + std::to_string(i), .pull = 700 + i}; }
+
+// Polls until both stores hold the same locks (the repair runs in the background); the last dumps.
+std::pair<std::map<std::string, std::string>, std::map<std::string, std::string>> settledDumps(
+    uint16_t legacy_port, uint16_t enhanced_port) {
+  std::map<std::string, std::string> l, e;
+  for (int i = 0; i < 100; ++i) {
+    l = dumpRedis({legacy_port});
+    e = dumpRecords({enhanced_port});
+    if (l == e) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return {l, e};
+}
 
 std::string breakerState(LockshiftServer& ls) {
   auto r = httpRequest(ls.adminPort(), "GET", "/api/v1/status");
@@ -93,6 +119,25 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
   ASSERT_EQ(httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"phase":"hybrid","traffic_split":50})").status,
             200);
   ASSERT_EQ(breakerState(ls), "closed");
+
+  RespClient operator_conn(ls.port());
+  AtlantisClient holder(operator_conn);
+  std::map<std::string, std::string> expected;  // the locks held at the end: key -> value
+  for (int i = 0; i < kHeld; ++i) {
+    ASSERT_TRUE(holder.tryLock(heldLock(i)).first) << i;
+    expected[lockKey(heldLock(i))] = lockJson(heldLock(i));
+  }
+  // Every held lock reads back through lockshift, and a rival pull is refused with its holder.
+  auto checkHeld = [&](const char* when) {
+    for (const auto& [key, value] : expected) {
+      EXPECT_EQ(operator_conn.call({"get", key}).str, value) << when << ": " << key;
+    }
+    LockSpec rival = heldLock(kHeld - 1);
+    rival.pull = 999;
+    auto [acquired, holder_json] = holder.tryLock(rival);
+    EXPECT_FALSE(acquired) << when;
+    EXPECT_EQ(holder_json, lockJson(heldLock(kHeld - 1))) << when;
+  };
 
   std::array<std::atomic<int>, kKeys> ledger{};  // 0 = free, else the holding pull
   std::atomic<int> double_grants{0}, lost_locks{0}, grants{0};
@@ -169,6 +214,16 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
     EXPECT_TRUE(waitMetricLine(ls, "lockshift_traffic_split_percent 50", std::chrono::seconds(5)));
     // Still ready for a load balancer: legacy answers every key.
     EXPECT_EQ(httpRequest(ls.adminPort(), "GET", "/readyz").status, 200);
+    // Locks stay held and exclusive, and new ones are granted and released, with enhanced frozen.
+    checkHeld("breaker open");
+    for (int i = 0; i < kTakenWhileOpen; ++i) {
+      EXPECT_TRUE(holder.tryLock(openLock(i)).first) << i;
+      expected[lockKey(openLock(i))] = lockJson(openLock(i));
+    }
+    for (int i = 0; i < kReleasedWhileOpen; ++i) {
+      EXPECT_EQ(holder.unlock(heldLock(i)), lockJson(heldLock(i))) << i;
+      expected.erase(lockKey(heldLock(i)));
+    }
     // Atlantis's List and UnlockByPull scans are answered by legacy alone meanwhile. (Only the
     // SCANs: the clients release locks all the time, so a GET after them may miss, as on Redis.)
     RespClient scanner(ls.port());
@@ -192,6 +247,11 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
   auto [stop_errors, stop_span] = errors.between(t0, t1);
   EXPECT_TRUE(waitMetricLine(ls, "lockshift_breaker_open 0", std::chrono::seconds(5)));
   EXPECT_TRUE(waitMetricLine(ls, "lockshift_enhanced_owned_percent 50", std::chrono::seconds(5)));
+  // Closed only after the repair: what was taken and released meanwhile reads as it was left.
+  checkHeld("closed after SIGCONT");
+  for (int i = 0; i < kReleasedWhileOpen; ++i) {
+    EXPECT_EQ(operator_conn.call({"get", lockKey(heldLock(i))}).type, resp::Type::kNull) << i;
+  }
   std::this_thread::sleep_for(std::chrono::seconds(1));
 
   // 2. Killed and restarted on the same port (durable: nothing it acknowledged is lost).
@@ -233,14 +293,22 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
   auto metrics = httpRequest(ls.adminPort(), "GET", "/metrics").body;
   EXPECT_NE(metrics.find("lockshift_breaker_trips_total 2"), std::string::npos);
 
-  // The stores are equal: both hold nothing once every client released its locks.
-  std::map<std::string, std::string> l, e;
-  for (int i = 0; i < 100; ++i) {
-    l = dumpRedis({legacy.port()});
-    e = dumpRecords({enhanced.port()});
-    if (l == e) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Once the clients released theirs, both stores hold exactly the locks still held (legacy
+  // alone would do for a rollback, promise 3), and the consistency check finds them equal.
+  checkHeld("closed after restart");
+  auto [l, e] = settledDumps(legacy.port(), enhanced.port());
+  EXPECT_EQ(l, expected);
+  EXPECT_EQ(e, expected);
+  json::object report = runConsistencyCheck(ls.adminPort());
+  EXPECT_EQ(report["verdict"], "clean") << json::serialize(report);
+  EXPECT_EQ(report["counts"].as_object()["matched"].to_number<int64_t>(), static_cast<int64_t>(expected.size()))
+      << json::serialize(report);
+
+  // Released, they are gone from both.
+  for (const auto& [key, value] : expected) {
+    EXPECT_EQ(operator_conn.call({"del", key}).integer, 1) << key;
   }
+  std::tie(l, e) = settledDumps(legacy.port(), enhanced.port());
   EXPECT_EQ(l, e);
   EXPECT_EQ(l.size(), 0u);
 }
