@@ -6,7 +6,6 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
-#include <cmath>
 #include <vector>
 
 namespace lockshift {
@@ -192,13 +191,8 @@ std::string errorBody(std::string_view message, std::string_view field) {
 }
 
 json::object controlStateJson(const ControlState& state) {
-  json::object obj = json::parse(encodeControlState(state)).as_object();
-  // A whole-number split reads as 25 rather than 2.5E1 for people using curl.
-  double split = state.traffic_split;
-  if (std::trunc(split) == split && std::abs(split) <= 100) {
-    obj["traffic_split"] = static_cast<int64_t>(split);
-  }
-  return obj;
+  // encodeControlState writes a whole-number split as an integer (25, not Boost.JSON's 2.5E1).
+  return json::parse(encodeControlState(state)).as_object();
 }
 
 std::string changeOutcomeBody(const ChangeOutcome& outcome) {
