@@ -40,9 +40,6 @@ lockshift_on redis "type = \"redis\"
 address = \"127.0.0.1:$redis_port\""
 lockshift_on lmdb 'type = "lmdb"'
 
-ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0; }
-hz=$(getconf CLK_TCK)
-
 # measure LABEL TEST PORT LOCKSHIFT_PID REDIS_PID: one line
 # "LABEL TEST rps client_us redis_us lockshift_us" per run.
 measure() {

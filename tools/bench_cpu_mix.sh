@@ -43,8 +43,6 @@ legacy=$plain_legacy enhanced=$plain_enhanced
 start_lockshift lockshift "threads = $THREADS
 $(redis_stores "$legacy" "$enhanced")"
 
-ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0; }
-hz=$(getconf CLK_TCK)
 set_phase() {  # set_phase PHASE: PUT /api/v1/migration to the walker; stops unless it answers 200
   local body="{\"phase\":\"$1\"}" status
   exec 3<>"/dev/tcp/127.0.0.1/$walk_admin"

@@ -9,6 +9,8 @@
 # with its state in $work/state-NAME, then BODY: more [server] lines, then other sections),
 # starts lockshift on it (log in $work/NAME.log) and waits until it answers. Sets ls_port,
 # admin_port and ls_pid.
+# ticks PID: the process's CPU time so far (user + system, in clock ticks; 0 for an empty PID);
+# hz: clock ticks per second.
 # redis_stores LEGACY_PORT ENHANCED_PORT: the [legacy], [enhanced] and [consistency] sections for
 # two loopback redis-servers, with the rollout gates and scheduled checks off (a benchmark moves
 # phases to measure the data path, not as a rollout decision).
@@ -40,6 +42,8 @@ TOML
   ls_pid=$!
   wait_port "$ls_port" || { echo "lockshift did not start:"; cat "$work/$1.log"; exit 1; }
 }
+ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0; }
+hz=$(getconf CLK_TCK)
 redis_stores() {
   printf '[legacy]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[enhanced]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[consistency]\ngates = false\ninterval = "0"\n' "$1" "$2"
 }
