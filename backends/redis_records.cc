@@ -368,7 +368,7 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
   const std::string now = std::to_string(nowUnixMs());
   const std::string names = named && self->single_node_ ? namesKey(self->prefix_) : std::string();
   std::vector<std::string_view> args = putScriptArgViews(request, owner_pull);
-  args.reserve(22);
+  args.reserve(21);  // ARGV[1..21] of the record put script
   if (!request.strict_owner) args.insert(args.end(), 5, "");
   if (holder) {
     const LockIdentity& id = holder->identity;

@@ -82,7 +82,8 @@ done
 echo "Atlantis mix, 50 clients, 1000 keys, ${MIX_SECONDS}s per run; lockshift threads = $THREADS;"
 echo "CPU µs per client command, medians of $RUNS"
 echo
-echo "| target | commands/s | load generator | lockshift | legacy redis | enhanced redis | total | 2-core bound commands/s |"
+echo "| target | commands/s | load generator | lockshift | legacy redis | enhanced redis | total |" \
+  "2-core bound commands/s |"
 echo "|---|---|---|---|---|---|---|---|"
 for label in direct legacy-only shadow enhanced-only; do
   col() { awk -v l="$label" -v c="$1" '$1==l { print $c }' "$work/results" | median; }

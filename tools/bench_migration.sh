@@ -118,7 +118,8 @@ mix_table() {
   lc=$(col legacy-only 3); sc=$(col shadow 3)
   echo
   printf 'shadow / legacy-only throughput%s: %.2f× (median of the per-run ratios: %s)\n' \
-    "${suffix:+ ($suffix)}" "$(awk -v a="$sc" -v b="$lc" 'BEGIN{print a/b}')" "$(run_ratios shadow legacy-only "$suffix")"
+    "${suffix:+ ($suffix)}" "$(awk -v a="$sc" -v b="$lc" 'BEGIN{print a/b}')" \
+    "$(run_ratios shadow legacy-only "$suffix")"
 }
 # run_ratios A B SUFFIX: each run's commands/s of A over B's, then their median ("0.71 0.69 → 0.70×").
 run_ratios() {
