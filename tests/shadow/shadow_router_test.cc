@@ -125,7 +125,9 @@ TEST(ShadowEnds, AStopThatCannotJournalAMirroredWriteMakesTheNextStartFillEnhanc
   shadow.mirror().stop();
   stack.enhanced().holdWrites(false);
   ASSERT_TRUE(eventually([&] { return shadow.mirror().depth() == 0; }));
-  EXPECT_EQ(stack.journal().memoryOnlyCount(), 1u)
+  // Counted, not read from memoryOnlyCount(): the journal's replayer may already have repaired
+  // the key from legacy and cleared its memory-only pin.
+  EXPECT_EQ(stack.journal().overflowCount(), 1u)
       << "the unlock's replay was to be journaled, and the journal is full";
 
   stack.restart();
