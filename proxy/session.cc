@@ -4,6 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -69,7 +70,8 @@ asio::awaitable<void> Session::run() {
   read_buf_.resize(kReadChunk);
   for (;;) {
     if (!co_await processBuffered()) break;
-    if (!out_.empty() && !co_await flush()) break;
+    bool replied = !out_.empty();
+    if (replied && !co_await flush()) break;
 
     // Compact what was consumed, then enforce the per-connection input cap.
     in_.erase(0, in_pos_);
@@ -80,6 +82,13 @@ asio::awaitable<void> Session::run() {
       break;
     }
 
+    // Asio tries every read on the socket before it waits on epoll for it. Right after a reply
+    // the client has rarely sent its next command yet, so that try finds nothing: a wasted
+    // recv() per command, then the real one when epoll reports the data. Letting the handlers
+    // already queued run first (other sessions' replies, the poll for new events) gives the
+    // client that time, and the try then mostly finds the command (BENCHMARKS.md, "The read
+    // after a reply").
+    if (replied) co_await asio::post(socket_.get_executor(), asio::use_awaitable);
     if (stopping_ || closed_) break;
     // Read into a fixed buffer and append only what arrived: resizing in_ first would zero-fill
     // kReadChunk bytes on every read.
