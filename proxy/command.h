@@ -32,6 +32,8 @@ struct ServerContext {
   std::atomic<uint64_t> next_client_id{1};
   std::atomic<int64_t> connected_clients{0};
   std::atomic<uint64_t> commands_processed{0};
+  // Commands read and not yet answered, over every session (Session::run reads this).
+  std::atomic<int64_t> commands_in_flight{0};
 
   bool requiresAuth() const { return !password.empty(); }
   resp::Limits limits(bool authenticated) const;

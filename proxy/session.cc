@@ -14,6 +14,18 @@ namespace lockshift {
 
 namespace {
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+// Counts one command in ServerContext::commands_in_flight while it lives.
+class InFlight {
+ public:
+  explicit InFlight(std::atomic<int64_t>& count) : count_(count) { count_.fetch_add(1, std::memory_order_relaxed); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+  ~InFlight() { count_.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t>& count_;
+};
 }
 
 Session::Session(asio::ip::tcp::socket socket, ServerContext& server)
@@ -84,11 +96,14 @@ asio::awaitable<void> Session::run() {
 
     // Asio tries every read on the socket before it waits on epoll for it. Right after a reply
     // the client has rarely sent its next command yet, so that try finds nothing: a wasted
-    // recv() per command, then the real one when epoll reports the data. Letting the handlers
-    // already queued run first (other sessions' replies, the poll for new events) gives the
-    // client that time, and the try then mostly finds the command (BENCHMARKS.md, "The read
-    // after a reply").
-    if (replied) co_await asio::post(socket_.get_executor(), asio::use_awaitable);
+    // recv() per command, then the real one when epoll reports the data. While other sessions
+    // have commands under way, letting the handlers already queued run first (their replies,
+    // the poll for new events) gives the client that time, and the try then mostly finds the
+    // command (BENCHMARKS.md, "The read after a reply"). A lone client would only gain a
+    // scheduler pass and an extra poll, so its read starts at once.
+    if (replied && server_.commands_in_flight.load(std::memory_order_relaxed) > 0) {
+      co_await asio::post(socket_.get_executor(), asio::use_awaitable);
+    }
     if (stopping_ || closed_) break;
     // Read into a fixed buffer and append only what arrived: resizing in_ first would zero-fill
     // kReadChunk bytes on every read.
@@ -114,7 +129,10 @@ asio::awaitable<bool> Session::processBuffered() {
 
     Args args = parser_.takeRequest();
     CommandContext ctx{server_, client_, out_, "proxy", {}};
-    co_await dispatch(ctx, args);
+    {
+      InFlight counted(server_.commands_in_flight);
+      co_await dispatch(ctx, args);
+    }
     parser_.recycle(std::move(args));
     last_activity_ = std::chrono::steady_clock::now();
     if (client_.close_after_reply) {
