@@ -317,6 +317,56 @@ TEST_F(RecordsTest, WireHoldsRecordsAndIndexesNotPlainKeys) {
   EXPECT_EQ(direct.call({"EXISTS", redis::fenceKey(kPrefix, key)}).integer, 1);
 }
 
+// On a single Redis the put script itself takes a key out of the sets of the holder it replaces
+// and drops the holder fields of a value that has none. Readers skip entries the records do not
+// confirm, so only the wire shows whether a write left one behind.
+TEST_F(RecordsTest, SingleRedisWritesLeaveNoStaleIndexEntriesOrHolderFields) {
+  LockStore& store = single();
+  const std::string a = "acme/moves";
+  const std::string b = "acme/other";
+  const std::string key = lockKey(a, "net");
+  const std::string record = redis::recordKey(kPrefix, key);
+  RespClient direct(server().port());
+  auto indexed = [&](const std::string& set) { return direct.call({"ZSCORE", set, key}).type != resp::Type::kNull; };
+
+  ASSERT_EQ(lock(store, a, "net", 1, "ann")->outcome, PutResult::Outcome::kApplied);
+  EXPECT_TRUE(indexed(redis::pullIndexKey(kPrefix, a, 1)));
+  EXPECT_EQ(str(direct.call({"HGET", record, "pk"})), redis::pullIndexKey(kPrefix, a, 1));
+
+  // Another pull of the same repository takes the key over (a non-strict SET, as Atlantis's own).
+  ASSERT_EQ(lock(store, a, "net", 2, "bo", /*strict=*/false)->outcome, PutResult::Outcome::kApplied);
+  EXPECT_FALSE(indexed(redis::pullIndexKey(kPrefix, a, 1)));
+  EXPECT_TRUE(indexed(redis::pullIndexKey(kPrefix, a, 2)));
+  EXPECT_TRUE(indexed(redis::repoIndexKey(kPrefix, a)));
+  EXPECT_EQ(str(direct.call({"HGET", record, "pk"})), redis::pullIndexKey(kPrefix, a, 2));
+  EXPECT_EQ(str(direct.call({"HGET", record, "user"})), "bo");
+
+  // A value naming another repository moves the key out of both of the old holder's sets.
+  PutRequest moved;
+  moved.key = key;
+  moved.value = lockValue(3, "cy", b, "net");
+  ASSERT_EQ(await(store.put(moved))->outcome, PutResult::Outcome::kApplied);
+  EXPECT_FALSE(indexed(redis::pullIndexKey(kPrefix, a, 2)));
+  EXPECT_FALSE(indexed(redis::repoIndexKey(kPrefix, a)));
+  EXPECT_TRUE(indexed(redis::pullIndexKey(kPrefix, b, 3)));
+  EXPECT_TRUE(indexed(redis::repoIndexKey(kPrefix, b)));
+  EXPECT_EQ(str(direct.call({"HGET", record, "rk"})), redis::repoIndexKey(kPrefix, b));
+  EXPECT_EQ(str(direct.call({"HGET", record, "repo"})), b);
+
+  // A value without a holder: no index entry, and none of the holder's fields stay on the record.
+  PutRequest plain;
+  plain.key = key;
+  plain.value = "{}";
+  ASSERT_EQ(await(store.put(plain))->outcome, PutResult::Outcome::kApplied);
+  EXPECT_FALSE(indexed(redis::pullIndexKey(kPrefix, b, 3)));
+  EXPECT_FALSE(indexed(redis::repoIndexKey(kPrefix, b)));
+  for (const char* field : {"pull", "repo", "path", "proj", "ws", "user", "rk", "pk"}) {
+    EXPECT_EQ(direct.call({"HEXISTS", record, field}).integer, 0) << field;
+  }
+  EXPECT_EQ(str(direct.call({"HGET", record, "v"})), "{}");
+  EXPECT_EQ(RecordsTest::record(store, key).pull_num, std::nullopt);
+}
+
 TEST_F(RecordsTest, ReadersSkipIndexEntriesTheRecordsDoNotConfirm) {
   LockStore& store = single();
   const std::string repo = "acme/stale";
