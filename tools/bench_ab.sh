@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Two lockshift binaries side by side: the Atlantis TryLock/Unlock mix (tools/atlantis_loadgen,
+# 50 clients) through each in turn, ROUNDS times, in one phase. Each binary has its own two
+# redis-servers and runs with the same configuration, so a change to lockshift can be measured
+# against the commit before it on this noisy machine: what drifts over minutes moves both.
+# Per round: commands/s and the CPU time per client command of lockshift and of the enhanced
+# redis-server (user + system from /proc/PID/stat). Then the medians and the per-round ratio B/A.
+# A binary of another commit: git worktree add /tmp/base REV && (cd /tmp/base && tools/build.sh
+# lockshift), then pass /tmp/base/build/lockshift.
+# Usage: tools/bench_ab.sh BINARY_A BINARY_B [PHASE [ROUNDS]]   (legacy-only, 6 rounds by default)
+# EVENTS=1 drives the clients from one epoll thread (atlantis_loadgen --events 1).
+set -euo pipefail
+[ $# -ge 2 ] || { sed -n '2,11p' "$0"; exit 2; }
+bin_a=$(realpath "$1"); bin_b=$(realpath "$2")
+cd "$(dirname "$0")/.."
+PHASE="${3:-legacy-only}"
+ROUNDS="${4:-6}"
+MIX_SECONDS="${MIX_SECONDS:-6}"
+
+source tools/bench_lib.sh
+bench_init atlantis_loadgen
+
+declare -A port ls_pids enhanced_pids
+# start NAME BINARY: its redis-servers, then the binary in PHASE (not in a subshell: the exit
+# trap stops only this shell's own jobs).
+start() {
+  local legacy enhanced
+  legacy=$(free_port); start_redis "$legacy"
+  enhanced=$(free_port); start_redis "$enhanced"; enhanced_pids[$1]=$!
+  ls_port=$(free_port); admin_port=$(free_port)
+  cat >"$work/$1.toml" <<TOML
+[server]
+resp_listen = "127.0.0.1:$ls_port"
+admin_listen = "127.0.0.1:$admin_port"
+state_dir = "$work/state-$1"
+$(redis_stores "$legacy" "$enhanced")
+[migration]
+phase = "$PHASE"
+TOML
+  "$2" --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
+  ls_pids[$1]=$!
+  wait_port "$ls_port" || { echo "$1 did not start:"; cat "$work/$1.log"; exit 1; }
+  port[$1]=$ls_port
+}
+start a "$bin_a"
+start b "$bin_b"
+
+echo "| round | A commands/s | B commands/s | B / A | A lockshift µs | B lockshift µs | A enhanced µs | B enhanced µs |"
+echo "|---|---|---|---|---|---|---|---|"
+for round in $(seq 1 "$ROUNDS"); do
+  for t in a b; do
+    l0=$(ticks "${ls_pids[$t]}"); e0=$(ticks "${enhanced_pids[$t]}")
+    out=$(build/atlantis_loadgen --port "${port[$t]}" --clients 50 --seconds "$MIX_SECONDS" --keys 1000 \
+      --events "${EVENTS:-0}")
+    l1=$(ticks "${ls_pids[$t]}"); e1=$(ticks "${enhanced_pids[$t]}")
+    rate=$(sed 's/.*commands_per_s=\([0-9]*\).*/\1/' <<<"$out")
+    awk -v t=$t -v r=$round -v c="$rate" -v l=$((l1 - l0)) -v e=$((e1 - e0)) -v hz="$hz" -v s="$MIX_SECONDS" \
+      'BEGIN { n = c * s; printf "%s %d %d %.2f %.2f\n", t, r, c, l / hz * 1e6 / n, e / hz * 1e6 / n }'
+  done
+done >"$work/rounds"
+awk '{ v[$1, $2] = $3 " " $4 " " $5 } END {
+  for (r = 1; ("a", r) in v; r++) {
+    split(v["a", r], a, " "); split(v["b", r], b, " ")
+    printf "| %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", r, a[1], b[1], b[1] / a[1], a[2], b[2], a[3], b[3]
+  } }' "$work/rounds"
+col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$work/rounds" | median; }
+ratios=$(awk '{ v[$1, $2] = $3 } END { for (r = 1; ("a", r) in v; r++) printf "%.4f\n", v["b", r] / v["a", r] }' \
+  "$work/rounds" | median)
+echo
+printf 'phase %s, %s rounds of %ss: medians A %.0f, B %.0f commands/s (per-round B / A median %.2f); ' \
+  "$PHASE" "$ROUNDS" "$MIX_SECONDS" "$(col a 3)" "$(col b 3)" "$ratios"
+printf 'lockshift %.2f vs %.2f µs, enhanced redis %.2f vs %.2f µs per client command\n' \
+  "$(col a 4)" "$(col b 4)" "$(col a 5)" "$(col b 5)"
