@@ -45,7 +45,8 @@ TOML
 start a "$bin_a"
 start b "$bin_b"
 
-echo "| round | A commands/s | B commands/s | B / A | A lockshift µs | B lockshift µs | A enhanced µs | B enhanced µs |"
+echo "| round | A commands/s | B commands/s | B / A | A lockshift µs | B lockshift µs | A enhanced µs |" \
+  "B enhanced µs |"
 echo "|---|---|---|---|---|---|---|---|"
 for round in $(seq 1 "$ROUNDS"); do
   for t in a b; do
