@@ -27,19 +27,10 @@ start() {
   local legacy enhanced
   legacy=$(free_port); start_redis "$legacy"
   enhanced=$(free_port); start_redis "$enhanced"; enhanced_pids[$1]=$!
-  ls_port=$(free_port); admin_port=$(free_port)
-  cat >"$work/$1.toml" <<TOML
-[server]
-resp_listen = "127.0.0.1:$ls_port"
-admin_listen = "127.0.0.1:$admin_port"
-state_dir = "$work/state-$1"
-$(redis_stores "$legacy" "$enhanced")
+  LOCKSHIFT=$2 start_lockshift "$1" "$(redis_stores "$legacy" "$enhanced")
 [migration]
-phase = "$PHASE"
-TOML
-  "$2" --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
-  ls_pids[$1]=$!
-  wait_port "$ls_port" || { echo "$1 did not start:"; cat "$work/$1.log"; exit 1; }
+phase = \"$PHASE\""
+  ls_pids[$1]=$ls_pid
   port[$1]=$ls_port
 }
 start a "$bin_a"

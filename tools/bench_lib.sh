@@ -7,8 +7,8 @@
 # (later ARGs override, e.g. --appendonly yes), once it answers; $! is its pid afterwards.
 # start_lockshift NAME BODY: writes $work/NAME.toml (a [server] section on free loopback ports
 # with its state in $work/state-NAME, then BODY: more [server] lines, then other sections),
-# starts lockshift on it (log in $work/NAME.log) and waits until it answers. Sets ls_port,
-# admin_port and ls_pid.
+# starts lockshift on it (log in $work/NAME.log; the binary is $LOCKSHIFT, build/lockshift
+# unless set) and waits until it answers. Sets ls_port, admin_port and ls_pid.
 # ticks PID: the process's CPU time so far (user + system, in clock ticks; 0 for an empty PID);
 # hz: clock ticks per second.
 # redis_stores LEGACY_PORT ENHANCED_PORT: the [legacy], [enhanced] and [consistency] sections for
@@ -38,7 +38,7 @@ admin_listen = "127.0.0.1:$admin_port"
 state_dir = "$work/state-$1"
 $2
 TOML
-  build/lockshift --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
+  "${LOCKSHIFT:-build/lockshift}" --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
   ls_pid=$!
   wait_port "$ls_port" || { echo "lockshift did not start:"; cat "$work/$1.log"; exit 1; }
 }
