@@ -5,8 +5,8 @@
 # against the commit before it on this noisy machine: what drifts over minutes moves both.
 # Per round: commands/s and the CPU time per client command of lockshift and of the enhanced
 # redis-server (user + system from /proc/PID/stat). Then the medians and the per-round ratio B/A.
-# A binary of another commit: git worktree add /tmp/base REV && (cd /tmp/base && tools/build.sh
-# lockshift), then pass /tmp/base/build/lockshift.
+# A binary of another commit: git worktree add ../base REV && (cd ../base && tools/build.sh
+# lockshift), then pass ../base/build/lockshift.
 # Usage: tools/bench_ab.sh BINARY_A BINARY_B [PHASE [ROUNDS]]   (legacy-only, 6 rounds by default)
 # EVENTS=1 drives the clients from one epoll thread (atlantis_loadgen --events 1).
 set -euo pipefail
