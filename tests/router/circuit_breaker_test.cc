@@ -155,7 +155,8 @@ TEST_F(BreakerTest, TripsOnErrorRateOnceEnoughCallsWereMade) {
   EXPECT_TRUE(breaker_->available());
   faulty_->setFailing(true);
   get();  // 6 of 11
-  EXPECT_FALSE(breaker_->available());
+  ASSERT_FALSE(breaker_->available());
+  ASSERT_FALSE(transitions_.empty());
   EXPECT_NE(transitions_.back().find("calls failed within the window"), std::string::npos) << transitions_.back();
 }
 
@@ -182,7 +183,8 @@ TEST_F(BreakerTest, SlowCallsCountAsFailures) {
   counting_->delay = std::chrono::milliseconds(250);
   EXPECT_TRUE(get().isOk());  // answered, but slowly
   EXPECT_TRUE(get().isOk());
-  EXPECT_FALSE(breaker_->available());
+  ASSERT_FALSE(breaker_->available());
+  ASSERT_FALSE(transitions_.empty());
   EXPECT_NE(transitions_.back().find("slower than 100 ms"), std::string::npos) << transitions_.back();
 }
 
