@@ -367,6 +367,38 @@ TEST_F(RecordsTest, SingleRedisWritesLeaveNoStaleIndexEntriesOrHolderFields) {
   EXPECT_EQ(RecordsTest::record(store, key).pull_num, std::nullopt);
 }
 
+// The same for the writes that end a lock on a single Redis: DEL and Atlantis's unlock script
+// take the key out of its holder's sets and out of the name index in the script that removes
+// the record. A refused unlock (another pull) changes nothing.
+TEST_F(RecordsTest, SingleRedisDeletesAndUnlocksLeaveNoIndexEntries) {
+  LockStore& store = single();
+  const std::string repo = "acme/ends";
+  RespClient direct(server().port());
+  auto indexed = [&](const std::string& set, const std::string& key) {
+    return direct.call({"ZSCORE", set, key}).type != resp::Type::kNull;
+  };
+  auto everywhere = [&](const std::string& key, int64_t pull) {
+    return std::vector<bool>{indexed(redis::repoIndexKey(kPrefix, repo), key),
+                             indexed(redis::pullIndexKey(kPrefix, repo, pull), key),
+                             indexed(redis::namesKey(kPrefix), key)};
+  };
+  const std::vector<bool> all{true, true, true};
+  const std::vector<bool> none{false, false, false};
+
+  const std::string deleted = lockKey(repo, "deleted");
+  ASSERT_EQ(lock(store, repo, "deleted", 1, "ann")->outcome, PutResult::Outcome::kApplied);
+  EXPECT_EQ(everywhere(deleted, 1), all);
+  ASSERT_EQ(*await(store.del(0, {deleted})), 1);
+  EXPECT_EQ(everywhere(deleted, 1), none);
+
+  const std::string unlocked = lockKey(repo, "unlocked");
+  ASSERT_EQ(lock(store, repo, "unlocked", 2, "bo")->outcome, PutResult::Outcome::kApplied);
+  ASSERT_FALSE(await(store.deleteIfOwnedByPull(0, unlocked, "3"))->has_value());  // not pull 3's
+  EXPECT_EQ(everywhere(unlocked, 2), all);
+  ASSERT_TRUE(await(store.deleteIfOwnedByPull(0, unlocked, "2"))->has_value());
+  EXPECT_EQ(everywhere(unlocked, 2), none);
+}
+
 TEST_F(RecordsTest, ReadersSkipIndexEntriesTheRecordsDoNotConfirm) {
   LockStore& store = single();
   const std::string repo = "acme/stale";
