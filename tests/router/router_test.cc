@@ -3,8 +3,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
+#include "common/stable_hash.h"
 #include "tests/router/router_fixture.h"
 
 namespace lockshift::testing {
@@ -43,6 +45,31 @@ TEST(Ownership, ByPhaseSplitRulesAndRollback) {
   EXPECT_EQ(s.ownerOf("pr/acme/prod/x"), StoreRole::kLegacy);
   s.rollback.raised = true;
   EXPECT_EQ(s.ownerOf("pr/acme/staging-1/x"), StoreRole::kLegacy);
+}
+
+// A key is enhanced's when its bucket is below the split's bucket count (split × 100), exactly:
+// split 0 gives enhanced nothing, a 0.01 step moves one bucket, and a split whose product with
+// 100 is not exact in binary (0.29 × 100 = 28.999…) still counts its own buckets.
+TEST(Ownership, TheSplitTakesTheBucketsBelowIt) {
+  std::map<uint32_t, std::string> key_of;  // a key for each bucket the test needs
+  for (int i = 0; key_of.size() < 4 && i < 1000000; ++i) {
+    const std::string key = "pr/b" + std::to_string(i);
+    const uint32_t b = stableBucket(key);
+    if (b == 0 || b == 1 || b == 28 || b == 29) key_of.emplace(b, key);
+  }
+  ASSERT_EQ(key_of.size(), 4u);
+  ControlState s;
+  s.phase = Phase::kHybrid;
+  s.enhanced_filled = true;
+  s.traffic_split = 0;
+  EXPECT_EQ(s.ownerOf(key_of[0]), StoreRole::kLegacy);
+  s.traffic_split = 0.01;
+  EXPECT_EQ(s.ownerOf(key_of[0]), StoreRole::kEnhanced);
+  EXPECT_EQ(s.ownerOf(key_of[1]), StoreRole::kLegacy);
+  s.traffic_split = 0.29;
+  EXPECT_EQ(s.ownerOf(key_of[28]), StoreRole::kEnhanced);
+  EXPECT_EQ(s.ownerOf(key_of[29]), StoreRole::kLegacy);
+  EXPECT_EQ(s.enhancedOwnedPercent(), 0.29);
 }
 
 TEST(ControlStateCodec, RoundTripsAndRejectsBadFields) {
