@@ -137,6 +137,34 @@ TEST(ShadowEnds, AStopThatCannotJournalAMirroredWriteMakesTheNextStartFillEnhanc
   EXPECT_TRUE(stack.router().uncleanStart());
 }
 
+// A repair of a key whose replays are still in the mirror waits for them: copying legacy's value
+// meanwhile could land before a replay already past its dirty check, which would then overwrite
+// the copy with an older write.
+TEST(ShadowEnds, ARepairWaitsForTheKeysQueuedReplays) {
+  ShadowRouter shadow(filledShadow());
+  RouterStack& stack = shadow.stack();
+  const LockSpec lock{.path = "iam", .pull = 4};
+  const std::string key = testing::lockKey(lock);
+  // The lock's replay waits in enhanced; the unlock's queues behind it (same key, same shard).
+  stack.enhanced().holdWrites(true);
+  ASSERT_EQ(stack.lock(lock), PutResult::Outcome::kApplied);
+  ASSERT_TRUE(eventually([&] { return stack.enhanced().heldWrites() == 1; }));
+  ASSERT_TRUE(stack.run(stack.router().del(0, {key})).isOk());
+  ASSERT_EQ(shadow.mirror().depth(), 2u);
+  // The key turns dirty for enhanced (as when a later write's replay is dropped).
+  ASSERT_TRUE(stack.run(stack.journal().mark(0, key, StoreRole::kEnhanced)).isOk());
+
+  // The replayer (every 20 ms here) leaves enhanced alone while the mirror holds the key.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(stack.enhanced().heldWrites(), 1u) << "a repair wrote to enhanced under a pending replay";
+  EXPECT_EQ(stack.journal().dirtyTarget(0, key), StoreRole::kEnhanced);
+
+  stack.enhanced().holdWrites(false);
+  ASSERT_TRUE(eventually([&] { return shadow.mirror().depth() == 0 && stack.journal().depth() == 0; }));
+  EXPECT_EQ(stack.getFrom(stack.legacyStore(), key), std::nullopt);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), key), std::nullopt);
+}
+
 // A mirrored call whose replay comes after the shadow phase ended is skipped. A write is journaled
 // (enhanced must get it from legacy); a read changed nothing enhanced lacks, so it neither journals
 // nor pins its key.
