@@ -1,6 +1,8 @@
 // RedisStore and LmdbStore are interchangeable for the router: the same put (NX/XX, SET ... GET,
 // strict acquire) and deleteIfOwnedByPull give the same result and leave the same value, over a
-// table of existing values and over random operation sequences.
+// table of existing values and over random operation sequences. Both of RedisStore's layouts are
+// checked: Atlantis's plain keys (legacy) and the enhanced records, whose scripts decide strict
+// acquire from the holder fields they keep instead of decoding the JSON.
 
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
@@ -65,7 +67,8 @@ std::vector<std::string> existingValues() {
   };
 }
 
-class RedisLockParityTest : public RedisStoreTest {
+// The parameter: true for the records layout, false for plain keys.
+class RedisLockParityTest : public RedisStoreTest, public ::testing::WithParamInterface<bool> {
  protected:
   RedisLockParityTest() {
     std::string pattern = ::testing::TempDir() + "redis_parity_XXXXXX";
@@ -80,9 +83,22 @@ class RedisLockParityTest : public RedisStoreTest {
     lmdb_ = std::move(opened).value();
   }
   ~RedisLockParityTest() override {
+    records_.reset();
     lmdb_.reset();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
+  }
+
+  // The Redis store under test.
+  LockStore& redis() {
+    if (!GetParam()) return store();
+    if (!records_) {
+      RedisOptions options = optionsFor(server().port());
+      options.records = true;
+      options.key_prefix = "parity:";
+      records_ = open(options);
+    }
+    return *records_;
   }
 
   // Writes `value` (or nothing) to `key` in both stores.
@@ -90,7 +106,7 @@ class RedisLockParityTest : public RedisStoreTest {
     if (!value) return;
     PutRequest request = putRequest(key, *value);
     ASSERT_TRUE(await(lmdb_->put(request)).isOk());
-    ASSERT_TRUE(await(store().put(request)).isOk());
+    ASSERT_TRUE(await(redis().put(request)).isOk());
   }
 
   std::string readFrom(LockStore& target, const std::string& key) {
@@ -102,7 +118,7 @@ class RedisLockParityTest : public RedisStoreTest {
   // Runs `request` on both stores; "" when they agree, else what differs.
   std::string comparePut(const PutRequest& request) {
     auto lmdb = await(lmdb_->put(request));
-    auto redis = await(store().put(request));
+    auto redis = await(this->redis().put(request));
     return describe(lmdb) == describe(redis)
                ? sameValue(request.key)
                : "lmdb " + describe(lmdb) + " | redis " + describe(redis);
@@ -110,14 +126,14 @@ class RedisLockParityTest : public RedisStoreTest {
 
   std::string compareUnlock(const std::string& key, const std::string& pull) {
     auto lmdb = await(lmdb_->deleteIfOwnedByPull(0, key, pull));
-    auto redis = await(store().deleteIfOwnedByPull(0, key, pull));
+    auto redis = await(this->redis().deleteIfOwnedByPull(0, key, pull));
     return describe(lmdb) == describe(redis)
                ? sameValue(key)
                : "lmdb " + describe(lmdb) + " | redis " + describe(redis);
   }
 
   std::string sameValue(const std::string& key) {
-    std::string lmdb = readFrom(*lmdb_, key), redis = readFrom(store(), key);
+    std::string lmdb = readFrom(*lmdb_, key), redis = readFrom(this->redis(), key);
     return lmdb == redis ? "" : "stored: lmdb " + lmdb + " | redis " + redis;
   }
 
@@ -133,6 +149,7 @@ class RedisLockParityTest : public RedisStoreTest {
 
   std::string dir_;
   std::unique_ptr<LmdbStore> lmdb_;
+  std::unique_ptr<RedisStore> records_;
 };
 
 PutRequest requestFor(const std::string& key, Condition condition, bool previous, bool strict) {
@@ -143,7 +160,7 @@ PutRequest requestFor(const std::string& key, Condition condition, bool previous
   return request;
 }
 
-TEST_F(RedisLockParityTest, PutGivesTheSameResultsAsLmdb) {
+TEST_P(RedisLockParityTest, PutGivesTheSameResultsAsLmdb) {
   std::vector<std::optional<std::string>> before = {std::nullopt};
   for (const std::string& value : existingValues()) before.push_back(value);
   int scenario = 0;
@@ -162,7 +179,7 @@ TEST_F(RedisLockParityTest, PutGivesTheSameResultsAsLmdb) {
   }
 }
 
-TEST_F(RedisLockParityTest, DeleteIfOwnedByPullGivesTheSameResultsAsLmdb) {
+TEST_P(RedisLockParityTest, DeleteIfOwnedByPullGivesTheSameResultsAsLmdb) {
   // RedisStore runs Atlantis's script unchanged, which differs from LmdbStore where Atlantis
   // never goes: it fails with a Lua error when the value or its Pull is a JSON number, boolean or
   // null (none here), and it deletes a lock without a numeric Pull.Num when the argument is not a
@@ -181,7 +198,7 @@ TEST_F(RedisLockParityTest, DeleteIfOwnedByPullGivesTheSameResultsAsLmdb) {
   }
 }
 
-TEST_F(RedisLockParityTest, RandomOperationSequencesAgree) {
+TEST_P(RedisLockParityTest, RandomOperationSequencesAgree) {
   int case_number = 0;
   bool agreed = rc::check("put and unlock sequences give equal results", [&] {
     const std::string base = "pr/rc/" + std::to_string(++case_number) + "/";
@@ -206,6 +223,11 @@ TEST_F(RedisLockParityTest, RandomOperationSequencesAgree) {
   });
   EXPECT_TRUE(agreed);
 }
+
+INSTANTIATE_TEST_SUITE_P(Layouts, RedisLockParityTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "Records" : "PlainKeys");
+                         });
 
 }  // namespace
 }  // namespace lockshift::testing
