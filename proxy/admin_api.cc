@@ -4,6 +4,7 @@
 #include <boost/json/value.hpp>
 #include <string_view>
 
+#include "common/constant_time.h"
 #include "proxy/admin_requests.h"
 #include "proxy/admin_target.h"
 #include "proxy/status_page.h"

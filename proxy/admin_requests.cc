@@ -206,17 +206,6 @@ std::string changeOutcomeBody(const ChangeOutcome& outcome) {
   return json::serialize(body);
 }
 
-bool constantTimeEquals(std::string_view a, std::string_view b) {
-  unsigned diff = a.size() != b.size() ? 1 : 0;
-  size_t n = std::max(a.size(), b.size());
-  for (size_t i = 0; i < n; ++i) {
-    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= static_cast<unsigned>(x ^ y);
-  }
-  return diff == 0;
-}
-
 std::optional<std::string_view> bearerToken(std::string_view authorization) {
   constexpr std::string_view kScheme = "bearer";
   if (authorization.size() <= kScheme.size() || authorization[kScheme.size()] != ' ') {

@@ -43,10 +43,6 @@ boost::json::object controlStateJson(const ControlState& state);
 // {"applied":true,"state":{...}} or {"applied":false,"refusals":[...],"state":{...}}.
 std::string changeOutcomeBody(const ChangeOutcome& outcome);
 
-// Equality whose running time depends only on the lengths of `a` and `b`, not on where they
-// first differ (for comparing secrets).
-bool constantTimeEquals(std::string_view a, std::string_view b);
-
 // The token of an `Authorization: Bearer <token>` header value (scheme matched without regard
 // to case, RFC 7235); nullopt for another scheme or an empty token.
 std::optional<std::string_view> bearerToken(std::string_view authorization);

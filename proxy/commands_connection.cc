@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/constant_time.h"
 #include "proxy/command.h"
 #include "resp/writer.h"
 
@@ -14,20 +15,9 @@ namespace {
 // Redis's reported version: what clients feature-detect against (RESP2 commands of Redis 7.0).
 constexpr std::string_view kCompatibleRedisVersion = "7.0.0";
 
-// Constant-time comparison, so response timing does not reveal a password prefix.
-bool samePassword(std::string_view a, std::string_view b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
-    unsigned char x = i < a.size() ? a[i] : 0;
-    unsigned char y = i < b.size() ? b[i] : 0;
-    diff |= x ^ y;
-  }
-  return diff == 0;
-}
-
 // Checks credentials; on success raises the client's parser limits to the authenticated ones.
 bool authenticate(CommandContext& ctx, std::string_view user, std::string_view pass) {
-  if (user != "default" || !samePassword(pass, ctx.server.password)) {
+  if (user != "default" || !constantTimeEquals(pass, ctx.server.password)) {
     ctx.error("wrongpass", "WRONGPASS invalid username-password pair or user is disabled.");
     return false;
   }
