@@ -399,6 +399,49 @@ TEST_F(RecordsTest, SingleRedisDeletesAndUnlocksLeaveNoIndexEntries) {
   EXPECT_EQ(everywhere(unlocked, 2), none);
 }
 
+// On a cluster the index steps run after the record script, in other slots (the two-step protocol
+// of redis_records.h): a refused put takes back the entries it added, a grant that replaces a
+// holder takes the key out of the old holder's sets, and DEL and unlock take it out of its
+// holder's sets and the name index. Readers would skip what is left, so only the wire shows it.
+TEST_F(RecordsTest, ClusterWritesLeaveNoStaleIndexEntries) {
+  LockStore& store = clustered();
+  const std::string repo = "acme/cluster-ends";
+  const std::string key = lockKey(repo, "net");
+  auto indexed = [&](const std::string& set) {
+    return cluster().call(cluster().ownerOf(cluster().keySlot(set)), {"ZSCORE", set, key}).type !=
+           resp::Type::kNull;
+  };
+  const std::string repo_index = redis::repoIndexKey("", repo);
+  const std::string names = redis::namesKey("");
+  auto pull_index = [&](int64_t pull) { return redis::pullIndexKey("", repo, pull); };
+
+  ASSERT_EQ(lock(store, repo, "net", 1, "ann")->outcome, PutResult::Outcome::kApplied);
+  EXPECT_TRUE(indexed(pull_index(1)));
+  EXPECT_TRUE(indexed(repo_index));
+  EXPECT_TRUE(indexed(names));
+
+  // Refused: pull 2's entries, added before the record script decided, are taken back.
+  ASSERT_EQ(lock(store, repo, "net", 2, "bo")->outcome, PutResult::Outcome::kLockedByOther);
+  EXPECT_FALSE(indexed(pull_index(2)));
+  EXPECT_TRUE(indexed(pull_index(1)));
+
+  // Pull 2 takes the key over (a non-strict SET): pull 1's grant ended.
+  ASSERT_EQ(lock(store, repo, "net", 2, "bo", /*strict=*/false)->outcome, PutResult::Outcome::kApplied);
+  EXPECT_FALSE(indexed(pull_index(1)));
+  EXPECT_TRUE(indexed(pull_index(2)));
+
+  ASSERT_EQ(*await(store.del(0, {key})), 1);
+  EXPECT_FALSE(indexed(pull_index(2)));
+  EXPECT_FALSE(indexed(repo_index));
+  EXPECT_FALSE(indexed(names));
+
+  ASSERT_EQ(lock(store, repo, "net", 3, "cy")->outcome, PutResult::Outcome::kApplied);
+  ASSERT_TRUE(await(store.deleteIfOwnedByPull(0, key, "3"))->has_value());
+  EXPECT_FALSE(indexed(pull_index(3)));
+  EXPECT_FALSE(indexed(repo_index));
+  EXPECT_FALSE(indexed(names));
+}
+
 TEST_F(RecordsTest, ReadersSkipIndexEntriesTheRecordsDoNotConfirm) {
   LockStore& store = single();
   const std::string repo = "acme/stale";
