@@ -165,6 +165,30 @@ TEST(ShadowEnds, ARepairWaitsForTheKeysQueuedReplays) {
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), key), std::nullopt);
 }
 
+// With several network threads a write can decide to mirror just before the shadow phase ends
+// and queue its replay after the move found the mirror empty. While the mirror holds a replay of
+// a key, the key stays with legacy, which has its value (a replay that finds the phase over
+// journals the key, which then keeps it with legacy until it is repaired).
+TEST(ShadowEnds, AKeyWithAReplayStillQueuedStaysWithLegacyAfterThePhaseEnds) {
+  ShadowRouter shadow(filledShadow());
+  RouterStack& stack = shadow.stack();
+  const LockSpec lock{.path = "kms", .pull = 5};
+  const std::string key = testing::lockKey(lock);
+  stack.enhanced().holdWrites(true);
+  ASSERT_EQ(stack.lock(lock), PutResult::Outcome::kApplied);
+  ASSERT_TRUE(eventually([&] { return stack.enhanced().heldWrites() == 1; }));
+  // The phase changes under the queued replay, as the race above leaves it (the admin move
+  // itself would wait for the mirror to empty).
+  ASSERT_TRUE(stack.control().update([](ControlState& s) { s.phase = Phase::kEnhancedOnly; }).isOk());
+  EXPECT_EQ(stack.router().ownerOf(0, key), StoreRole::kLegacy) << "enhanced owns a key it has not seen";
+  EXPECT_EQ(stack.router().ownerOf(0, testing::lockKey(LockSpec{.path = "other"})), StoreRole::kEnhanced);
+
+  stack.enhanced().holdWrites(false);
+  ASSERT_TRUE(eventually([&] { return shadow.mirror().depth() == 0 && stack.journal().depth() == 0; }));
+  EXPECT_EQ(stack.router().ownerOf(0, key), StoreRole::kEnhanced);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), key), testing::lockJson(lock));
+}
+
 // A mirrored call whose replay comes after the shadow phase ended is skipped. A write is journaled
 // (enhanced must get it from legacy); a read changed nothing enhanced lacks, so it neither journals
 // nor pins its key.
