@@ -72,6 +72,19 @@ bool eventually(const std::function<bool()>& done) {
   return done();
 }
 
+// Holds enhanced's writes, then takes `lock` through the router: legacy grants it and its
+// replay waits inside enhanced until holdWrites(false).
+::testing::AssertionResult lockWithItsReplayHeld(RouterStack& stack, const LockSpec& lock) {
+  stack.enhanced().holdWrites(true);
+  if (PutResult::Outcome outcome = stack.lock(lock); outcome != PutResult::Outcome::kApplied) {
+    return ::testing::AssertionFailure() << "the lock was not granted (outcome " << static_cast<int>(outcome) << ")";
+  }
+  if (!eventually([&] { return stack.enhanced().heldWrites() == 1; })) {
+    return ::testing::AssertionFailure() << "the lock's replay never reached enhanced";
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST(ShadowEnds, AWriteInFlightWhenEnhancedTakesOverIsNeitherGrantedTwiceNorLost) {
   ShadowRouter shadow(filledShadow());
   RouterStack& stack = shadow.stack();
@@ -115,9 +128,7 @@ TEST(ShadowEnds, AStopThatCannotJournalAMirroredWriteMakesTheNextStartFillEnhanc
   RouterStack& stack = shadow.stack();
   const LockSpec lock{.path = "dns", .pull = 3};
   // The first replay waits in enhanced; the second queues behind it (same key, same shard).
-  stack.enhanced().holdWrites(true);
-  ASSERT_EQ(stack.lock(lock), PutResult::Outcome::kApplied);
-  ASSERT_TRUE(eventually([&] { return stack.enhanced().heldWrites() == 1; }));
+  ASSERT_TRUE(lockWithItsReplayHeld(stack, lock));
   auto unlocked = stack.run(stack.router().del(0, {testing::lockKey(lock)}));
   ASSERT_TRUE(unlocked.isOk()) << unlocked.status().toString();
   ASSERT_EQ(shadow.mirror().depth(), 2u);
@@ -146,9 +157,7 @@ TEST(ShadowEnds, ARepairWaitsForTheKeysQueuedReplays) {
   const LockSpec lock{.path = "iam", .pull = 4};
   const std::string key = testing::lockKey(lock);
   // The lock's replay waits in enhanced; the unlock's queues behind it (same key, same shard).
-  stack.enhanced().holdWrites(true);
-  ASSERT_EQ(stack.lock(lock), PutResult::Outcome::kApplied);
-  ASSERT_TRUE(eventually([&] { return stack.enhanced().heldWrites() == 1; }));
+  ASSERT_TRUE(lockWithItsReplayHeld(stack, lock));
   ASSERT_TRUE(stack.run(stack.router().del(0, {key})).isOk());
   ASSERT_EQ(shadow.mirror().depth(), 2u);
   // The key turns dirty for enhanced (as when a later write's replay is dropped).
@@ -174,9 +183,7 @@ TEST(ShadowEnds, AKeyWithAReplayStillQueuedStaysWithLegacyAfterThePhaseEnds) {
   RouterStack& stack = shadow.stack();
   const LockSpec lock{.path = "kms", .pull = 5};
   const std::string key = testing::lockKey(lock);
-  stack.enhanced().holdWrites(true);
-  ASSERT_EQ(stack.lock(lock), PutResult::Outcome::kApplied);
-  ASSERT_TRUE(eventually([&] { return stack.enhanced().heldWrites() == 1; }));
+  ASSERT_TRUE(lockWithItsReplayHeld(stack, lock));
   // The phase changes under the queued replay, as the race above leaves it (the admin move
   // itself would wait for the mirror to empty).
   ASSERT_TRUE(stack.control().update([](ControlState& s) { s.phase = Phase::kEnhancedOnly; }).isOk());
