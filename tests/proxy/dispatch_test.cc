@@ -10,6 +10,7 @@
 #include "backends/lmdb_store.h"
 #include "proxy/atlantis_script.h"
 #include "proxy/command.h"
+#include "tests/support/atlantis.h"
 #include "tests/support/process.h"
 #include "tests/support/run_sync.h"
 
@@ -103,6 +104,51 @@ TEST_F(Dispatch, MetricsCountCommandsByStoreAndErrorsByKind) {
   EXPECT_NE(text.find(R"(lockshift_errors_total{kind="arity"} 1)"), std::string::npos);
   EXPECT_NE(text.find(R"(lockshift_request_duration_seconds_count{command="get",store="legacy"} 2)"),
             std::string::npos);
+}
+
+// NX with XX is a syntax error, as in Redis, and changes nothing: taken as either, a TryLock
+// could overwrite a held lock or create one where the caller meant to update.
+TEST_F(Dispatch, SetRefusesNxWithXxAndChangesNothing) {
+  EXPECT_EQ(run({"set", "k", "v"}), "+OK\r\n");
+  EXPECT_EQ(run({"set", "k", "w", "nx", "xx"}), "-ERR syntax error\r\n");
+  EXPECT_EQ(run({"set", "k", "w", "XX", "NX"}), "-ERR syntax error\r\n");
+  EXPECT_EQ(run({"set", "fresh", "w", "xx", "nx"}), "-ERR syntax error\r\n");
+  EXPECT_EQ(run({"get", "k"}), "$1\r\nv\r\n");
+  EXPECT_EQ(run({"get", "fresh"}), "$-1\r\n");
+}
+
+// Strict acquire (the default): a lock key takes only Atlantis's lock JSON, and another pull's
+// SET of a held lock is refused with the holder named, leaving the lock as it was.
+TEST_F(Dispatch, StrictAcquireRefusesAnotherPullsLockAndValuesThatAreNotLocks) {
+  const testing::LockSpec first{.path = "net", .pull = 1, .user = "alice"};
+  const testing::LockSpec second{.path = "net", .pull = 2, .user = "bob"};
+  const std::string key = testing::lockKey(first);
+  const std::string held = "$" + std::to_string(testing::lockJson(first).size()) + "\r\n" +
+                           testing::lockJson(first) + "\r\n";
+
+  std::string invalid = run({"set", key, "not json"});
+  EXPECT_EQ(invalid.rfind("-ERR invalid lock value for key '" + key + "'", 0), 0u) << invalid;
+  EXPECT_EQ(run({"get", key}), "$-1\r\n");
+
+  EXPECT_EQ(run({"set", key, testing::lockJson(first)}), "+OK\r\n");
+  std::string refused = run({"set", key, testing::lockJson(second)});
+  EXPECT_EQ(refused.rfind("-LOCKED held by ", 0), 0u) << refused;
+  EXPECT_EQ(run({"get", key}), held);
+  // The holder's own SET (Atlantis re-locking) is not a conflict.
+  EXPECT_EQ(run({"set", key, testing::lockJson(first)}), "+OK\r\n");
+  EXPECT_EQ(run({"get", key}), held);
+}
+
+// acquire = "compatible" keeps Redis's plain SET: the last writer wins, whatever the value.
+TEST_F(Dispatch, CompatibleAcquireLetsTheLastWriterWin) {
+  config_.migration.acquire = AcquireMode::kCompatible;
+  const testing::LockSpec first{.path = "net", .pull = 1, .user = "alice"};
+  const testing::LockSpec second{.path = "net", .pull = 2, .user = "bob"};
+  const std::string key = testing::lockKey(first);
+  EXPECT_EQ(run({"set", key, testing::lockJson(first)}), "+OK\r\n");
+  EXPECT_EQ(run({"set", key, testing::lockJson(second)}), "+OK\r\n");
+  EXPECT_EQ(run({"get", key}), "$" + std::to_string(testing::lockJson(second).size()) + "\r\n" +
+                                   testing::lockJson(second) + "\r\n");
 }
 
 TEST(AtlantisScript, Sha1MatchesTheBody) {
