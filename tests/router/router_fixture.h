@@ -53,6 +53,8 @@ class FaultyStore final : public LockStore {
   explicit FaultyStore(LockStore& inner) : inner_(inner) {}
   void setFailing(bool f) { failing_ = f; }
   bool failing() const { return failing_; }
+  // What available() answers: false as an open circuit breaker would (pair it with setFailing).
+  void setAvailable(bool a) { available_ = a; }
   void holdWrites(bool h) { hold_writes_ = h; }
   // Puts and dels waiting for holdWrites(false).
   size_t heldWrites() const { return held_writes_; }
@@ -100,6 +102,7 @@ class FaultyStore final : public LockStore {
     co_return page;
   }
   bool hasRecords() const override { return inner_.hasRecords(); }
+  bool available() const override { return available_; }
   asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(int db,
                                                                   std::string prefix) override {
     if (failing_) co_return down();
@@ -147,6 +150,7 @@ class FaultyStore final : public LockStore {
   }
   LockStore& inner_;
   std::atomic<bool> failing_{false};
+  std::atomic<bool> available_{true};
   std::atomic<bool> hold_writes_{false};
   std::atomic<size_t> held_writes_{0};
   std::atomic<size_t> scans_{0};

@@ -325,6 +325,51 @@ TEST(Router, FailedLegacyWriteInEnhancedOnlyKeepsTheKeyOnEnhancedThroughRollback
   EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(7))), lockJson(lockNo(7)));
 }
 
+// With enhanced out of the path (an open or half-open breaker), legacy owns every key, even in
+// enhanced-only: it has every lock, since each write reached it. Writes go on there, enhanced's
+// copies are journaled, and the keys return to enhanced once it is back and repaired.
+TEST(Router, WhileEnhancedIsOutOfThePathLegacyOwnsEveryKey) {
+  RouterStack stack;
+  ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
+  ASSERT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);
+  stack.enhanced().setAvailable(false);
+  stack.enhanced().setFailing(true);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(i))), StoreRole::kLegacy) << i;
+  EXPECT_EQ(stack.get(lockKey(lockNo(1))), lockJson(lockNo(1)));
+  EXPECT_EQ(stack.lock(lockNo(1, 2)), PutResult::Outcome::kLockedByOther);
+  ASSERT_EQ(stack.lock(lockNo(2)), PutResult::Outcome::kApplied);
+  EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(lockNo(2))), StoreRole::kEnhanced);
+
+  stack.enhanced().setFailing(false);
+  stack.enhanced().setAvailable(true);
+  for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(stack.journal().depth(), 0u);
+  EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(2))), StoreRole::kEnhanced);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(2))), lockJson(lockNo(2)));
+  EXPECT_EQ(stack.lock(lockNo(2, 2)), PutResult::Outcome::kLockedByOther);
+}
+
+// A legacy that missed enhanced's writes (keep_legacy_in_sync was off) would answer for locks
+// enhanced holds: a rollback is refused, with the way out named, until a check finds legacy equal.
+TEST(Router, ARollbackIsRefusedWhileLegacyIsBehind) {
+  ControlState behind;
+  behind.phase = Phase::kEnhancedOnly;
+  behind.enhanced_in_use = true;
+  behind.enhanced_filled = true;
+  behind.legacy_behind = true;
+  RouterStack stack(behind);
+  Status refused = stack.router().raiseRollback("enhanced is slow", "test");
+  ASSERT_FALSE(refused.isOk());
+  EXPECT_NE(refused.message().find("legacy missed enhanced's writes"), std::string::npos) << refused.toString();
+  EXPECT_FALSE(stack.control().snapshot()->rollback.raised);
+  EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(1))), StoreRole::kEnhanced);
+
+  stack.router().legacyCaughtUp("report-1");
+  EXPECT_FALSE(stack.control().snapshot()->legacy_behind);
+  ASSERT_TRUE(stack.router().raiseRollback("enhanced is slow", "test").isOk());
+  EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(1))), StoreRole::kLegacy);
+}
+
 TEST(Router, RollbackJournalsEnhancedWritesAndNeverWaitsForIt) {
   RouterStack stack;
   ASSERT_TRUE(stack.move(Phase::kHybrid, 100).applied);
