@@ -29,14 +29,14 @@ ControlState filledShadow() {
 // A router stack with the shadow mirror wired in as lockshift's main does.
 class ShadowRouter {
  public:
-  explicit ShadowRouter(ControlState initial, size_t journal_max = 100000)
+  explicit ShadowRouter(ControlState initial, size_t journal_max = 100000, size_t queue_capacity = 100)
       : stack_(std::move(initial), /*enhanced_records=*/false, journal_max),
         mirror_(ShadowHooks{.replay = [this](MirroredCall c) { return stack_.router().replayOnEnhanced(std::move(c)); },
                             .mark_dirty =
                                 [this](int db, std::string key) {
                                   return stack_.router().markEnhancedDirty(db, std::move(key));
                                 }},
-                registry_, ShadowOptions{.queue_capacity = 100, .workers = 2}) {
+                registry_, ShadowOptions{.queue_capacity = queue_capacity, .workers = 2}) {
     mirror_.start(stack_.io());
     stack_.router().setMirror(&mirror_);
   }
@@ -118,6 +118,26 @@ TEST(ShadowEnds, AWriteInFlightWhenEnhancedTakesOverIsNeitherGrantedTwiceNorLost
   ASSERT_TRUE(eventually([&] { return stack.journal().depth() == 0 && shadow.mirror().depth() == 0; }));
   EXPECT_EQ(stack.getFrom(stack.legacyStore(), key), testing::lockJson(first));
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), key), testing::lockJson(first));
+}
+
+// A full mirror queue drops the replay and never delays the client; the router journals the key
+// instead, so enhanced is repaired from legacy rather than left without the lock.
+TEST(ShadowMirrorFull, AWriteTheMirrorDroppedIsJournaledAndRepaired) {
+  ShadowRouter shadow(filledShadow(), 100000, /*queue_capacity=*/1);
+  RouterStack& stack = shadow.stack();
+  const LockSpec queued{.path = "dns", .pull = 4};
+  const LockSpec dropped{.path = "vpc", .pull = 5};
+  ASSERT_TRUE(lockWithItsReplayHeld(stack, queued));  // fills the queue
+
+  ASSERT_EQ(stack.lock(dropped), PutResult::Outcome::kApplied);
+  EXPECT_EQ(shadow.mirror().totals().dropped, 1u);
+  EXPECT_EQ(stack.journal().dirtyTarget(0, testing::lockKey(dropped)), StoreRole::kEnhanced)
+      << "the write the mirror dropped was not journaled";
+
+  stack.enhanced().holdWrites(false);
+  ASSERT_TRUE(eventually([&] { return stack.journal().depth() == 0 && shadow.mirror().depth() == 0; }));
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), testing::lockKey(dropped)), testing::lockJson(dropped));
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), testing::lockKey(queued)), testing::lockJson(queued));
 }
 
 // Stopping, the mirror journals the writes it has not replayed. When the journal cannot take one
