@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "backends/redis_store.h"
+#include "tests/support/ports.h"
 #include "tests/support/process.h"
 #include "tests/support/servers.h"
 
@@ -117,8 +118,9 @@ inline CustomRedis::CustomRedis(uint16_t port, const std::vector<std::string>& e
                                    "no"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = Process::spawn(argv, dir_.file("redis.log"));
-  if (!waitForPort(port, 10s)) {
-    throw std::runtime_error("redis-server did not start: " + readFile(dir_.file("redis.log")));
+  if (!waitForPort(port, 10s) || !listensOn(process_.pid(), port)) {
+    throw std::runtime_error("redis-server did not start on port " + std::to_string(port) + ": " +
+                             readFile(dir_.file("redis.log")));
   }
 }
 

@@ -52,8 +52,8 @@ bool RedisCluster::tryStart(std::string* why) {
     nodes_.push_back(std::move(node));
   }
   for (size_t i = 0; i < kMasters; ++i) {
-    if (!waitForPort(port(i), std::chrono::seconds(10))) {
-      *why = "node " + std::to_string(i) + " did not listen:\n" + logs();
+    if (!waitForPort(port(i), std::chrono::seconds(10)) || !listensOn(nodes_[i]->process.pid(), port(i))) {
+      *why = "node " + std::to_string(i) + " did not listen on its port:\n" + logs();
       return false;
     }
   }

@@ -43,7 +43,8 @@ bool RedisServer::start() {
                              "--appendonly", options_.durable ? "yes" : "no", "--appendfsync", "always", "--dir",
                              dir_.path(), "--protected-mode", "no"},
                             dir_.file("redis.log"));
-  return answersPing(port_, std::chrono::seconds(10));
+  // The answer must come from this process: another test's server may have taken the port.
+  return answersPing(port_, std::chrono::seconds(10)) && listensOn(process_.pid(), port_);
 }
 
 void RedisServer::restart() {
@@ -101,6 +102,16 @@ void LockshiftServer::start() {
                           options_.fallback_section + "[shadow]\n" + options_.shadow_section);
   process_ = Process::spawn({LOCKSHIFT_BINARY, "--config", config_path_}, log_path_);
   if (!answersPing(port_, std::chrono::seconds(15))) throw std::runtime_error("lockshift did not answer");
+  // Both ports must be this process's: another test's server may have taken one of them, and
+  // would then be the one answering.
+  for (uint16_t port : {port_, admin_port_}) {
+    bool own = listensOn(process_.pid(), port);
+    for (int i = 0; i < 100 && !own && process_.running(); ++i) {  // the admin listener may come a moment later
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      own = listensOn(process_.pid(), port);
+    }
+    if (!own) throw std::runtime_error("lockshift does not listen on port " + std::to_string(port));
+  }
 }
 
 std::string LockshiftServer::log() const { return readFile(log_path_); }
