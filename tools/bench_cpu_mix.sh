@@ -10,7 +10,10 @@
 # columns say which process a phase adds its cost to.
 #
 # CPU time is user + system from /proc/PID/stat around each run (the load generator's from
-# /usr/bin/time). Medians of RUNS.
+# /usr/bin/time). Medians of RUNS. A second table splits lockshift's and the legacy
+# redis-server's time into user and kernel (system) time: in the direct runs the "legacy redis"
+# is the redis-server the load generator talks to, so its kernel time is what serving the
+# clients' sockets costs, which a proxy pays as well.
 # Two lockshift processes, each with its own two redis-servers: one stays in legacy-only (a
 # lockshift back in legacy-only after enhanced was filled journals every write as dirty for
 # enhanced, DESIGN §2); the other moves to shadow and enhanced-only in every run. The direct runs
@@ -53,21 +56,26 @@ set_phase() {  # set_phase PHASE: PUT /api/v1/migration to the walker; stops unl
   [[ "$status" == *" 200 "* ]] || { echo "phase $1: $status" >&2; exit 1; }
 }
 
-# measure LABEL PORT LOCKSHIFT_PID LEGACY_PID ENHANCED_PID: one line
-# "LABEL commands_per_s loadgen_us lockshift_us legacy_us enhanced_us".
+# user_ticks PID: user-mode CPU ticks of PID (0 without one).
+user_ticks() { [ -n "$1" ] && awk '{ print $14 }' "/proc/$1/stat" || echo 0; }
+
+# measure LABEL PORT LOCKSHIFT_PID LEGACY_PID ENHANCED_PID: one line "LABEL commands_per_s
+# loadgen_us lockshift_us legacy_us enhanced_us lockshift_user_us lockshift_system_us legacy_user_us
+# legacy_system_us".
 measure() {
-  local l0 s0 e0 l1 s1 e1 out cps client
-  l0=$(ticks "$4"); e0=$(ticks "$5"); s0=$(ticks "$3")
+  local l0 s0 e0 l1 s1 e1 su0 su1 lu0 lu1 out cps client
+  l0=$(ticks "$4"); e0=$(ticks "$5"); s0=$(ticks "$3"); su0=$(user_ticks "$3"); lu0=$(user_ticks "$4")
   out=$(/usr/bin/time -f 'CPU %U %S' build/atlantis_loadgen --port "$2" --clients 50 \
     --seconds "$MIX_SECONDS" --keys 1000 --events 0 2>&1)
-  l1=$(ticks "$4"); e1=$(ticks "$5"); s1=$(ticks "$3")
+  l1=$(ticks "$4"); e1=$(ticks "$5"); s1=$(ticks "$3"); su1=$(user_ticks "$3"); lu1=$(user_ticks "$4")
   cps=$(echo "$out" | grep -o 'commands_per_s=[0-9]*' | cut -d= -f2)
   client=$(echo "$out" | awk '/^CPU/ { print $2 + $3 }')
   awk -v l="$1" -v cps="$cps" -v c="$client" -v s=$((s1 - s0)) -v r=$((l1 - l0)) -v e=$((e1 - e0)) \
-    -v hz="$hz" -v secs="$MIX_SECONDS" 'BEGIN {
+    -v su=$((su1 - su0)) -v ru=$((lu1 - lu0)) -v hz="$hz" -v secs="$MIX_SECONDS" 'BEGIN {
       n = cps * secs
-      printf "%s %s %.2f %.2f %.2f %.2f\n", l, cps, c * 1e6 / n, s * 1e6 / hz / n, r * 1e6 / hz / n,
-        e * 1e6 / hz / n }'
+      printf "%s %s %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.2f\n", l, cps, c * 1e6 / n, s * 1e6 / hz / n,
+        r * 1e6 / hz / n, e * 1e6 / hz / n, su * 1e6 / hz / n, (s - su) * 1e6 / hz / n, ru * 1e6 / hz / n,
+        (r - ru) * 1e6 / hz / n }'
 }
 
 for run in $(seq 1 "$RUNS"); do
@@ -91,4 +99,13 @@ for label in direct legacy-only shadow enhanced-only; do
   total=$(awk -v a="$g" -v b="$s" -v c="$r" -v d="$e" 'BEGIN { print a + b + c + d }')
   printf '| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f |\n' "$label" "$cps" "$g" "$s" "$r" "$e" \
     "$total" "$(awk -v x="$total" 'BEGIN { print 2e6 / x }')"
+done
+echo
+echo "User and kernel (system) time of the proxy and the legacy redis-server, µs per client command:"
+echo
+echo "| target | lockshift user | lockshift system | legacy redis user | legacy redis system |"
+echo "|---|---|---|---|---|"
+for label in direct legacy-only shadow enhanced-only; do
+  col() { awk -v l="$label" -v c="$1" '$1==l { print $c }' "$work/results" | median; }
+  printf '| %s | %.1f | %.1f | %.1f | %.1f |\n' "$label" "$(col 7)" "$(col 8)" "$(col 9)" "$(col 10)"
 done
