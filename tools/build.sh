@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Configures (once) and builds lockshift into ./build with ccache. Usage: tools/build.sh [target...]
+# LOCKSHIFT_BUILD_DIR names another build directory, configured by its caller beforehand
+# (tools/sanitize.sh); LOCKSHIFT_JOBS the parallel jobs (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -9,12 +11,13 @@ tools/setup.sh
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
 export CCACHE_BASEDIR="$PWD"
 export CCACHE_NOHASHDIR=1
-if [ ! -f build/CMakeCache.txt ]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+dir="${LOCKSHIFT_BUILD_DIR:-build}"
+if [ ! -f "$dir/CMakeCache.txt" ]; then
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 fi
 jobs="${LOCKSHIFT_JOBS:-2}"
 if [ $# -gt 0 ]; then
-  for t in "$@"; do cmake --build build -j"$jobs" --target "$t"; done
+  for t in "$@"; do cmake --build "$dir" -j"$jobs" --target "$t"; done
 else
-  cmake --build build -j"$jobs"
+  cmake --build "$dir" -j"$jobs"
 fi

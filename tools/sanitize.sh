@@ -8,16 +8,13 @@
 # about twice as long as in ./build. Usage: tools/sanitize.sh [ctest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh
-export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
-export CCACHE_BASEDIR="$PWD"
-export CCACHE_NOHASHDIR=1
+tools/setup.sh  # cmake, before the configure below
 if [ ! -f build-asan/CMakeCache.txt ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
     "-DCMAKE_CXX_FLAGS=-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
     "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined"
 fi
-cmake --build build-asan -j"${LOCKSHIFT_JOBS:-2}"
+LOCKSHIFT_BUILD_DIR=build-asan tools/build.sh
 reports="$PWD/build-asan/sanitizer-reports"
 rm -rf "$reports"
 mkdir -p "$reports"
