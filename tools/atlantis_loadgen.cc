@@ -2,6 +2,7 @@
 // connections, against any Redis-protocol server (lockshift or redis-server), for benchmarks.
 //
 //   atlantis_loadgen --port P [--clients 50] [--seconds 10] [--keys 1000] [--events 0|1]
+//                    [--rate 0]
 //
 // Each client loops: pick a lock key; TryLock (GET, then SET of ProjectLock JSON if free);
 // if granted, Unlock (GET, then DEL). Prints one line: cycles/s, commands/s, and the p50/p99
@@ -13,6 +14,11 @@
 //   --events 1: one thread runs every client's connection from one epoll loop, the way Go's
 //     runtime parks go-redis's goroutines on its network poller (Atlantis is a Go program: its
 //     50 goroutines share a few threads). Replies that arrive together are handled in one wake.
+// --rate R (thread clients only; 0, the default, means as fast as the server answers): the
+// clients together send R commands per second, each on a fixed schedule, so that two servers
+// can be compared at a load both sustain. A command's latency then counts from when the schedule
+// meant to send it, not from when it went out, so a server that falls behind is charged for the
+// wait it caused (the commands a closed loop would simply not have sent).
 // Written by hand (no benchmark library) because it must speak RESP over plain sockets and
 // measure per-command latency; it reuses lockshift's own RESP codec.
 
@@ -42,6 +48,7 @@ struct Options {
   int seconds = 10;
   int keys = 1000;
   bool events = false;
+  double rate = 0;  // commands per second across all clients; 0: unpaced
 };
 
 std::string lockJson(int key, int pull) {
@@ -170,15 +177,21 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     int v = std::atoi(argv[i + 1]);
-    if (flag == "--port") o.port = v;
+    if (flag == "--rate") o.rate = std::atof(argv[i + 1]);
+    else if (flag == "--port") o.port = v;
     else if (flag == "--clients") o.clients = v;
     else if (flag == "--seconds") o.seconds = v;
     else if (flag == "--keys") o.keys = v;
     else if (flag == "--events") o.events = v != 0;
     else {
-      std::fprintf(stderr, "usage: atlantis_loadgen --port P [--clients N] [--seconds S] [--keys K] [--events 0|1]\n");
+      std::fprintf(stderr, "usage: atlantis_loadgen --port P [--clients N] [--seconds S] [--keys K] [--events 0|1] "
+                           "[--rate R]\n");
       return 2;
     }
+  }
+  if (o.rate < 0 || (o.rate > 0 && o.events) || o.clients < 1) {
+    std::fprintf(stderr, "atlantis_loadgen: --rate must be >= 0, with thread clients (--events 0), and --clients >= 1\n");
+    return 2;
   }
   long total_cycles = 0, total_commands = 0;
   std::vector<std::vector<uint32_t>> latencies(o.clients);
@@ -192,8 +205,18 @@ int main(int argc, char** argv) {
       threads.emplace_back([&, c] {
         lockshift::bench::Conn conn(o.port);
         std::mt19937 rng(c + 1);
+        // Paced clients start spread over one interval, not all at once.
+        const auto interval = o.rate > 0 ? std::chrono::duration_cast<Clock::duration>(
+                                               std::chrono::duration<double>(o.clients / o.rate))
+                                         : Clock::duration::zero();
+        auto scheduled = Clock::now() + interval * c / o.clients;
         auto timed = [&](const std::vector<std::string>& args) {
           auto t = Clock::now();
+          if (o.rate > 0) {
+            if (t < scheduled) std::this_thread::sleep_until(scheduled);
+            t = scheduled;
+            scheduled += interval;
+          }
           auto v = conn.call(args);
           latencies[c].push_back(static_cast<uint32_t>(
               std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count()));
