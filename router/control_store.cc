@@ -33,9 +33,9 @@ Result<std::unique_ptr<ControlStore>> ControlStore::open(std::string dir, Contro
     ss << in.rdbuf();
     auto state = decodeControlState(ss.str());
     if (!state) return Status::invalidArgument(path + ": " + state.status().message());
-    store->state_.store(std::make_shared<const ControlState>(std::move(state.value())));
+    store->publish(std::make_shared<const ControlState>(std::move(state.value())));
   } else {
-    store->state_.store(std::make_shared<const ControlState>(std::move(initial)));
+    store->publish(std::make_shared<const ControlState>(std::move(initial)));
   }
   std::ifstream events(dir + "/events.jsonl");
   for (std::string line; std::getline(events, line);) {
@@ -53,7 +53,7 @@ Status ControlStore::persist(const ControlState& state) {
 
 void ControlStore::audit(const std::string& kind, const std::string& actor, const std::string& detail) {
   boost::json::object event{{"time_unix_ms", nowUnixMs()}, {"kind", kind}, {"actor", actor}, {"detail", detail},
-                            {"epoch", state_.load()->epoch}};
+                            {"epoch", snapshot()->epoch}};
   std::string line = boost::json::serialize(event);
   std::lock_guard lock(events_mu_);
   events_.push_back(line);
@@ -81,7 +81,7 @@ bool ControlStore::flagFilePresent() const {
 }
 
 bool ControlStore::pollFlagFile() {
-  if (state_.load()->rollback.raised || !flagFilePresent()) return false;
+  if (snapshot()->rollback.raised || !flagFilePresent()) return false;
   std::ifstream in(flagFilePath());
   std::string reason;
   std::getline(in, reason);

@@ -4,7 +4,8 @@
 // <state_dir>/control.json holds the state once anything changed it; the config file only seeds
 // a state directory that has none. Every change increments the epoch and is written atomically
 // (temporary file, fsync, rename, fsync of the directory) before it is published, so a restart
-// never sees half a change. Readers get an immutable snapshot without locking.
+// never sees half a change. Readers get an immutable snapshot: a reference-counted copy taken
+// under a mutex held only for that copy.
 //
 // <state_dir>/events.jsonl is the audit log: one JSON object per line (time, kind, actor,
 // detail), bounded by keeping the newest kMaxEvents lines.
@@ -16,7 +17,6 @@
 //
 // Thread-safety: all methods may be called from any thread.
 
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,17 +35,20 @@ class ControlStore {
   // the first change). Errors: unreadable or invalid control.json (kInvalidArgument naming it).
   static Result<std::unique_ptr<ControlStore>> open(std::string dir, ControlState initial);
 
-  std::shared_ptr<const ControlState> snapshot() const { return state_.load(); }
+  std::shared_ptr<const ControlState> snapshot() const {
+    std::lock_guard lock(state_mu_);
+    return state_;
+  }
 
   // Applies `change` to a copy, bumps the epoch, persists, publishes. Changes are serialised.
   template <typename F>
   Result<ControlState> update(F&& change) {
     std::lock_guard lock(write_mu_);
-    ControlState next = *state_.load();
+    ControlState next = *snapshot();
     change(next);
     next.epoch += 1;
     if (Status s = persist(next); !s) return s;
-    state_.store(std::make_shared<const ControlState>(next));
+    publish(std::make_shared<const ControlState>(next));
     return next;
   }
 
@@ -65,10 +68,20 @@ class ControlStore {
  private:
   explicit ControlStore(std::string dir);
   Status persist(const ControlState& state);
+  // Replaces the published state; the old one is released outside the lock.
+  void publish(std::shared_ptr<const ControlState> state) {
+    std::lock_guard lock(state_mu_);
+    state_.swap(state);
+  }
 
   std::string dir_;
   std::mutex write_mu_;  // serialises update()
-  std::atomic<std::shared_ptr<const ControlState>> state_;
+  // Not std::atomic<std::shared_ptr>: libstdc++ 12's load() releases its internal lock with
+  // relaxed order, so under the C++ memory model its read of the pointer is not ordered before
+  // a later store(), and ThreadSanitizer reports a race (google/sanitizers#1558). A mutex costs
+  // the same two atomic operations per snapshot.
+  mutable std::mutex state_mu_;
+  std::shared_ptr<const ControlState> state_;  // GUARDED_BY(state_mu_)
   mutable std::mutex events_mu_;
   std::vector<std::string> events_;  // GUARDED_BY(events_mu_)
 };
