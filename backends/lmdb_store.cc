@@ -373,7 +373,9 @@ asio::awaitable<Result<T>> LmdbStore::submit(Apply apply) {
                           : result->has_value() ? std::move(**result)
                                                 : Result<T>(Status::internal("write not applied"));
       // The tracked executor and the handler move into the posted function, so the writer holds
-      // nothing that counts as work: the io_context may be gone as soon as the handler has run.
+      // nothing that counts as work once it is queued. The io_context must still outlive the
+      // store: post() wakes its thread after releasing its lock, so the handler may have run
+      // (and that thread's run() returned) while this thread is still inside post().
       auto target = asio::prefer(work, asio::execution::outstanding_work.untracked);
       asio::post(target,
                  [work = std::move(work), handler = std::move(handler),

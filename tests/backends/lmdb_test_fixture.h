@@ -94,8 +94,7 @@ class LmdbStoreTest : public ::testing::Test {
     spawn(keep(std::move(operation), out));
   }
 
-  // Awaits one operation on io_. (runSync() cannot return a Result: co_spawn needs a default
-  // constructor, and its private io_context dies while the writer may still be posting to it.)
+  // Awaits one operation on io_.
   template <typename T>
   T await(asio::awaitable<T> operation) {
     std::optional<T> result;

@@ -3,31 +3,18 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include <cstdio>
 #include <set>
 
 #include "common/stable_hash.h"
 #include "router/repair_journal.h"
 #include "tests/support/process.h"
+#include "tests/support/run_sync.h"
 
 namespace lockshift {
 namespace {
 
-namespace asio = boost::asio;
-
-// Runs `aw` to completion on a private io_context.
-template <typename T>
-T runOnce(asio::awaitable<T> aw) {
-  asio::io_context io;
-  auto f = asio::co_spawn(io, [&]() -> asio::awaitable<std::optional<T>> { co_return co_await std::move(aw); },
-                          asio::use_future);
-  io.run();
-  return std::move(*f.get());
-}
+using testing::runSync;
 
 // Writes `key` = `value` into database `db` of the journal's environment at `path`, behind the
 // journal's back, opening it with `lmdb_databases` databases.
@@ -42,7 +29,7 @@ Status writeRaw(const std::string& path, int lmdb_databases, int db, std::string
   put.db = db;
   put.key = std::move(key);
   put.value = std::move(value);
-  return runOnce((*raw)->put(std::move(put))).status();
+  return runSync((*raw)->put(std::move(put))).status();
 }
 
 TEST(RepairJournal, EntriesSurviveAReopen) {
@@ -50,8 +37,8 @@ TEST(RepairJournal, EntriesSurviveAReopen) {
   const std::string path = dir.file("journal");
   {
     auto journal = RepairJournal::open(path, 4, 100).value();
-    ASSERT_TRUE(runOnce(journal->mark(0, "pr/a", StoreRole::kEnhanced)).isOk());
-    ASSERT_TRUE(runOnce(journal->mark(3, "pr/b", StoreRole::kLegacy)).isOk());
+    ASSERT_TRUE(runSync(journal->mark(0, "pr/a", StoreRole::kEnhanced)).isOk());
+    ASSERT_TRUE(runSync(journal->mark(3, "pr/b", StoreRole::kLegacy)).isOk());
   }
   auto journal = RepairJournal::open(path, 4, 100);
   ASSERT_TRUE(journal.isOk()) << journal.status().toString();
@@ -66,7 +53,7 @@ TEST(RepairJournal, AnEntryNamingNoStoreFailsTheOpenAndNamesTheKey) {
   const std::string path = dir.file("journal");
   {
     auto journal = RepairJournal::open(path, 2, 100).value();
-    ASSERT_TRUE(runOnce(journal->mark(0, "pr/a", StoreRole::kEnhanced)).isOk());
+    ASSERT_TRUE(runSync(journal->mark(0, "pr/a", StoreRole::kEnhanced)).isOk());
   }
   ASSERT_TRUE(writeRaw(path, 2, 1, "pr/damaged", "somewhere").isOk());
   auto journal = RepairJournal::open(path, 2, 100);
@@ -83,10 +70,10 @@ TEST(RepairJournal, LongKeysAreRecordedDurably) {
   const std::string long_a = "pr/" + std::string(700, 'a'), long_b = "pr/" + std::string(5000, 'b');
   {
     auto journal = RepairJournal::open(path, 2, 100).value();
-    ASSERT_TRUE(runOnce(journal->mark(0, long_a, StoreRole::kEnhanced)).isOk());
-    ASSERT_TRUE(runOnce(journal->mark(1, long_b, StoreRole::kLegacy)).isOk());
-    ASSERT_TRUE(runOnce(journal->mark(1, long_a, StoreRole::kLegacy)).isOk());  // same key, other db
-    ASSERT_TRUE(runOnce(journal->mark(0, "pr/short", StoreRole::kEnhanced)).isOk());
+    ASSERT_TRUE(runSync(journal->mark(0, long_a, StoreRole::kEnhanced)).isOk());
+    ASSERT_TRUE(runSync(journal->mark(1, long_b, StoreRole::kLegacy)).isOk());
+    ASSERT_TRUE(runSync(journal->mark(1, long_a, StoreRole::kLegacy)).isOk());  // same key, other db
+    ASSERT_TRUE(runSync(journal->mark(0, "pr/short", StoreRole::kEnhanced)).isOk());
     EXPECT_EQ(journal->memoryOnlyCount(), 0u);
   }
   {
@@ -98,8 +85,8 @@ TEST(RepairJournal, LongKeysAreRecordedDurably) {
     EXPECT_EQ((*journal)->dirtyTarget(1, long_b), StoreRole::kLegacy);
     EXPECT_EQ((*journal)->dirtyTarget(0, long_b), std::nullopt);
     // Marked again for the other store, the entry is rewritten in place.
-    ASSERT_TRUE(runOnce((*journal)->mark(0, long_a, StoreRole::kLegacy)).isOk());
-    ASSERT_TRUE(runOnce((*journal)->clear(1, long_b)).isOk());
+    ASSERT_TRUE(runSync((*journal)->mark(0, long_a, StoreRole::kLegacy)).isOk());
+    ASSERT_TRUE(runSync((*journal)->clear(1, long_b)).isOk());
   }
   auto journal = RepairJournal::open(path, 2, 100).value();
   EXPECT_EQ(journal->depth(), 3u);
@@ -121,13 +108,13 @@ TEST(RepairJournal, LongKeysWhoseSlotsCollideKeepSeparateEntries) {
   {
     auto journal = RepairJournal::open(path, 1, 100).value();
     ASSERT_EQ(journal->dirtyTarget(0, squatter), StoreRole::kLegacy);
-    ASSERT_TRUE(runOnce(journal->mark(0, key, StoreRole::kEnhanced)).isOk());
+    ASSERT_TRUE(runSync(journal->mark(0, key, StoreRole::kEnhanced)).isOk());
   }
   auto journal = RepairJournal::open(path, 1, 100).value();
   EXPECT_EQ(journal->depth(), 2u);
   EXPECT_EQ(journal->dirtyTarget(0, squatter), StoreRole::kLegacy);
   EXPECT_EQ(journal->dirtyTarget(0, key), StoreRole::kEnhanced);
-  ASSERT_TRUE(runOnce(journal->clear(0, key)).isOk());
+  ASSERT_TRUE(runSync(journal->clear(0, key)).isOk());
   EXPECT_EQ(journal->dirtyTarget(0, squatter), StoreRole::kLegacy);
 }
 
@@ -139,8 +126,8 @@ TEST(RepairJournal, EntriesOfDatabasesTheStoresNoLongerHaveFailTheOpen) {
   const std::string path = dir.file("journal");
   {
     auto journal = RepairJournal::open(path, 4, 100).value();
-    ASSERT_TRUE(runOnce(journal->mark(0, "pr/a", StoreRole::kEnhanced)).isOk());
-    ASSERT_TRUE(runOnce(journal->mark(3, "pr/b", StoreRole::kLegacy)).isOk());
+    ASSERT_TRUE(runSync(journal->mark(0, "pr/a", StoreRole::kEnhanced)).isOk());
+    ASSERT_TRUE(runSync(journal->mark(3, "pr/b", StoreRole::kLegacy)).isOk());
   }
   {
     auto journal = RepairJournal::open(path, 2, 100);
@@ -152,7 +139,7 @@ TEST(RepairJournal, EntriesOfDatabasesTheStoresNoLongerHaveFailTheOpen) {
   {
     auto journal = RepairJournal::open(path, 4, 100).value();
     EXPECT_EQ(journal->depth(), 2u);
-    ASSERT_TRUE(runOnce(journal->clear(3, "pr/b")).isOk());
+    ASSERT_TRUE(runSync(journal->clear(3, "pr/b")).isOk());
   }
   auto journal = RepairJournal::open(path, 2, 100);
   ASSERT_TRUE(journal.isOk()) << journal.status().toString();
@@ -160,7 +147,7 @@ TEST(RepairJournal, EntriesOfDatabasesTheStoresNoLongerHaveFailTheOpen) {
   EXPECT_EQ((*journal)->dirtyTarget(0, "pr/a"), StoreRole::kEnhanced);
   // Still so after its own long-key entry lands in the database the larger layout used for db 2.
   const std::string long_key = "pr/" + std::string(600, 'l');
-  ASSERT_TRUE(runOnce((*journal)->mark(1, long_key, StoreRole::kLegacy)).isOk());
+  ASSERT_TRUE(runSync((*journal)->mark(1, long_key, StoreRole::kLegacy)).isOk());
   journal.value().reset();
   auto reopened = RepairJournal::open(path, 2, 100);
   ASSERT_TRUE(reopened.isOk()) << reopened.status().toString();
@@ -178,7 +165,7 @@ TEST(RepairJournal, EntriesLaidOutForAnotherDatabasesCountNameTheSetting) {
     const std::string path = dir.file("journal");
     {
       auto journal = RepairJournal::open(path, 1, 100).value();
-      ASSERT_TRUE(runOnce(journal->mark(0, long_key, StoreRole::kEnhanced)).isOk());
+      ASSERT_TRUE(runSync(journal->mark(0, long_key, StoreRole::kEnhanced)).isOk());
     }
     auto journal = RepairJournal::open(path, 2, 100);
     ASSERT_FALSE(journal.isOk());
@@ -203,7 +190,7 @@ TEST(RepairJournal, PendingStartsWhereAskedAndWraps) {
   testing::TempDir dir;
   auto journal = RepairJournal::open(dir.file("journal"), 1, 100).value();
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(runOnce(journal->mark(0, "pr/" + std::to_string(i), StoreRole::kEnhanced)).isOk());
+    ASSERT_TRUE(runSync(journal->mark(0, "pr/" + std::to_string(i), StoreRole::kEnhanced)).isOk());
   }
   std::set<std::string> seen;
   for (size_t skip = 0; skip < 10; skip += 4) {

@@ -8,6 +8,7 @@
 
 #include "common/stable_hash.h"
 #include "tests/router/router_fixture.h"
+#include "tests/support/run_sync.h"
 
 namespace lockshift::testing {
 namespace {
@@ -686,12 +687,8 @@ TEST(Router, AKeyRepairedIntoEnhancedDuringAScanIsStillListed) {
   for (int i = 0; i < 20; ++i) ASSERT_EQ(stack.lock(lockNo(i, /*pull=*/7)), PutResult::Outcome::kApplied);
   ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
   const LockSpec pinned = lockNo(100, /*pull=*/7);
-  auto onPrivateIo = [](auto make) {  // runs one store or journal call to its end, off the io thread
-    asio::io_context io;
-    auto done = asio::co_spawn(io, make(), asio::use_future);
-    io.run();
-    return done.get();
-  };
+  // Runs one store or journal call to its end on runSync()'s io_context, not the stack's.
+  auto onPrivateIo = [](auto make) { return runSync(make()); };
   auto pinToLegacy = [&] {
     PutRequest put;
     put.key = lockKey(pinned);
