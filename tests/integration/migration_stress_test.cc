@@ -10,6 +10,7 @@
 #include <array>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -37,6 +38,12 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
   std::array<std::atomic<int>, kKeys> ledger{};  // 0 = free, else the holding pull
   std::atomic<int> double_grants{0}, lost_locks{0}, grants{0}, errors{0};
   std::atomic<bool> stop{false};
+  std::mutex examples_mu;
+  std::vector<std::string> examples;  // the first few errors and lost locks, for the failure message
+  auto example = [&](std::string what) {
+    std::lock_guard lock(examples_mu);
+    if (examples.size() < 10) examples.push_back(std::move(what));
+  };
 
   std::vector<std::thread> clients;
   for (int id = 1; id <= kClients; ++id) {
@@ -50,17 +57,26 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
         try {
           if (!a.tryLock(l).first) continue;
         } catch (const AtlantisError& e) {
-          if (std::string(e.what()).find("LOCKED") == std::string::npos) errors.fetch_add(1);
+          if (std::string(e.what()).find("LOCKED") == std::string::npos) {
+            errors.fetch_add(1);
+            example("TryLock " + lockKey(l) + ": " + e.what());
+          }
           continue;
         }
         grants.fetch_add(1);
         int expected = 0;
         if (!ledger[k].compare_exchange_strong(expected, id)) double_grants.fetch_add(1);
         std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
-        if (c.call({"get", lockKey(l)}).str != lockJson(l)) lost_locks.fetch_add(1);
+        if (resp::Value held = c.call({"get", lockKey(l)}); held.str != lockJson(l)) {
+          lost_locks.fetch_add(1);
+          example("GET " + lockKey(l) + " after the grant: " + held.str);
+        }
         ledger[k].store(0);  // released in the ledger before the store: a new holder never overlaps
         resp::Value v = c.call({"eval", std::string(kAtlantisUnlockScript), "1", lockKey(l), std::to_string(id)});
-        if (v.type != resp::Type::kBulkString) lost_locks.fetch_add(1);
+        if (v.type != resp::Type::kBulkString) {
+          lost_locks.fetch_add(1);
+          example("unlock " + lockKey(l) + ": " + v.str);
+        }
       }
     });
   }
@@ -85,9 +101,11 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
   stop = true;
   for (auto& t : clients) t.join();
 
+  std::string seen;
+  for (const std::string& e : examples) seen += "\n  " + e;
   EXPECT_EQ(double_grants.load(), 0);
-  EXPECT_EQ(lost_locks.load(), 0);
-  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(lost_locks.load(), 0) << seen;
+  EXPECT_EQ(errors.load(), 0) << seen;
   EXPECT_GT(grants.load(), 1000);
   ::testing::Test::RecordProperty("grants", grants.load());
   ::testing::Test::RecordProperty("split_moves", static_cast<int>(step));
