@@ -28,8 +28,10 @@ Result<asio::ip::tcp::endpoint> resolveListenAddress(const std::string& host_por
   return results.begin()->endpoint();
 }
 
+// The acceptor has a strand of its own: with more than one network thread, stop()'s close would
+// otherwise run on one thread while the accept loop starts its next accept on another.
 RespServer::RespServer(asio::io_context& io, ServerContext& server)
-    : io_(io), server_(server), acceptor_(io) {}
+    : io_(io), server_(server), acceptor_(asio::make_strand(io)) {}
 
 Status RespServer::listen(const std::string& host_port) {
   auto endpoint = resolveListenAddress(host_port);
