@@ -129,10 +129,20 @@ void Router::spawnBackground(std::function<asio::awaitable<void>()> task) {
 }
 
 void Router::stop() {
-  if (stopping_.exchange(true)) return;
-  for (auto* timer : {replay_timer_.get(), flag_timer_.get()}) {
-    if (timer != nullptr) asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+  ++background_;  // held until the cancels are posted, so stopped() is not true in between
+  if (!stopping_.exchange(true)) {
+    for (auto* timer : {replay_timer_.get(), flag_timer_.get()}) {
+      if (timer == nullptr) continue;
+      // Counted like a background loop: the router must not go (stopped() stays false) before
+      // the cancel has run, even when the loop the timer wakes has already returned by itself.
+      ++background_;
+      asio::post(timer->get_executor(), [this, timer] {
+        timer->cancel();
+        --background_;
+      });
+    }
   }
+  --background_;
 }
 
 asio::awaitable<void> Router::flagLoop() {
