@@ -190,7 +190,8 @@ int main(int argc, char** argv) {
     }
   }
   if (o.rate < 0 || (o.rate > 0 && o.events) || o.clients < 1) {
-    std::fprintf(stderr, "atlantis_loadgen: --rate must be >= 0, with thread clients (--events 0), and --clients >= 1\n");
+    std::fprintf(stderr,
+                 "atlantis_loadgen: --rate must be >= 0, with thread clients (--events 0), and --clients >= 1\n");
     return 2;
   }
   long total_cycles = 0, total_commands = 0;
