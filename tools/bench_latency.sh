@@ -21,27 +21,17 @@ SECONDS_PER_RUN="${SECONDS_PER_RUN:-6}"
 
 source tools/bench_lib.sh
 bench_init lockshift atlantis_loadgen
-legacy=$(free_port); start_redis "$legacy"
-enhanced=$(free_port); start_redis "$enhanced"
-start_lockshift lockshift "$(redis_stores "$legacy" "$enhanced")"
+legacy_lockshift
 
-# run PORT RATE: "commands_per_s p50_us p99_us" of one paced run.
+# run TARGET RATE: "commands_per_s p50_us p99_us" of one paced run.
 run() {
-  build/atlantis_loadgen --port "$1" --clients 50 --seconds "$SECONDS_PER_RUN" --keys 1000 --rate "$2" |
+  local port=$legacy
+  [ "$1" = lockshift ] && port=$ls_port
+  build/atlantis_loadgen --port "$port" --clients 50 --seconds "$SECONDS_PER_RUN" --keys 1000 --rate "$2" |
     sed -E 's/.*commands_per_s=([0-9]+) p50_us=([0-9]+) p99_us=([0-9]+)/\1 \2 \3/'
 }
-declare -A results
-for ((i = 0; i < RUNS; i++)); do
-  for rate in "${RATES[@]}"; do
-    for target in direct lockshift; do
-      port=$legacy
-      [ "$target" = lockshift ] && port=$ls_port
-      results[$target,$rate]+="$(run "$port" "$rate")"$'\n'
-    done
-  done
-done
-
-col() { echo -n "${results[$1,$2]}" | awk -v c="$3" '{ print $c }' | median; }
+collect_results "${RATES[*]}" "direct lockshift"
+col() { result_median "$@"; }
 echo "| rate (commands/s) | direct commands/s | direct p50 / p99 µs | lockshift commands/s | lockshift p50 / p99 µs | added p50 / p99 ms |"
 echo "|---|---|---|---|---|---|"
 for rate in "${RATES[@]}"; do

@@ -11,6 +11,11 @@
 # unless set) and waits until it answers. Sets ls_port, admin_port and ls_pid.
 # ticks PID: the process's CPU time so far (user + system, in clock ticks; 0 for an empty PID);
 # hz: clock ticks per second.
+# legacy_lockshift: a legacy and an enhanced redis-server and lockshift in legacy-only in front
+# of them (start_lockshift NAME lockshift); sets legacy and enhanced (their ports) as well.
+# collect_results "RATE..." "TARGET...": RUNS times, for each rate and each target in turn, appends
+# the line `run TARGET RATE` prints (a function of the calling script) to results[TARGET,RATE]
+# (declared here, global); result_median TARGET RATE COLUMN: the median of that column.
 # redis_stores LEGACY_PORT ENHANCED_PORT: the [legacy], [enhanced] and [consistency] sections for
 # two loopback redis-servers, with the rollout gates and scheduled checks off (a benchmark moves
 # phases to measure the data path, not as a rollout decision).
@@ -47,3 +52,20 @@ hz=$(getconf CLK_TCK)
 redis_stores() {
   printf '[legacy]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[enhanced]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[consistency]\ngates = false\ninterval = "0"\n' "$1" "$2"
 }
+legacy_lockshift() {
+  legacy=$(free_port); start_redis "$legacy"
+  enhanced=$(free_port); start_redis "$enhanced"
+  start_lockshift lockshift "$(redis_stores "$legacy" "$enhanced")"
+}
+collect_results() {
+  declare -gA results=()
+  local i rate target
+  for ((i = 0; i < RUNS; i++)); do
+    for rate in $1; do
+      for target in $2; do
+        results[$target,$rate]+="$(run "$target" "$rate")"$'\n'
+      done
+    done
+  done
+}
+result_median() { echo -n "${results[$1,$2]}" | awk -v c="$3" '{ print $c }' | median; }

@@ -30,9 +30,7 @@ SECONDS_PER_RUN="${SECONDS_PER_RUN:-6}"
 
 source tools/bench_lib.sh
 bench_init lockshift atlantis_loadgen
-legacy=$(free_port); start_redis "$legacy"
-enhanced=$(free_port); start_redis "$enhanced"
-start_lockshift lockshift "$(redis_stores "$legacy" "$enhanced")"
+legacy_lockshift
 
 twem_port=$(free_port)
 cat >"$work/twemproxy.yml" <<YML
@@ -81,16 +79,8 @@ run() {
     awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$SECONDS_PER_RUN" '{ printf "%s %s %s %.2f\n", $1, $2, $3,
       t * 1e6 / hz / ($1 * s) }'
 }
-declare -A results
-for ((i = 0; i < RUNS; i++)); do
-  for rate in 0 "${RATES[@]}"; do
-    for target in "${targets[@]}"; do
-      results[$target,$rate]+="$(run "$target" "$rate")"$'\n'
-    done
-  done
-done
-
-col() { echo -n "${results[$1,$2]}" | awk -v c="$3" '{ print $c }' | median; }
+collect_results "0 ${RATES[*]}" "${targets[*]}"
+col() { result_median "$@"; }
 echo "Closed loop (as fast as each target answers):"
 echo
 echo "| target | commands/s | of direct | p50 / p99 µs | proxy CPU µs per command |"
