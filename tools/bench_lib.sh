@@ -12,7 +12,8 @@
 # ticks PID: the process's CPU time so far (user + system, in clock ticks; 0 for an empty PID);
 # hz: clock ticks per second.
 # legacy_lockshift: a legacy and an enhanced redis-server and lockshift in legacy-only in front
-# of them (start_lockshift NAME lockshift); sets legacy and enhanced (their ports) as well.
+# of them (start_lockshift NAME lockshift); sets legacy and enhanced (their ports) and
+# legacy_pid as well.
 # collect_results "RATE..." "TARGET...": RUNS times, for each rate and each target in turn, appends
 # the line `run TARGET RATE` prints (a function of the calling script) to results[TARGET,RATE]
 # (declared here, global); result_median TARGET RATE COLUMN: the median of that column.
@@ -53,7 +54,7 @@ redis_stores() {
   printf '[legacy]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[enhanced]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[consistency]\ngates = false\ninterval = "0"\n' "$1" "$2"
 }
 legacy_lockshift() {
-  legacy=$(free_port); start_redis "$legacy"
+  legacy=$(free_port); start_redis "$legacy"; legacy_pid=$!
   enhanced=$(free_port); start_redis "$enhanced"
   start_lockshift lockshift "$(redis_stores "$legacy" "$enhanced")"
 }

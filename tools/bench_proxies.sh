@@ -67,41 +67,43 @@ targets=(direct lockshift twemproxy haproxy)
 declare -A port=([direct]=$legacy [lockshift]=$ls_port [twemproxy]=$twem_port [haproxy]=$haproxy_port)
 declare -A pid=([direct]="" [lockshift]=$ls_pid [twemproxy]=$twem_pid [haproxy]=$haproxy_pid)
 
-# run TARGET RATE: "commands_per_s p50_us p99_us proxy_cpu_us_per_command" of one run (RATE 0:
-# closed loop).
+# run TARGET RATE: "commands_per_s p50_us p99_us proxy_cpu_us redis_cpu_us" of one run (RATE 0:
+# closed loop); CPU time per command of the proxy and of the redis-server behind it.
 run() {
-  local t0 t1 out
-  t0=$(ticks "${pid[$1]}")
+  local p0 p1 r0 r1 out
+  p0=$(ticks "${pid[$1]}"); r0=$(ticks "$legacy_pid")
   out=$(build/atlantis_loadgen --port "${port[$1]}" --clients 50 --seconds "$SECONDS_PER_RUN" --keys 1000 \
     --rate "$2")
-  t1=$(ticks "${pid[$1]}")
+  p1=$(ticks "${pid[$1]}"); r1=$(ticks "$legacy_pid")
   echo "$out" | sed -E 's/.*commands_per_s=([0-9]+) p50_us=([0-9]+) p99_us=([0-9]+)/\1 \2 \3/' |
-    awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$SECONDS_PER_RUN" '{ printf "%s %s %s %.2f\n", $1, $2, $3,
-      t * 1e6 / hz / ($1 * s) }'
+    awk -v p=$((p1 - p0)) -v r=$((r1 - r0)) -v hz="$hz" -v s="$SECONDS_PER_RUN" '{ n = $1 * s
+      printf "%s %s %s %.2f %.2f\n", $1, $2, $3, p * 1e6 / hz / n, r * 1e6 / hz / n }'
 }
 collect_results "0 ${RATES[*]}" "${targets[*]}"
 col() { result_median "$@"; }
 echo "Closed loop (as fast as each target answers):"
 echo
-echo "| target | commands/s | of direct | p50 / p99 µs | proxy CPU µs per command |"
-echo "|---|---|---|---|---|"
+echo "| target | commands/s | of direct | p50 / p99 µs | CPU µs per command: proxy | redis-server |"
+echo "|---|---|---|---|---|---|"
 direct_cps=$(col direct 0 1)
 for target in "${targets[@]}"; do
   awk -v t="$target" -v c="$(col "$target" 0 1)" -v d="$direct_cps" -v p5="$(col "$target" 0 2)" \
-    -v p9="$(col "$target" 0 3)" -v cpu="$(col "$target" 0 4)" 'BEGIN {
-      printf "| %s | %.0f | %.2f× | %s / %s | %s |\n", t, c, c / d, p5, p9, (t == "direct" ? "–" : cpu) }'
+    -v p9="$(col "$target" 0 3)" -v cpu="$(col "$target" 0 4)" -v r="$(col "$target" 0 5)" 'BEGIN {
+      printf "| %s | %.0f | %.2f× | %s / %s | %s | %s |\n", t, c, c / d, p5, p9, (t == "direct" ? "–" : cpu), r }'
 done
 echo
-echo "Paced (a load every target sustains): added p50 / p99 over direct, ms:"
+echo "Paced (a load every target sustains): added p50 / p99 over direct in ms, then CPU µs per command"
+echo "of the proxy + the redis-server behind it (direct: the redis-server's):"
 echo
-echo "| rate (commands/s) | direct p50 / p99 µs | lockshift | twemproxy | haproxy |"
-echo "|---|---|---|---|---|"
+echo "| rate (commands/s) | direct p50 / p99 µs | direct CPU | lockshift | CPU | twemproxy | CPU | haproxy | CPU |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for rate in "${RATES[@]}"; do
   d5=$(col direct "$rate" 2); d9=$(col direct "$rate" 3)
-  line="| $rate | $d5 / $d9 |"
+  line="| $rate | $d5 / $d9 | $(col direct "$rate" 5) |"
   for target in lockshift twemproxy haproxy; do
     line+=$(awk -v a="$(col "$target" "$rate" 2)" -v b="$(col "$target" "$rate" 3)" -v d5="$d5" -v d9="$d9" \
-      'BEGIN { printf " %.3f / %.3f |", (a - d5) / 1000, (b - d9) / 1000 }')
+      -v p="$(col "$target" "$rate" 4)" -v r="$(col "$target" "$rate" 5)" \
+      'BEGIN { printf " %.3f / %.3f | %s + %s |", (a - d5) / 1000, (b - d9) / 1000, p, r }')
   done
   echo "$line"
 done
