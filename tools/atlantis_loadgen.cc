@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cerrno>
@@ -172,26 +173,45 @@ void runEvents(const Options& o, long& cycles, long& commands, std::vector<uint3
 
 }  // namespace
 
+// Parses all of `text` as a number no smaller than `min` (and, for integers, no larger than
+// `max`); false for anything else ("5k", "", "1e3" for an integer).
+template <typename T>
+bool parseFlag(const char* text, T min, T max, T& out) {
+  const char* end = text + std::strlen(text);
+  T v{};
+  auto [ptr, ec] = std::from_chars(text, end, v);
+  if (ec != std::errc() || ptr != end || ptr == text || !(v >= min) || !(v <= max)) return false;
+  out = v;
+  return true;
+}
+
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    int v = std::atoi(argv[i + 1]);
-    if (flag == "--rate") o.rate = std::atof(argv[i + 1]);
-    else if (flag == "--port") o.port = v;
-    else if (flag == "--clients") o.clients = v;
-    else if (flag == "--seconds") o.seconds = v;
-    else if (flag == "--keys") o.keys = v;
-    else if (flag == "--events") o.events = v != 0;
+  constexpr const char* kUsage =
+      "usage: atlantis_loadgen --port P [--clients N] [--seconds S] [--keys K] [--events 0|1] [--rate R]\n";
+  for (int i = 1; i < argc; i += 2) {
+    const std::string flag = argv[i];
+    const char* value = i + 1 < argc ? argv[i + 1] : "";
+    int events = o.events ? 1 : 0;
+    bool ok = false;
+    if (flag == "--rate") ok = parseFlag(value, 0.0, 1e9, o.rate);
+    else if (flag == "--port") ok = parseFlag(value, 1, 65535, o.port);
+    else if (flag == "--clients") ok = parseFlag(value, 1, 100000, o.clients);
+    else if (flag == "--seconds") ok = parseFlag(value, 1, 86400, o.seconds);
+    else if (flag == "--keys") ok = parseFlag(value, 1, 100000000, o.keys);
+    else if (flag == "--events") ok = parseFlag(value, 0, 1, events);
     else {
-      std::fprintf(stderr, "usage: atlantis_loadgen --port P [--clients N] [--seconds S] [--keys K] [--events 0|1] "
-                           "[--rate R]\n");
+      std::fprintf(stderr, "atlantis_loadgen: unknown flag '%s'\n%s", flag.c_str(), kUsage);
       return 2;
     }
+    if (!ok) {
+      std::fprintf(stderr, "atlantis_loadgen: bad value '%s' for %s\n%s", value, flag.c_str(), kUsage);
+      return 2;
+    }
+    o.events = events != 0;
   }
-  if (o.rate < 0 || (o.rate > 0 && o.events) || o.clients < 1) {
-    std::fprintf(stderr,
-                 "atlantis_loadgen: --rate must be >= 0, with thread clients (--events 0), and --clients >= 1\n");
+  if (o.rate > 0 && o.events) {
+    std::fprintf(stderr, "atlantis_loadgen: --rate needs thread clients (--events 0)\n");
     return 2;
   }
   long total_cycles = 0, total_commands = 0;
