@@ -687,8 +687,6 @@ TEST(Router, AKeyRepairedIntoEnhancedDuringAScanIsStillListed) {
   for (int i = 0; i < 20; ++i) ASSERT_EQ(stack.lock(lockNo(i, /*pull=*/7)), PutResult::Outcome::kApplied);
   ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
   const LockSpec pinned = lockNo(100, /*pull=*/7);
-  // Runs one store or journal call to its end on runSync()'s io_context, not the stack's.
-  auto onPrivateIo = [](auto make) { return runSync(make()); };
   auto pinToLegacy = [&] {
     PutRequest put;
     put.key = lockKey(pinned);
@@ -697,18 +695,20 @@ TEST(Router, AKeyRepairedIntoEnhancedDuringAScanIsStillListed) {
     ASSERT_TRUE(stack.run(stack.journal().mark(0, lockKey(pinned), StoreRole::kEnhanced)).isOk());
     ASSERT_EQ(stack.router().ownerOf(0, lockKey(pinned)), StoreRole::kLegacy);
   };
-  auto repair = [&] {  // what the replayer does: copy to enhanced, then clear the entry
+  // What the replayer does: copy to enhanced, then clear the entry; on runSync()'s io_context,
+  // not the stack's. (The coroutine lambdas live until runSync() returns.)
+  auto repair = [&] {
     PutRequest put;
     put.key = lockKey(pinned);
     put.value = lockJson(pinned);
-    EXPECT_TRUE(onPrivateIo([&]() -> asio::awaitable<bool> {
+    EXPECT_TRUE(runSync([&]() -> asio::awaitable<bool> {
       auto r = co_await stack.enhancedStore().put(std::move(put));
       co_return r.isOk();
-    }));
-    EXPECT_TRUE(onPrivateIo([&]() -> asio::awaitable<bool> {
+    }()));
+    EXPECT_TRUE(runSync([&]() -> asio::awaitable<bool> {
       auto s = co_await stack.journal().clear(0, lockKey(pinned));
       co_return s.isOk();
-    }));
+    }()));
   };
   stack.enhanced().setFailing(true);  // the replayer must not repair it before the test does
   pinToLegacy();
