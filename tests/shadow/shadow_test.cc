@@ -152,6 +152,38 @@ TEST_F(MirrorTest, CallsForOneKeyReplayInOrderAndDivergencesRepair) {
   EXPECT_LE(status["examples"].as_array().size(), 20u);
 }
 
+// The replay gets the whole request (it hands it to enhanced), and the comparison gets legacy's
+// answer: the previous value a SET ... GET returned, and the value an unlock removed.
+TEST_F(MirrorTest, TheReplayGetsTheRequestAndTheComparisonLegacysAnswer) {
+  std::vector<MirroredCall> seen;
+  make(ShadowOptions{.queue_capacity = 100, .workers = 1}, [&seen](const MirroredCall& c) {
+    seen.push_back(c);
+    if (c.op == MirroredCall::Op::kUnlockScript) return EnhancedAnswer{.value = "{\"enhanced\":1}"};
+    return EnhancedAnswer{.put_result = PutResult{.previous = c.put.value == "v1" ? "old" : "other"}};
+  });
+  open_ = true;
+  for (const char* value : {"v1", "v2"}) {
+    MirroredCall c = put(PutResult{.previous = "old"});
+    c.put = PutRequest{.key = "pr/a", .value = value, .return_previous = true};
+    ASSERT_TRUE(mirror_->submit(std::move(c)));
+  }
+  ASSERT_TRUE(mirror_->submit(MirroredCall{.op = MirroredCall::Op::kUnlockScript, .key = "pr/b",
+                                           .pull_num = "7", .value = "{\"legacy\":1}"}));
+  runUntil([&] { return mirror_->totals().compared == 3; });
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].key, "pr/a");
+  EXPECT_EQ(seen[0].put.key, "pr/a");
+  EXPECT_EQ(seen[0].put.value, "v1");
+  EXPECT_TRUE(seen[0].put.return_previous);
+  EXPECT_EQ(seen[2].pull_num, "7");
+  // v1: enhanced's previous value is legacy's; v2: it is not; the unlock removed another value.
+  const auto status = mirror_->statusJson();
+  EXPECT_EQ(mirror_->totals().divergent, 2u);
+  EXPECT_EQ(status.at("by_kind").as_object().at("value").to_number<uint64_t>(), 1u);
+  EXPECT_EQ(status.at("by_kind").as_object().at("unlock").to_number<uint64_t>(), 1u);
+  EXPECT_EQ(dirty_, (std::vector<std::string>{"pr/a", "pr/b"}));
+}
+
 // Stopping: a write still queued, or one whose replay the stop cut short (enhanced failed under
 // it), is journaled rather than lost with the in-memory queue; reads are not; nothing of it
 // counts as a divergence.
