@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/json/serialize.hpp>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -11,6 +10,7 @@
 #include <sstream>
 
 #include "common/files.h"
+#include "common/json_text.h"
 
 namespace lockshift {
 
@@ -63,7 +63,7 @@ Status ReportStore::save(const Report& report) {
   if (!validId(report.id)) return Status::invalidArgument("bad report id '" + report.id + "'");
   std::lock_guard lock(mu_);
   Status s = writeFileAtomically(dir_, dir_ + "/" + report.id + ".json",
-                                 boost::json::serialize(reportToJson(report)) + "\n");
+                                 jsonText(reportToJson(report)) + "\n");
   if (!s) return s;
   auto all = ids();
   for (size_t i = 0; i + keep_ < all.size(); ++i) {

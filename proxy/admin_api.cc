@@ -1,10 +1,10 @@
 #include "proxy/admin_api.h"
 
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <string_view>
 
 #include "common/constant_time.h"
+#include "common/json_text.h"
 #include "proxy/admin_requests.h"
 #include "proxy/admin_target.h"
 #include "proxy/status_page.h"
@@ -128,7 +128,7 @@ boost::asio::awaitable<AdminResponse> AdminApi::serve(Route route, const AdminRe
       response.content_type = kMetricsContentType;
       co_return response;
     }
-    case Route::kStatus: co_return jsonResponse(200, json::serialize(co_await control_.status()));
+    case Route::kStatus: co_return jsonResponse(200, jsonText(co_await control_.status()));
     case Route::kMigration: co_return co_await changeMigration(request);
     case Route::kRollback:
       if (request.method == "POST") co_return co_await raiseRollback(request);
@@ -195,7 +195,7 @@ boost::asio::awaitable<AdminResponse> AdminApi::rollbackAnswer(const Status& sta
   }
   json::object state = co_await control_.status();
   json::object body{{"applied", true}, {"status", std::move(state)}};
-  co_return jsonResponse(200, json::serialize(body));
+  co_return jsonResponse(200, jsonText(body));
 }
 
 }  // namespace lockshift

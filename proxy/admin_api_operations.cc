@@ -2,10 +2,10 @@
 
 #include <boost/json/parse.hpp>
 #include <cstdint>
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include "consistency/service.h"
+#include "common/json_text.h"
 #include "proxy/admin_api.h"
 #include "proxy/admin_requests.h"
 #include "proxy/admin_target.h"
@@ -34,9 +34,9 @@ AdminResponse AdminApi::startCheck(const AdminRequest& request, const Target& ta
   if (!started.started && started.id.empty()) return jsonResponse(503, errorBody("lockshift is stopping"));
   if (!started.started) {
     json::object body{{"error", "a consistency check is already running"}, {"id", started.id}};
-    return jsonResponse(409, json::serialize(body));
+    return jsonResponse(409, jsonText(body));
   }
-  AdminResponse response = jsonResponse(202, json::serialize(json::object{{"id", started.id}, {"state", "running"}}));
+  AdminResponse response = jsonResponse(202, jsonText(json::object{{"id", started.id}, {"state", "running"}}));
   response.headers.emplace_back("Location", std::string(kChecksPrefix) + started.id);
   return response;
 }
@@ -49,7 +49,7 @@ AdminResponse AdminApi::listChecks(const Target& target) {
   if (consistency_ == nullptr) return noConsistency();
   json::array checks;
   for (const auto& report : consistency_->list(static_cast<size_t>(limit))) checks.push_back(reportSummaryJson(report));
-  return jsonResponse(200, json::serialize(json::object{{"checks", std::move(checks)}}));
+  return jsonResponse(200, jsonText(json::object{{"checks", std::move(checks)}}));
 }
 
 AdminResponse AdminApi::getCheck(const Target& target) {
@@ -64,7 +64,7 @@ AdminResponse AdminApi::getCheck(const Target& target) {
   const std::string id = target.path.substr(kChecksPrefix.size());
   std::optional<Report> report = consistency_->report(id);
   if (!report) return jsonResponse(404, errorBody("no consistency report '" + id + "'"));
-  if (fmt == "json") return jsonResponse(200, json::serialize(reportToJson(*report)));
+  if (fmt == "json") return jsonResponse(200, jsonText(reportToJson(*report)));
   AdminResponse response = jsonResponse(200, fmt == "html" ? renderHtml(*report) : renderMarkdown(*report));
   response.content_type = fmt == "html" ? "text/html; charset=utf-8" : "text/markdown; charset=utf-8";
   return response;
@@ -119,7 +119,7 @@ boost::asio::awaitable<AdminResponse> AdminApi::listLocks(const Target& target) 
     listing = co_await std::move(call);
   }
   if (!listing) co_return jsonResponse(httpStatusFor(listing.status().code()), errorBody(listing.status().message()));
-  co_return jsonResponse(200, json::serialize(listingJson(*listing)));
+  co_return jsonResponse(200, jsonText(listingJson(*listing)));
 }
 
 // DELETE /api/v1/locks?repo=R&pull=N: what Atlantis does for a closed pull request.
@@ -133,7 +133,7 @@ boost::asio::awaitable<AdminResponse> AdminApi::unlockPull(const AdminRequest& r
   if (!released) co_return jsonResponse(httpStatusFor(released.status().code()), errorBody(released.status().message()));
   json::object body = listingJson(*released);
   body["released"] = released->locks.size();
-  co_return jsonResponse(200, json::serialize(body));
+  co_return jsonResponse(200, jsonText(body));
 }
 
 boost::asio::awaitable<AdminResponse> AdminApi::forceUnlock(const AdminRequest& request, const Target& target) {
@@ -152,7 +152,7 @@ boost::asio::awaitable<AdminResponse> AdminApi::forceUnlock(const AdminRequest& 
   }
   if (!previous->has_value()) co_return jsonResponse(404, errorBody("no such lock: " + key));
   json::object body{{"deleted", true}, {"db", db}, {"key", key}, {"value", **previous}};
-  co_return jsonResponse(200, json::serialize(body));
+  co_return jsonResponse(200, jsonText(body));
 }
 
 AdminResponse AdminApi::listEvents(const Target& target) {
@@ -166,7 +166,7 @@ AdminResponse AdminApi::listEvents(const Target& target) {
     json::value event = json::parse(line, ec);
     if (!ec) events.push_back(std::move(event));  // a line damaged on disk is skipped, not served
   }
-  return jsonResponse(200, json::serialize(json::object{{"events", std::move(events)}}));
+  return jsonResponse(200, jsonText(json::object{{"events", std::move(events)}}));
 }
 
 }  // namespace lockshift

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cctype>
 #include <vector>
+
+#include "common/json_text.h"
 
 namespace lockshift {
 
@@ -187,7 +188,7 @@ std::optional<FieldError> parseRollbackReason(std::string_view body, std::string
 }
 
 std::string errorBody(std::string_view message, std::string_view field) {
-  return json::serialize(json::object{{"error", message}, {"field", field}});
+  return jsonText(json::object{{"error", message}, {"field", field}});
 }
 
 json::object controlStateJson(const ControlState& state) {
@@ -203,7 +204,7 @@ std::string changeOutcomeBody(const ChangeOutcome& outcome) {
     body["refusals"] = std::move(refusals);
   }
   body["state"] = controlStateJson(outcome.state);
-  return json::serialize(body);
+  return jsonText(body);
 }
 
 std::optional<std::string_view> bearerToken(std::string_view authorization) {

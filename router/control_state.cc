@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/glob.h"
+#include "common/json_text.h"
 #include "common/stable_hash.h"
 
 namespace lockshift {
@@ -88,7 +89,7 @@ std::string encodeControlState(const ControlState& s) {
       {"legacy_behind", s.legacy_behind},
       {"epoch", s.epoch},
   };
-  return json::serialize(out);
+  return jsonText(out);
 }
 
 namespace {

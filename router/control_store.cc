@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/json_text.h"
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -54,7 +55,7 @@ Status ControlStore::persist(const ControlState& state) {
 void ControlStore::audit(const std::string& kind, const std::string& actor, const std::string& detail) {
   boost::json::object event{{"time_unix_ms", nowUnixMs()}, {"kind", kind}, {"actor", actor}, {"detail", detail},
                             {"epoch", snapshot()->epoch}};
-  std::string line = boost::json::serialize(event);
+  std::string line = jsonText(event);
   std::lock_guard lock(events_mu_);
   events_.push_back(line);
   if (events_.size() > kMaxEvents + kMaxEvents / 10) {

@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/json_text.h"
 #include "router/router.h"
 
 namespace lockshift {
@@ -159,7 +160,7 @@ asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
           backfill_ = p;
         }
         // Resume point: the page just copied. (Re-copying a page after a crash is harmless.)
-        writeFileAtomically(control_.dir(), progressPath(control_.dir()), json::serialize(progressJson(p)) + "\n");
+        writeFileAtomically(control_.dir(), progressPath(control_.dir()), jsonText(progressJson(p)) + "\n");
         if (options_.backfill_rate > 0) {
           const auto due = began + std::chrono::microseconds(done_here * 1000000 / options_.backfill_rate);
           if (due > std::chrono::steady_clock::now()) {

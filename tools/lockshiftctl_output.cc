@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/clock.h"
+#include "common/json_text.h"
 
 namespace lockshift::ctl {
 
@@ -42,7 +43,7 @@ void appendPretty(std::string& out, const json::value& v, int indent) {
     }
     out += "\n" + std::string(static_cast<size_t>(indent), ' ') + "]";
   } else {
-    out += json::serialize(v);
+    out += jsonText(v);
   }
 }
 

@@ -247,6 +247,10 @@ TEST_F(LockshiftctlAdmin, PhaseAndSplitChangesShowInStatusAndEvents) {
   // Moving back is never gated.
   EXPECT_EQ(run({"split", "2.5"}).code, 0);
   EXPECT_EQ(status()["traffic_split"].to_number<double>(), 2.5);
+  // Written as people write it, not as Boost.JSON's exponent form (2.5E0), in the JSON too.
+  r = run({"--json", "status"});
+  EXPECT_TRUE(contains(r.out, "\"traffic_split\": 2.5,")) << r.out;
+  EXPECT_TRUE(contains(r.out, "\"divergence_rate\": 0.0,")) << r.out;
   r = run({"--json", "phase", "legacy-only"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(parsed(r).at("state").at("phase"), "legacy-only");

@@ -290,6 +290,8 @@ TEST_F(AdminServerTest, MigrationChangeIsAppliedWithTheCallerAsActor) {
   EXPECT_EQ(body.at("applied"), json::value(true));
   EXPECT_EQ(body.at("state").at("phase"), json::value("hybrid"));
   EXPECT_EQ(body.at("state").at("traffic_split").to_number<double>(), 12.5);
+  // And a fractional one as 12.5, not as Boost.JSON's 1.25E1 (common/json_text.h).
+  EXPECT_NE(reply.body.find(R"("traffic_split":12.5,)"), std::string::npos) << reply.body;
   EXPECT_EQ(body.at("state").at("epoch").to_number<uint64_t>(), 7u);
   EXPECT_FALSE(body.contains("refusals"));
 
