@@ -180,7 +180,14 @@ class Router final : public LockStore, public ControlPlane {
   // Coroutine parameters are taken by value: a reference would dangle once the caller's
   // temporary dies while the coroutine is suspended.
   asio::awaitable<Status> repair(RepairJournal::Entry entry);
+  // Repairs up to `max` journaled keys, several at a time; returns how many were repaired.
   asio::awaitable<size_t> replayOnce(size_t max);
+  struct ReplayTally {
+    std::atomic<size_t> next{0}, repaired{0}, failed{0};
+  };
+  // One of replayOnce's workers: repairs the entries it takes from `tally->next` until none are
+  // left. Both pointers are into replayOnce's frame, which waits for every worker.
+  asio::awaitable<Status> replayWorker(const std::vector<RepairJournal::Entry>* entries, ReplayTally* tally);
   asio::awaitable<void> replayLoop();
   asio::awaitable<void> flagLoop();
   // Copies every legacy key into enhanced (the first move past legacy-only), resuming a saved
