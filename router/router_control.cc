@@ -187,9 +187,10 @@ asio::awaitable<size_t> Router::replayOnce(size_t max) {
   const std::vector<RepairJournal::Entry> entries = journal_.pending(max, replay_skip_);
   // Several keys at a time: a repair is two store round trips and a durable journal write, and
   // LMDB's group commit takes the writes of all repairs in flight in one commit. One at a time, the
-  // journal a rollback leaves drained at 680-870 keys/s; 16 at a time, at 1450-1930 keys/s with
-  // no visible cost to clients (BENCHMARKS.md). The entries are distinct keys, each repaired
-  // under its own lock; the rounds keep their interval, so the replayer's share stays bounded.
+  // journal a rollback leaves drained at 730-860 keys/s; 16 at a time, at 1630-1960 keys/s with
+  // no visible cost to clients (tools/bench_drain.sh). The entries are distinct keys, each
+  // repaired under its own lock; the rounds keep their interval, so the replayer's share stays
+  // bounded.
   ReplayTally tally;
   const size_t workers = std::min(kReplayConcurrency, entries.size());
   auto all = runParallel(workers, [this, &entries, &tally](size_t) { return replayWorker(&entries, &tally); });

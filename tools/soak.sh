@@ -50,8 +50,9 @@ while awk -v t=$(($(date +%s) - start)) -v m="$MINUTES" 'BEGIN { exit !(t < m * 
   out=$(build/atlantis_loadgen --port "$ls_port" --clients 50 --seconds "$STEP" --keys "$KEYS" --events 0)
   cps=$(grep -o 'commands_per_s=[0-9]*' <<<"$out" | cut -d= -f2)
   s=$(status)
-  printf '| %.1f | %s | %s | %.1f | %s | %s | %s | %s | %s |\n' "$(awk -v t=$(($(date +%s) - start)) 'BEGIN { print t / 60 }')" \
-    "$phase" "$cps" "$(awk -v k="$(rss_kib)" 'BEGIN { print k / 1024 }')" "$(fds)" "$(field "$s" depth)" \
+  minute=$(awk -v t=$(($(date +%s) - start)) 'BEGIN { print t / 60 }')
+  printf '| %.1f | %s | %s | %.1f | %s | %s | %s | %s | %s |\n' "$minute" "$phase" "$cps" \
+    "$(awk -v k="$(rss_kib)" 'BEGIN { print k / 1024 }')" "$(fds)" "$(field "$s" depth)" \
     "$(field "$s" compared)" "$(field "$s" divergent)" "$(field "$s" dropped)"
   phase=$(move $((i % ${#moves[@]})))
   i=$((i + 1))
