@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak: lockshift under the Atlantis mix for a long run while its phase keeps moving, to show
 # whether anything grows that should not: its resident memory, its open file descriptors, the
-# repair journal, the mirror's queue. Every STEP seconds the phase moves on, in a loop:
+# repair journal, the mirror's drops. Every STEP seconds the phase moves on, in a loop:
 # legacy-only (the first pass only), shadow, hybrid 50, enhanced-only, rollback raised, rollback
 # cleared (hybrid 50 again); meanwhile tools/atlantis_loadgen (50 clients) runs over KEYS lock
 # keys, by default 200 000, so per-key state that is never given back would show as growth. One
