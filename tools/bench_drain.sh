@@ -12,28 +12,28 @@ RUNS="${1:-3}"
 FILL="${FILL:-15}"
 
 source tools/bench_lib.sh
+need_number RUNS "$RUNS"
+need_number FILL "$FILL"
 bench_init lockshift lockshiftctl atlantis_loadgen
 
 # drain LOAD: one run on a fresh lockshift, state directory and redis-servers (stopped after);
-# prints "entries seconds keys/s
-# clients_commands/s" (the last "-" without load).
+# prints "entries seconds keys/s clients_commands/s" (the last "-" without load).
 drain() {
   rm -rf "$work/state-lockshift"
   legacy_lockshift
-  local ctl=(build/lockshiftctl --admin "http://127.0.0.1:$admin_port") d0 d t0 t1 lg="" clients="-"
-  depth() { "${ctl[@]}" --json status | grep -o '"depth": [0-9]*' | head -1 | awk '{ print $2 }'; }
-  "${ctl[@]}" phase hybrid --split 50 >/dev/null
-  "${ctl[@]}" rollback --reason bench_drain >/dev/null
+  local d0 d t0 t1 lg="" clients="-"
+  ctl phase hybrid --split 50 >/dev/null
+  ctl rollback --reason bench_drain >/dev/null
   build/atlantis_loadgen --port "$ls_port" --clients 50 --seconds "$FILL" --keys 200000 --events 0 >/dev/null
-  d0=$(depth)
+  d0=$(status_number depth)
   if [ "$1" = 1 ]; then
     build/atlantis_loadgen --port "$ls_port" --clients 50 --seconds 10 --keys 1000 --events 0 >"$work/load" &
     lg=$!
   fi
   t0=$(date +%s.%N)
-  "${ctl[@]}" rollback --clear >/dev/null
+  ctl rollback --clear >/dev/null
   for _ in $(seq 1 1200); do  # 4 minutes at most
-    d=$(depth)
+    d=$(status_number depth)
     [ "$d" = 0 ] && break
     sleep 0.2
   done

@@ -17,6 +17,11 @@
 # collect_results "RATE..." "TARGET...": RUNS times, for each rate and each target in turn, appends
 # the line `run TARGET RATE` prints (a function of the calling script) to results[TARGET,RATE]
 # (declared here, global); result_median TARGET RATE COLUMN: the median of that column.
+# ctl ARG...: build/lockshiftctl against the admin API of the lockshift start_lockshift started
+# last; status_number NAME: the first number after "NAME": in its `--json status` (status's
+# field names are unique enough for depth, compared, divergent, dropped).
+# need_number NAME VALUE: exits 2 with "NAME must be a number, not 'VALUE'" unless VALUE is a
+# positive number (digits, optionally with a fraction).
 # redis_stores LEGACY_PORT ENHANCED_PORT: the [legacy], [enhanced] and [consistency] sections for
 # two loopback redis-servers, with the rollout gates and scheduled checks off (a benchmark moves
 # phases to measure the data path, not as a rollout decision).
@@ -52,6 +57,13 @@ ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0; }
 hz=$(getconf CLK_TCK)
 redis_stores() {
   printf '[legacy]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[enhanced]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[consistency]\ngates = false\ninterval = "0"\n' "$1" "$2"
+}
+ctl() { build/lockshiftctl --admin "http://127.0.0.1:$admin_port" "$@"; }
+status_number() { ctl --json status | grep -o "\"$1\": [0-9.]*" | head -1 | awk '{ print $2 }'; }
+need_number() {
+  [[ "$2" =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v v="$2" 'BEGIN { exit !(v > 0) }' && return 0
+  echo "$1 must be a number above 0, not '$2'" >&2
+  exit 2
 }
 legacy_lockshift() {
   legacy=$(free_port); start_redis "$legacy"; legacy_pid=$!

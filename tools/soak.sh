@@ -18,11 +18,13 @@ STEP="${2:-30}"
 KEYS="${KEYS:-200000}"
 
 source tools/bench_lib.sh
+need_number MINUTES "$MINUTES"
+need_number STEP_SECONDS "$STEP"
+need_number KEYS "$KEYS"
 bench_init lockshift lockshiftctl atlantis_loadgen
 legacy_lockshift
-ctl() { build/lockshiftctl --admin "http://127.0.0.1:$admin_port" "$@"; }
 status() { ctl --json status; }
-# field JSON NAME: the first number after "NAME": in JSON (status's names are unique enough).
+# field JSON NAME: the first number after "NAME": in JSON (one status read for a whole line).
 field() { grep -o "\"$2\": [0-9.]*" <<<"$1" | head -1 | awk '{ print $2 }'; }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$ls_pid/status"; }
 fds() { ls "/proc/$ls_pid/fd" | wc -l; }
@@ -61,7 +63,7 @@ done
 # The loop may have stopped with the rollback raised: clear it, then let the journal drain.
 ctl rollback --clear >/dev/null 2>&1 || true
 for _ in $(seq 1 600); do
-  depth=$(field "$(status)" depth)
+  depth=$(status_number depth)
   [ "$depth" = 0 ] && break
   sleep 0.1
 done
