@@ -56,6 +56,7 @@ StoreRole Router::ownerOf(int db, std::string_view key) const {
 }
 
 asio::awaitable<Result<std::optional<std::string>>> Router::get(int db, std::string key) {
+  countClientCall();
   const StoreRole owner = ownerOf(db, key);
   const bool mirror = owner == StoreRole::kLegacy && mirroringReads();
   const auto t = std::chrono::steady_clock::now();
@@ -128,6 +129,7 @@ Status Router::checkKeyForSet(std::string_view key) const {
 }
 
 asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
+  countClientCall();
   if (Status s = checkKeyForSet(request.key); !s) co_return s;
   auto guard = co_await locks_.lock(request.db, request.key);
   const StoreRole owner = ownerOf(request.db, request.key);
@@ -160,6 +162,7 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
 }
 
 asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> keys) {
+  countClientCall();
   // Key by key, each under its own lock: Atlantis deletes one key at a time, and one lock at a
   // time rules out lock-order deadlocks.
   int64_t deleted = 0;
@@ -189,6 +192,7 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
 
 asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(int db, std::string key,
                                                                                std::string pull_num) {
+  countClientCall();
   auto guard = co_await locks_.lock(db, key);
   const StoreRole owner = ownerOf(db, key);
   auto ahead = journalAhead(db, key, owner);
@@ -270,6 +274,7 @@ asio::awaitable<Status> Router::propagate(int db, std::string key, StoreRole own
 }
 
 asio::awaitable<Result<int64_t>> Router::count(int db) {
+  countClientCall();
   auto state = control_.snapshot();
   // Legacy holds every key while it is kept in sync and nothing is pending for it.
   bool legacy_complete = options_.keep_legacy_in_sync || !state->enhanced_in_use;

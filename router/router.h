@@ -210,6 +210,10 @@ class Router final : public LockStore, public ControlPlane {
   bool flag_refused_ = false;  // flagLoop reported the present flag file as refused
   // Where the replayer's next round starts in the journal (replayOnce).
   std::atomic<size_t> replay_skip_{0};
+  // Clients' calls so far (get, put, del, deleteIfOwnedByPull, scan, count): the replayer starts
+  // its next round at once only after a round no client call arrived during (replayLoop).
+  std::atomic<uint64_t> client_calls_{0};
+  void countClientCall() { client_calls_.fetch_add(1, std::memory_order_relaxed); }
   bool backfillRunning() const;
   // Removes the saved backfill position: the next backfill starts from the beginning.
   void forgetBackfillProgress();

@@ -53,6 +53,7 @@ bool Router::answersFromNames(const LockStore& store, std::string_view match) {
 }
 
 asio::awaitable<Result<ScanPage>> Router::scan(ScanRequest request) {
+  countClientCall();
   const int db = request.db;
   auto call = scanOwners(std::move(request));
   auto page = co_await std::move(call);

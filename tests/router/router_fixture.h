@@ -161,8 +161,12 @@ class FaultyStore final : public LockStore {
 // With `enhanced_records`, enhanced keeps enhanced records and their indexes.
 class RouterStack {
  public:
-  explicit RouterStack(ControlState initial = {}, bool enhanced_records = false, size_t journal_max = 100000)
-      : initial_(std::move(initial)), enhanced_records_(enhanced_records), journal_max_(journal_max) {
+  explicit RouterStack(ControlState initial = {}, bool enhanced_records = false, size_t journal_max = 100000,
+                       std::chrono::milliseconds replay_interval = std::chrono::milliseconds(20))
+      : initial_(std::move(initial)),
+        enhanced_records_(enhanced_records),
+        journal_max_(journal_max),
+        replay_interval_(replay_interval) {
     guard_ = std::make_unique<WorkGuard>(io_.get_executor());
     thread_ = std::thread([this] { io_.run(); });
     open();
@@ -241,7 +245,7 @@ class RouterStack {
     registry_ = std::make_unique<prometheus::Registry>();
     metrics_ = std::make_unique<RouterMetrics>(*registry_);
     RouterOptions ro;
-    ro.replay_interval = std::chrono::milliseconds(20);
+    ro.replay_interval = replay_interval_;
     ro.flag_poll_interval = std::chrono::milliseconds(50);
     ro.drain_timeout = std::chrono::milliseconds(500);
     router_ = std::make_unique<Router>(*legacy_faulty_, *enhanced_faulty_, *control_, *journal_, *metrics_, ro);
@@ -269,6 +273,7 @@ class RouterStack {
   ControlState initial_;
   const bool enhanced_records_;
   const size_t journal_max_;
+  const std::chrono::milliseconds replay_interval_;
   TempDir dir_;
   asio::io_context io_;
   std::unique_ptr<WorkGuard> guard_;
