@@ -48,7 +48,8 @@ move() {  # move INDEX: the INDEX-th move of the loop; prints its label (and why
     "hybrid 50") ctl phase hybrid --split 50 >/dev/null || ok=$? ;;
     enhanced-only) ctl phase enhanced-only >/dev/null || ok=$? ;;
     rollback) ctl rollback --reason soak >/dev/null || ok=$? ;;
-    "hybrid 50 (rollback cleared)") ctl rollback --clear >/dev/null && ctl phase hybrid --split 50 >/dev/null || ok=$? ;;
+    "hybrid 50 (rollback cleared)")
+      ctl rollback --clear >/dev/null && ctl phase hybrid --split 50 >/dev/null || ok=$? ;;
   esac
   # A refusal (a backfill still copying the held locks, say) is printed by lockshiftctl; the
   # phase stays where it was.

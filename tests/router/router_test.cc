@@ -659,7 +659,8 @@ TEST(Router, WithNoClientCallingTheReplayerRunsItsRoundsBackToBack) {
   EXPECT_EQ(stack.journal().depth(), 0u);
   EXPECT_LT(seconds, 3.0) << "rounds waited the interval with no client calling";
   for (int i = 0; i < 1000; i += 250) {
-    EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(i))), stack.getFrom(stack.legacyStore(), lockKey(lockNo(i))));
+    const std::string key = lockKey(lockNo(i));
+    EXPECT_EQ(stack.getFrom(stack.enhancedStore(), key), stack.getFrom(stack.legacyStore(), key)) << key;
   }
 }
 
