@@ -14,16 +14,24 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--thread" ]; then
   shift
   dir=build-tsan
+  # ThreadSanitizer does not model std::atomic_thread_fence. Asio's reference counts use one
+  # (ref_count_down: a release decrement, then an acquire fence before the delete), so the
+  # delete of a strand's shared executor looked like a race with another thread's decrement
+  # (RunParallel.GroupsOnAManyThreadedContextAllComplete, about 2 runs in 100). Without
+  # std::atomic, Asio counts with Boost's atomic_count, an acq_rel decrement that it does model.
+  # In this build only; every translation unit gets it.
   flags="-fsanitize=thread"
+  defines="-DBOOST_ASIO_DISABLE_STD_ATOMIC"
 else
   dir=build-asan
   flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+  defines=""
 fi
 tools/setup.sh  # cmake, before the configure below
-if [ ! -f "$dir/CMakeCache.txt" ]; then
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
-    "-DCMAKE_CXX_FLAGS=-O1 -g -fno-omit-frame-pointer $flags" "-DCMAKE_EXE_LINKER_FLAGS=$flags"
-fi
+# Configured every time, so a change of the flags above reaches an existing build directory
+# (unchanged flags rebuild nothing).
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+  "-DCMAKE_CXX_FLAGS=-O1 -g -fno-omit-frame-pointer $flags $defines" "-DCMAKE_EXE_LINKER_FLAGS=$flags" >/dev/null
 LOCKSHIFT_BUILD_DIR="$dir" tools/build.sh
 reports="$PWD/$dir/sanitizer-reports"
 rm -rf "$reports"
