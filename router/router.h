@@ -17,6 +17,7 @@
 // Thread-safety: every method may be called from any thread. Lifetime: the stores, control store
 // and journal must outlive the router; stop() before destroying it.
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
@@ -254,9 +255,12 @@ class Router final : public LockStore, public ControlPlane {
   // keys. The change waits until the mirror's queue is empty.
   std::atomic<bool> mirror_frozen_{false};
   std::atomic<bool> stopping_{false};
+  // Each on the strand its loop runs on (start()).
   std::unique_ptr<asio::steady_timer> replay_timer_, flag_timer_;
-  // Runs `task` on io_, counted in background_ until it returns (see stopped()).
+  // Runs `task` on io_ (or on `executor`), counted in background_ until it returns (see
+  // stopped()).
   void spawnBackground(std::function<asio::awaitable<void>()> task);
+  void spawnBackground(asio::any_io_executor executor, std::function<asio::awaitable<void>()> task);
   std::atomic<int> background_{0};
 
   std::mutex snapshots_mu_;

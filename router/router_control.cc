@@ -5,6 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
@@ -71,11 +72,17 @@ void Router::publishJournal() { metrics_.setJournal(journal_.depth(), journal_.m
 
 void Router::start(asio::io_context& io) {
   io_ = &io;
-  replay_timer_ = std::make_unique<asio::steady_timer>(io);
-  flag_timer_ = std::make_unique<asio::steady_timer>(io);
+  // A timer must not be used from two threads at once. With several network threads, a loop
+  // re-arming its timer (sleepFor) and stop() cancelling it could run together, so each loop
+  // runs on a strand of its own, its timer belongs to that strand, and stop() posts the cancel
+  // there.
+  auto replay_strand = asio::make_strand(io);
+  auto flag_strand = asio::make_strand(io);
+  replay_timer_ = std::make_unique<asio::steady_timer>(replay_strand);
+  flag_timer_ = std::make_unique<asio::steady_timer>(flag_strand);
   publishStateMetrics();
-  spawnBackground([this] { return replayLoop(); });
-  spawnBackground([this] { return flagLoop(); });
+  spawnBackground(replay_strand, [this] { return replayLoop(); });
+  spawnBackground(flag_strand, [this] { return flagLoop(); });
   recoverFromUncleanStop();
   if (auto state = control_.snapshot();
       !options_.keep_legacy_in_sync && state->enhanced_in_use && !state->legacy_behind) {
@@ -126,10 +133,14 @@ void Router::removeRunningMarker() {
 }
 
 void Router::spawnBackground(std::function<asio::awaitable<void>()> task) {
+  spawnBackground(io_->get_executor(), std::move(task));
+}
+
+void Router::spawnBackground(asio::any_io_executor executor, std::function<asio::awaitable<void>()> task) {
   ++background_;
   // co_spawn keeps `task` (and what it captures) alive until the coroutine returns. An exception
   // escaping a loop is dropped, as with asio::detached.
-  asio::co_spawn(*io_, std::move(task), [this](std::exception_ptr) { --background_; });
+  asio::co_spawn(executor, std::move(task), [this](std::exception_ptr) { --background_; });
 }
 
 void Router::stop() {
