@@ -103,20 +103,35 @@ asio::awaitable<Status> Router::ensureDurable(int db, std::string key) {
   co_return marked;
 }
 
-asio::awaitable<Status> Router::journalAhead(int db, std::string key, StoreRole owner) {
-  if (owner != StoreRole::kLegacy || journal_.dirtyTarget(db, key)) co_return Status::ok();
+asio::awaitable<Result<bool>> Router::journalAhead(int db, std::string key, StoreRole owner) {
+  if (owner != StoreRole::kLegacy || journal_.dirtyTarget(db, key)) co_return false;
   auto state = control_.snapshot();
-  if (!state->enhanced_in_use || state->enhanced_filled) co_return Status::ok();
+  if (!state->enhanced_in_use || state->enhanced_filled) co_return false;
   // An LMDB enhanced store cannot hold such a key: it has nothing to repair (see propagate).
-  if (key.size() > LmdbStore::kMaxKeyLength && enhanced_.name() == "lmdb") co_return Status::ok();
+  if (key.size() > LmdbStore::kMaxKeyLength && enhanced_.name() == "lmdb") co_return false;
   // Marked before legacy applies the write, not after as elsewhere: a process killed between the
   // two would leave legacy changed, enhanced not and no entry, and the backfill it resumes may be
   // past the key already. (In the other states an unclean start refills enhanced or runs a repair
-  // check.) A key marked for a write that then fails or is refused is simply copied again.
+  // check.) The write then settles the entry itself (settleAhead).
   auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
   Status marked = co_await std::move(mark);
   publishJournal();
-  co_return marked;
+  if (!marked) co_return marked;
+  co_return true;
+}
+
+asio::awaitable<void> Router::settleAhead(int db, std::string key, std::optional<Change> change, std::string value) {
+  // A replay still queued for the key would land on top (see repair): the replayer copies it.
+  if (mirror_ != nullptr && mirror_->pending(db, key)) co_return;
+  if (change) {
+    auto apply = applyTo(StoreRole::kEnhanced, db, key, *change, std::move(value));
+    if (Status s = co_await std::move(apply); !s) {
+      metrics_.countPropagationFailure(StoreRole::kEnhanced);
+      co_return;  // the entry stays for the replayer
+    }
+  }
+  journal_.settle(db, key);  // its entry leaves the disk later (the replayer): no commit waited for here
+  publishJournal();
 }
 
 Status Router::checkKeyForSet(std::string_view key) const {
@@ -134,7 +149,8 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   auto guard = co_await locks_.lock(request.db, request.key);
   const StoreRole owner = ownerOf(request.db, request.key);
   auto ahead = journalAhead(request.db, request.key, owner);
-  if (Status s = co_await std::move(ahead); !s) co_return s;
+  const Result<bool> marked = co_await std::move(ahead);
+  if (!marked) co_return marked.status();
   const int db = request.db;
   const std::string key = request.key;
   const std::string value = request.value;
@@ -144,6 +160,13 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   auto call = store(owner).put(std::move(request));
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kPut, result.status(), since(t));
+  if (*marked) {
+    if (!result.isOk()) co_return result;  // legacy may or may not have applied it: the replayer copies
+    const bool applied = result->outcome == PutResult::Outcome::kApplied;
+    auto settle = settleAhead(db, key, applied ? std::optional(Change::kPut) : std::nullopt, applied ? value : "");
+    co_await std::move(settle);
+    co_return result;
+  }
   // Decided again now that legacy answered, as del() does: the shadow phase may have ended
   // meanwhile (leaving it waits only for replays already queued), and a replay submitted now
   // would reach enhanced after it owns the key. propagate() journals the write instead.
@@ -170,13 +193,19 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
     auto guard = co_await locks_.lock(db, key);
     const StoreRole owner = ownerOf(db, key);
     auto ahead = journalAhead(db, key, owner);
-    if (Status s = co_await std::move(ahead); !s) co_return s;
+    const Result<bool> marked = co_await std::move(ahead);
+    if (!marked) co_return marked.status();
     const auto t = std::chrono::steady_clock::now();
     auto call = store(owner).del(db, {key});
     auto result = co_await std::move(call);
     metrics_.observe(owner, RouterMetrics::Op::kDelete, result.status(), since(t));
     if (!result) co_return result.status();
     deleted += *result;
+    if (*marked) {
+      auto settle = settleAhead(db, key, Change::kDelete, {});
+      co_await std::move(settle);
+      continue;
+    }
     if (owner == StoreRole::kLegacy && mirroring()) {
       MirroredCall mirrored{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result};
       auto write = mirrorWrite(std::move(mirrored));
@@ -196,11 +225,18 @@ asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(
   auto guard = co_await locks_.lock(db, key);
   const StoreRole owner = ownerOf(db, key);
   auto ahead = journalAhead(db, key, owner);
-  if (Status s = co_await std::move(ahead); !s) co_return s;
+  const Result<bool> marked = co_await std::move(ahead);
+  if (!marked) co_return marked.status();
   const auto t = std::chrono::steady_clock::now();
   auto call = store(owner).deleteIfOwnedByPull(db, key, pull_num);
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kUnlockScript, result.status(), since(t));
+  if (*marked) {
+    if (!result.isOk()) co_return result;  // as in put()
+    auto settle = settleAhead(db, key, result->has_value() ? std::optional(Change::kDelete) : std::nullopt, {});
+    co_await std::move(settle);
+    co_return result;
+  }
   if (owner == StoreRole::kLegacy && mirroring() && result.isOk()) {
     MirroredCall mirrored{.op = MirroredCall::Op::kUnlockScript, .db = db, .key = key,
                           .pull_num = std::move(pull_num), .value = *result};

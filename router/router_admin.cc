@@ -208,12 +208,18 @@ asio::awaitable<Result<std::optional<std::string>>> Router::forceUnlock(int db, 
     previous = std::move(*value);
     if (previous) {
       auto ahead = journalAhead(db, key, owner);  // as the data path's deletes do
-      if (Status s = co_await std::move(ahead); !s) co_return s;
+      const Result<bool> marked = co_await std::move(ahead);
+      if (!marked) co_return marked.status();
       auto call = store(owner).del(db, {key});
       auto deleted = co_await std::move(call);
       if (!deleted) co_return deleted.status();
-      auto copy = propagate(db, key, owner, Change::kDelete, {});
-      copied = co_await std::move(copy);
+      if (*marked) {
+        auto settle = settleAhead(db, key, Change::kDelete, {});
+        co_await std::move(settle);
+      } else {
+        auto copy = propagate(db, key, owner, Change::kDelete, {});
+        copied = co_await std::move(copy);
+      }
     }
   }
   if (previous) {

@@ -4,6 +4,7 @@
 // saved after every page in <state_dir>/backfill.json, so a restart resumes where it stopped;
 // `backfill_rate` throttles it.
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -27,6 +28,9 @@ namespace json = boost::json;
 namespace {
 
 std::string progressPath(const std::string& dir) { return dir + "/backfill.json"; }
+
+// The longest single wait of the throttle: how late the backfill notices a stop.
+constexpr auto kThrottleSlice = std::chrono::milliseconds(100);
 
 json::object progressJson(const BackfillProgress& p) {
   return {{"state", p.state},        {"db", p.db},
@@ -163,8 +167,10 @@ asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
         writeFileAtomically(control_.dir(), progressPath(control_.dir()), jsonText(progressJson(p)) + "\n");
         if (options_.backfill_rate > 0) {
           const auto due = began + std::chrono::microseconds(done_here * 1000000 / options_.backfill_rate);
-          if (due > std::chrono::steady_clock::now()) {
-            throttle.expires_at(due);
+          // In slices: a slow throttle waits a page's worth of seconds, and stop() must not.
+          for (auto now = std::chrono::steady_clock::now(); due > now && !stopping_;
+               now = std::chrono::steady_clock::now()) {
+            throttle.expires_at(std::min(due, now + kThrottleSlice));
             co_await throttle.async_wait(asio::as_tuple(asio::use_awaitable));
           }
         }

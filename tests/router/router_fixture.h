@@ -181,6 +181,8 @@ class RouterStack {
     close();
     open();
   }
+  // The backfill's throttle (RouterOptions::backfill_rate) from the next open(), i.e. restart().
+  void setBackfillRate(int64_t keys_per_second) { backfill_rate_ = keys_per_second; }
 
   template <typename T>
   T run(asio::awaitable<T> aw) {
@@ -248,6 +250,7 @@ class RouterStack {
     ro.replay_interval = replay_interval_;
     ro.flag_poll_interval = std::chrono::milliseconds(50);
     ro.drain_timeout = std::chrono::milliseconds(500);
+    ro.backfill_rate = backfill_rate_;
     router_ = std::make_unique<Router>(*legacy_faulty_, *enhanced_faulty_, *control_, *journal_, *metrics_, ro);
     router_->start(io_);
   }
@@ -274,6 +277,7 @@ class RouterStack {
   const bool enhanced_records_;
   const size_t journal_max_;
   const std::chrono::milliseconds replay_interval_;
+  int64_t backfill_rate_ = 0;
   TempDir dir_;
   asio::io_context io_;
   std::unique_ptr<WorkGuard> guard_;

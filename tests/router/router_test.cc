@@ -753,6 +753,77 @@ TEST(Router, DuringTheBackfillAWriteIsJournaledBeforeLegacyAppliesIt) {
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(forced)), std::nullopt);
 }
 
+// A write the backfill overlaps brings enhanced up to date itself before it is answered, and
+// leaves no dirty entry (its settled entry leaves the disk later): otherwise every key written during the copy would wait for the replayer, and a
+// move out of shadow for all of them. A write that changed nothing leaves none either; one enhanced
+// fails keeps its entry for the replayer. The backfill here is throttled to 10 keys/s, so after
+// its first page it waits for about a minute, which a restart must not.
+TEST(Router, DuringTheBackfillAWriteRepairsItsKeyAndLeavesNoEntry) {
+  RouterStack stack;
+  constexpr int kKeys = 600;  // more than the backfill's first page of 500
+  for (int i = 0; i < kKeys; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+  stack.setBackfillRate(10);
+  stack.restart();
+  ASSERT_TRUE(stack.move(Phase::kShadow, std::nullopt).applied);
+  // The first page copied: the backfill waits out its throttle.
+  auto copied = [&] { return stack.run(stack.enhancedStore().count(0)).value(); };
+  for (int i = 0; i < 2000 && copied() < 500; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(copied(), 500) << "the backfill did not stop after its first page";
+  ASSERT_TRUE(stack.control().snapshot()->enhanced_in_use);
+  ASSERT_FALSE(stack.control().snapshot()->enhanced_filled);
+  ASSERT_EQ(stack.journal().depth(), 0u);
+
+  // A new lock: granted, on enhanced at once, nothing journaled.
+  const LockSpec fresh = lockNo(kKeys);
+  EXPECT_EQ(stack.lock(fresh), PutResult::Outcome::kApplied);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(fresh)), lockJson(fresh));
+  EXPECT_EQ(stack.journal().depth(), 0u);
+  // Refused to another pull: legacy unchanged, nothing journaled.
+  EXPECT_EQ(stack.lock(lockNo(kKeys, 2)), PutResult::Outcome::kLockedByOther);
+  EXPECT_EQ(stack.journal().depth(), 0u);
+  // Released by Atlantis's unlock script, and one not held by the pull asked (nothing deleted).
+  auto released = stack.run(stack.router().deleteIfOwnedByPull(0, lockKey(fresh), "1"));
+  ASSERT_TRUE(released.isOk()) << released.status().toString();
+  EXPECT_EQ(*released, lockJson(fresh));
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(fresh)), std::nullopt);
+  auto kept = stack.run(stack.router().deleteIfOwnedByPull(0, lockKey(lockNo(1)), "2"));
+  ASSERT_TRUE(kept.isOk()) << kept.status().toString();
+  EXPECT_EQ(*kept, std::nullopt);
+  EXPECT_EQ(stack.journal().depth(), 0u);
+  // A DEL of a key the backfill has copied: gone from enhanced too.
+  int copied_key = -1;
+  for (int i = 0; i < kKeys && copied_key < 0; ++i) {
+    if (stack.getFrom(stack.enhancedStore(), lockKey(lockNo(i)))) copied_key = i;
+  }
+  ASSERT_GE(copied_key, 0);
+  EXPECT_EQ(stack.run(stack.router().del(0, {lockKey(lockNo(copied_key))})).value(), 1);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(copied_key))), std::nullopt);
+  EXPECT_EQ(stack.journal().depth(), 0u);
+  EXPECT_FALSE(stack.control().snapshot()->enhanced_filled) << "the backfill ended early; the test proves less";
+
+  // Enhanced failing: the write is still granted, and its entry stays for the replayer.
+  stack.enhanced().setFailing(true);
+  const LockSpec pinned = lockNo(kKeys + 1);
+  EXPECT_EQ(stack.lock(pinned), PutResult::Outcome::kApplied);
+  EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(pinned)), StoreRole::kEnhanced);
+  stack.enhanced().setFailing(false);
+  for (int i = 0; i < 1000 && stack.journal().depth() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(stack.journal().depth(), 0u);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(pinned)), lockJson(pinned));
+  // The settled entries have left the disk meanwhile (the replayer removes them).
+  for (int i = 0; i < 1000 && stack.journal().settledCount() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(stack.journal().settledCount(), 0u);
+
+  // A restart while the throttle waits: the router stops at once, not when the wait is over.
+  const auto before = std::chrono::steady_clock::now();
+  stack.restart();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
+}
+
 // A key pinned to legacy (journaled for enhanced) and repaired into enhanced after enhanced was
 // read, but before the answer is put together, belongs to enhanced by then, which was read without
 // it. Legacy owned it when legacy was read, which keeps it: in SCAN and in the pull query alike.
