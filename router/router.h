@@ -204,6 +204,15 @@ class Router final : public LockStore, public ControlPlane {
   // Copies every legacy key into enhanced (the first move past legacy-only), resuming a saved
   // position (router_backfill.cc).
   asio::awaitable<Status> fillEnhanced(std::string actor);
+  struct CopyTally {
+    std::atomic<size_t> next{0};
+    std::atomic<uint64_t> copied{0}, removed{0};
+    std::atomic<bool> failed{false};
+  };
+  // One of a backfill page's copiers: copies the keys it takes from `tally->next` (read from
+  // legacy; in the pass over `from` = enhanced, only keys legacy lacks, which it deletes) until
+  // none are left or a copy failed. Both pointers are into fillEnhanced's frame, which waits.
+  asio::awaitable<Status> copyWorker(int db, StoreRole from, const std::vector<std::string>* keys, CopyTally* tally);
   void startBackfill(std::string actor);  // in the background
   // <state_dir>/running is present while a process serves the state directory. Found at start
   // in the shadow phase, the last process was not stopped cleanly and its mirror's queue is

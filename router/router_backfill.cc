@@ -2,7 +2,7 @@
 // in the background when the shadow phase is entered (new writes are journaled meanwhile, so
 // enhanced never falls behind), or inside the request for a direct move to hybrid. Progress is
 // saved after every page in <state_dir>/backfill.json, so a restart resumes where it stopped;
-// `backfill_rate` throttles it.
+// `backfill_rate` throttles it. The keys of a page are copied several at a time.
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/json_text.h"
+#include "common/parallel.h"
 #include "router/router.h"
 
 namespace lockshift {
@@ -31,6 +32,11 @@ std::string progressPath(const std::string& dir) { return dir + "/backfill.json"
 
 // The longest single wait of the throttle: how late the backfill notices a stop.
 constexpr auto kThrottleSlice = std::chrono::milliseconds(100);
+
+// Keys of a page copied at once, each under its own lock. One at a time, a key is two store
+// round trips in a row, and under the Atlantis mix the copy crawled at about 400 keys/s
+// (tools/bench_backfill.sh, BENCHMARKS.md).
+constexpr size_t kCopyConcurrency = 16;
 
 json::object progressJson(const BackfillProgress& p) {
   return {{"state", p.state},        {"db", p.db},
@@ -67,6 +73,35 @@ BackfillProgress loadProgress(const std::string& dir) {
 }
 
 }  // namespace
+
+asio::awaitable<Status> Router::copyWorker(int db, StoreRole from, const std::vector<std::string>* keys,
+                                           CopyTally* tally) {
+  for (size_t i = tally->next++; i < keys->size() && !tally->failed; i = tally->next++) {
+    if (stopping_) {
+      // The page is not saved as copied: the next start copies it again.
+      tally->failed = true;
+      co_return Status::unavailable("stopped; it resumes at the next start");
+    }
+    const std::string& key = (*keys)[i];
+    auto guard = co_await locks_.lock(db, key);
+    if (journal_.dirtyTarget(db, key)) continue;  // the replayer owns it
+    auto read = legacy_.get(db, key);
+    auto value = co_await std::move(read);
+    if (!value) {
+      tally->failed = true;
+      co_return value.status();
+    }
+    if (from == StoreRole::kEnhanced && value->has_value()) continue;  // copied in pass one
+    auto apply = applyTo(StoreRole::kEnhanced, db, key, value->has_value() ? Change::kPut : Change::kDelete,
+                         value->value_or(std::string()));
+    if (Status s = co_await std::move(apply); !s) {
+      tally->failed = true;
+      co_return s;
+    }
+    ++(value->has_value() ? tally->copied : tally->removed);
+  }
+  co_return Status::ok();
+}
 
 json::object Router::backfillJson() const {
   std::lock_guard lock(backfill_mu_);
@@ -144,19 +179,15 @@ asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
         auto scan = store(from).scan(ScanRequest{.db = p.db, .cursor = p.cursor, .count = 500});
         auto page = co_await std::move(scan);
         if (!page) co_return fail(page.status());
-        for (const auto& key : page->keys) {
-          auto guard = co_await locks_.lock(p.db, key);
-          if (journal_.dirtyTarget(p.db, key)) continue;  // the replayer owns it
-          auto read = legacy_.get(p.db, key);
-          auto value = co_await std::move(read);
-          if (!value) co_return fail(value.status());
-          if (from == StoreRole::kEnhanced && value->has_value()) continue;  // copied in pass one
-          auto apply = applyTo(StoreRole::kEnhanced, p.db, key, value->has_value() ? Change::kPut : Change::kDelete,
-                               value->value_or(std::string()));
-          Status s = co_await std::move(apply);
-          if (!s) co_return fail(s);
-          ++(value->has_value() ? p.copied : p.removed);
-        }
+        CopyTally tally;
+        const std::vector<std::string>& keys = page->keys;
+        auto copy = runParallel(std::min(kCopyConcurrency, keys.size()), [this, &p, from, &keys, &tally](size_t) {
+          return copyWorker(p.db, from, &keys, &tally);
+        });
+        Status copied = co_await std::move(copy);
+        p.copied += tally.copied.load();
+        p.removed += tally.removed.load();
+        if (!copied) co_return fail(copied);
         p.cursor = page->next_cursor;
         done_here += page->keys.size();
         {
