@@ -211,7 +211,7 @@ std::optional<StoreRole> RepairJournal::dirtyTarget(int db, std::string_view key
   appendIndexKey(db, key, lookup);
   std::lock_guard lock(mu_);
   auto it = index_.find(lookup);
-  if (it == index_.end() || (!settled_.empty() && settled_.count(lookup) != 0)) return std::nullopt;
+  if (it == index_.end()) return std::nullopt;
   return it->second;
 }
 
@@ -221,21 +221,14 @@ asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole t
     std::lock_guard lock(mu_);
     auto it = index_.find(ik);
     const bool memory_only = memory_only_.count(ik) != 0;
-    if (it != index_.end() && it->second == target && !memory_only) {
-      // On disk already; a settled entry is dirty again, with no write.
-      if (settled_.erase(ik) != 0) publishSize();
-      co_return Status::ok();
-    }
-    // The bound is on the durable entries of dirty keys; a key already on disk is rewritten in
-    // place. Settled entries are not counted: they only wait for their removal, and counting
-    // them could refuse writes for entries that no longer matter.
+    if (it != index_.end() && it->second == target && !memory_only) co_return Status::ok();
+    // The bound is on the durable entries; a key already on disk is rewritten in place.
     const bool on_disk = it != index_.end() && !memory_only;
-    if (!on_disk && index_.size() - memory_only_.size() - settled_.size() >= max_entries_) {
+    if (!on_disk && index_.size() - memory_only_.size() >= max_entries_) {
       // Pinned in memory only: ownership stays safe while this process lives, but a restart
       // would forget the entry, so the caller must not acknowledge what depends on it.
       index_[ik] = target;
-      settled_.erase(ik);
-      publishSize();
+      size_.store(index_.size(), std::memory_order_release);
       ++overflow_;
       memory_only_.insert(ik);
       co_return Status::unavailable("the repair journal is full (" + std::to_string(max_entries_) +
@@ -269,8 +262,7 @@ asio::awaitable<Status> RepairJournal::mark(int db, std::string key, StoreRole t
   auto result = co_await std::move(put);
   std::lock_guard lock(mu_);
   index_[ik] = target;  // pinned even if the durable write failed
-  settled_.erase(ik);
-  publishSize();
+  size_.store(index_.size(), std::memory_order_release);
   if (!result) {
     ++overflow_;
     memory_only_.insert(ik);
@@ -297,48 +289,13 @@ asio::awaitable<Status> RepairJournal::clear(int db, std::string key) {
   std::lock_guard lock(mu_);
   index_.erase(ik);
   memory_only_.erase(ik);
-  settled_.erase(ik);
   if (slot) {
     long_slots_.erase(ik);
     used_slots_.erase(*slot);
   }
-  publishSize();
+  size_.store(index_.size(), std::memory_order_release);
   co_return Status::ok();
 }
-
-void RepairJournal::settle(int db, std::string_view key) {
-  const std::string ik = indexKey(db, key);
-  std::lock_guard lock(mu_);
-  if (index_.count(ik) == 0) return;
-  if (memory_only_.erase(ik) != 0) {
-    // Not on disk: nothing is left to remove later.
-    index_.erase(ik);
-    settled_.erase(ik);
-    if (auto slot = long_slots_.find(ik); slot != long_slots_.end()) {
-      used_slots_.erase(slot->second);
-      long_slots_.erase(slot);
-    }
-  } else {
-    settled_.insert(ik);
-  }
-  publishSize();
-}
-
-asio::awaitable<Status> RepairJournal::clearSettled(int db, std::string key) {
-  {
-    std::lock_guard lock(mu_);
-    if (settled_.count(indexKey(db, key)) == 0) co_return Status::ok();  // dirty again, or gone
-  }
-  auto clear = this->clear(db, std::move(key));
-  co_return co_await std::move(clear);
-}
-
-size_t RepairJournal::settledCount() const {
-  std::lock_guard lock(mu_);
-  return settled_.size();
-}
-
-void RepairJournal::publishSize() { size_.store(index_.size() - settled_.size(), std::memory_order_release); }
 
 size_t RepairJournal::depth() const { return size_.load(std::memory_order_acquire); }
 
@@ -346,7 +303,7 @@ size_t RepairJournal::depthFor(StoreRole target) const {
   if (depth() == 0) return 0;
   std::lock_guard lock(mu_);
   size_t n = 0;
-  for (const auto& [key, t] : index_) n += t == target && settled_.count(key) == 0 ? 1 : 0;
+  for (const auto& [key, t] : index_) n += t == target ? 1 : 0;
   return n;
 }
 
@@ -365,7 +322,7 @@ size_t RepairJournal::memoryOnlyCount() const {
   return memory_only_.size();
 }
 
-std::vector<RepairJournal::Entry> RepairJournal::pending(size_t max, size_t skip, bool with_settled) const {
+std::vector<RepairJournal::Entry> RepairJournal::pending(size_t max, size_t skip) const {
   std::lock_guard lock(mu_);
   std::vector<Entry> out;
   if (index_.empty()) return out;
@@ -374,11 +331,8 @@ std::vector<RepairJournal::Entry> RepairJournal::pending(size_t max, size_t skip
   auto it = std::next(index_.begin(), static_cast<std::ptrdiff_t>(skip));
   for (size_t taken = 0; taken < n && out.size() < max; ++taken) {
     const auto& [ik, target] = *it;
-    const bool settled = !settled_.empty() && settled_.count(ik) != 0;
-    if (with_settled || !settled) {
-      int db = (static_cast<unsigned char>(ik[0]) << 8) | static_cast<unsigned char>(ik[1]);
-      out.push_back({db, ik.substr(2), target, settled});
-    }
+    int db = (static_cast<unsigned char>(ik[0]) << 8) | static_cast<unsigned char>(ik[1]);
+    out.push_back({db, ik.substr(2), target});
     if (++it == index_.end()) it = index_.begin();
   }
   return out;

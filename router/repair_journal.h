@@ -39,7 +39,6 @@ class RepairJournal {
     int db;
     std::string key;
     StoreRole target;
-    bool settled = false;  // see settle()
   };
 
   static Result<std::unique_ptr<RepairJournal>> open(const std::string& dir, int databases, size_t max_entries);
@@ -52,19 +51,7 @@ class RepairJournal {
   boost::asio::awaitable<Status> mark(int db, std::string key, StoreRole target);
   // Removes the key's entry once its target was repaired.
   boost::asio::awaitable<Status> clear(int db, std::string key);
-  // The key's target was repaired: the key is clean from now on (dirtyTarget, depth, pending),
-  // with no I/O, and its entry stays on disk until clearSettled() removes it; a mark() before then
-  // makes it dirty again without writing. The request path settles instead of clearing so it
-  // never waits for a commit of the journal: a restart only finds the entry again and copies the
-  // key once more. An entry kept in memory only leaves at once.
-  void settle(int db, std::string_view key);
-  // Removes a settled entry from disk; nothing if the key was marked again meanwhile. Requires
-  // the caller to hold what keeps mark() off the key (the router's key lock).
-  boost::asio::awaitable<Status> clearSettled(int db, std::string key);
-  // Settled entries still on disk.
-  size_t settledCount() const;
 
-  // Dirty keys (settled ones not counted).
   size_t depth() const;
   // Entries whose target is `target` (walks the index: for status and breaker recovery, not the
   // request path).
@@ -79,26 +66,21 @@ class RepairJournal {
   // Up to `max` entries, for the replayer and the status, starting `skip` entries into the index
   // (modulo its size, wrapping around): the replayer moves past entries that keep failing, so
   // they cannot hold the others back.
-  // Settled entries only `with_settled` (the replayer's, which removes them from disk).
-  std::vector<Entry> pending(size_t max, size_t skip = 0, bool with_settled = false) const;
+  std::vector<Entry> pending(size_t max, size_t skip = 0) const;
 
  private:
   RepairJournal(std::unique_ptr<LmdbStore> store, int databases, size_t max_entries);
   static std::string indexKey(int db, std::string_view key);
   static bool isLong(std::string_view key);
   static std::string slotKey(int db, std::string_view key, int n);
-  // size_ from the index and the settled entries. Requires mu_.
-  void publishSize();
 
   std::unique_ptr<LmdbStore> store_;
   const int databases_;  // the stores' databases; entries of long keys are in database databases_
   size_t max_entries_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, StoreRole> index_;  // GUARDED_BY(mu_)
-  // Index keys whose entry was settled: clean, still on disk (GUARDED_BY(mu_)).
-  std::unordered_set<std::string> settled_;
-  // index_.size() less the settled entries, readable without the mutex: the request path asks
-  // dirtyTarget() on every call, and the journal is almost always empty.
+  // index_.size(), readable without the mutex: the request path asks dirtyTarget() on every
+  // call, and the journal is almost always empty.
   std::atomic<size_t> size_{0};
   size_t overflow_ = 0;                               // GUARDED_BY(mu_)
   std::unordered_set<std::string> memory_only_;       // GUARDED_BY(mu_): index keys not on disk

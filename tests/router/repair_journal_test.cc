@@ -206,56 +206,5 @@ TEST(RepairJournal, PendingStartsWhereAskedAndWraps) {
   EXPECT_EQ(journal->pending(3, 1000003).size(), 3u);
 }
 
-// A settled entry: the key is clean at once (no I/O), the entry stays on disk until
-// clearSettled(), a restart before then finds it dirty again, and a mark makes it dirty again so
-// clearSettled() leaves it.
-TEST(RepairJournal, ASettledEntryIsCleanAndLeavesTheDiskOnlyWhenCleared) {
-  testing::TempDir dir;
-  const std::string path = dir.file("journal");
-  const std::string long_key = "pr/" + std::string(700, 'l');
-  {
-    auto journal = RepairJournal::open(path, 1, 3).value();
-    for (const std::string& key : {std::string("pr/a"), std::string("pr/b"), long_key}) {
-      ASSERT_TRUE(runSync(journal->mark(0, key, StoreRole::kEnhanced)).isOk());
-    }
-    journal->settle(0, "pr/a");
-    journal->settle(0, long_key);
-    journal->settle(0, "pr/none");  // not journaled: nothing happens
-    EXPECT_EQ(journal->dirtyTarget(0, "pr/a"), std::nullopt);
-    EXPECT_EQ(journal->dirtyTarget(0, long_key), std::nullopt);
-    EXPECT_EQ(journal->dirtyTarget(0, "pr/b"), StoreRole::kEnhanced);
-    EXPECT_EQ(journal->depth(), 1u);
-    EXPECT_EQ(journal->depthFor(StoreRole::kEnhanced), 1u);
-    EXPECT_EQ(journal->settledCount(), 2u);
-    ASSERT_EQ(journal->pending(10).size(), 1u);
-    EXPECT_EQ(journal->pending(10)[0].key, "pr/b");
-    size_t settled = 0;
-    for (const auto& e : journal->pending(10, 0, /*with_settled=*/true)) settled += e.settled ? 1 : 0;
-    EXPECT_EQ(settled, 2u);
-    // Not counted by the bound of 3: a new key still gets a durable entry.
-    ASSERT_TRUE(runSync(journal->mark(0, "pr/c", StoreRole::kEnhanced)).isOk());
-    EXPECT_EQ(journal->memoryOnlyCount(), 0u);
-  }
-  {
-    // A restart before the entries were removed: both keys are dirty again.
-    auto journal = RepairJournal::open(path, 1, 3).value();
-    EXPECT_EQ(journal->depth(), 4u);
-    EXPECT_EQ(journal->settledCount(), 0u);
-    journal->settle(0, "pr/a");
-    journal->settle(0, long_key);
-    ASSERT_TRUE(runSync(journal->mark(0, long_key, StoreRole::kEnhanced)).isOk());  // dirty again
-    EXPECT_EQ(journal->dirtyTarget(0, long_key), StoreRole::kEnhanced);
-    EXPECT_EQ(journal->settledCount(), 1u);
-    ASSERT_TRUE(runSync(journal->clearSettled(0, "pr/a")).isOk());
-    ASSERT_TRUE(runSync(journal->clearSettled(0, long_key)).isOk());  // marked since: stays
-    EXPECT_EQ(journal->settledCount(), 0u);
-    EXPECT_EQ(journal->depth(), 3u);
-  }
-  auto journal = RepairJournal::open(path, 1, 3).value();
-  EXPECT_EQ(journal->depth(), 3u);
-  EXPECT_EQ(journal->dirtyTarget(0, "pr/a"), std::nullopt) << "cleared from disk";
-  EXPECT_EQ(journal->dirtyTarget(0, long_key), StoreRole::kEnhanced);
-}
-
 }  // namespace
 }  // namespace lockshift
