@@ -112,7 +112,7 @@ asio::awaitable<Result<bool>> Router::journalAhead(int db, std::string key, Stor
   // Marked before legacy applies the write, not after as elsewhere: a process killed between the
   // two would leave legacy changed, enhanced not and no entry, and the backfill it resumes may be
   // past the key already. (In the other states an unclean start refills enhanced or runs a repair
-  // check.) The write then settles the entry itself (settleAhead).
+  // check.) The write then has the key repaired at once (repairSoon).
   auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
   Status marked = co_await std::move(mark);
   publishJournal();
@@ -120,18 +120,18 @@ asio::awaitable<Result<bool>> Router::journalAhead(int db, std::string key, Stor
   co_return true;
 }
 
-asio::awaitable<void> Router::settleAhead(int db, std::string key, std::optional<Change> change, std::string value) {
-  // A replay still queued for the key would land on top (see repair): the replayer copies it.
-  if (mirror_ != nullptr && mirror_->pending(db, key)) co_return;
-  if (change) {
-    auto apply = applyTo(StoreRole::kEnhanced, db, key, *change, std::move(value));
-    if (Status s = co_await std::move(apply); !s) {
-      metrics_.countPropagationFailure(StoreRole::kEnhanced);
-      co_return;  // the entry stays for the replayer
-    }
+void Router::repairSoon(int db, std::string key) {
+  // Bounded: past kEagerRepairs in flight the key waits for the replayer's rounds instead.
+  if (stopping_ || eager_repairs_.fetch_add(1) >= kEagerRepairs) {
+    --eager_repairs_;
+    return;
   }
-  journal_.settle(db, key);  // its entry leaves the disk later (the replayer): no commit waited for here
-  publishJournal();
+  spawnBackground([this, db, key = std::move(key)]() -> asio::awaitable<void> {
+    // Takes the key's lock, so it starts once the write that asked has returned.
+    auto call = repair(RepairJournal::Entry{db, key, StoreRole::kEnhanced});
+    co_await std::move(call);  // a failure leaves the entry for the replayer
+    --eager_repairs_;
+  });
 }
 
 Status Router::checkKeyForSet(std::string_view key) const {
@@ -160,13 +160,7 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   auto call = store(owner).put(std::move(request));
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kPut, result.status(), since(t));
-  if (*marked) {
-    if (!result.isOk()) co_return result;  // legacy may or may not have applied it: the replayer copies
-    const bool applied = result->outcome == PutResult::Outcome::kApplied;
-    auto settle = settleAhead(db, key, applied ? std::optional(Change::kPut) : std::nullopt, applied ? value : "");
-    co_await std::move(settle);
-    co_return result;
-  }
+  if (*marked) repairSoon(db, key);
   // Decided again now that legacy answered, as del() does: the shadow phase may have ended
   // meanwhile (leaving it waits only for replays already queued), and a replay submitted now
   // would reach enhanced after it owns the key. propagate() journals the write instead.
@@ -201,11 +195,7 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
     metrics_.observe(owner, RouterMetrics::Op::kDelete, result.status(), since(t));
     if (!result) co_return result.status();
     deleted += *result;
-    if (*marked) {
-      auto settle = settleAhead(db, key, Change::kDelete, {});
-      co_await std::move(settle);
-      continue;
-    }
+    if (*marked) repairSoon(db, key);
     if (owner == StoreRole::kLegacy && mirroring()) {
       MirroredCall mirrored{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result};
       auto write = mirrorWrite(std::move(mirrored));
@@ -231,12 +221,7 @@ asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(
   auto call = store(owner).deleteIfOwnedByPull(db, key, pull_num);
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kUnlockScript, result.status(), since(t));
-  if (*marked) {
-    if (!result.isOk()) co_return result;  // as in put()
-    auto settle = settleAhead(db, key, result->has_value() ? std::optional(Change::kDelete) : std::nullopt, {});
-    co_await std::move(settle);
-    co_return result;
-  }
+  if (*marked) repairSoon(db, key);
   if (owner == StoreRole::kLegacy && mirroring() && result.isOk()) {
     MirroredCall mirrored{.op = MirroredCall::Op::kUnlockScript, .db = db, .key = key,
                           .pull_num = std::move(pull_num), .value = *result};

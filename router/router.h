@@ -176,17 +176,17 @@ class Router final : public LockStore, public ControlPlane {
   asio::awaitable<Status> ensureDurable(int db, std::string key);
   // While legacy is being copied into enhanced (enhanced in use, not filled yet), journals a
   // write to a legacy-owned key for enhanced before legacy applies it (router.cc). True when it
-  // marked the key: the write must then call settleAhead once legacy has answered it.
+  // marked the key: the write then calls repairSoon once legacy has answered it.
   asio::awaitable<Result<bool>> journalAhead(int db, std::string key, StoreRole owner);
-  // For a write journalAhead marked, once legacy answered it without an error: applies `change`
-  // (what legacy did to the key; nullopt when nothing, such as a refused put) to enhanced and
-  // clears the entry, still under the key's lock. Otherwise every key written while the backfill
-  // copies would wait for the replayer, whose rounds are paced while clients call, and a move
-  // out of shadow would wait for all of them. The backfill copies the key under the same lock,
-  // before or after, so enhanced ends with legacy's value either way; the key was clean before
-  // the mark, so a write that changed nothing leaves nothing to repair. When enhanced fails the
-  // entry stays for the replayer. Requires the key's lock.
-  asio::awaitable<void> settleAhead(int db, std::string key, std::optional<Change> change, std::string value);
+  // For a write journalAhead marked, once legacy has answered it: repairs the key in the
+  // background right away (repair(), under the key's lock, so after the write returns), rather
+  // than leaving it to the replayer, whose rounds are paced while clients call; otherwise every
+  // key written while the backfill copies waits for those rounds, and the move out of shadow for
+  // all of them. The client is never kept waiting for enhanced (DESIGN §6, promise 5). At most
+  // kEagerRepairs at once; past that, and when a repair fails, the replayer has the key.
+  void repairSoon(int db, std::string key);
+  static constexpr int kEagerRepairs = 64;
+  std::atomic<int> eager_repairs_{0};
   // Copies the source's current value of a journaled key to its target. Takes the key's lock.
   // Coroutine parameters are taken by value: a reference would dangle once the caller's
   // temporary dies while the coroutine is suspended.

@@ -213,13 +213,9 @@ asio::awaitable<Result<std::optional<std::string>>> Router::forceUnlock(int db, 
       auto call = store(owner).del(db, {key});
       auto deleted = co_await std::move(call);
       if (!deleted) co_return deleted.status();
-      if (*marked) {
-        auto settle = settleAhead(db, key, Change::kDelete, {});
-        co_await std::move(settle);
-      } else {
-        auto copy = propagate(db, key, owner, Change::kDelete, {});
-        copied = co_await std::move(copy);
-      }
+      if (*marked) repairSoon(db, key);
+      auto copy = propagate(db, key, owner, Change::kDelete, {});
+      copied = co_await std::move(copy);
     }
   }
   if (previous) {

@@ -178,11 +178,6 @@ asio::awaitable<void> Router::flagLoop() {
 
 asio::awaitable<Status> Router::repair(RepairJournal::Entry entry) {
   auto guard = co_await locks_.lock(entry.db, entry.key);
-  if (entry.settled) {
-    // Repaired already by the write that marked it (settleAhead): only the entry leaves the disk.
-    auto clear = journal_.clearSettled(entry.db, entry.key);
-    co_return co_await std::move(clear);
-  }
   if (journal_.dirtyTarget(entry.db, entry.key) != entry.target) co_return Status::ok();  // done meanwhile
   // A replay still queued for this key would land on top of the copy: let the mirror skip it
   // first (it skips dirty keys), then copy.
@@ -200,7 +195,7 @@ asio::awaitable<Status> Router::repair(RepairJournal::Entry entry) {
 }
 
 asio::awaitable<size_t> Router::replayOnce(size_t max) {
-  const std::vector<RepairJournal::Entry> entries = journal_.pending(max, replay_skip_, /*with_settled=*/true);
+  const std::vector<RepairJournal::Entry> entries = journal_.pending(max, replay_skip_);
   // Several keys at a time: a repair is two store round trips and a durable journal write, and
   // LMDB's group commit takes the writes of all repairs in flight in one commit. One at a time, the
   // journal a rollback leaves drained at 730-860 keys/s; 16 at a time, at 1630-1960 keys/s with
@@ -240,7 +235,7 @@ asio::awaitable<void> Router::replayLoop() {
       co_await std::move(probe);
       publishStateMetrics();
     }
-    if (journal_.depth() == 0 && journal_.settledCount() == 0) continue;
+    if (journal_.depth() == 0) continue;
     const uint64_t calls_before = client_calls_.load(std::memory_order_relaxed);
     auto call = replayOnce(256);
     size_t repaired = co_await std::move(call);
@@ -459,7 +454,6 @@ asio::awaitable<json::object> Router::status() {
   }
   out["journal"] = json::object{{"depth", journal_.depth()}, {"overflow", journal_.overflowCount()},
                                 {"memory_only", journal_.memoryOnlyCount()},
-                                {"settled_on_disk", journal_.settledCount()},
                                 {"sample", std::move(sample)}};
   json::object stores;
   for (StoreRole role : {StoreRole::kLegacy, StoreRole::kEnhanced}) {
