@@ -121,8 +121,10 @@ asio::awaitable<Result<bool>> Router::journalAhead(int db, std::string key, Stor
 }
 
 void Router::repairSoon(int db, std::string key) {
-  // Bounded: past kEagerRepairs in flight the key waits for the replayer's rounds instead.
-  if (stopping_ || eager_repairs_.fetch_add(1) >= kEagerRepairs) {
+  // Bounded: past kEagerRepairs in flight the key waits for the replayer's rounds instead (as
+  // it does for a router not started, or stopping).
+  if (io_ == nullptr || stopping_) return;
+  if (eager_repairs_.fetch_add(1) >= kEagerRepairs) {
     --eager_repairs_;
     return;
   }
