@@ -774,9 +774,7 @@ TEST(Router, DuringTheBackfillAWrittenKeyIsRepairedAtOnceWithoutTheClientWaiting
   ASSERT_FALSE(stack.control().snapshot()->enhanced_filled);
   ASSERT_EQ(stack.journal().depth(), 0u);
   auto drained = [&] {
-    for (int i = 0; i < 1000 && stack.journal().depth() != 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    secondsToDrain(stack, std::chrono::seconds(5));
     return stack.journal().depth() == 0;
   };
 
