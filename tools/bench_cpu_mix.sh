@@ -29,6 +29,9 @@ MIX_SECONDS="${MIX_SECONDS:-6}"
 THREADS="${THREADS:-1}"  # lockshift's [server] threads
 
 source tools/bench_lib.sh
+need_number RUNS "$RUNS"
+need_number MIX_SECONDS "$MIX_SECONDS"
+[[ "$THREADS" =~ ^[0-9]+$ ]] || { echo "THREADS must be a whole number (0: one per core), not '$THREADS'" >&2; exit 2; }
 bench_init lockshift atlantis_loadgen
 
 # redis_pair NAME: two redis-servers; sets NAME_legacy, NAME_enhanced (ports) and their _pid.
