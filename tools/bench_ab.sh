@@ -9,15 +9,23 @@
 # lockshift), then pass ../base/build/lockshift.
 # Usage: tools/bench_ab.sh BINARY_A BINARY_B [PHASE [ROUNDS]]   (legacy-only, 6 rounds by default)
 # EVENTS=1 drives the clients from one epoll thread (atlantis_loadgen --events 1).
+# RATE=R has the clients send R commands/s together (atlantis_loadgen --rate R) instead of as fast
+# as each binary answers: at a load both sustain, the CPU per command compares the work each
+# does without the scheduling luck of a saturated run (commands/s then only shows whether both
+# kept up).
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n '2,11p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,15p' "$0"; exit 2; }
 bin_a=$(realpath "$1"); bin_b=$(realpath "$2")
 cd "$(dirname "$0")/.."
 PHASE="${3:-legacy-only}"
 ROUNDS="${4:-6}"
 MIX_SECONDS="${MIX_SECONDS:-6}"
+RATE="${RATE:-0}"
 
 source tools/bench_lib.sh
+need_number ROUNDS "$ROUNDS"
+need_number MIX_SECONDS "$MIX_SECONDS"
+[[ "$RATE" =~ ^[0-9]+$ ]] || { echo "RATE must be a whole number of commands/s (0: as fast as answered), not '$RATE'" >&2; exit 2; }
 bench_init atlantis_loadgen
 
 declare -A port ls_pids enhanced_pids
@@ -43,7 +51,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for t in a b; do
     l0=$(ticks "${ls_pids[$t]}"); e0=$(ticks "${enhanced_pids[$t]}")
     out=$(build/atlantis_loadgen --port "${port[$t]}" --clients 50 --seconds "$MIX_SECONDS" --keys 1000 \
-      --events "${EVENTS:-0}")
+      --events "${EVENTS:-0}" --rate "$RATE")
     l1=$(ticks "${ls_pids[$t]}"); e1=$(ticks "${enhanced_pids[$t]}")
     rate=$(sed 's/.*commands_per_s=\([0-9]*\).*/\1/' <<<"$out")
     awk -v t=$t -v r=$round -v c="$rate" -v l=$((l1 - l0)) -v e=$((e1 - e0)) -v hz="$hz" -v s="$MIX_SECONDS" \
@@ -59,6 +67,7 @@ col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$work/rounds" | median; 
 ratios=$(awk '{ v[$1, $2] = $3 } END { for (r = 1; ("a", r) in v; r++) printf "%.4f\n", v["b", r] / v["a", r] }' \
   "$work/rounds" | median)
 echo
+[ "$RATE" = 0 ] || printf 'offered load %s commands/s; ' "$RATE"
 printf 'phase %s, %s rounds of %ss: medians A %.0f, B %.0f commands/s (per-round B / A median %.2f); ' \
   "$PHASE" "$ROUNDS" "$MIX_SECONDS" "$(col a 3)" "$(col b 3)" "$ratios"
 printf 'lockshift %.2f vs %.2f µs, enhanced redis %.2f vs %.2f µs per client command\n' \
