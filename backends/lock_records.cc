@@ -2,15 +2,28 @@
 
 namespace lockshift::records {
 
+namespace {
+
+Holder holderFrom(LockIdentity identity) {
+  Holder holder;
+  holder.pull_num = identity.pull_num;
+  holder.repo = identity.repo_full_name;
+  holder.user = identity.username;
+  holder.identity = std::move(identity);
+  return holder;
+}
+
+}  // namespace
+
 std::optional<Holder> holderOf(std::string_view value) {
   Result<LockIdentity> identity = parseProjectLock(value);
   if (!identity.isOk()) return std::nullopt;
-  Holder holder;
-  holder.pull_num = identity->pull_num;
-  holder.repo = identity->repo_full_name;
-  holder.user = identity->username;
-  holder.identity = std::move(*identity);
-  return holder;
+  return holderFrom(std::move(*identity));
+}
+
+std::optional<Holder> holderOf(const std::optional<LockIdentity>& parsed, std::string_view value) {
+  if (parsed) return holderFrom(*parsed);
+  return holderOf(value);
 }
 
 bool isNewGrant(const std::optional<std::string_view>& previous, std::string_view value) {

@@ -21,6 +21,9 @@ struct Holder {
   LockIdentity identity;
 };
 std::optional<Holder> holderOf(std::string_view value);
+// The same for a value already parsed: `parsed` is parseProjectLock(value) when the caller has it
+// (PutRequest::strict_owner), and then the value is not parsed again.
+std::optional<Holder> holderOf(const std::optional<LockIdentity>& parsed, std::string_view value);
 
 // Whether writing `value` over `previous` (nullopt: the key is absent) grants the key, and so
 // takes a new fencing token and acquired-at: always, unless both are project locks held by the

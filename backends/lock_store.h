@@ -42,7 +42,9 @@ struct PutRequest {
   bool return_previous = false;
   // Strict acquire (DESIGN §2): when set, the put succeeds only if the key is free or the current
   // value is a project lock held by the same holder (LockIdentity::sameHolder). A value that does
-  // not parse as a project lock counts as held by someone else.
+  // not parse as a project lock counts as held by someone else. It is what parseProjectLock()
+  // reads from `value` (the proxy sets it so), and a store with records takes the holder from it
+  // instead of parsing the value again.
   std::optional<LockIdentity> strict_owner;
 };
 

@@ -340,7 +340,7 @@ asio::awaitable<Result<std::optional<std::string>>> Records::get(Self self, std:
 asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
   const std::string record = recordKey(self->prefix_, request.key);
   const std::string fence = fenceKey(self->prefix_, request.key);
-  std::optional<records::Holder> holder = records::holderOf(request.value);
+  std::optional<records::Holder> holder = records::holderOf(request.strict_owner, request.value);
 
   // Prepare: the holder's index entries, before the record can say it holds.
   const std::string prepared = std::to_string(nextPrepareScore());

@@ -17,7 +17,8 @@
 //                                   kNameIndexPrefix (lock_store.h), for ZRANGEBYLEX by prefix
 //   name marker P{n}names-built     "1" once the name index holds every such K (see below)
 // b = stableHash64(K) % 1024 and c = stableHash64(R) % 1024, in decimal; n = R's length in bytes.
-// The holder fields come from records::holderOf() of the value (Boost.JSON, as in LmdbStore), so
+// The holder fields come from records::holderOf() of the value (Boost.JSON, as in LmdbStore; for
+// a strict acquire from its strict_owner, which the proxy parsed from the same value), so
 // strict acquire and the grant decision compare fields and decide exactly as LmdbStore does; no
 // script decodes JSON except the unlock, which keeps Atlantis's own reading of Pull.Num.
 //

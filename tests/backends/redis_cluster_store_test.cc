@@ -25,15 +25,8 @@ std::string lockValue(int64_t pull, const std::string& user, const std::string& 
          R"("},"Workspace":"default","Time":"2025-01-01T00:00:00Z"})";
 }
 
-LockIdentity ownerOf(int64_t pull, const std::string& path = "infra") {
-  LockIdentity owner;
-  owner.pull_num = pull;
-  owner.repo_full_name = "acme/repo";
-  owner.path = path;
-  owner.project_name = "p";
-  owner.workspace = "default";
-  return owner;
-}
+// As the proxy sets PutRequest::strict_owner: what parseProjectLock() reads from the value.
+LockIdentity ownerOf(const std::string& value) { return parseProjectLock(value).value(); }
 
 using RedisClusterBasicTest = RedisClusterStoreTest;
 
@@ -112,10 +105,10 @@ TEST_F(RedisClusterBasicTest, EveryOperationOnKeysOfEveryMaster) {
     EXPECT_EQ(readFrom(store, keys[1]), "nx");
     // Strict acquire: free, same holder again, another pull refused.
     const std::string lock_key = keys[2];
-    PutRequest acquire{.key = lock_key, .value = lockValue(7, "alice"), .strict_owner = ownerOf(7)};
+    PutRequest acquire{.key = lock_key, .value = lockValue(7, "alice"), .strict_owner = ownerOf(lockValue(7, "alice"))};
     EXPECT_EQ(await(store.put(acquire))->outcome, PutResult::Outcome::kApplied);
     EXPECT_EQ(await(store.put(acquire))->outcome, PutResult::Outcome::kApplied);
-    PutRequest rival{.key = lock_key, .value = lockValue(8, "bob"), .strict_owner = ownerOf(8)};
+    PutRequest rival{.key = lock_key, .value = lockValue(8, "bob"), .strict_owner = ownerOf(lockValue(8, "bob"))};
     auto refused = await(store.put(rival));
     ASSERT_TRUE(refused.isOk()) << refused.status().toString();
     EXPECT_EQ(refused->outcome, PutResult::Outcome::kLockedByOther);

@@ -31,16 +31,6 @@ std::string lockValue(int64_t pull, const std::string& user, const std::string& 
          R"(","Teams":null},"Workspace":"default","Time":"2026-11-22T10:00:00Z"})";
 }
 
-LockIdentity ownerOf(int64_t pull, const std::string& repo, const std::string& path) {
-  LockIdentity owner;
-  owner.pull_num = pull;
-  owner.repo_full_name = repo;
-  owner.path = path;
-  owner.project_name = "p";
-  owner.workspace = "default";
-  return owner;
-}
-
 std::string lockKey(const std::string& repo, const std::string& path) {
   return "pr/" + repo + "/" + path + "/default/p";
 }
@@ -87,7 +77,7 @@ class RecordsTest : public RedisClusterStoreTest {
     PutRequest request;
     request.key = lockKey(repo, path);
     request.value = lockValue(pull, user, repo, path);
-    if (strict) request.strict_owner = ownerOf(pull, repo, path);
+    if (strict) request.strict_owner = parseProjectLock(request.value).value();  // as the proxy sets it
     return await(store.put(request));
   }
   LockRecord record(LockStore& store, const std::string& key) {
