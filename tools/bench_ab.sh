@@ -25,7 +25,8 @@ RATE="${RATE:-0}"
 source tools/bench_lib.sh
 need_number ROUNDS "$ROUNDS"
 need_number MIX_SECONDS "$MIX_SECONDS"
-[[ "$RATE" =~ ^[0-9]+$ ]] || { echo "RATE must be a whole number of commands/s (0: as fast as answered), not '$RATE'" >&2; exit 2; }
+[[ "$RATE" =~ ^[0-9]+$ ]] ||
+  { echo "RATE must be a whole number of commands/s (0: as fast as answered), not '$RATE'" >&2; exit 2; }
 bench_init atlantis_loadgen
 
 declare -A port ls_pids enhanced_pids
