@@ -27,6 +27,7 @@ need_number ROUNDS "$ROUNDS"
 need_number MIX_SECONDS "$MIX_SECONDS"
 [[ "$RATE" =~ ^[0-9]+$ ]] ||
   { echo "RATE must be a whole number of commands/s (0: as fast as answered), not '$RATE'" >&2; exit 2; }
+[ "$RATE" = 0 ] || [ "${EVENTS:-0}" = 0 ] || { echo "RATE needs the thread clients (EVENTS=0)" >&2; exit 2; }
 bench_init atlantis_loadgen
 
 declare -A port ls_pids enhanced_pids
