@@ -48,6 +48,14 @@ void KeyLocks::Guard::release() {
   if (next) next();
 }
 
+KeyLocks::Guard KeyLocks::tryLock(int db, std::string_view key) {
+  Stripe& stripe = stripeFor(db, key);
+  std::lock_guard lock(stripe.mu);
+  if (stripe.held) return Guard();
+  stripe.held = true;
+  return Guard(&stripe);
+}
+
 asio::awaitable<KeyLocks::Guard> KeyLocks::lockStripe(Stripe& stripe) {
   {
     std::lock_guard lock(stripe.mu);

@@ -103,12 +103,15 @@ asio::awaitable<Status> Router::ensureDurable(int db, std::string key) {
   co_return marked;
 }
 
-asio::awaitable<Result<bool>> Router::journalAhead(int db, std::string key, StoreRole owner) {
-  if (owner != StoreRole::kLegacy || journal_.dirtyTarget(db, key)) co_return false;
+bool Router::journalsAhead(int db, std::string_view key, StoreRole owner) const {
+  if (owner != StoreRole::kLegacy || journal_.dirtyTarget(db, key)) return false;
   auto state = control_.snapshot();
-  if (!state->enhanced_in_use || state->enhanced_filled) co_return false;
+  if (!state->enhanced_in_use || state->enhanced_filled) return false;
   // An LMDB enhanced store cannot hold such a key: it has nothing to repair (see propagate).
-  if (key.size() > LmdbStore::kMaxKeyLength && enhanced_.name() == "lmdb") co_return false;
+  return !(key.size() > LmdbStore::kMaxKeyLength && enhanced_.name() == "lmdb");
+}
+
+asio::awaitable<Status> Router::journalAhead(int db, std::string key) {
   // Marked before legacy applies the write, not after as elsewhere: a process killed between the
   // two would leave legacy changed, enhanced not and no entry, and the backfill it resumes may be
   // past the key already. (In the other states an unclean start refills enhanced or runs a repair
@@ -116,8 +119,7 @@ asio::awaitable<Result<bool>> Router::journalAhead(int db, std::string key, Stor
   auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
   Status marked = co_await std::move(mark);
   publishJournal();
-  if (!marked) co_return marked;
-  co_return true;
+  co_return marked;
 }
 
 void Router::repairSoon(int db, std::string key) {
@@ -145,37 +147,45 @@ Status Router::checkKeyForSet(std::string_view key) const {
                                  std::to_string(LmdbStore::kMaxKeyLength) + ", the longest key it can hold)");
 }
 
+// The write path below avoids starting a coroutine where a synchronous check tells it would
+// return at once (the key's lock, journalAhead, propagate), and keeps the mirror's copies out of
+// its frames: a frame larger than Asio's recycled blocks (1 020 bytes) costs a heap allocation per
+// call. See BENCHMARKS.md, "Round of 2026-12-06 (afternoon)".
+
 asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   countClientCall();
   if (Status s = checkKeyForSet(request.key); !s) co_return s;
-  auto guard = co_await locks_.lock(request.db, request.key);
+  KeyLocks::Guard guard = locks_.tryLock(request.db, request.key);
+  if (!guard) guard = co_await locks_.lock(request.db, request.key);
   const StoreRole owner = ownerOf(request.db, request.key);
-  auto ahead = journalAhead(request.db, request.key, owner);
-  const Result<bool> marked = co_await std::move(ahead);
-  if (!marked) co_return marked.status();
+  const bool marked = journalsAhead(request.db, request.key, owner);
+  if (marked) {
+    auto ahead = journalAhead(request.db, request.key);
+    if (Status s = co_await std::move(ahead); !s) co_return s;
+  }
   const int db = request.db;
-  const std::string key = request.key;
-  const std::string value = request.value;
-  std::optional<PutRequest> replay;
-  if (owner == StoreRole::kLegacy && mirroring()) replay = request;
+  std::string key = request.key;
+  std::string value = request.value;
+  std::unique_ptr<PutRequest> replay;
+  if (owner == StoreRole::kLegacy && mirroring()) replay = std::make_unique<PutRequest>(request);
   const auto t = std::chrono::steady_clock::now();
   auto call = store(owner).put(std::move(request));
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kPut, result.status(), since(t));
-  if (*marked) repairSoon(db, key);
+  if (marked) repairSoon(db, key);
   // Decided again now that legacy answered, as del() does: the shadow phase may have ended
   // meanwhile (leaving it waits only for replays already queued), and a replay submitted now
   // would reach enhanced after it owns the key. propagate() journals the write instead.
-  const bool mirror = replay.has_value() && mirroring();
-  if (mirror && result.isOk()) {
+  if (replay != nullptr && mirroring() && result.isOk()) {
     // Refusals are mirrored too: enhanced must refuse the same lock to the same holder.
-    MirroredCall mirrored{.op = MirroredCall::Op::kPut, .db = db, .key = key, .put = std::move(*replay),
-                          .put_result = *result};
-    auto write = mirrorWrite(std::move(mirrored));
+    auto write = mirrorWrite(
+        MirroredCall{.op = MirroredCall::Op::kPut, .db = db, .key = key, .put = std::move(*replay), .put_result = *result});
     if (Status s = co_await std::move(write); !s) co_return s;
   } else if (result.isOk() && result->outcome == PutResult::Outcome::kApplied) {
-    auto copy = propagate(db, key, owner, Change::kPut, value);
-    if (Status s = co_await std::move(copy); !s) co_return s;
+    if (Propagation how = propagation(db, key, owner, Change::kPut); how != Propagation::kNone) {
+      auto copy = propagate(db, std::move(key), owner, Change::kPut, std::move(value), how);
+      if (Status s = co_await std::move(copy); !s) co_return s;
+    }
   }
   co_return result;
 }
@@ -186,27 +196,31 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
   // time rules out lock-order deadlocks.
   int64_t deleted = 0;
   for (auto& key : keys) {
-    auto guard = co_await locks_.lock(db, key);
+    KeyLocks::Guard guard = locks_.tryLock(db, key);
+    if (!guard) guard = co_await locks_.lock(db, key);
     const StoreRole owner = ownerOf(db, key);
-    auto ahead = journalAhead(db, key, owner);
-    const Result<bool> marked = co_await std::move(ahead);
-    if (!marked) co_return marked.status();
+    const bool marked = journalsAhead(db, key, owner);
+    if (marked) {
+      auto ahead = journalAhead(db, key);
+      if (Status s = co_await std::move(ahead); !s) co_return s;
+    }
     const auto t = std::chrono::steady_clock::now();
     auto call = store(owner).del(db, {key});
     auto result = co_await std::move(call);
     metrics_.observe(owner, RouterMetrics::Op::kDelete, result.status(), since(t));
     if (!result) co_return result.status();
     deleted += *result;
-    if (*marked) repairSoon(db, key);
+    if (marked) repairSoon(db, key);
     if (owner == StoreRole::kLegacy && mirroring()) {
-      MirroredCall mirrored{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result};
-      auto write = mirrorWrite(std::move(mirrored));
+      auto write = mirrorWrite(MirroredCall{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result});
       if (Status s = co_await std::move(write); !s) co_return s;
       continue;
     }
     // Propagated even when the owner had nothing: the other store must not keep a stale copy.
-    auto copy = propagate(db, key, owner, Change::kDelete, {});
-    if (Status s = co_await std::move(copy); !s) co_return s;
+    if (Propagation how = propagation(db, key, owner, Change::kDelete); how != Propagation::kNone) {
+      auto copy = propagate(db, key, owner, Change::kDelete, {}, how);
+      if (Status s = co_await std::move(copy); !s) co_return s;
+    }
   }
   co_return deleted;
 }
@@ -214,24 +228,28 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
 asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(int db, std::string key,
                                                                                std::string pull_num) {
   countClientCall();
-  auto guard = co_await locks_.lock(db, key);
+  KeyLocks::Guard guard = locks_.tryLock(db, key);
+  if (!guard) guard = co_await locks_.lock(db, key);
   const StoreRole owner = ownerOf(db, key);
-  auto ahead = journalAhead(db, key, owner);
-  const Result<bool> marked = co_await std::move(ahead);
-  if (!marked) co_return marked.status();
+  const bool marked = journalsAhead(db, key, owner);
+  if (marked) {
+    auto ahead = journalAhead(db, key);
+    if (Status s = co_await std::move(ahead); !s) co_return s;
+  }
   const auto t = std::chrono::steady_clock::now();
   auto call = store(owner).deleteIfOwnedByPull(db, key, pull_num);
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kUnlockScript, result.status(), since(t));
-  if (*marked) repairSoon(db, key);
+  if (marked) repairSoon(db, key);
   if (owner == StoreRole::kLegacy && mirroring() && result.isOk()) {
-    MirroredCall mirrored{.op = MirroredCall::Op::kUnlockScript, .db = db, .key = key,
-                          .pull_num = std::move(pull_num), .value = *result};
-    auto write = mirrorWrite(std::move(mirrored));
+    auto write = mirrorWrite(MirroredCall{.op = MirroredCall::Op::kUnlockScript, .db = db, .key = key,
+                                          .pull_num = std::move(pull_num), .value = *result});
     if (Status s = co_await std::move(write); !s) co_return s;
   } else if (result.isOk() && result->has_value()) {
-    auto copy = propagate(db, key, owner, Change::kDelete, {});
-    if (Status s = co_await std::move(copy); !s) co_return s;
+    if (Propagation how = propagation(db, key, owner, Change::kDelete); how != Propagation::kNone) {
+      auto copy = propagate(db, std::move(key), owner, Change::kDelete, {}, how);
+      if (Status s = co_await std::move(copy); !s) co_return s;
+    }
   }
   co_return result;
 }
@@ -258,39 +276,46 @@ asio::awaitable<Status> Router::applyTo(StoreRole target, int db, std::string ke
   co_return status;
 }
 
-asio::awaitable<Status> Router::propagate(int db, std::string key, StoreRole owner, Change change,
-                                          std::string value) {
+Router::Propagation Router::propagation(int db, std::string_view key, StoreRole owner, Change change) const {
   const StoreRole target = other(owner);
   if (change == Change::kDelete && key.size() > LmdbStore::kMaxKeyLength && store(target).name() == "lmdb") {
     // An LMDB store cannot hold such a key (it refuses even to look it up), so it has nothing to
     // delete. Without this, a long key taken in a Redis legacy before an LMDB enhanced was in use
     // would stay journaled for a repair that can never succeed.
-    co_return Status::ok();
+    return Propagation::kNone;
   }
-  if (journal_.dirtyTarget(db, key)) {
-    auto entry = ensureDurable(db, key);  // already behind: the replayer copies it whole
-    co_return co_await std::move(entry);
-  }
+  if (journal_.dirtyTarget(db, key)) return Propagation::kEnsureDurable;  // the replayer copies it whole
+  if (target == StoreRole::kLegacy) return options_.keep_legacy_in_sync ? Propagation::kApply : Propagation::kNone;
   auto state = control_.snapshot();
-  bool synchronous = false;
-  if (target == StoreRole::kLegacy) {
-    if (!options_.keep_legacy_in_sync) co_return Status::ok();
-    synchronous = true;
-  } else {
-    if (!state->enhanced_in_use) co_return Status::ok();  // enhanced not in use yet
-    // Hybrid keeps a key's future owner current; while legacy owns everything (legacy-only,
-    // shadow, rollback) writes are journaled so the client never waits for enhanced.
-    // Also while a breaker has enhanced out of the path: it fails such a call at once (and the
-    // key is journaled), and lets it through as a probe once it is half-open.
-    synchronous = state->phase == Phase::kHybrid && !state->rollback.raised;
+  if (!state->enhanced_in_use) return Propagation::kNone;  // enhanced not in use yet
+  // Hybrid keeps a key's future owner current; while legacy owns everything (legacy-only,
+  // shadow, rollback) writes are journaled so the client never waits for enhanced.
+  // Also while a breaker has enhanced out of the path: it fails such a call at once (and the
+  // key is journaled), and lets it through as a probe once it is half-open.
+  return state->phase == Phase::kHybrid && !state->rollback.raised ? Propagation::kApply : Propagation::kJournal;
+}
+
+asio::awaitable<Status> Router::propagate(int db, std::string key, StoreRole owner, Change change,
+                                          std::string value, Propagation how) {
+  const StoreRole target = other(owner);
+  switch (how) {
+    case Propagation::kNone:
+      co_return Status::ok();
+    case Propagation::kEnsureDurable: {
+      auto entry = ensureDurable(db, std::move(key));
+      co_return co_await std::move(entry);
+    }
+    case Propagation::kApply: {
+      auto apply = applyTo(target, db, key, change, std::move(value));
+      Status s = co_await std::move(apply);
+      if (s.isOk()) co_return s;
+      metrics_.countPropagationFailure(target);
+      break;
+    }
+    case Propagation::kJournal:
+      break;
   }
-  if (synchronous) {
-    auto apply = applyTo(target, db, key, change, value);
-    Status s = co_await std::move(apply);
-    if (s.isOk()) co_return s;
-    metrics_.countPropagationFailure(target);
-  }
-  auto mark = journal_.mark(db, key, target);
+  auto mark = journal_.mark(db, std::move(key), target);
   Status marked = co_await std::move(mark);
   publishJournal();
   co_return marked;

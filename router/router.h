@@ -140,6 +140,7 @@ class Router final : public LockStore, public ControlPlane {
   enum class Change { kPut, kDelete };
 
   LockStore& store(StoreRole role) { return role == StoreRole::kLegacy ? legacy_ : enhanced_; }
+  const LockStore& store(StoreRole role) const { return role == StoreRole::kLegacy ? legacy_ : enhanced_; }
   // Refuses a SET of a key an LMDB enhanced store cannot hold (more than
   // LmdbStore::kMaxKeyLength bytes) once enhanced is in use: legacy would take it and enhanced
   // never, leaving the key pinned to legacy for good. Checked before any store is touched, so the
@@ -163,21 +164,29 @@ class Router final : public LockStore, public ControlPlane {
   // Appends the locks of `query` that legacy holds in `db`, by scanning legacy; sets *cut and
   // stops when `out` reaches the listing's bound.
   asio::awaitable<Status> scanLegacyFor(const LockQuery& query, int db, std::vector<LockCandidate>* out, bool* cut);
-  // Applies a decided change to the non-owner store, or journals it. Requires the key's lock. An
-  // error means the change could be neither applied nor journaled durably (RepairJournal::mark):
-  // the client's write must then be answered with it, not acknowledged.
+  // How a decided change reaches the non-owner store, from the state now: not at all, by making
+  // the key's journal entry durable (the key is already journaled: the replayer copies it whole),
+  // applied at once (and journaled if that fails), or journaled.
+  enum class Propagation { kNone, kEnsureDurable, kApply, kJournal };
+  Propagation propagation(int db, std::string_view key, StoreRole owner, Change change) const;
+  // Carries out propagation()'s decision, taken under the key's lock with no suspension since.
+  // Requires the key's lock. An error means the change could be neither applied nor journaled
+  // durably (RepairJournal::mark): the client's write must then be answered with it, not
+  // acknowledged.
   asio::awaitable<Status> propagate(int db, std::string key, StoreRole owner, Change change,
-                                    std::string value);
+                                    std::string value, Propagation how);
   asio::awaitable<Status> applyTo(StoreRole target, int db, std::string key, Change change,
                                   std::string value);
   // For a write to a key already journaled: its entry must be durable before the write is
   // acknowledged. Retries the durable write of an entry kept in memory only; its error if that
   // fails again. Requires the key's lock.
   asio::awaitable<Status> ensureDurable(int db, std::string key);
-  // While legacy is being copied into enhanced (enhanced in use, not filled yet), journals a
-  // write to a legacy-owned key for enhanced before legacy applies it (router.cc). True when it
-  // marked the key: the write then calls repairSoon once legacy has answered it.
-  asio::awaitable<Result<bool>> journalAhead(int db, std::string key, StoreRole owner);
+  // While legacy is being copied into enhanced (enhanced in use, not filled yet), a write to a
+  // legacy-owned key is journaled for enhanced before legacy applies it: journalsAhead() says
+  // whether this write must be, journalAhead() marks it (router.cc). A write so marked calls
+  // repairSoon once legacy has answered it.
+  bool journalsAhead(int db, std::string_view key, StoreRole owner) const;
+  asio::awaitable<Status> journalAhead(int db, std::string key);
   // For a write journalAhead marked, once legacy has answered it: repairs the key in the
   // background right away (repair(), under the key's lock, so after the write returns), rather
   // than leaving it to the replayer, whose rounds are paced while clients call; otherwise every

@@ -207,14 +207,16 @@ asio::awaitable<Result<std::optional<std::string>>> Router::forceUnlock(int db, 
     if (!value) co_return value.status();
     previous = std::move(*value);
     if (previous) {
-      auto ahead = journalAhead(db, key, owner);  // as the data path's deletes do
-      const Result<bool> marked = co_await std::move(ahead);
-      if (!marked) co_return marked.status();
+      const bool marked = journalsAhead(db, key, owner);  // as the data path's deletes do
+      if (marked) {
+        auto ahead = journalAhead(db, key);
+        if (Status s = co_await std::move(ahead); !s) co_return s;
+      }
       auto call = store(owner).del(db, {key});
       auto deleted = co_await std::move(call);
       if (!deleted) co_return deleted.status();
-      if (*marked) repairSoon(db, key);
-      auto copy = propagate(db, key, owner, Change::kDelete, {});
+      if (marked) repairSoon(db, key);
+      auto copy = propagate(db, key, owner, Change::kDelete, {}, propagation(db, key, owner, Change::kDelete));
       copied = co_await std::move(copy);
     }
   }

@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,6 +69,76 @@ TEST(KeyLocks, ExcludesAcrossThreads) {
   for (int i = 0; i < 4; ++i) threads.emplace_back([&] { io.run(); });
   for (auto& t : threads) t.join();
   EXPECT_EQ(counter, long{kWorkers} * kSteps);
+}
+
+TEST(KeyLocks, TryLockTakesAFreeKeyAndRefusesAHeldOne) {
+  KeyLocks locks;
+  KeyLocks::Guard first = locks.tryLock(0, "pr/a");
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(locks.tryLock(0, "pr/a"));
+  EXPECT_TRUE(locks.tryLock(1, "pr/b"));  // another key is free (and released at once)
+  first.release();
+  EXPECT_FALSE(first);
+  EXPECT_TRUE(locks.tryLock(0, "pr/a"));
+}
+
+// A key handed to a waiter stays held until the waiter lets it go: tryLock never jumps the queue.
+TEST(KeyLocks, TryLockDoesNotOvertakeAWaiter) {
+  KeyLocks locks;
+  asio::io_context io;
+  KeyLocks::Guard holder = locks.tryLock(0, "pr/a");
+  ASSERT_TRUE(holder);
+  bool waiter_has_it = false;
+  bool release_waiter = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto lock = locks.lock(0, "pr/a");
+        KeyLocks::Guard guard = co_await std::move(lock);
+        waiter_has_it = true;
+        while (!release_waiter) co_await asio::post(asio::use_awaitable);
+      },
+      asio::detached);
+  io.poll();  // the waiter is now in line
+  EXPECT_FALSE(waiter_has_it);
+  holder.release();
+  EXPECT_FALSE(locks.tryLock(0, "pr/a"));  // handed to the waiter, which has not run yet
+  for (int i = 0; i < 100 && !waiter_has_it; ++i) io.poll_one();
+  ASSERT_TRUE(waiter_has_it);
+  EXPECT_FALSE(locks.tryLock(0, "pr/a"));
+  release_waiter = true;
+  io.run();
+  EXPECT_TRUE(locks.tryLock(0, "pr/a"));
+}
+
+// The router's write path: tryLock first, lock() when the key is held. Mixed, across threads, the
+// same read-modify-write as above still loses no step.
+TEST(KeyLocks, TryLockAndLockTogetherExcludeAcrossThreads) {
+  KeyLocks locks;
+  asio::io_context io;
+  constexpr int kWorkers = 8, kSteps = 200;
+  long counter = 0;
+  std::atomic<int> fast{0};
+  auto worker = [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < kSteps; ++i) {
+      KeyLocks::Guard guard = locks.tryLock(0, "pr/counter");
+      if (guard) {
+        ++fast;
+      } else {
+        guard = co_await locks.lock(0, "pr/counter");
+      }
+      const long seen = counter;
+      co_await asio::post(asio::use_awaitable);
+      counter = seen + 1;
+    }
+  };
+  for (int i = 0; i < kWorkers; ++i) asio::co_spawn(io, worker(), asio::detached);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back([&] { io.run(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(counter, long{kWorkers} * kSteps);
+  EXPECT_GT(fast.load(), 0);  // both paths ran
+  EXPECT_LT(fast.load(), kWorkers * kSteps);
 }
 
 }  // namespace
