@@ -9,31 +9,39 @@
 #include "backends/redis_pool.h"
 #include "backends/redis_records.h"
 #include "backends/redis_scripts.h"
+#include "common/event_loop.h"
 #include "proxy/atlantis_script.h"
 
 namespace lockshift {
 
 // The LockStore operations on one pool. Each operation is a static coroutine holding a
 // shared_ptr to the Impl, so the Impl (and its pool) outlives every operation in flight.
-// Thread-safety: pool_ is fixed after construction and thread-safe itself.
+// Thread-safety: pools_ is fixed after construction, and each pool is thread-safe itself.
 class RedisStore::Impl {
  public:
   // SCAN COUNT used by count() when it has to scan for the key prefix.
   static constexpr size_t kCountScanBatch = 1000;
 
-  Impl(asio::io_context& io, RedisOptions options)
-      : pool_(std::make_shared<redis::RedisPool>(io, std::move(options))) {
-    if (pool_->options().records) {
+  // One pool per event loop (common/event_loop.h): `loops` in loop order, loop 0 first.
+  Impl(const std::vector<asio::io_context*>& loops, const RedisOptions& options) {
+    for (asio::io_context* io : loops) pools_.push_back(std::make_shared<redis::RedisPool>(*io, options));
+    if (options.records) {
       records_ = std::make_shared<redis::Records>(
           prefix(), where(),
-          [pool = pool_](const std::string&, std::string wire) { return pool->callWire(std::move(wire)); },
+          [pools = pools_](const std::string&, std::string wire) {
+            return poolOf(pools).callWire(std::move(wire));
+          },
           /*single_node=*/true);
     }
   }
   // Set when the store keeps enhanced records; every operation then goes through it.
   std::shared_ptr<const redis::Records> records_;
-  void start() { pool_->start(); }
-  void close() { pool_->close(); }
+  void start() {
+    for (auto& p : pools_) p->start();
+  }
+  void close() {
+    for (auto& p : pools_) p->close();
+  }
 
   using Self = std::shared_ptr<Impl>;
   static asio::awaitable<Result<std::optional<std::string>>> get(Self self, int db,
@@ -49,17 +57,22 @@ class RedisStore::Impl {
  private:
   // Sends one command through the pool; completes on the awaiting coroutine's executor.
   asio::awaitable<Result<resp::Value>> call(std::vector<std::string> args) {
-    return pool_->call(std::move(args));
+    return pool().call(std::move(args));
   }
   // EVALSHA, and EVAL when the server has lost the script (NOSCRIPT).
   asio::awaitable<Result<resp::Value>> callScript(std::string_view body, std::string_view sha,
                                                   std::string key, std::vector<std::string> args);
   std::string wireKey(std::string_view key) const { return prefix() + std::string(key); }
-  const std::string& prefix() const { return pool_->options().key_prefix; }
-  const std::string& where() const { return pool_->where(); }
+  const std::string& prefix() const { return pools_.front()->options().key_prefix; }
+  const std::string& where() const { return pools_.front()->where(); }
+  // The calling thread's loop's pool: its replies come back on the thread that awaits them.
+  static redis::RedisPool& poolOf(const std::vector<std::shared_ptr<redis::RedisPool>>& pools) {
+    return *pools[pools.size() == 1 ? 0 : static_cast<size_t>(currentLoop()) % pools.size()];
+  }
+  redis::RedisPool& pool() const { return poolOf(pools_); }
   static Status dbOutOfRange() { return Status::invalidArgument("DB index is out of range"); }
 
-  const std::shared_ptr<redis::RedisPool> pool_;
+  std::vector<std::shared_ptr<redis::RedisPool>> pools_;
 };
 
 // Awaitables are named before co_await: GCC 12 destroys a co_await operand's temporaries twice
@@ -69,10 +82,10 @@ asio::awaitable<Result<resp::Value>> RedisStore::Impl::callScript(std::string_vi
                                                                   std::string key,
                                                                   std::vector<std::string> args) {
   const std::array<std::string_view, 1> keys = {key};
-  auto first = pool_->callWire(redis::scriptWire("EVALSHA", sha, keys, args));
+  auto first = pool().callWire(redis::scriptWire("EVALSHA", sha, keys, args));
   Result<resp::Value> reply = co_await std::move(first);
   if (!redis::isNoScript(reply)) co_return reply;
-  auto again = pool_->callWire(redis::scriptWire("EVAL", body, keys, args));
+  auto again = pool().callWire(redis::scriptWire("EVAL", body, keys, args));
   co_return co_await std::move(again);
 }
 
@@ -90,10 +103,10 @@ asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::get(Self s
   } else {
     resp::encodeCommand({"GET", self->wireKey(key)}, wire);
   }
-  auto op = self->pool_->send(std::move(wire));
+  auto op = self->pool().send(std::move(wire));
   redis::PoolReply reply = co_await std::move(op);
   if (!reply.sent) {
-    auto retry = self->pool_->retryWhileStarting(std::move(reply));
+    auto retry = self->pool().retryWhileStarting(std::move(reply));
     reply = co_await std::move(retry);
   }
   co_return redis::readOptionalString(reply.value, self->where());
@@ -112,7 +125,7 @@ asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest r
     // plain command, several times cheaper for Redis than the script. Only a present key needs
     // the script to decide whether its holder is the requester; the script reads the key again,
     // so a key freed in between is simply taken by it.
-    auto nx = self->pool_->callWire(redis::setIfAbsentWire(request, key));
+    auto nx = self->pool().callWire(redis::setIfAbsentWire(request, key));
     Result<resp::Value> nx_reply = co_await std::move(nx);
     auto taken = redis::readSetIfAbsent(nx_reply, self->where());
     if (!taken) co_return taken.status();
@@ -121,7 +134,7 @@ asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest r
   auto op = form == redis::PutForm::kScript
                 ? self->callScript(redis::kPutScript, redis::putScriptSha1(), std::move(key),
                                    redis::putScriptArgs(request))
-                : self->pool_->callWire(redis::setWire(request, key));
+                : self->pool().callWire(redis::setWire(request, key));
   Result<resp::Value> reply = co_await std::move(op);
   co_return redis::readPut(form, request.return_previous, reply, self->where());
 }
@@ -204,8 +217,11 @@ asio::awaitable<Status> RedisStore::Impl::ping(Self self) {
 
 // ---- RedisStore ----
 
-std::unique_ptr<RedisStore> RedisStore::create(asio::io_context& io, RedisOptions options) {
-  auto impl = std::make_shared<Impl>(io, std::move(options));
+std::unique_ptr<RedisStore> RedisStore::create(asio::io_context& io, RedisOptions options,
+                                               const std::vector<asio::io_context*>& more_loops) {
+  std::vector<asio::io_context*> loops{&io};
+  loops.insert(loops.end(), more_loops.begin(), more_loops.end());
+  auto impl = std::make_shared<Impl>(loops, options);
   impl->start();
   return std::unique_ptr<RedisStore>(new RedisStore(std::move(impl)));
 }

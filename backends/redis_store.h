@@ -27,6 +27,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backends/lock_store.h"
 
@@ -53,8 +54,11 @@ class RedisStore final : public LockStore {
  public:
   // Creates the store and starts connecting in the background on `io` (which must be run by the
   // caller's threads). Does not wait for a connection: the first calls fail with kUnavailable
-  // until one is up. Use ping() to wait for readiness.
-  static std::unique_ptr<RedisStore> create(asio::io_context& io, RedisOptions options);
+  // until one is up. Use ping() to wait for readiness. With `more_loops` (the process's event
+  // loops 1, 2, ...: common/event_loop.h) the store keeps a pool of its own on each loop, and a
+  // call goes through the calling thread's; `pool_size` is then per loop.
+  static std::unique_ptr<RedisStore> create(asio::io_context& io, RedisOptions options,
+                                            const std::vector<asio::io_context*>& more_loops = {});
   ~RedisStore() override;
 
   std::string name() const override { return "redis"; }

@@ -3,6 +3,7 @@
 //   lockshift --check-config FILE    validate and exit (non-zero with "file:line: message")
 // This is the one place where concrete classes are wired together.
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <pthread.h>
@@ -13,12 +14,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "backends/lmdb_store.h"
+#include "common/event_loop.h"
 #include "consistency/service.h"
 #include "backends/redis_store.h"
 #include "proxy/admin_server.h"
@@ -79,11 +82,24 @@ int run(const Config& config) {
     admin_token = std::move(secret.value());
   }
 
-  // Declared before the stores: stores post completions to it, so it must outlive them.
+  const int threads = config.server.threads > 0 ? config.server.threads
+                                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // One event loop per network thread (common/event_loop.h): `io`, loop 0, is run by this thread
+  // and also carries the listeners and the background tasks; the others only client sessions and
+  // the Redis stores' pools for them. Loops that share nothing on the request path scale with
+  // the threads, where one io_context run by several threads made every completion cross threads
+  // (BENCHMARKS.md, "Round of 2026-12-06 (afternoon)"). Declared before the stores: stores post
+  // completions to them, so they must outlive them.
   asio::io_context io;
-  auto legacy = openStore(config.legacy, "legacy", config.server.databases, io);
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  std::vector<asio::io_context*> more_loops;
+  for (int i = 1; i < threads; ++i) {
+    loops.push_back(std::make_unique<asio::io_context>(1));
+    more_loops.push_back(loops.back().get());
+  }
+  auto legacy = openStore(config.legacy, "legacy", config.server.databases, io, more_loops);
   if (!legacy) return fail("cannot open the legacy store", legacy.status());
-  auto enhanced = openStore(config.enhanced, "enhanced", config.server.databases, io);
+  auto enhanced = openStore(config.enhanced, "enhanced", config.server.databases, io, more_loops);
   if (!enhanced) return fail("cannot open the enhanced store", enhanced.status());
   auto control = ControlStore::open(config.server.state_dir, initialState(config.migration));
   if (!control) return fail("cannot open the control state", control.status());
@@ -164,7 +180,7 @@ int run(const Config& config) {
 
   ServerContext context{.store = router, .store_label = "router", .metrics = metrics, .config = config,
                         .password = password};
-  RespServer server(io, context);
+  RespServer server(io, context, more_loops);
   if (Status s = server.listen(config.server.resp_listen); !s) return fail("resp_listen", s);
   AdminServer admin(io, router, &consistency, [&metrics] { return metrics.serialize(); },
                     AdminOptions{.listen = config.server.admin_listen, .token = admin_token});
@@ -206,8 +222,6 @@ int run(const Config& config) {
     if (enhanced->redis_cluster != nullptr) enhanced->redis_cluster->close();
   });
 
-  int threads = config.server.threads > 0 ? config.server.threads
-                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto state = (*control)->snapshot();
   std::cerr << "lockshift: serving RESP on " << config.server.resp_listen << " (port " << server.port()
             << "), admin on " << config.server.admin_listen << " (port " << admin.port() << "), phase "
@@ -216,14 +230,25 @@ int run(const Config& config) {
             << ", enhanced " << config.enhanced.type << ", " << threads
             << (threads == 1 ? " network thread\n" : " network threads\n");
 
+  // The other loops run until the stop has closed their sessions and pools: until then a loop
+  // with no client connected yet must not return.
+  using Guard = asio::executor_work_guard<asio::io_context::executor_type>;
+  std::vector<Guard> keep_running;
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  for (size_t i = 0; i < loops.size(); ++i) {
+    keep_running.push_back(asio::make_work_guard(*loops[i]));
+    pool.emplace_back([loop = loops[i].get(), index = static_cast<int>(i) + 1] {
+      setCurrentLoop(index);
+      loop->run();
+    });
+  }
   pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
-  io.run();  // returns once the listeners, sessions and background tasks have finished
+  io.run();  // returns once the listeners, loop 0's sessions and the background tasks have finished
   // Closing the stores below can take a moment, and destroying `signals` restores the default
   // disposition: a repeated signal must not kill either half-way. Blocked again here, in the last
   // thread that took them, it stays pending until the process has exited.
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  keep_running.clear();  // the stop closed every session and pool; each loop returns once they have
   for (auto& t : pool) t.join();
   std::cerr << "lockshift: stopped\n";
   return 0;

@@ -28,10 +28,10 @@ Result<asio::ip::tcp::endpoint> resolveListenAddress(const std::string& host_por
   return results.begin()->endpoint();
 }
 
-// The acceptor has a strand of its own: with more than one network thread, stop()'s close would
-// otherwise run on one thread while the accept loop starts its next accept on another.
-RespServer::RespServer(asio::io_context& io, ServerContext& server)
-    : io_(io), server_(server), acceptor_(asio::make_strand(io)) {}
+// The acceptor has a strand of its own: stop()'s close may come from another thread while the
+// accept loop starts its next accept.
+RespServer::RespServer(asio::io_context& io, ServerContext& server, std::vector<asio::io_context*> more_loops)
+    : io_(io), server_(server), more_loops_(std::move(more_loops)), acceptor_(asio::make_strand(io)) {}
 
 Status RespServer::listen(const std::string& host_port) {
   auto endpoint = resolveListenAddress(host_port);
@@ -68,6 +68,17 @@ void RespServer::stop() {
   for (auto& weak : sessions) {
     if (auto s = weak.lock()) s->requestStop();
   }
+  // Loop 0 keeps running until the sessions of every loop have closed, so what their last
+  // commands hand to it (the mirror, the router's repairs) still runs, as with one loop.
+  if (!more_loops_.empty()) asio::co_spawn(acceptor_.get_executor(), untilSessionsClosed(), asio::detached);
+}
+
+asio::awaitable<void> RespServer::untilSessionsClosed() {
+  asio::steady_timer pause(acceptor_.get_executor());
+  while (server_.connected_clients.load() > 0) {
+    pause.expires_after(std::chrono::milliseconds(10));
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
 }
 
 void RespServer::track(const std::shared_ptr<Session>& session) {
@@ -78,13 +89,11 @@ void RespServer::track(const std::shared_ptr<Session>& session) {
 
 asio::awaitable<void> RespServer::acceptLoop() {
   for (;;) {
-    // A session's handlers must not run concurrently: with more than one network thread it gets
-    // a strand; with one (the default) the thread serializes them already, and a strand would
-    // only add a lock and a queue to every completion.
-    const asio::any_io_executor executor = server_.config.server.threads == 1
-                                               ? asio::any_io_executor(io_.get_executor())
-                                               : asio::any_io_executor(asio::make_strand(io_));
-    auto [ec, socket] = co_await acceptor_.async_accept(executor, asio::as_tuple(asio::use_awaitable));
+    // Connections go to the event loops in turn. Each loop is driven by one thread, which
+    // serializes a session's handlers without a strand.
+    const size_t loop = next_loop_++ % (more_loops_.size() + 1);
+    asio::io_context& io = loop == 0 ? io_ : *more_loops_[loop - 1];
+    auto [ec, socket] = co_await acceptor_.async_accept(io, asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
       // Out of file descriptors and similar: report, then keep serving existing clients.

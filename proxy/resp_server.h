@@ -1,5 +1,6 @@
 #pragma once
-// The RESP listener: accepts connections and runs a Session for each on its own strand.
+// The RESP listener: accepts connections and runs a Session for each, on the event loops in turn
+// (common/event_loop.h).
 //
 // Thread-safety: listen() and start() are called once at start-up; stop() may be called from any
 // thread. Lifetime: must outlive the io_context's run() calls; sessions hold only ServerContext&.
@@ -10,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "proxy/command.h"
@@ -23,7 +25,8 @@ Result<asio::ip::tcp::endpoint> resolveListenAddress(const std::string& host_por
 
 class RespServer {
  public:
-  RespServer(asio::io_context& io, ServerContext& server);
+  // Accepts on `io`; sessions run on `io` and `more_loops` in turn, each loop driven by one thread.
+  RespServer(asio::io_context& io, ServerContext& server, std::vector<asio::io_context*> more_loops = {});
 
   // Binds and listens. Errors: kUnavailable naming the address (e.g. port already in use).
   Status listen(const std::string& host_port);
@@ -34,10 +37,13 @@ class RespServer {
 
  private:
   asio::awaitable<void> acceptLoop();
+  asio::awaitable<void> untilSessionsClosed();
   void track(const std::shared_ptr<Session>& session);
 
   asio::io_context& io_;
   ServerContext& server_;
+  const std::vector<asio::io_context*> more_loops_;
+  size_t next_loop_ = 0;  // used by the accept loop only
   asio::ip::tcp::acceptor acceptor_;
   std::mutex mu_;
   std::list<std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)

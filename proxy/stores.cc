@@ -57,7 +57,8 @@ void setClientOptions(const StoreConfig& c, std::string password, bool records, 
 
 }  // namespace
 
-Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int databases, asio::io_context& io) {
+Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int databases, asio::io_context& io,
+                              const std::vector<asio::io_context*>& more_loops) {
   OpenedStore out;
   // The enhanced store keeps enhanced records (DESIGN §3); the legacy store keeps Atlantis's
   // keys as they are, so Atlantis can be pointed back at it.
@@ -90,7 +91,7 @@ Result<OpenedStore> openStore(const StoreConfig& c, const std::string& role, int
   o.address = c.address;
   o.db = c.db;
   setClientOptions(c, std::move(password.value()), records, o);
-  auto redis = RedisStore::create(io, std::move(o));
+  auto redis = RedisStore::create(io, std::move(o), more_loops);
   out.redis = redis.get();
   out.store = std::move(redis);
   return out;

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backends/lock_store.h"
 #include "backends/redis_cluster_store.h"
@@ -33,9 +34,11 @@ struct OpenedStore {
 
 // Opens one store of the config. `role` is "legacy" or "enhanced": it names the section in errors
 // and the password environment variable ($LOCKSHIFT_LEGACY_PASSWORD, $LOCKSHIFT_ENHANCED_PASSWORD)
-// used when the section has no password_file.
+// used when the section has no password_file. A Redis store keeps a connection pool on `io` and
+// on each of `more_loops` (RedisStore::create); the others complete on their caller's executor
+// from any loop.
 Result<OpenedStore> openStore(const StoreConfig& config, const std::string& role, int databases,
-                              boost::asio::io_context& io);
+                              boost::asio::io_context& io, const std::vector<boost::asio::io_context*>& more_loops = {});
 
 // The control state the config seeds a fresh state directory with.
 ControlState initialState(const MigrationConfig& migration);
