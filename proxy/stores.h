@@ -38,7 +38,8 @@ struct OpenedStore {
 // on each of `more_loops` (RedisStore::create); the others complete on their caller's executor
 // from any loop.
 Result<OpenedStore> openStore(const StoreConfig& config, const std::string& role, int databases,
-                              boost::asio::io_context& io, const std::vector<boost::asio::io_context*>& more_loops = {});
+                              boost::asio::io_context& io,
+                              const std::vector<boost::asio::io_context*>& more_loops = {});
 
 // The control state the config seeds a fresh state directory with.
 ControlState initialState(const MigrationConfig& migration);

@@ -178,8 +178,8 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   // would reach enhanced after it owns the key. propagate() journals the write instead.
   if (replay != nullptr && mirroring() && result.isOk()) {
     // Refusals are mirrored too: enhanced must refuse the same lock to the same holder.
-    auto write = mirrorWrite(
-        MirroredCall{.op = MirroredCall::Op::kPut, .db = db, .key = key, .put = std::move(*replay), .put_result = *result});
+    auto write = mirrorWrite(MirroredCall{
+        .op = MirroredCall::Op::kPut, .db = db, .key = key, .put = std::move(*replay), .put_result = *result});
     if (Status s = co_await std::move(write); !s) co_return s;
   } else if (result.isOk() && result->outcome == PutResult::Outcome::kApplied) {
     if (Propagation how = propagation(db, key, owner, Change::kPut); how != Propagation::kNone) {
