@@ -48,17 +48,23 @@ TEST(KeyLocks, KeysOfOneStripeWaitForEachOther) {
   EXPECT_EQ(order, (std::vector<int>{1, -1, 2, -2}));
 }
 
-// Across threads: a read-modify-write of a plain counter under the key's lock, with a trip
-// through the scheduler (another thread may run) between the read and the write, loses no step.
-TEST(KeyLocks, ExcludesAcrossThreads) {
-  KeyLocks locks;
+// Across threads: 8 workers each make 200 read-modify-writes of a plain counter under the key's
+// lock, with a trip through the scheduler (another thread may run) between the read and the
+// write, on an io_context run by 4 threads. Returns the counter; with `try_first` the workers
+// take the lock as the router's write path does (tryLock, then lock() when the key is held) and
+// `*fast` counts the takes tryLock got.
+constexpr int kWorkers = 8, kSteps = 200;
+long countUnderLock(KeyLocks& locks, bool try_first, std::atomic<int>* fast) {
   asio::io_context io;
-  constexpr int kWorkers = 8, kSteps = 200;
   long counter = 0;
   auto worker = [&]() -> asio::awaitable<void> {
     for (int i = 0; i < kSteps; ++i) {
-      auto lock = locks.lock(0, "pr/counter");
-      KeyLocks::Guard guard = co_await std::move(lock);
+      KeyLocks::Guard guard = try_first ? locks.tryLock(0, "pr/counter") : KeyLocks::Guard();
+      if (guard) {
+        ++*fast;
+      } else {
+        guard = co_await locks.lock(0, "pr/counter");
+      }
       const long seen = counter;
       co_await asio::post(asio::use_awaitable);
       counter = seen + 1;
@@ -68,7 +74,13 @@ TEST(KeyLocks, ExcludesAcrossThreads) {
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) threads.emplace_back([&] { io.run(); });
   for (auto& t : threads) t.join();
-  EXPECT_EQ(counter, long{kWorkers} * kSteps);
+  return counter;
+}
+
+TEST(KeyLocks, ExcludesAcrossThreads) {
+  KeyLocks locks;
+  std::atomic<int> fast{0};
+  EXPECT_EQ(countUnderLock(locks, false, &fast), long{kWorkers} * kSteps);  // loses no step
 }
 
 TEST(KeyLocks, TryLockTakesAFreeKeyAndRefusesAHeldOne) {
@@ -111,32 +123,12 @@ TEST(KeyLocks, TryLockDoesNotOvertakeAWaiter) {
   EXPECT_TRUE(locks.tryLock(0, "pr/a"));
 }
 
-// The router's write path: tryLock first, lock() when the key is held. Mixed, across threads, the
-// same read-modify-write as above still loses no step.
+// The router's write path, tryLock first and lock() when the key is held: mixed, across threads,
+// the same read-modify-writes still lose no step.
 TEST(KeyLocks, TryLockAndLockTogetherExcludeAcrossThreads) {
   KeyLocks locks;
-  asio::io_context io;
-  constexpr int kWorkers = 8, kSteps = 200;
-  long counter = 0;
   std::atomic<int> fast{0};
-  auto worker = [&]() -> asio::awaitable<void> {
-    for (int i = 0; i < kSteps; ++i) {
-      KeyLocks::Guard guard = locks.tryLock(0, "pr/counter");
-      if (guard) {
-        ++fast;
-      } else {
-        guard = co_await locks.lock(0, "pr/counter");
-      }
-      const long seen = counter;
-      co_await asio::post(asio::use_awaitable);
-      counter = seen + 1;
-    }
-  };
-  for (int i = 0; i < kWorkers; ++i) asio::co_spawn(io, worker(), asio::detached);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 4; ++i) threads.emplace_back([&] { io.run(); });
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(counter, long{kWorkers} * kSteps);
+  EXPECT_EQ(countUnderLock(locks, true, &fast), long{kWorkers} * kSteps);
   EXPECT_GT(fast.load(), 0);  // both paths ran
   EXPECT_LT(fast.load(), kWorkers * kSteps);
 }
