@@ -68,7 +68,8 @@ need_number() {
 legacy_lockshift() {
   legacy=$(free_port); start_redis "$legacy"; legacy_pid=$!
   enhanced=$(free_port); start_redis "$enhanced"
-  start_lockshift lockshift "$(redis_stores "$legacy" "$enhanced")"
+  start_lockshift lockshift "threads = ${THREADS:-1}
+$(redis_stores "$legacy" "$enhanced")"
 }
 collect_results() {
   declare -gA results=()

@@ -12,9 +12,10 @@
 # journal must drain, a consistency check (lockshiftctl check --wait) must find the stores
 # equal, and every held lock must be there through lockshift and on legacy directly (DESIGN §6,
 # promises 2 and 3); the script exits non-zero otherwise.
-# Legacy and enhanced are two redis-servers; lockshift runs its default of one network thread.
+# Legacy and enhanced are two redis-servers; lockshift runs its default of one network thread
+# (THREADS=N: N).
 # Usage: tools/soak.sh [MINUTES [STEP_SECONDS]]   (default 10 minutes, 30 s steps; KEYS=N,
-# HELD=N, a multiple of 100)
+# HELD=N, a multiple of 100; THREADS=N)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES="${1:-10}"
@@ -27,6 +28,7 @@ need_number MINUTES "$MINUTES"
 need_number STEP_SECONDS "$STEP"
 need_number KEYS "$KEYS"
 need_number HELD "$HELD"
+need_number THREADS "${THREADS:-1}"
 [ $((HELD % 100)) = 0 ] || { echo "HELD must be a multiple of 100, not '$HELD'" >&2; exit 2; }
 bench_init lockshift lockshiftctl atlantis_loadgen index_bench
 legacy_lockshift
