@@ -92,17 +92,19 @@ void CircuitBreakerStore::record(bool failed, const Status& status, Clock::durat
     window_failures_ -= window_.front().failed ? 1 : 0;
     window_.pop_front();
   }
-  const std::string what = status ? "slower than " + std::to_string(options_.latency_threshold.count()) + " ms"
-                                  : status.message();
+  // Built only for a trip: this runs after every call to the store.
+  auto what = [&] {
+    return status ? "slower than " + std::to_string(options_.latency_threshold.count()) + " ms" : status.message();
+  };
   if (consecutive_failures_ >= options_.failure_threshold) {
-    transition(State::kOpen, std::to_string(consecutive_failures_) + " consecutive failures, last: " + what);
+    transition(State::kOpen, std::to_string(consecutive_failures_) + " consecutive failures, last: " + what());
     return;
   }
   const size_t calls = window_.size();
   if (failed && calls >= static_cast<size_t>(options_.min_requests) &&
       static_cast<double>(window_failures_) >= options_.error_rate_threshold * static_cast<double>(calls)) {
     transition(State::kOpen, std::to_string(window_failures_) + " of " + std::to_string(calls) +
-                                 " calls failed within the window, last: " + what);
+                                 " calls failed within the window, last: " + what());
   }
   (void)took;
 }
