@@ -181,8 +181,35 @@ const Script& indexRemove() {
   return script;
 }
 
+// Appends "{<kind><bucket>}" to `out`. The key builders below run for every write to an
+// enhanced store (four or five keys a put), so each builds its key in one string, sized first.
+void appendTag(std::string& out, char kind, std::string_view text) {
+  char digits[8];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), stableHash64(text) % kTags);
+  (void)ec;  // kTags has four digits at most
+  out += '{';
+  out += kind;
+  out.append(digits, end);
+  out += '}';
+}
+
 std::string tag(char kind, std::string_view text) {
-  return "{" + std::string(1, kind) + std::to_string(stableHash64(text) % kTags) + "}";
+  std::string out;
+  appendTag(out, kind, text);
+  return out;
+}
+
+// prefix + tag(kind, hashed) + the parts, in one allocation.
+std::string layoutKey(std::string_view prefix, char kind, std::string_view hashed,
+                      std::initializer_list<std::string_view> parts) {
+  size_t size = prefix.size() + 7;  // the tag: braces, kind, up to four digits
+  for (std::string_view part : parts) size += part.size();
+  std::string out;
+  out.reserve(size);
+  out.append(prefix);
+  appendTag(out, kind, hashed);
+  for (std::string_view part : parts) out.append(part);
+  return out;
 }
 
 Status unexpected(std::string_view where, std::string_view what) {
@@ -248,21 +275,25 @@ int64_t nowUnixMs() {
 // ---- Layout ----
 
 std::string recordKey(std::string_view prefix, std::string_view key) {
-  return std::string(prefix) + tag('r', key) + "k:" + std::string(key);
+  return layoutKey(prefix, 'r', key, {"k:", key});
 }
 
 std::string fenceKey(std::string_view prefix, std::string_view key) {
-  return std::string(prefix) + tag('r', key) + "fence";
+  return layoutKey(prefix, 'r', key, {"fence"});
 }
 
 std::string repoIndexKey(std::string_view prefix, std::string_view repo) {
-  return std::string(prefix) + tag('x', repo) + "r:" + std::to_string(repo.size()) + ":" +
-         std::string(repo);
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), repo.size());
+  (void)ec;  // 24 digits hold any size_t
+  return layoutKey(prefix, 'x', repo, {"r:", std::string_view(digits, end - digits), ":", repo});
 }
 
 std::string pullIndexKey(std::string_view prefix, std::string_view repo, int64_t pull_num) {
-  return std::string(prefix) + tag('x', repo) + "p:" + std::to_string(pull_num) + ":" +
-         std::string(repo);
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), pull_num);
+  (void)ec;  // 24 digits hold any int64_t
+  return layoutKey(prefix, 'x', repo, {"p:", std::string_view(digits, end - digits), ":", repo});
 }
 
 std::string namesKey(std::string_view prefix) { return std::string(prefix) + "{n}names"; }

@@ -147,10 +147,17 @@ asio::awaitable<Result<int64_t>> RedisStore::Impl::del(Self self, int db,
     auto records_op = redis::Records::del(self->records_, std::move(keys));
     co_return co_await std::move(records_op);
   }
-  std::vector<std::string> args = {"DEL"};
-  args.reserve(keys.size() + 1);
-  for (const std::string& key : keys) args.push_back(self->wireKey(key));
-  auto op = self->call(std::move(args));
+  // Encoded straight from the keys, as GET is: every Unlock of Atlantis ends in a DEL.
+  std::string wire;
+  if (self->prefix().empty()) {
+    resp::encodeCommand("DEL", keys, wire);
+  } else {
+    std::vector<std::string> prefixed;
+    prefixed.reserve(keys.size());
+    for (const std::string& key : keys) prefixed.push_back(self->wireKey(key));
+    resp::encodeCommand("DEL", prefixed, wire);
+  }
+  auto op = self->pool().callWire(std::move(wire));
   Result<resp::Value> reply = co_await std::move(op);
   co_return redis::readInteger(reply, self->where());
 }

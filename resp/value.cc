@@ -54,4 +54,13 @@ void encodeCommand(const std::vector<std::string>& args, std::string& out) { enc
 
 void encodeCommand(std::initializer_list<std::string_view> args, std::string& out) { encodeArgs(args, out); }
 
+void encodeCommand(std::string_view name, const std::vector<std::string>& args, std::string& out) {
+  size_t size = 32 + name.size();
+  for (std::string_view arg : args) size += arg.size() + 16;
+  out.reserve(out.size() + size);
+  writeArrayHeader(out, args.size() + 1);
+  writeBulk(out, name);
+  for (std::string_view arg : args) writeBulk(out, arg);
+}
+
 }  // namespace lockshift::resp

@@ -43,5 +43,7 @@ std::string encode(const Value& v);
 void encodeCommand(const std::vector<std::string>& args, std::string& out);
 // The same for arguments the caller already holds, without copying them into strings first.
 void encodeCommand(std::initializer_list<std::string_view> args, std::string& out);
+// A command named `name` with the arguments `args`, without building one vector of both.
+void encodeCommand(std::string_view name, const std::vector<std::string>& args, std::string& out);
 
 }  // namespace lockshift::resp

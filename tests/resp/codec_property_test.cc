@@ -204,6 +204,15 @@ TEST(RespEncode, Shapes) {
   std::string out = "prefix";
   encodeCommand({"GET", "k"}, out);
   EXPECT_EQ(out, "prefix*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+  // A name and its arguments encode as the one list of both.
+  for (const std::vector<std::string>& args : {std::vector<std::string>{}, {"a"}, {"k1", "", "k\r\n3"}}) {
+    std::string joined = "x", split = "x";
+    std::vector<std::string> all = {"DEL"};
+    all.insert(all.end(), args.begin(), args.end());
+    encodeCommand(all, joined);
+    encodeCommand("DEL", args, split);
+    EXPECT_EQ(split, joined);
+  }
 }
 
 }  // namespace
