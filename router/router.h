@@ -260,6 +260,15 @@ class Router final : public LockStore, public ControlPlane {
   // Hands a write legacy decided to the mirror, or journals it when the mirror cannot take it.
   // Requires the key's lock. Errors as propagate().
   asio::awaitable<Status> mirrorWrite(MirroredCall call);
+  // replayOnEnhanced()'s parts (router_mirror.cc): a sampled scan page, a call on one key, and
+  // the call on enhanced for each kind of key call.
+  asio::awaitable<EnhancedAnswer> replayScan(int db, std::vector<std::string> keys);
+  asio::awaitable<EnhancedAnswer> replayKey(MirroredCall call);
+  asio::awaitable<EnhancedAnswer> callEnhanced(MirroredCall call);
+  asio::awaitable<EnhancedAnswer> replayGet(int db, std::string key);
+  asio::awaitable<EnhancedAnswer> replayPut(PutRequest request);
+  asio::awaitable<EnhancedAnswer> replayDelete(int db, std::string key);
+  asio::awaitable<EnhancedAnswer> replayUnlock(int db, std::string key, std::string pull_num);
   void publishStateMetrics();
   void publishJournal();
 

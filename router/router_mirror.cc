@@ -10,29 +10,38 @@
 
 namespace lockshift {
 
+// Not a coroutine itself: it picks the coroutine for the call, so a replay's frame holds only
+// what its own kind of call needs (GCC gives every local of every branch its own room in a
+// coroutine frame, and frames above about 1 KiB miss the allocators' fast paths).
 asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
+  if (call.op == MirroredCall::Op::kScan) return replayScan(call.db, std::move(call.keys));
+  return replayKey(std::move(call));
+}
+
+asio::awaitable<EnhancedAnswer> Router::replayScan(int db, std::vector<std::string> keys) {
+  // Whether each key of legacy's page is in enhanced; a key deleted meanwhile is the mirror's to
+  // discount (it compares against legacy again).
   EnhancedAnswer answer;
-  if (call.op == MirroredCall::Op::kScan) {
-    // Whether each key of legacy's page is in enhanced; a key deleted meanwhile is the mirror's
-    // to discount (it compares against legacy again).
-    for (const auto& key : call.keys) {
-      auto get = enhanced_.get(call.db, key);
-      auto value = co_await std::move(get);
-      if (!value) {
-        answer.status = value.status();
-        co_return answer;
-      }
-      bool present = value->has_value();
-      if (!present) {
-        // Deleted from legacy since its page was read: not a key enhanced should have.
-        auto again = legacy_.get(call.db, key);
-        auto in_legacy = co_await std::move(again);
-        present = in_legacy.isOk() && !in_legacy->has_value();
-      }
-      answer.present.push_back(present);
+  for (const auto& key : keys) {
+    auto get = enhanced_.get(db, key);
+    auto value = co_await std::move(get);
+    if (!value) {
+      answer.status = value.status();
+      co_return answer;
     }
-    co_return answer;
+    bool present = value->has_value();
+    if (!present) {
+      // Deleted from legacy since its page was read: not a key enhanced should have.
+      auto again = legacy_.get(db, key);
+      auto in_legacy = co_await std::move(again);
+      present = in_legacy.isOk() && !in_legacy->has_value();
+    }
+    answer.present.push_back(present);
   }
+  co_return answer;
+}
+
+asio::awaitable<EnhancedAnswer> Router::replayKey(MirroredCall call) {
   // The decision to replay is taken under the key's lock; the call on enhanced is made after it
   // is released, so a client's write to the key never waits for enhanced (a frozen enhanced
   // would otherwise hold it for the whole command timeout). That is safe because nothing else
@@ -43,17 +52,12 @@ asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
   // - leaving the shadow phase waits for the mirror to empty (settleMirror), so no client write
   //   reaches enhanced while a replay is in flight.
   // A dirty key is skipped: the journal copies it whole.
-  auto guard = co_await locks_.lock(call.db, call.key);
-  if (journal_.dirtyTarget(call.db, call.key)) {
-    answer.skipped = true;
-    co_return answer;
-  }
+  KeyLocks::Guard guard = locks_.tryLock(call.db, call.key);
+  if (!guard) guard = co_await locks_.lock(call.db, call.key);
+  if (journal_.dirtyTarget(call.db, call.key)) co_return EnhancedAnswer{.skipped = true};
   if (mirror_frozen_.load() || control_.snapshot()->phase != Phase::kShadow) {
-    if (call.op == MirroredCall::Op::kGet) {
-      // A read changed nothing enhanced lacks: there is nothing to copy.
-      answer.skipped = true;
-      co_return answer;
-    }
+    // A read changed nothing enhanced lacks: there is nothing to copy.
+    if (call.op == MirroredCall::Op::kGet) co_return EnhancedAnswer{.skipped = true};
     // The shadow phase is ending: replaying now could land after enhanced owns the key. The
     // journal copies it from legacy instead, and pins it to legacy until then.
     auto mark = journal_.mark(call.db, call.key, StoreRole::kEnhanced);
@@ -65,44 +69,73 @@ asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
       std::cerr << "lockshift: a shadow write to db " << call.db << " key '" << call.key
                 << "' is journaled in memory only: " << marked.toString() << "\n";
     }
-    answer.skipped = true;
-    co_return answer;
+    co_return EnhancedAnswer{.skipped = true};
   }
   guard.release();
-  const auto t = std::chrono::steady_clock::now();
+  auto replay = callEnhanced(std::move(call));
+  co_return co_await std::move(replay);
+}
+
+asio::awaitable<EnhancedAnswer> Router::callEnhanced(MirroredCall call) {
   switch (call.op) {
-    case MirroredCall::Op::kGet: {
-      auto c = enhanced_.get(call.db, call.key);
-      auto r = co_await std::move(c);
-      answer.status = r.status();
-      if (r) answer.value = std::move(*r);
+    case MirroredCall::Op::kGet:
+      return replayGet(call.db, std::move(call.key));
+    case MirroredCall::Op::kPut:
+      return replayPut(std::move(call.put));
+    case MirroredCall::Op::kDelete:
+      return replayDelete(call.db, std::move(call.key));
+    case MirroredCall::Op::kUnlockScript:
+      return replayUnlock(call.db, std::move(call.key), std::move(call.pull_num));
+    case MirroredCall::Op::kScan:
       break;
-    }
-    case MirroredCall::Op::kPut: {
-      auto c = enhanced_.put(std::move(call.put));
-      auto r = co_await std::move(c);
-      answer.status = r.status();
-      if (r) answer.put_result = std::move(*r);
-      break;
-    }
-    case MirroredCall::Op::kDelete: {
-      auto c = enhanced_.del(call.db, {call.key});
-      auto r = co_await std::move(c);
-      answer.status = r.status();
-      if (r) answer.deleted = *r;
-      break;
-    }
-    case MirroredCall::Op::kUnlockScript: {
-      auto c = enhanced_.deleteIfOwnedByPull(call.db, call.key, std::move(call.pull_num));
-      auto r = co_await std::move(c);
-      answer.status = r.status();
-      if (r) answer.value = std::move(*r);
-      break;
-    }
-    case MirroredCall::Op::kScan: break;
   }
-  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kMirror, answer.status,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+  return replayScan(call.db, std::move(call.keys));
+}
+
+// Each replay is timed as an enhanced call of the mirror (RouterMetrics::Op::kMirror).
+namespace {
+double secondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
+asio::awaitable<EnhancedAnswer> Router::replayGet(int db, std::string key) {
+  const auto t = std::chrono::steady_clock::now();
+  auto c = enhanced_.get(db, std::move(key));
+  auto r = co_await std::move(c);
+  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kMirror, r.status(), secondsSince(t));
+  EnhancedAnswer answer{.status = r.status()};
+  if (r) answer.value = std::move(*r);
+  co_return answer;
+}
+
+asio::awaitable<EnhancedAnswer> Router::replayPut(PutRequest request) {
+  const auto t = std::chrono::steady_clock::now();
+  auto c = enhanced_.put(std::move(request));
+  auto r = co_await std::move(c);
+  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kMirror, r.status(), secondsSince(t));
+  EnhancedAnswer answer{.status = r.status()};
+  if (r) answer.put_result = std::move(*r);
+  co_return answer;
+}
+
+asio::awaitable<EnhancedAnswer> Router::replayDelete(int db, std::string key) {
+  const auto t = std::chrono::steady_clock::now();
+  auto c = enhanced_.del(db, {std::move(key)});
+  auto r = co_await std::move(c);
+  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kMirror, r.status(), secondsSince(t));
+  EnhancedAnswer answer{.status = r.status()};
+  if (r) answer.deleted = *r;
+  co_return answer;
+}
+
+asio::awaitable<EnhancedAnswer> Router::replayUnlock(int db, std::string key, std::string pull_num) {
+  const auto t = std::chrono::steady_clock::now();
+  auto c = enhanced_.deleteIfOwnedByPull(db, std::move(key), std::move(pull_num));
+  auto r = co_await std::move(c);
+  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kMirror, r.status(), secondsSince(t));
+  EnhancedAnswer answer{.status = r.status()};
+  if (r) answer.value = std::move(*r);
   co_return answer;
 }
 

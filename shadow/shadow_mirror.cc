@@ -103,29 +103,36 @@ asio::awaitable<void> ShadowMirror::drain(Shard* shard) {
       call = std::move(shard->queue.front());
       shard->queue.pop_front();
     }
-    const int db = call.db;
-    const std::string key = call.key;
     if (!stopping_) {
-      auto p = process(std::move(call));
+      auto p = process(call);
       co_await std::move(p);
     } else if (isWrite(call.op) && hooks_.mark_dirty) {
       // Stopping: a write legacy answered and enhanced has not seen yet is journaled (durably),
       // so the next process repairs enhanced instead of leaving it behind without a trace.
-      auto mark = hooks_.mark_dirty(db, key);
+      auto mark = hooks_.mark_dirty(call.db, call.key);
       co_await std::move(mark);
     }
     depth_.fetch_sub(1);
     depth_metric_.Decrement();
-    if (!key.empty()) {
+    if (!call.key.empty()) {
       std::lock_guard lock(pending_mu_);
-      auto it = pending_.find(PendingView(db, key));
+      auto it = pending_.find(PendingView(call.db, call.key));
       if (it != pending_.end() && --it->second == 0) pending_.erase(it);
     }
   }
 }
 
-asio::awaitable<void> ShadowMirror::process(MirroredCall call) {
-  auto replay = hooks_.replay(call);
+asio::awaitable<void> ShadowMirror::process(MirroredCall& call) {
+  // The replay gets the request and the comparison keeps legacy's answer, so the request's
+  // strings move instead of being copied: a put carries the whole lock value.
+  MirroredCall request{.op = call.op,
+                       .db = call.db,
+                       .key = call.key,
+                       .put = std::move(call.put),
+                       .pull_num = std::move(call.pull_num),
+                       .keys = call.keys};
+  call.put.return_previous = request.put.return_previous;  // all compareAnswers() reads of put
+  auto replay = hooks_.replay(std::move(request));
   EnhancedAnswer answer = co_await std::move(replay);
   if (answer.skipped) {
     skipped_metric_.Increment();

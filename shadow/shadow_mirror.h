@@ -94,7 +94,8 @@ class ShadowMirror final : public MirrorSink {
   };
 
   asio::awaitable<void> drain(Shard* shard);
-  asio::awaitable<void> process(MirroredCall call);
+  // `call` is drain()'s, which awaits this at once.
+  asio::awaitable<void> process(MirroredCall& call);
   void record(const MirroredCall& call, const Comparison& c);
   static bool isWrite(MirroredCall::Op op);
 
