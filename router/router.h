@@ -264,6 +264,13 @@ class Router final : public LockStore, public ControlPlane {
   // the call on enhanced for each kind of key call.
   asio::awaitable<EnhancedAnswer> replayScan(int db, std::vector<std::string> keys);
   asio::awaitable<EnhancedAnswer> replayKey(MirroredCall call);
+  // What replayKey() does with a call, decided under the key's lock: replay it, skip it (the
+  // key is dirty, or a read outside the shadow phase), or journal it for enhanced (a write
+  // while the shadow phase ends).
+  enum class ReplayDecision { kReplay, kSkip, kJournal };
+  ReplayDecision replayDecision(const MirroredCall& call) const;
+  static EnhancedAnswer skippedAnswer();
+  asio::awaitable<void> journalInsteadOfReplay(int db, std::string key);
   asio::awaitable<EnhancedAnswer> callEnhanced(MirroredCall call);
   asio::awaitable<EnhancedAnswer> replayGet(int db, std::string key);
   asio::awaitable<EnhancedAnswer> replayPut(PutRequest request);

@@ -54,26 +54,45 @@ asio::awaitable<EnhancedAnswer> Router::replayKey(MirroredCall call) {
   // A dirty key is skipped: the journal copies it whole.
   KeyLocks::Guard guard = locks_.tryLock(call.db, call.key);
   if (!guard) guard = co_await locks_.lock(call.db, call.key);
-  if (journal_.dirtyTarget(call.db, call.key)) co_return EnhancedAnswer{.skipped = true};
-  if (mirror_frozen_.load() || control_.snapshot()->phase != Phase::kShadow) {
-    // A read changed nothing enhanced lacks: there is nothing to copy.
-    if (call.op == MirroredCall::Op::kGet) co_return EnhancedAnswer{.skipped = true};
-    // The shadow phase is ending: replaying now could land after enhanced owns the key. The
-    // journal copies it from legacy instead, and pins it to legacy until then.
-    auto mark = journal_.mark(call.db, call.key, StoreRole::kEnhanced);
-    Status marked = co_await std::move(mark);
-    publishJournal();
-    if (!marked) {
-      // Still pinned in memory (memoryOnlyCount() holds forward moves back) until the replayer
-      // repairs it; the client was answered long ago, so this log is where the failure shows.
-      std::cerr << "lockshift: a shadow write to db " << call.db << " key '" << call.key
-                << "' is journaled in memory only: " << marked.toString() << "\n";
+  switch (replayDecision(call)) {
+    case ReplayDecision::kReplay: {
+      guard.release();
+      auto replay = callEnhanced(std::move(call));
+      co_return co_await std::move(replay);
     }
-    co_return EnhancedAnswer{.skipped = true};
+    case ReplayDecision::kJournal: {
+      auto journal = journalInsteadOfReplay(call.db, std::move(call.key));
+      co_await std::move(journal);
+      break;
+    }
+    case ReplayDecision::kSkip:
+      break;
   }
-  guard.release();
-  auto replay = callEnhanced(std::move(call));
-  co_return co_await std::move(replay);
+  co_return skippedAnswer();
+}
+
+Router::ReplayDecision Router::replayDecision(const MirroredCall& call) const {
+  if (journal_.dirtyTarget(call.db, call.key)) return ReplayDecision::kSkip;
+  if (!mirror_frozen_.load() && control_.snapshot()->phase == Phase::kShadow) return ReplayDecision::kReplay;
+  // A read changed nothing enhanced lacks: there is nothing to copy.
+  if (call.op == MirroredCall::Op::kGet) return ReplayDecision::kSkip;
+  // The shadow phase is ending: replaying now could land after enhanced owns the key. The
+  // journal copies it from legacy instead, and pins it to legacy until then.
+  return ReplayDecision::kJournal;
+}
+
+EnhancedAnswer Router::skippedAnswer() { return EnhancedAnswer{.skipped = true}; }
+
+asio::awaitable<void> Router::journalInsteadOfReplay(int db, std::string key) {
+  auto mark = journal_.mark(db, key, StoreRole::kEnhanced);
+  Status marked = co_await std::move(mark);
+  publishJournal();
+  if (!marked) {
+    // Still pinned in memory (memoryOnlyCount() holds forward moves back) until the replayer
+    // repairs it; the client was answered long ago, so this log is where the failure shows.
+    std::cerr << "lockshift: a shadow write to db " << db << " key '" << key
+              << "' is journaled in memory only: " << marked.toString() << "\n";
+  }
 }
 
 asio::awaitable<EnhancedAnswer> Router::callEnhanced(MirroredCall call) {
