@@ -108,16 +108,16 @@ constexpr std::string_view kRecordPutScript =
 
 // Deletes a record. KEYS[1] record; ARGV[1] "1" on a single node, where the key also leaves the
 // index sets the record names (rk, pk) and the name index ARGV[3] (when not ""), ARGV[2] the key.
-// Reply nil, or {value, prepare score, pull, repo}.
+// Reply nil, or {"", prepare score, pull, repo}: a delete needs no value, so the script neither
+// reads nor returns it (a lock value is about a kilobyte, read into Lua and sent back each time).
 constexpr std::string_view kRecordDelScript =
-    "local r = redis.call('HMGET', KEYS[1], 'v', 'ps', 'pull', 'repo', 'rk', 'pk')\n"
-    "if not r[1] then return false end\n"
-    "redis.call('DEL', KEYS[1])\n"
+    "local r = redis.call('HMGET', KEYS[1], 'ps', 'pull', 'repo', 'rk', 'pk')\n"
+    "if redis.call('DEL', KEYS[1]) == 0 then return false end\n"
     "if ARGV[1] == '1' then\n"
-    "  for i = 5, 6 do if r[i] then redis.call('ZREM', r[i], ARGV[2]) end end\n"
+    "  for i = 4, 5 do if r[i] then redis.call('ZREM', r[i], ARGV[2]) end end\n"
     "  if ARGV[3] ~= '' then redis.call('ZREM', ARGV[3], ARGV[2]) end\n"
     "end\n"
-    "return {r[1], r[2] or '', r[3] or '', r[4] or ''}\n";
+    "return {'', r[1] or '', r[2] or '', r[3] or ''}\n";
 
 // Atlantis's UnlockIfOwnedByPull (proxy/atlantis_script.h) on a record. KEYS[1] record,
 // ARGV[1] the pull number, ARGV[2..4] as the delete script's ARGV[1..3].
@@ -232,7 +232,8 @@ std::optional<int64_t> parseInt(std::string_view text) {
   return out;
 }
 
-// What a record held before a write ended it: {value, prepare score, pull, repo}.
+// What a record held before a write ended it: {value, prepare score, pull, repo}; the delete
+// script leaves value empty.
 struct Ended {
   std::string value, score, pull, repo;
 };
