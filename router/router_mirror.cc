@@ -11,8 +11,9 @@
 namespace lockshift {
 
 // Not a coroutine itself: it picks the coroutine for the call, so a replay's frame holds only
-// what its own kind of call needs (GCC gives every local of every branch its own room in a
-// coroutine frame, and frames above about 1 KiB miss the allocators' fast paths).
+// what its own kind of call needs. GCC 12 gives every local of every branch its own room in a
+// coroutine frame (one coroutine for all kinds was 5.8 KB), and frames above about 1 KiB miss
+// the allocators' fast paths.
 asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
   if (call.op == MirroredCall::Op::kScan) return replayScan(call.db, std::move(call.keys));
   return replayKey(std::move(call));
