@@ -261,7 +261,7 @@ class Router final : public LockStore, public ControlPlane {
   // Requires the key's lock. Errors as propagate().
   asio::awaitable<Status> mirrorWrite(MirroredCall call);
   // replayOnEnhanced()'s parts (router_mirror.cc): a sampled scan page, a call on one key, and
-  // the call on enhanced for each kind of key call.
+  // (callEnhanced) the call on enhanced for the call's kind.
   asio::awaitable<EnhancedAnswer> replayScan(int db, std::vector<std::string> keys);
   asio::awaitable<EnhancedAnswer> replayKey(MirroredCall call);
   // What replayKey() does with a call, decided under the key's lock: replay it, skip it (the
@@ -272,10 +272,6 @@ class Router final : public LockStore, public ControlPlane {
   static EnhancedAnswer skippedAnswer();
   asio::awaitable<void> journalInsteadOfReplay(int db, std::string key);
   asio::awaitable<EnhancedAnswer> callEnhanced(MirroredCall call);
-  asio::awaitable<EnhancedAnswer> replayGet(int db, std::string key);
-  asio::awaitable<EnhancedAnswer> replayPut(PutRequest request);
-  asio::awaitable<EnhancedAnswer> replayDelete(int db, std::string key);
-  asio::awaitable<EnhancedAnswer> replayUnlock(int db, std::string key, std::string pull_num);
   void publishStateMetrics();
   void publishJournal();
 

@@ -96,67 +96,42 @@ asio::awaitable<void> Router::journalInsteadOfReplay(int db, std::string key) {
   }
 }
 
+namespace {
+
+// Awaits one call on enhanced, timed as an enhanced call of the mirror
+// (RouterMetrics::Op::kMirror); `take` moves its value into the answer.
+template <typename T, typename Take>
+asio::awaitable<EnhancedAnswer> timedReplay(RouterMetrics& metrics, asio::awaitable<Result<T>> call, Take take) {
+  const auto t = std::chrono::steady_clock::now();
+  Result<T> r = co_await std::move(call);
+  metrics.observe(StoreRole::kEnhanced, RouterMetrics::Op::kMirror, r.status(),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+  EnhancedAnswer answer{.status = r.status()};
+  if (r) take(answer, *r);
+  co_return answer;
+}
+
+}  // namespace
+
 asio::awaitable<EnhancedAnswer> Router::callEnhanced(MirroredCall call) {
+  auto take_value = [](EnhancedAnswer& a, std::optional<std::string>& v) { a.value = std::move(v); };
   switch (call.op) {
     case MirroredCall::Op::kGet:
-      return replayGet(call.db, std::move(call.key));
+      return timedReplay(metrics_, enhanced_.get(call.db, std::move(call.key)), take_value);
     case MirroredCall::Op::kPut:
-      return replayPut(std::move(call.put));
+      return timedReplay(metrics_, enhanced_.put(std::move(call.put)),
+                         [](EnhancedAnswer& a, PutResult& r) { a.put_result = std::move(r); });
     case MirroredCall::Op::kDelete:
-      return replayDelete(call.db, std::move(call.key));
+      return timedReplay(metrics_, enhanced_.del(call.db, {std::move(call.key)}),
+                         [](EnhancedAnswer& a, int64_t& n) { a.deleted = n; });
     case MirroredCall::Op::kUnlockScript:
-      return replayUnlock(call.db, std::move(call.key), std::move(call.pull_num));
+      return timedReplay(metrics_,
+                         enhanced_.deleteIfOwnedByPull(call.db, std::move(call.key), std::move(call.pull_num)),
+                         take_value);
     case MirroredCall::Op::kScan:
       break;
   }
   return replayScan(call.db, std::move(call.keys));
-}
-
-// Each replay is timed as an enhanced call of the mirror (RouterMetrics::Op::kMirror).
-namespace {
-double secondsSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-}  // namespace
-
-asio::awaitable<EnhancedAnswer> Router::replayGet(int db, std::string key) {
-  const auto t = std::chrono::steady_clock::now();
-  auto c = enhanced_.get(db, std::move(key));
-  auto r = co_await std::move(c);
-  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kMirror, r.status(), secondsSince(t));
-  EnhancedAnswer answer{.status = r.status()};
-  if (r) answer.value = std::move(*r);
-  co_return answer;
-}
-
-asio::awaitable<EnhancedAnswer> Router::replayPut(PutRequest request) {
-  const auto t = std::chrono::steady_clock::now();
-  auto c = enhanced_.put(std::move(request));
-  auto r = co_await std::move(c);
-  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kMirror, r.status(), secondsSince(t));
-  EnhancedAnswer answer{.status = r.status()};
-  if (r) answer.put_result = std::move(*r);
-  co_return answer;
-}
-
-asio::awaitable<EnhancedAnswer> Router::replayDelete(int db, std::string key) {
-  const auto t = std::chrono::steady_clock::now();
-  auto c = enhanced_.del(db, {std::move(key)});
-  auto r = co_await std::move(c);
-  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kMirror, r.status(), secondsSince(t));
-  EnhancedAnswer answer{.status = r.status()};
-  if (r) answer.deleted = *r;
-  co_return answer;
-}
-
-asio::awaitable<EnhancedAnswer> Router::replayUnlock(int db, std::string key, std::string pull_num) {
-  const auto t = std::chrono::steady_clock::now();
-  auto c = enhanced_.deleteIfOwnedByPull(db, std::move(key), std::move(pull_num));
-  auto r = co_await std::move(c);
-  metrics_.observe(StoreRole::kEnhanced, RouterMetrics::Op::kMirror, r.status(), secondsSince(t));
-  EnhancedAnswer answer{.status = r.status()};
-  if (r) answer.value = std::move(*r);
-  co_return answer;
 }
 
 asio::awaitable<bool> Router::settleMirror() {
