@@ -78,12 +78,12 @@ void CommandContext::storeError(const Status& status) {
 
 const std::vector<CommandSpec>& commandTable() { return table().specs; }
 
-asio::awaitable<void> dispatch(CommandContext& ctx, Args& args) {
-  const auto started = std::chrono::steady_clock::now();
-  std::string name = lowercase(args[0]);
+Handler beginCommand(CommandContext& ctx, const Args& args, CommandRecord& record) {
+  record.started = std::chrono::steady_clock::now();
+  const std::string name = lowercase(args[0]);
   auto it = table().by_name.find(name);
-  const size_t index = it == table().by_name.end() ? table().specs.size() : it->second;
-  const CommandSpec* spec = index < table().specs.size() ? &table().specs[index] : nullptr;
+  record.index = it == table().by_name.end() ? table().specs.size() : it->second;
+  const CommandSpec* spec = record.index < table().specs.size() ? &table().specs[record.index] : nullptr;
 
   if (spec == nullptr) {
     if (ctx.server.requiresAuth() && !ctx.client.authenticated) {
@@ -91,25 +91,36 @@ asio::awaitable<void> dispatch(CommandContext& ctx, Args& args) {
     } else {
       ctx.error("unknown_command", unknownCommandMessage(args));
     }
-    name = "unknown";
   } else if (ctx.server.requiresAuth() && !ctx.client.authenticated && !spec->allowed_before_auth) {
     ctx.error("noauth", "NOAUTH Authentication required.");
   } else if (!arityOk(spec->arity, args.size())) {
     wrongArity(ctx, name);
   } else {
-    co_await spec->handler(ctx, args);
+    return spec->handler;
   }
+  return nullptr;
+}
 
+void endCommand(CommandContext& ctx, const CommandRecord& record) {
   ctx.server.commands_processed.fetch_add(1, std::memory_order_relaxed);
   // Cache slots: [index * 2] answered by lockshift itself, [index * 2 + 1] by the store;
   // index == specs.size() is "unknown".
   auto& cache = ctx.client.metrics_cache;
   if (cache.empty()) cache.resize((table().specs.size() + 1) * 2, nullptr);
-  Metrics::CommandMetrics*& slot = cache[index * 2 + (ctx.store_used == "proxy" ? 0 : 1)];
-  if (slot == nullptr) slot = &ctx.server.metrics.command(name, ctx.store_used);
+  Metrics::CommandMetrics*& slot = cache[record.index * 2 + (ctx.store_used == "proxy" ? 0 : 1)];
+  if (slot == nullptr) {
+    const char* name = record.index < table().specs.size() ? table().specs[record.index].name : "unknown";
+    slot = &ctx.server.metrics.command(name, ctx.store_used);
+  }
   slot->requests->Increment();
-  slot->latency->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  slot->latency->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - record.started).count());
   if (!ctx.error_kind.empty()) ctx.server.metrics.countError(ctx.error_kind);
+}
+
+asio::awaitable<void> dispatch(CommandContext& ctx, Args& args) {
+  CommandRecord record;
+  if (Handler handler = beginCommand(ctx, args, record)) co_await handler(ctx, args);
+  endCommand(ctx, record);
 }
 
 std::string lowercase(std::string_view s) {

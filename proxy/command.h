@@ -82,6 +82,18 @@ struct CommandSpec {
 // Parses and runs one request (args[0] is the command name, any case). Appends exactly one reply.
 asio::awaitable<void> dispatch(CommandContext& ctx, Args& args);
 
+// dispatch() in two halves around the handler, for a caller that awaits the handler in its own
+// coroutine: one coroutine frame fewer per request (Session does this).
+struct CommandRecord {
+  std::chrono::steady_clock::time_point started;
+  size_t index = 0;  // in commandTable(); its size for an unknown command
+};
+// Returns the handler to await, or nullptr after appending the refusal (unknown command, NOAUTH,
+// wrong arity). Either way endCommand() follows, once the handler has completed.
+Handler beginCommand(CommandContext& ctx, const Args& args, CommandRecord& record);
+// Counts the request in the metrics.
+void endCommand(CommandContext& ctx, const CommandRecord& record);
+
 // All known commands (for COMMAND and COMMAND COUNT).
 const std::vector<CommandSpec>& commandTable();
 

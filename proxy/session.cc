@@ -131,7 +131,9 @@ asio::awaitable<bool> Session::processBuffered() {
     CommandContext ctx{server_, client_, out_, "proxy", {}};
     {
       InFlight counted(server_.commands_in_flight);
-      co_await dispatch(ctx, args);
+      CommandRecord record;
+      if (Handler handler = beginCommand(ctx, args, record)) co_await handler(ctx, args);
+      endCommand(ctx, record);
     }
     parser_.recycle(std::move(args));
     last_activity_ = std::chrono::steady_clock::now();
