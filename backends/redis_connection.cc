@@ -37,13 +37,12 @@ void RedisTarget::setEndpoints(std::vector<tcp::endpoint> endpoints) const {
   endpoints_ = std::move(endpoints);
 }
 
-void RedisConnection::Completions::add(std::function<void(Result<resp::Value>)> done,
-                                       Result<resp::Value> result) {
+void RedisConnection::Completions::add(std::unique_ptr<ReplyHandler> done, Result<resp::Value> result) {
   if (done) items_.emplace_back(std::move(done), std::move(result));
 }
 
 void RedisConnection::Completions::run() {
-  for (auto& [done, result] : items_) done(std::move(result));
+  for (auto& [done, result] : items_) done->complete(std::move(result));
   items_.clear();
 }
 

@@ -31,7 +31,6 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,14 +70,23 @@ class RedisTarget {
   mutable std::vector<tcp::endpoint> endpoints_;  // GUARDED_BY(mu_)
 };
 
-// A command for a connection: its encoding and the function that takes its reply (or the error
-// that replaces it). `done` runs exactly once, outside the connection's lock, and must not block.
-// `wire` may hold several commands, written back to back on the one connection: the replies to
-// the first `discard_replies` are dropped and `done` takes the last (Redis Cluster's ASKING must
-// reach the same connection immediately before the command it applies to).
+// Takes the reply to one request (or the error that replaces it). complete() is called at most
+// once, outside the connection's lock, and must not block; the connection then destroys it.
+// A virtual call on one allocation, where a std::function around the awaiting coroutine's
+// handler took two (the function's own storage and a shared handler to make it copyable).
+class ReplyHandler {
+ public:
+  virtual ~ReplyHandler() = default;
+  virtual void complete(Result<resp::Value> reply) = 0;
+};
+
+// A command for a connection: its encoding and what takes its reply. `wire` may hold several
+// commands, written back to back on the one connection: the replies to the first
+// `discard_replies` are dropped and `done` takes the last (Redis Cluster's ASKING must reach the
+// same connection immediately before the command it applies to).
 struct RedisRequest {
   std::string wire;
-  std::function<void(Result<resp::Value>)> done;
+  std::unique_ptr<ReplyHandler> done;
   size_t discard_replies = 0;
 };
 
@@ -113,7 +121,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   // Whom a reply belongs to: a caller, or a handshake command that must (or may) succeed.
   enum class Step { kUser, kRequired, kOptional };
   struct Pending {
-    std::function<void(Result<resp::Value>)> done;  // kUser only
+    std::unique_ptr<ReplyHandler> done;  // kUser only
     std::chrono::steady_clock::time_point deadline;
     Step step = Step::kUser;
     const char* what = "";  // the handshake command, for messages
@@ -121,14 +129,14 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   // Replies and failures collected under mu_, delivered by run() after it is released.
   class Completions {
    public:
-    void add(std::function<void(Result<resp::Value>)> done, Result<resp::Value> result);
+    void add(std::unique_ptr<ReplyHandler> done, Result<resp::Value> result);
     void run();
 
    private:
     // Inline room for a typical read's replies: one read usually completes a few requests, and
     // this runs once per read.
     boost::container::small_vector<
-        std::pair<std::function<void(Result<resp::Value>)>, Result<resp::Value>>, 8>
+        std::pair<std::unique_ptr<ReplyHandler>, Result<resp::Value>>, 8>
         items_;
   };
 

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/prefer.hpp>
@@ -57,35 +57,63 @@ bool RedisPool::trySubmit(RedisRequest& request, Status* refusal) {
   return false;
 }
 
+namespace {
+
+// The reply to one send(), which resumes the awaiting coroutine.
+// The coroutine runs on an io_context in practice; its executor is then kept as that type, with
+// the work counted, rather than as the type-erased any_io_executor: an any_io_executor wraps each
+// function it runs in a heap-allocated one, and converting it costs as much again.
+template <typename Handler>
+class AwaitedReply final : public ReplyHandler {
+ public:
+  explicit AwaitedReply(Handler handler) : handler_(std::move(handler)) {
+    auto executor = asio::get_associated_executor(handler_);
+    // Tracked, so the awaiting io_context does not run out of work while a reply is owed.
+    if (const auto* io = executor.template target<asio::io_context::executor_type>()) {
+      io_.emplace(asio::prefer(*io, asio::execution::outstanding_work.tracked));
+    } else {
+      other_.emplace(asio::prefer(executor, asio::execution::outstanding_work.tracked));
+    }
+  }
+
+  void complete(Result<resp::Value> value) override { finish(PoolReply{std::move(value), true}, false); }
+
+  // A reply read on the awaiting coroutine's own thread resumes it at once, as asio::dispatch
+  // would (one network thread: no second turn of the scheduler). Otherwise it is posted to it,
+  // and so is a refusal, which happens inside the initiation, before the coroutine has suspended.
+  void finish(PoolReply reply, bool from_initiation) {
+    if (!from_initiation && io_ && io_->running_in_this_thread()) {
+      handler_(std::move(reply));
+      return;
+    }
+    auto resume = [handler = std::move(handler_), reply = std::move(reply)]() mutable {
+      handler(std::move(reply));
+    };
+    if (io_) {
+      asio::post(*io_, std::move(resume));
+    } else {
+      asio::post(*other_, std::move(resume));
+    }
+  }
+
+ private:
+  using TrackedIo = decltype(asio::prefer(std::declval<asio::io_context::executor_type>(),
+                                          asio::execution::outstanding_work.tracked));
+  Handler handler_;
+  std::optional<TrackedIo> io_;              // the awaiting executor, when it is an io_context's
+  std::optional<asio::any_io_executor> other_;  // any other executor
+};
+
+}  // namespace
+
 asio::awaitable<PoolReply> RedisPool::send(std::string wire, size_t discard_replies) {
   auto initiate = [this, wire = std::move(wire), discard_replies](auto handler) mutable {
-    using Handler = decltype(handler);
-    // Tracked, so the awaiting io_context does not run out of work while a reply is owed.
-    auto work = asio::prefer(asio::get_associated_executor(handler),
-                             asio::execution::outstanding_work.tracked);
-    // std::function needs a copyable callable; the handler is move-only.
-    auto shared = std::make_shared<Handler>(std::move(handler));
-    // A reply is dispatched: the connection's read handler resumes the awaiting coroutine
-    // directly when it already runs on that coroutine's executor (one network thread), rather
-    // than queueing it for another turn of the scheduler. A refusal is posted, since it happens
-    // inside this initiation, before the coroutine has suspended.
-    auto finish = [work, shared](PoolReply reply, bool from_initiation) mutable {
-      auto target = asio::prefer(work, asio::execution::outstanding_work.untracked);
-      auto complete = [work = std::move(work), shared = std::move(shared),
-                       reply = std::move(reply)]() mutable { (*shared)(std::move(reply)); };
-      if (from_initiation) {
-        asio::post(target, std::move(complete));
-      } else {
-        asio::dispatch(target, std::move(complete));
-      }
-    };
-    auto done = [finish](Result<resp::Value> value) mutable {
-      finish(PoolReply{std::move(value), true}, false);
-    };
-    RedisRequest request{std::move(wire), std::move(done), discard_replies};
+    auto reply = std::make_unique<AwaitedReply<decltype(handler)>>(std::move(handler));
+    auto* awaited = reply.get();
+    RedisRequest request{std::move(wire), std::move(reply), discard_replies};
     Status refusal;
-    if (!trySubmit(request, &refusal)) {
-      finish(PoolReply{std::move(refusal), false, std::move(request.wire), request.discard_replies}, true);
+    if (!trySubmit(request, &refusal)) {  // the request still owns `awaited`
+      awaited->finish(PoolReply{std::move(refusal), false, std::move(request.wire), request.discard_replies}, true);
     }
   };
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(PoolReply)>(std::move(initiate),
