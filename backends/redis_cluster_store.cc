@@ -89,7 +89,7 @@ asio::awaitable<Result<std::optional<std::string>>> RedisClusterStore::Impl::get
   const uint16_t slot = redis::keySlot(wire_key);
   auto op = ClusterClient::call(c, slot, {"GET", std::move(wire_key)});
   Result<resp::Value> reply = co_await std::move(op);
-  co_return redis::readOptionalString(reply, kWhere);
+  co_return redis::readOptionalString(std::move(reply), kWhere);
 }
 
 asio::awaitable<Result<PutResult>> RedisClusterStore::Impl::put(Client c, PutRequest request) {

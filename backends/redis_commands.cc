@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <utility>
 
 namespace lockshift::redis {
 
@@ -191,6 +192,11 @@ Result<std::optional<std::string>> readOptionalString(const Result<resp::Value>&
   if (reply->type == resp::Type::kNull) return std::optional<std::string>();
   if (reply->type != resp::Type::kBulkString) return unexpected(where, "GET", *reply);
   return std::optional<std::string>(reply->str);
+}
+
+Result<std::optional<std::string>> readOptionalString(Result<resp::Value>&& reply, std::string_view where) {
+  if (reply.isOk() && reply->type == resp::Type::kBulkString) return std::optional<std::string>(std::move(reply->str));
+  return readOptionalString(std::as_const(reply), where);
 }
 
 Result<int64_t> readInteger(const Result<resp::Value>& reply, std::string_view where) {

@@ -88,6 +88,8 @@ bool isNoScript(const Result<resp::Value>& reply);
 
 Result<std::optional<std::string>> readOptionalString(const Result<resp::Value>& reply,
                                                       std::string_view where);
+// The same, moving the string out of a reply the caller is done with (a lock's JSON is ~1 KB).
+Result<std::optional<std::string>> readOptionalString(Result<resp::Value>&& reply, std::string_view where);
 Result<int64_t> readInteger(const Result<resp::Value>& reply, std::string_view where);
 Status readPong(const Result<resp::Value>& reply, std::string_view where);
 // A put's reply in the given form; `return_previous` as in the request.

@@ -379,7 +379,7 @@ asio::awaitable<void> Records::unname(std::string key) const {
 asio::awaitable<Result<std::optional<std::string>>> Records::get(Self self, std::string key) {
   auto op = self->call(recordKey(self->prefix_, key), {"HGET", recordKey(self->prefix_, key), "v"});
   Result<resp::Value> reply = co_await std::move(op);
-  co_return readOptionalString(reply, self->where_);
+  co_return readOptionalString(std::move(reply), self->where_);
 }
 
 asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {

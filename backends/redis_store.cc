@@ -109,7 +109,7 @@ asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::get(Self s
     auto retry = self->pool().retryWhileStarting(std::move(reply));
     reply = co_await std::move(retry);
   }
-  co_return redis::readOptionalString(reply.value, self->where());
+  co_return redis::readOptionalString(std::move(reply.value), self->where());
 }
 
 asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest request) {
@@ -119,7 +119,9 @@ asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest r
     co_return co_await std::move(records_op);
   }
   const redis::PutForm form = redis::putForm(request);
-  std::string key = self->wireKey(request.key);
+  // The key as Redis has it, copied only when there is a prefix to add.
+  const std::string prefixed = self->prefix().empty() ? std::string() : self->wireKey(request.key);
+  const std::string_view key = self->prefix().empty() ? std::string_view(request.key) : prefixed;
   if (redis::isPlainAcquire(request)) {
     // Atlantis's TryLock almost always finds the key free, and SET NX takes a free key in one
     // plain command, several times cheaper for Redis than the script. Only a present key needs
@@ -132,7 +134,7 @@ asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest r
     if (*taken) co_return PutResult{};
   }
   auto op = form == redis::PutForm::kScript
-                ? self->callScript(redis::kPutScript, redis::putScriptSha1(), std::move(key),
+                ? self->callScript(redis::kPutScript, redis::putScriptSha1(), std::string(key),
                                    redis::putScriptArgs(request))
                 : self->pool().callWire(redis::setWire(request, key));
   Result<resp::Value> reply = co_await std::move(op);
