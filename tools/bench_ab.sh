@@ -4,7 +4,9 @@
 # redis-servers and runs with the same configuration, so a change to lockshift can be measured
 # against the commit before it on this noisy machine: what drifts over minutes moves both.
 # Per round: commands/s and the CPU time per client command of lockshift and of the enhanced
-# redis-server (user + system from /proc/PID/stat). Then the medians and the per-round ratio B/A.
+# redis-server (user + system from /proc/PID/stat), and lockshift's user time alone (what its own
+# code costs, without the kernel's share of the sockets). Then the medians and the per-round
+# ratio B/A.
 # A binary of another commit: git worktree add ../base REV && (cd ../base && tools/build.sh
 # lockshift), then pass ../base/build/lockshift.
 # Usage: tools/bench_ab.sh BINARY_A BINARY_B [PHASE [ROUNDS]]   (legacy-only, 6 rounds by default)
@@ -47,23 +49,25 @@ start a "$bin_a"
 start b "$bin_b"
 
 echo "| round | A commands/s | B commands/s | B / A | A lockshift µs | B lockshift µs | A enhanced µs |" \
-  "B enhanced µs |"
-echo "|---|---|---|---|---|---|---|---|"
+  "B enhanced µs | A lockshift user µs | B lockshift user µs |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for round in $(seq 1 "$ROUNDS"); do
   for t in a b; do
-    l0=$(ticks "${ls_pids[$t]}"); e0=$(ticks "${enhanced_pids[$t]}")
+    l0=$(ticks "${ls_pids[$t]}"); e0=$(ticks "${enhanced_pids[$t]}"); u0=$(user_ticks "${ls_pids[$t]}")
     out=$(build/atlantis_loadgen --port "${port[$t]}" --clients 50 --seconds "$MIX_SECONDS" --keys 1000 \
       --events "${EVENTS:-0}" --rate "$RATE")
-    l1=$(ticks "${ls_pids[$t]}"); e1=$(ticks "${enhanced_pids[$t]}")
+    l1=$(ticks "${ls_pids[$t]}"); e1=$(ticks "${enhanced_pids[$t]}"); u1=$(user_ticks "${ls_pids[$t]}")
     rate=$(sed 's/.*commands_per_s=\([0-9]*\).*/\1/' <<<"$out")
-    awk -v t=$t -v r=$round -v c="$rate" -v l=$((l1 - l0)) -v e=$((e1 - e0)) -v hz="$hz" -v s="$MIX_SECONDS" \
-      'BEGIN { n = c * s; printf "%s %d %d %.2f %.2f\n", t, r, c, l / hz * 1e6 / n, e / hz * 1e6 / n }'
+    awk -v t=$t -v r=$round -v c="$rate" -v l=$((l1 - l0)) -v e=$((e1 - e0)) -v u=$((u1 - u0)) -v hz="$hz" \
+      -v s="$MIX_SECONDS" \
+      'BEGIN { n = c * s; printf "%s %d %d %.2f %.2f %.2f\n", t, r, c, l / hz * 1e6 / n, e / hz * 1e6 / n, u / hz * 1e6 / n }'
   done
 done >"$work/rounds"
-awk '{ v[$1, $2] = $3 " " $4 " " $5 } END {
+awk '{ v[$1, $2] = $3 " " $4 " " $5 " " $6 } END {
   for (r = 1; ("a", r) in v; r++) {
     split(v["a", r], a, " "); split(v["b", r], b, " ")
-    printf "| %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", r, a[1], b[1], b[1] / a[1], a[2], b[2], a[3], b[3]
+    printf "| %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", r, a[1], b[1], b[1] / a[1], a[2], b[2],
+      a[3], b[3], a[4], b[4]
   } }' "$work/rounds"
 col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$work/rounds" | median; }
 ratios=$(awk '{ v[$1, $2] = $3 } END { for (r = 1; ("a", r) in v; r++) printf "%.4f\n", v["b", r] / v["a", r] }' \
@@ -72,5 +76,5 @@ echo
 [ "$RATE" = 0 ] || printf 'offered load %s commands/s; ' "$RATE"
 printf 'phase %s, %s rounds of %ss: medians A %.0f, B %.0f commands/s (per-round B / A median %.2f); ' \
   "$PHASE" "$ROUNDS" "$MIX_SECONDS" "$(col a 3)" "$(col b 3)" "$ratios"
-printf 'lockshift %.2f vs %.2f µs, enhanced redis %.2f vs %.2f µs per client command\n' \
-  "$(col a 4)" "$(col b 4)" "$(col a 5)" "$(col b 5)"
+printf 'lockshift %.2f vs %.2f µs (user %.2f vs %.2f), enhanced redis %.2f vs %.2f µs per client command\n' \
+  "$(col a 4)" "$(col b 4)" "$(col a 6)" "$(col b 6)" "$(col a 5)" "$(col b 5)"

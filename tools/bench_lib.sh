@@ -10,6 +10,7 @@
 # starts lockshift on it (log in $work/NAME.log; the binary is $LOCKSHIFT, build/lockshift
 # unless set) and waits until it answers. Sets ls_port, admin_port and ls_pid.
 # ticks PID: the process's CPU time so far (user + system, in clock ticks; 0 for an empty PID);
+# user_ticks PID: its user time alone;
 # hz: clock ticks per second.
 # legacy_lockshift: a legacy and an enhanced redis-server and lockshift in legacy-only in front
 # of them (start_lockshift NAME lockshift); sets legacy and enhanced (their ports) and
@@ -54,6 +55,7 @@ TOML
   wait_port "$ls_port" || { echo "lockshift did not start:"; cat "$work/$1.log"; exit 1; }
 }
 ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0; }
+user_ticks() { [ -n "$1" ] && awk '{ print $14 }' "/proc/$1/stat" || echo 0; }
 hz=$(getconf CLK_TCK)
 redis_stores() {
   printf '[legacy]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[enhanced]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[consistency]\ngates = false\ninterval = "0"\n' "$1" "$2"
