@@ -60,14 +60,14 @@ for round in $(seq 1 "$ROUNDS"); do
     rate=$(sed 's/.*commands_per_s=\([0-9]*\).*/\1/' <<<"$out")
     awk -v t=$t -v r=$round -v c="$rate" -v l=$((l1 - l0)) -v e=$((e1 - e0)) -v u=$((u1 - u0)) -v hz="$hz" \
       -v s="$MIX_SECONDS" \
-      'BEGIN { n = c * s; printf "%s %d %d %.2f %.2f %.2f\n", t, r, c, l / hz * 1e6 / n, e / hz * 1e6 / n, u / hz * 1e6 / n }'
+      'BEGIN { n = c * s; f = 1e6 / hz / n; printf "%s %d %d %.2f %.2f %.2f\n", t, r, c, l * f, e * f, u * f }'
   done
 done >"$work/rounds"
 awk '{ v[$1, $2] = $3 " " $4 " " $5 " " $6 } END {
   for (r = 1; ("a", r) in v; r++) {
     split(v["a", r], a, " "); split(v["b", r], b, " ")
-    printf "| %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", r, a[1], b[1], b[1] / a[1], a[2], b[2],
-      a[3], b[3], a[4], b[4]
+    printf "| %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+      r, a[1], b[1], b[1] / a[1], a[2], b[2], a[3], b[3], a[4], b[4]
   } }' "$work/rounds"
 col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$work/rounds" | median; }
 ratios=$(awk '{ v[$1, $2] = $3 } END { for (r = 1; ("a", r) in v; r++) printf "%.4f\n", v["b", r] / v["a", r] }' \
