@@ -383,35 +383,20 @@ asio::awaitable<Result<std::optional<std::string>>> Records::get(Self self, std:
 }
 
 asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
-  const std::string record = recordKey(self->prefix_, request.key);
-  const std::string fence = fenceKey(self->prefix_, request.key);
-  std::optional<records::Holder> holder = records::holderOf(request.strict_owner, request.value);
+  const bool single_node = self->single_node_;
+  return single_node ? putOnOneNode(std::move(self), std::move(request))
+                     : putAcrossSlots(std::move(self), std::move(request));
+}
 
-  // Prepare: the holder's index entries, before the record can say it holds.
-  const std::string prepared = std::to_string(nextPrepareScore());
-  if (holder && !self->single_node_) {
-    auto add = self->script(indexAdd(),
-                            {repoIndexKey(self->prefix_, holder->repo),
-                             pullIndexKey(self->prefix_, holder->repo, holder->pull_num)},
-                            {prepared, request.key});
-    Result<resp::Value> added = co_await std::move(add);
-    if (Status status = failure(added, self->where_); !status) co_return status;
-  }
-
-  const bool named = nameIndexCovers(request.key);
-  if (named && !self->single_node_) {
-    const std::string names = namesKey(self->prefix_);
-    auto add = self->call(names, {"ZADD", names, "0", request.key});
-    Result<resp::Value> added = co_await std::move(add);
-    if (Status status = failure(added, self->where_); !status) co_return status;
-  }
-
-  // ARGV[1..9] as the plain put script's, with the owner's five always present. Views of
-  // strings that live until the request is encoded below.
+// The record put script's request (EVALSHA). ARGV[1..9] as the plain put script's, with the
+// owner's five always present.
+std::string Records::putScriptWire(const PutRequest& request, const std::optional<records::Holder>& holder,
+                                   std::string_view record, std::string_view prepared, bool named) const {
+  const std::string fence = fenceKey(prefix_, request.key);
   const std::string owner_pull = request.strict_owner ? std::to_string(request.strict_owner->pull_num) : "";
   const std::string pull = holder ? std::to_string(holder->identity.pull_num) : std::string();
   const std::string now = std::to_string(nowUnixMs());
-  const std::string names = named && self->single_node_ ? namesKey(self->prefix_) : std::string();
+  const std::string names = named && single_node_ ? namesKey(prefix_) : std::string();
   std::vector<std::string_view> args = putScriptArgViews(request, owner_pull);
   args.reserve(21);  // ARGV[1..21] of the record put script
   if (!request.strict_owner) args.insert(args.end(), 5, "");
@@ -422,39 +407,86 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
   } else {
     args.insert(args.end(), {"0", "", "", "", "", "", ""});
   }
-  args.insert(args.end(), {now, prepared, self->single_node_ ? "1" : "0", request.key, names});
+  args.insert(args.end(), {now, prepared, single_node_ ? "1" : "0", request.key, names});
   std::string repo_index, pull_index;
   std::vector<std::string_view> keys = {record, fence};
-  if (self->single_node_ && holder) {
-    repo_index = repoIndexKey(self->prefix_, holder->repo);
-    pull_index = pullIndexKey(self->prefix_, holder->repo, holder->pull_num);
+  if (single_node_ && holder) {
+    repo_index = repoIndexKey(prefix_, holder->repo);
+    pull_index = pullIndexKey(prefix_, holder->repo, holder->pull_num);
     keys.insert(keys.end(), {repo_index, pull_index});
   }
-  auto op = self->runScript(recordPut(), record, scriptWire("EVALSHA", recordPut().sha, keys, args));
-  Result<resp::Value> reply = co_await std::move(op);
-  if (Status status = failure(reply, self->where_); !status) co_return status;
+  return scriptWire("EVALSHA", recordPut().sha, keys, args);
+}
+
+Result<Records::PutReply> Records::readPutReply(const Result<resp::Value>& reply, bool return_previous) const {
+  if (Status status = failure(reply, where_); !status) return status;
   const auto& e = reply->elements;
   if (reply->type != resp::Type::kArray || e.size() != 7 ||
       e[0].type != resp::Type::kInteger || e[0].integer < 0 || e[0].integer > 2 ||
       (!isText(e[1]) && e[1].type != resp::Type::kNull) ||
       !std::all_of(e.begin() + 2, e.end(), isText)) {
-    co_return unexpected(self->where_, "the record put script");
+    return unexpected(where_, "the record put script");
   }
-  PutResult result;
-  result.outcome = static_cast<PutResult::Outcome>(e[0].integer);
-  if (request.return_previous && isText(e[1])) result.previous = e[1].str;
-  result.holder = e[2].str;
-  const std::string& old_score = e[4].str;
-  const std::optional<int64_t> old_pull = parseInt(e[5].str);
-  const std::string& old_repo = e[6].str;
-  const bool same_holder =
-      holder && old_pull && *old_pull == holder->pull_num && old_repo == holder->repo;
+  PutReply read;
+  read.result.outcome = static_cast<PutResult::Outcome>(e[0].integer);
+  if (return_previous && isText(e[1])) read.result.previous = e[1].str;
+  read.result.holder = e[2].str;
+  read.old_score = e[4].str;
+  read.old_pull = parseInt(e[5].str);
+  read.old_repo = e[6].str;
+  return read;
+}
 
-  if (self->single_node_) co_return result;  // the script kept the index
-  if (result.outcome == PutResult::Outcome::kApplied) {
+// One node: the script keeps the indexes itself, so the put is one call. Everything the call
+// does not need across its suspension is built and read by plain functions: this frame stays
+// small enough for Asio's recycled blocks.
+asio::awaitable<Result<PutResult>> Records::putOnOneNode(Self self, PutRequest request) {
+  const std::string record = recordKey(self->prefix_, request.key);
+  const std::string prepared = std::to_string(nextPrepareScore());
+  auto op = self->runScript(recordPut(), record,
+                            self->putScriptWire(request, records::holderOf(request.strict_owner, request.value),
+                                                record, prepared, nameIndexCovers(request.key)));
+  Result<resp::Value> reply = co_await std::move(op);
+  Result<PutReply> read = self->readPutReply(reply, request.return_previous);
+  if (!read) co_return read.status();
+  co_return std::move(read->result);
+}
+
+// Across a cluster's slots: the index entries are added before the record can say it holds,
+// and the old holder's removed after.
+asio::awaitable<Result<PutResult>> Records::putAcrossSlots(Self self, PutRequest request) {
+  const std::string record = recordKey(self->prefix_, request.key);
+  std::optional<records::Holder> holder = records::holderOf(request.strict_owner, request.value);
+
+  // Prepare: the holder's index entries, before the record can say it holds.
+  const std::string prepared = std::to_string(nextPrepareScore());
+  if (holder) {
+    auto add = self->script(indexAdd(),
+                            {repoIndexKey(self->prefix_, holder->repo),
+                             pullIndexKey(self->prefix_, holder->repo, holder->pull_num)},
+                            {prepared, request.key});
+    Result<resp::Value> added = co_await std::move(add);
+    if (Status status = failure(added, self->where_); !status) co_return status;
+  }
+
+  const bool named = nameIndexCovers(request.key);
+  if (named) {
+    const std::string names = namesKey(self->prefix_);
+    auto add = self->call(names, {"ZADD", names, "0", request.key});
+    Result<resp::Value> added = co_await std::move(add);
+    if (Status status = failure(added, self->where_); !status) co_return status;
+  }
+
+  auto op = self->runScript(recordPut(), record, self->putScriptWire(request, holder, record, prepared, named));
+  Result<resp::Value> reply = co_await std::move(op);
+  Result<PutReply> read = self->readPutReply(reply, request.return_previous);
+  if (!read) co_return read.status();
+  const bool same_holder =
+      holder && read->old_pull && *read->old_pull == holder->pull_num && read->old_repo == holder->repo;
+  if (read->result.outcome == PutResult::Outcome::kApplied) {
     // The old holder's grant ended: its entries go, unless the holder is the same.
-    if (old_pull && !same_holder) {
-      auto drop = self->unindex(old_repo, *old_pull, request.key, old_score, false);
+    if (read->old_pull && !same_holder) {
+      auto drop = self->unindex(read->old_repo, *read->old_pull, request.key, read->old_score, false);
       co_await std::move(drop);
     }
   } else if (holder && !same_holder) {
@@ -462,7 +494,7 @@ asio::awaitable<Result<PutResult>> Records::put(Self self, PutRequest request) {
     auto drop = self->unindex(holder->repo, holder->pull_num, request.key, prepared, true);
     co_await std::move(drop);
   }
-  co_return result;
+  co_return std::move(read->result);
 }
 
 asio::awaitable<Result<int64_t>> Records::del(Self self, std::vector<std::string> keys) {

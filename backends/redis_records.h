@@ -75,6 +75,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/lock_records.h"
 #include "backends/lock_store.h"
 #include "common/status.h"
 #include "resp/value.h"
@@ -161,6 +162,20 @@ class Records {
     resp::encodeCommand(args, wire);
     return call_(routing_key, std::move(wire));
   }
+  // put() on one node, and across a cluster's slots.
+  static asio::awaitable<Result<PutResult>> putOnOneNode(Self self, PutRequest request);
+  static asio::awaitable<Result<PutResult>> putAcrossSlots(Self self, PutRequest request);
+  // The record put script's EVALSHA request; `prepared` is the index entries' score.
+  std::string putScriptWire(const PutRequest& request, const std::optional<records::Holder>& holder,
+                            std::string_view record, std::string_view prepared, bool named) const;
+  // The record put script's reply: the put's result, and the holder it replaced.
+  struct PutReply {
+    PutResult result;
+    std::string old_score;  // the replaced holder's index score
+    std::optional<int64_t> old_pull;
+    std::string old_repo;
+  };
+  Result<PutReply> readPutReply(const Result<resp::Value>& reply, bool return_previous) const;
   // The delete and unlock scripts' name-index argument for `key` (see their comments).
   std::string namesArg(std::string_view key) const;
   // On a cluster, after `key`'s record is gone: takes it out of the name index. Best effort.
