@@ -16,6 +16,16 @@ namespace lockshift {
 // the allocators' fast paths.
 asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
   if (call.op == MirroredCall::Op::kScan) return replayScan(call.db, std::move(call.keys));
+  // Almost always the key's lock is free and the call is to be replayed: that is decided here
+  // without a coroutine of its own, and the call on enhanced starts once the caller awaits it,
+  // with the lock released, as in replayKey(). Otherwise replayKey() waits for the lock and
+  // decides again.
+  if (KeyLocks::Guard guard = locks_.tryLock(call.db, call.key)) {
+    if (replayDecision(call) == ReplayDecision::kReplay) {
+      guard.release();
+      return callEnhanced(std::move(call));
+    }
+  }
   return replayKey(std::move(call));
 }
 
