@@ -34,7 +34,8 @@ class RedisStore::Impl {
           /*single_node=*/true);
     }
   }
-  // Set when the store keeps enhanced records; every operation then goes through it.
+  // Set when the store keeps enhanced records; every operation then goes through it (get, put,
+  // del and deleteIfOwnedByPull on db 0 are routed to it by RedisStore, the rest here).
   std::shared_ptr<const redis::Records> records_;
   void start() {
     for (auto& p : pools_) p->start();
@@ -92,10 +93,6 @@ asio::awaitable<Result<resp::Value>> RedisStore::Impl::callScript(std::string_vi
 asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::get(Self self, int db,
                                                                           std::string key) {
   if (db != 0) co_return dbOutOfRange();
-  if (self->records_) {
-    auto records_op = redis::Records::get(self->records_, std::move(key));
-    co_return co_await std::move(records_op);
-  }
   // GET is the hot path: encoded straight from the key, with no argument vector to build.
   std::string wire;
   if (self->prefix().empty()) {
@@ -114,10 +111,6 @@ asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::get(Self s
 
 asio::awaitable<Result<PutResult>> RedisStore::Impl::put(Self self, PutRequest request) {
   if (request.db != 0) co_return dbOutOfRange();
-  if (self->records_) {
-    auto records_op = redis::Records::put(self->records_, std::move(request));
-    co_return co_await std::move(records_op);
-  }
   const redis::PutForm form = redis::putForm(request);
   // The key as Redis has it, copied only when there is a prefix to add.
   const std::string prefixed = self->prefix().empty() ? std::string() : self->wireKey(request.key);
@@ -145,10 +138,6 @@ asio::awaitable<Result<int64_t>> RedisStore::Impl::del(Self self, int db,
                                                        std::vector<std::string> keys) {
   if (db != 0) co_return dbOutOfRange();
   if (keys.empty()) co_return int64_t{0};
-  if (self->records_) {
-    auto records_op = redis::Records::del(self->records_, std::move(keys));
-    co_return co_await std::move(records_op);
-  }
   // Encoded straight from the keys, as GET is: every Unlock of Atlantis ends in a DEL.
   std::string wire;
   if (self->prefix().empty()) {
@@ -167,11 +156,6 @@ asio::awaitable<Result<int64_t>> RedisStore::Impl::del(Self self, int db,
 asio::awaitable<Result<std::optional<std::string>>> RedisStore::Impl::deleteIfOwnedByPull(
     Self self, int db, std::string key, std::string pull_num) {
   if (db != 0) co_return dbOutOfRange();
-  if (self->records_) {
-    auto records_op =
-        redis::Records::deleteIfOwnedByPull(self->records_, std::move(key), std::move(pull_num));
-    co_return co_await std::move(records_op);
-  }
   auto op = self->callScript(kAtlantisUnlockScript, kAtlantisUnlockScriptSha1, self->wireKey(key),
                              {std::move(pull_num)});
   Result<resp::Value> reply = co_await std::move(op);
@@ -241,20 +225,30 @@ RedisStore::~RedisStore() { impl_->close(); }
 
 void RedisStore::close() { impl_->close(); }
 
+// With records, the four calls on a key go straight to Records' coroutines, without one of
+// Impl's in between (each coroutine is a frame to allocate and a resumption; the mirror makes
+// one of these calls for every write in the shadow phase). Records hold the pools they use.
+
 asio::awaitable<Result<std::optional<std::string>>> RedisStore::get(int db, std::string key) {
+  if (impl_->records_ && db == 0) return redis::Records::get(impl_->records_, std::move(key));
   return Impl::get(impl_, db, std::move(key));
 }
 
 asio::awaitable<Result<PutResult>> RedisStore::put(PutRequest request) {
+  if (impl_->records_ && request.db == 0) return redis::Records::put(impl_->records_, std::move(request));
   return Impl::put(impl_, std::move(request));
 }
 
 asio::awaitable<Result<int64_t>> RedisStore::del(int db, std::vector<std::string> keys) {
+  if (impl_->records_ && db == 0 && !keys.empty()) return redis::Records::del(impl_->records_, std::move(keys));
   return Impl::del(impl_, db, std::move(keys));
 }
 
 asio::awaitable<Result<std::optional<std::string>>> RedisStore::deleteIfOwnedByPull(
     int db, std::string key, std::string pull_num) {
+  if (impl_->records_ && db == 0) {
+    return redis::Records::deleteIfOwnedByPull(impl_->records_, std::move(key), std::move(pull_num));
+  }
   return Impl::deleteIfOwnedByPull(impl_, db, std::move(key), std::move(pull_num));
 }
 
