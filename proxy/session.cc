@@ -77,20 +77,59 @@ void Session::requestStop() {
   });
 }
 
+// The requests run in this coroutine itself, and a write that the socket takes at once needs no
+// coroutine either: a coroutine per batch or per write would be a frame to allocate for almost
+// every request.
 asio::awaitable<void> Session::run() {
   in_.reserve(kReadChunk);
   read_buf_.resize(kReadChunk);
   for (;;) {
-    if (!co_await processBuffered()) break;
-    bool replied = !out_.empty();
-    if (replied && !co_await flush()) break;
+    // Every complete request in in_[in_pos_...], in order; `open` false when the connection
+    // closes after the replies so far (a protocol error, QUIT, a failed write).
+    bool open = true;
+    while (open && in_pos_ < in_.size() && !closed_) {
+      in_pos_ += parser_.feed(std::string_view(in_).substr(in_pos_));
+      if (parser_.state() == resp::Parser::State::kError) {
+        protocolError(parser_.error());
+        open = false;
+        break;
+      }
+      if (parser_.state() != resp::Parser::State::kReady) break;
+
+      Args args = parser_.takeRequest();
+      CommandContext ctx{server_, client_, out_, "proxy", {}};
+      {
+        InFlight counted(server_.commands_in_flight);
+        CommandRecord record;
+        if (Handler handler = beginCommand(ctx, args, record)) co_await handler(ctx, args);
+        endCommand(ctx, record);
+      }
+      parser_.recycle(std::move(args));
+      last_activity_ = std::chrono::steady_clock::now();
+      if (client_.close_after_reply) open = false;
+      if (open && out_.size() >= kMaxPendingOutput) {
+        auto write = flush();
+        open = co_await std::move(write);
+      }
+    }
+    const bool replied = !out_.empty();
+    if (replied) {
+      const WriteState written = writeNow();
+      if (written == WriteState::kFailed) break;
+      if (written == WriteState::kPending) {
+        auto rest = writeRest();
+        if (!co_await std::move(rest)) break;
+      }
+    }
+    if (!open || closed_) break;
 
     // Compact what was consumed, then enforce the per-connection input cap.
     in_.erase(0, in_pos_);
     in_pos_ = 0;
     if (in_.size() + parser_.bufferedBytes() > server_.config.server.max_input_buffer) {
       protocolError("client input buffer exceeds max_input_buffer");
-      co_await flush();
+      auto write = flush();
+      co_await std::move(write);
       break;
     }
 
@@ -117,42 +156,12 @@ asio::awaitable<void> Session::run() {
   close();
 }
 
-asio::awaitable<bool> Session::processBuffered() {
-  while (in_pos_ < in_.size() && !closed_) {
-    in_pos_ += parser_.feed(std::string_view(in_).substr(in_pos_));
-    if (parser_.state() == resp::Parser::State::kError) {
-      protocolError(parser_.error());
-      co_await flush();
-      co_return false;
-    }
-    if (parser_.state() != resp::Parser::State::kReady) break;
-
-    Args args = parser_.takeRequest();
-    CommandContext ctx{server_, client_, out_, "proxy", {}};
-    {
-      InFlight counted(server_.commands_in_flight);
-      CommandRecord record;
-      if (Handler handler = beginCommand(ctx, args, record)) co_await handler(ctx, args);
-      endCommand(ctx, record);
-    }
-    parser_.recycle(std::move(args));
-    last_activity_ = std::chrono::steady_clock::now();
-    if (client_.close_after_reply) {
-      co_await flush();
-      co_return false;
-    }
-    if (out_.size() >= kMaxPendingOutput && !co_await flush()) co_return false;
-  }
-  co_return !closed_;
-}
-
-asio::awaitable<bool> Session::flush() {
-  if (out_.empty() || closed_) co_return !closed_;
-  writing_ = true;
+Session::WriteState Session::writeNow() {
+  if (closed_) return WriteState::kFailed;
+  if (out_.empty()) return WriteState::kDone;
   last_activity_ = std::chrono::steady_clock::now();
   // The replies almost always fit the socket's send buffer: written straight away, the request
-  // is done without suspending this coroutine and resuming it through the scheduler. Only what
-  // the socket did not take waits for it.
+  // is done without suspending the session and resuming it through the scheduler.
   boost::system::error_code ec;
   size_t n = socket_.write_some(asio::buffer(out_), ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -160,13 +169,31 @@ asio::awaitable<bool> Session::flush() {
     n = 0;
   }
   if (!ec && n < out_.size()) {
-    auto [rest_ec, rest] = co_await asio::async_write(socket_, asio::buffer(out_.data() + n, out_.size() - n), kUseTuple);
-    ec = rest_ec;
+    out_.erase(0, n);
+    return WriteState::kPending;
   }
+  clearOutput();
+  return ec ? WriteState::kFailed : WriteState::kDone;
+}
+
+asio::awaitable<bool> Session::writeRest() {
+  writing_ = true;
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out_), kUseTuple);
   writing_ = false;
+  clearOutput();
+  co_return !ec;
+}
+
+asio::awaitable<bool> Session::flush() {
+  const WriteState written = writeNow();
+  if (written != WriteState::kPending) co_return written == WriteState::kDone;
+  auto rest = writeRest();
+  co_return co_await std::move(rest);
+}
+
+void Session::clearOutput() {
   out_.clear();
   if (out_.capacity() > kMaxPendingOutput * 4) out_.shrink_to_fit();
-  co_return !ec;
 }
 
 void Session::protocolError(const std::string& message) {

@@ -43,11 +43,18 @@ class Session : public std::enable_shared_from_this<Session> {
   void requestStop();
 
  private:
+  enum class WriteState { kDone, kPending, kFailed };
+
   asio::awaitable<void> run();
   asio::awaitable<void> watchdog();
-  // Runs every complete request in in_[in_pos_...]; returns false when the connection must close.
-  asio::awaitable<bool> processBuffered();
+  // Writes what the socket takes of out_ now: kDone when all of it (out_ is then empty),
+  // kPending when the rest must wait for the socket (writeRest()), kFailed when it is broken.
+  WriteState writeNow();
+  // Writes the rest of out_, waiting for the socket; false when the write failed.
+  asio::awaitable<bool> writeRest();
+  // Both: writes all of out_; false when the connection is broken.
   asio::awaitable<bool> flush();
+  void clearOutput();
   void protocolError(const std::string& message);
 
   asio::ip::tcp::socket socket_;
