@@ -91,7 +91,7 @@ std::chrono::steady_clock::time_point RedisConnection::deadlineFromNow() const {
 
 void RedisConnection::pushLocked(std::string wire, Pending pending) {
   pending_.push_back(std::move(pending));
-  if (queued_.empty()) {
+  if (queued_.empty() && queued_.capacity() < wire.size()) {
     queued_ = std::move(wire);
   } else {
     queued_.append(wire);
@@ -117,6 +117,9 @@ void RedisConnection::scheduleFlushLocked() {
 void RedisConnection::flushLocked() {
   if (writing_ || queued_.empty()) return;
   writing_ = std::make_shared<std::string>(std::move(queued_));
+  // The next batch is queued in the buffer of the last write, which has the room a batch needs:
+  // a batch appended to an empty string reallocates as it grows.
+  queued_ = std::move(spare_);
   queued_.clear();
   written_ = 0;
   writeSomeLocked();
@@ -141,6 +144,7 @@ void RedisConnection::onWritten(uint64_t epoch, const boost::system::error_code&
     } else if (written_ += bytes; written_ < writing_->size()) {
       writeSomeLocked();
     } else {
+      if (writing_->capacity() <= kMaxSpareBytes) spare_ = std::move(*writing_);
       writing_.reset();
       flushLocked();
     }
