@@ -45,8 +45,9 @@ struct EnhancedAnswer {
 class MirrorSink {
  public:
   virtual ~MirrorSink() = default;
-  // Queues a call for replay; never blocks. False when it was dropped (queue full).
-  virtual bool submit(MirroredCall call) = 0;
+  // Queues a call for replay, taking it; never blocks. False when it was dropped (queue full),
+  // and then `call` is left as it was.
+  virtual bool submit(MirroredCall&& call) = 0;
   // Reads (GET, sampled SCAN) are mirrored too.
   virtual bool mirrorReads() const = 0;
   // Calls for this key are queued or being replayed: the journal waits before repairing it, so a

@@ -78,14 +78,16 @@ bool Router::mirroring() const {
          !mirror_frozen_.load();
 }
 
-asio::awaitable<Status> Router::mirrorWrite(MirroredCall call) {
-  if (journal_.dirtyTarget(call.db, call.key)) {
-    auto entry = ensureDurable(call.db, call.key);  // already behind: the replayer copies it whole
+bool Router::submitMirrored(MirroredCall& call) {
+  if (journal_.dirtyTarget(call.db, call.key)) return false;  // already behind: journaled
+  return mirror_->submit(std::move(call));
+}
+
+asio::awaitable<Status> Router::journalMirrored(int db, std::string key) {
+  if (journal_.dirtyTarget(db, key)) {
+    auto entry = ensureDurable(db, std::move(key));  // the replayer copies it whole
     co_return co_await std::move(entry);
   }
-  const int db = call.db;
-  std::string key = call.key;
-  if (mirror_->submit(std::move(call))) co_return Status::ok();
   // The mirror's queue is full: enhanced is repaired from legacy instead, never left behind.
   auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
   Status marked = co_await std::move(mark);
@@ -165,9 +167,15 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   }
   const int db = request.db;
   std::string key = request.key;
-  std::string value = request.value;
+  // A write to mirror keeps the whole request for its replay, any other only the value, which
+  // propagate() may need.
   std::unique_ptr<PutRequest> replay;
-  if (owner == StoreRole::kLegacy && mirroring()) replay = std::make_unique<PutRequest>(request);
+  std::string value;
+  if (owner == StoreRole::kLegacy && mirroring()) {
+    replay = std::make_unique<PutRequest>(request);
+  } else {
+    value = request.value;
+  }
   const auto t = std::chrono::steady_clock::now();
   auto call = store(owner).put(std::move(request));
   auto result = co_await std::move(call);
@@ -178,11 +186,15 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   // would reach enhanced after it owns the key. propagate() journals the write instead.
   if (replay != nullptr && mirroring() && result.isOk()) {
     // Refusals are mirrored too: enhanced must refuse the same lock to the same holder.
-    auto write = mirrorWrite(MirroredCall{
-        .op = MirroredCall::Op::kPut, .db = db, .key = key, .put = std::move(*replay), .put_result = *result});
-    if (Status s = co_await std::move(write); !s) co_return s;
+    MirroredCall mirrored{
+        .op = MirroredCall::Op::kPut, .db = db, .key = std::move(key), .put = std::move(*replay), .put_result = *result};
+    if (!submitMirrored(mirrored)) {
+      auto write = journalMirrored(db, std::move(mirrored.key));
+      if (Status s = co_await std::move(write); !s) co_return s;
+    }
   } else if (result.isOk() && result->outcome == PutResult::Outcome::kApplied) {
     if (Propagation how = propagation(db, key, owner, Change::kPut); how != Propagation::kNone) {
+      if (replay != nullptr) value = std::move(replay->value);  // meant to be mirrored: it kept the value
       auto copy = propagate(db, std::move(key), owner, Change::kPut, std::move(value), how);
       if (Status s = co_await std::move(copy); !s) co_return s;
     }
@@ -212,8 +224,11 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
     deleted += *result;
     if (marked) repairSoon(db, key);
     if (owner == StoreRole::kLegacy && mirroring()) {
-      auto write = mirrorWrite(MirroredCall{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result});
-      if (Status s = co_await std::move(write); !s) co_return s;
+      MirroredCall mirrored{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result};
+      if (!submitMirrored(mirrored)) {
+        auto write = journalMirrored(db, std::move(mirrored.key));
+        if (Status s = co_await std::move(write); !s) co_return s;
+      }
       continue;
     }
     // Propagated even when the owner had nothing: the other store must not keep a stale copy.
@@ -242,9 +257,12 @@ asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(
   metrics_.observe(owner, RouterMetrics::Op::kUnlockScript, result.status(), since(t));
   if (marked) repairSoon(db, key);
   if (owner == StoreRole::kLegacy && mirroring() && result.isOk()) {
-    auto write = mirrorWrite(MirroredCall{.op = MirroredCall::Op::kUnlockScript, .db = db, .key = key,
-                                          .pull_num = std::move(pull_num), .value = *result});
-    if (Status s = co_await std::move(write); !s) co_return s;
+    MirroredCall mirrored{.op = MirroredCall::Op::kUnlockScript, .db = db, .key = std::move(key),
+                          .pull_num = std::move(pull_num), .value = *result};
+    if (!submitMirrored(mirrored)) {
+      auto write = journalMirrored(db, std::move(mirrored.key));
+      if (Status s = co_await std::move(write); !s) co_return s;
+    }
   } else if (result.isOk() && result->has_value()) {
     if (Propagation how = propagation(db, key, owner, Change::kDelete); how != Propagation::kNone) {
       auto copy = propagate(db, std::move(key), owner, Change::kDelete, {}, how);

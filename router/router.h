@@ -257,9 +257,13 @@ class Router final : public LockStore, public ControlPlane {
   // False when it did not, and the mirror is unfrozen again.
   asio::awaitable<bool> settleMirror();
   bool mirroringReads() const { return mirroring() && mirror_->mirrorReads(); }
-  // Hands a write legacy decided to the mirror, or journals it when the mirror cannot take it.
+  // Hands a write legacy decided to the mirror. False when the key must be journaled instead
+  // (journalMirrored()): it is dirty already, or the mirror's queue is full; `call` is then left
+  // as it was. Not a coroutine: the mirror takes nearly every write. Requires the key's lock.
+  bool submitMirrored(MirroredCall& call);
+  // For a write submitMirrored() refused: makes the key's journal entry durable, or marks it.
   // Requires the key's lock. Errors as propagate().
-  asio::awaitable<Status> mirrorWrite(MirroredCall call);
+  asio::awaitable<Status> journalMirrored(int db, std::string key);
   // replayOnEnhanced()'s parts (router_mirror.cc): a sampled scan page, a call on one key, and
   // (callEnhanced) the call on enhanced for the call's kind.
   asio::awaitable<EnhancedAnswer> replayScan(int db, std::vector<std::string> keys);

@@ -54,7 +54,7 @@ bool ShadowMirror::isWrite(MirroredCall::Op op) {
   return op == MirroredCall::Op::kPut || op == MirroredCall::Op::kDelete || op == MirroredCall::Op::kUnlockScript;
 }
 
-bool ShadowMirror::submit(MirroredCall call) {
+bool ShadowMirror::submit(MirroredCall&& call) {
   if (io_ == nullptr || stopping_) return false;
   if (call.op == MirroredCall::Op::kScan) {
     // A deterministic sample: every k-th page.

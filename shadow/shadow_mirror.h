@@ -66,7 +66,7 @@ class ShadowMirror final : public MirrorSink {
   // must not be left silently behind legacy by a restart.
   void stop();
 
-  bool submit(MirroredCall call) override;
+  bool submit(MirroredCall&& call) override;
   bool mirrorReads() const override { return options_.mirror_reads; }
   bool pending(int db, std::string_view key) const override;
   size_t depth() const override { return depth_.load(); }
