@@ -1,7 +1,8 @@
 #pragma once
 // The RESP command layer: a table of command families (connection, server, keys, scripts), each
-// a small set of handlers. A session parses a request and calls dispatch(); the handler appends
-// exactly one reply to the output buffer. Handlers talk to the keyspace only through LockStore.
+// a small set of handlers. A session parses a request and runs it through dispatch() (or its two
+// halves, beginCommand() and endCommand()); the handler appends exactly one reply to the output
+// buffer. Handlers talk to the keyspace only through LockStore.
 //
 // Thread-safety: a CommandContext belongs to one session and is used on its strand only.
 // ServerContext is shared by every session and is read-only after start-up (atomics aside).
@@ -49,7 +50,7 @@ struct ClientState {
   std::string lib_name, lib_ver;   // CLIENT SETINFO
   std::string peer;                // "127.0.0.1:51234"
   resp::Parser* parser = nullptr;  // to switch limits after AUTH
-  // Metric handles this session already resolved, by command index and store (see dispatch()),
+  // Metric handles this session already resolved, by command index and store (see endCommand()),
   // so the request path takes no lock once a session has seen a command.
   std::vector<Metrics::CommandMetrics*> metrics_cache;
 };

@@ -2,7 +2,8 @@
 // One client connection on the RESP listener.
 //
 // The session reads, parses every complete request in the buffer, runs them in order through
-// dispatch() (one reply each, appended to one output buffer), writes the replies in one write,
+// the command layer (beginCommand(), the handler, endCommand(): one reply each, appended to one
+// output buffer), writes the replies in one write,
 // and only then reads again: pipelined requests are answered in order, and a client that does
 // not read its replies stops being read (backpressure instead of unbounded buffering).
 // Limits: the parser's named limits, and max_input_buffer for unparsed plus partially parsed
