@@ -186,8 +186,8 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   // would reach enhanced after it owns the key. propagate() journals the write instead.
   if (replay != nullptr && mirroring() && result.isOk()) {
     // Refusals are mirrored too: enhanced must refuse the same lock to the same holder.
-    MirroredCall mirrored{
-        .op = MirroredCall::Op::kPut, .db = db, .key = std::move(key), .put = std::move(*replay), .put_result = *result};
+    MirroredCall mirrored{.op = MirroredCall::Op::kPut, .db = db, .key = std::move(key), .put = std::move(*replay),
+                          .put_result = *result};
     if (!submitMirrored(mirrored)) {
       auto write = journalMirrored(db, std::move(mirrored.key));
       if (Status s = co_await std::move(write); !s) co_return s;
