@@ -22,6 +22,7 @@
 
 #include "backends/lmdb_store.h"
 #include "common/event_loop.h"
+#include "common/malloc_tunables.h"
 #include "consistency/service.h"
 #include "backends/redis_store.h"
 #include "proxy/admin_server.h"
@@ -271,6 +272,15 @@ int main(int argc, char** argv) {
   if (args.size() != 2 || (args[0] != "--config" && args[0] != "--check-config")) {
     std::cerr << kUsage;
     return 2;
+  }
+  // Before any thread starts or file opens: this may execute the binary again (see the header).
+  if (args[0] == "--config") {
+    if (auto failed = lockshift::applyMallocTunables(argv)) {
+      std::cerr << "lockshift: " << *failed << "; going on with glibc's malloc defaults\n";
+    }
+    if (const char* tunables = std::getenv("GLIBC_TUNABLES")) {
+      std::cerr << "lockshift: glibc tunables " << tunables << "\n";
+    }
   }
   auto config = lockshift::loadConfig(args[1]);
   if (!config) {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "tests/support/atlantis.h"
@@ -33,6 +35,38 @@ TEST(CheckConfig, BadConfigPrintsFileLineAndFails) {
   EXPECT_NE(r.exit_code, 0);
   r = runCommand({LOCKSHIFT_BINARY, "--bogus"});
   EXPECT_EQ(r.exit_code, 2);
+}
+
+// lockshift logs GLIBC_TUNABLES as it runs with it. (/proc/PID/environ cannot tell: glibc cuts
+// the variable's original text at each ':' as it reads it.)
+TEST(Lifecycle, ServesWithTheMallocCacheSetting) {
+  // Started without GLIBC_TUNABLES, it executes itself again with the setting added: the same
+  // process (the one the test started), now serving.
+  unsetenv("GLIBC_TUNABLES");
+  LockshiftServer server;
+  RespClient c(server.port());
+  EXPECT_EQ(c.call({"PING"}).str, "PONG");
+  EXPECT_TRUE(server.process().running());
+  const std::string log = server.log();
+  EXPECT_NE(log.find("lockshift: glibc tunables glibc.malloc.tcache_count=256\n"), std::string::npos) << log;
+  // Once: the process it became did not execute itself again.
+  EXPECT_EQ(log.find("glibc tunables"), log.rfind("glibc tunables")) << log;
+}
+
+TEST(Lifecycle, AnOperatorsMallocSettingStands) {
+  setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=7", 1);
+  LockshiftServer own;
+  EXPECT_NE(own.log().find("lockshift: glibc tunables glibc.malloc.tcache_count=7\n"), std::string::npos)
+      << own.log();
+  // Other tunables are kept, and the setting added after them.
+  setenv("GLIBC_TUNABLES", "glibc.malloc.mxfast=64", 1);
+  LockshiftServer other;
+  unsetenv("GLIBC_TUNABLES");
+  EXPECT_NE(other.log().find("lockshift: glibc tunables glibc.malloc.mxfast=64:glibc.malloc.tcache_count=256\n"),
+            std::string::npos)
+      << other.log();
+  RespClient c(other.port());
+  EXPECT_EQ(c.call({"PING"}).str, "PONG");
 }
 
 TEST(Lifecycle, RestartKeepsEveryLock) {
