@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -37,9 +38,15 @@ std::optional<std::string> applyMallocTunables(char** argv) {
   if (setenv("GLIBC_TUNABLES", tunables->c_str(), 1) != 0) {
     return std::string("cannot set GLIBC_TUNABLES: ") + std::strerror(errno);
   }
-  execv("/proc/self/exe", argv);
-  // Still here: the execution failed (no /proc, say). The variable stays set, harmless.
-  return std::string("cannot execute /proc/self/exe to apply GLIBC_TUNABLES: ") + std::strerror(errno);
+  // By its path, not as /proc/self/exe, which would rename the process "exe" (comm, what ps,
+  // top and pgrep show). A binary replaced or removed since it started fails here.
+  char path[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0) return std::string("cannot find the binary to apply GLIBC_TUNABLES: ") + std::strerror(errno);
+  path[n] = '\0';
+  execv(path, argv);
+  // Still here: the execution failed. The variable stays set, harmless.
+  return std::string("cannot execute ") + path + " to apply GLIBC_TUNABLES: " + std::strerror(errno);
 }
 
 }  // namespace lockshift

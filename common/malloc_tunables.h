@@ -35,7 +35,7 @@ inline constexpr std::string_view kTcacheCountTunable = "glibc.malloc.tcache_cou
 std::optional<std::string> tunablesWithTcacheCount(const char* current);
 
 // Called first thing by a process that serves: if GLIBC_TUNABLES lacks the cache setting, sets it
-// and executes /proc/self/exe with `argv` (the process's own), so it never returns then. Returns
+// and executes its own binary again with `argv` (the process's own), so it never returns then. Returns
 // when there was nothing to do, or with a message when the execution failed; the process then
 // goes on with glibc's defaults.
 std::optional<std::string> applyMallocTunables(char** argv);

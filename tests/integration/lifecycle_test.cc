@@ -51,6 +51,8 @@ TEST(Lifecycle, ServesWithTheMallocCacheSetting) {
   EXPECT_NE(log.find("lockshift: glibc tunables glibc.malloc.tcache_count=256\n"), std::string::npos) << log;
   // Once: the process it became did not execute itself again.
   EXPECT_EQ(log.find("glibc tunables"), log.rfind("glibc tunables")) << log;
+  // Under its own name, as ps, top and pgrep show it.
+  EXPECT_EQ(readFile("/proc/" + std::to_string(server.process().pid()) + "/comm"), "lockshift\n");
 }
 
 TEST(Lifecycle, AnOperatorsMallocSettingStands) {
