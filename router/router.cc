@@ -78,9 +78,10 @@ bool Router::mirroring() const {
          !mirror_frozen_.load();
 }
 
-bool Router::submitMirrored(MirroredCall& call) {
-  if (journal_.dirtyTarget(call.db, call.key)) return false;  // already behind: journaled
-  return mirror_->submit(std::move(call));
+std::optional<std::string> Router::submitMirrored(MirroredCall&& call) {
+  if (journal_.dirtyTarget(call.db, call.key)) return std::move(call.key);  // already behind: journaled
+  if (mirror_->submit(std::move(call))) return std::nullopt;
+  return std::move(call.key);  // a call the queue dropped is left whole
 }
 
 asio::awaitable<Status> Router::journalMirrored(int db, std::string key) {
@@ -186,10 +187,10 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   // would reach enhanced after it owns the key. propagate() journals the write instead.
   if (replay != nullptr && mirroring() && result.isOk()) {
     // Refusals are mirrored too: enhanced must refuse the same lock to the same holder.
-    MirroredCall mirrored{.op = MirroredCall::Op::kPut, .db = db, .key = std::move(key), .put = std::move(*replay),
-                          .put_result = *result};
-    if (!submitMirrored(mirrored)) {
-      auto write = journalMirrored(db, std::move(mirrored.key));
+    std::optional<std::string> refused = submitMirrored(MirroredCall{
+        .op = MirroredCall::Op::kPut, .db = db, .key = std::move(key), .put = std::move(*replay), .put_result = *result});
+    if (refused) {
+      auto write = journalMirrored(db, std::move(*refused));
       if (Status s = co_await std::move(write); !s) co_return s;
     }
   } else if (result.isOk() && result->outcome == PutResult::Outcome::kApplied) {
@@ -224,9 +225,10 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
     deleted += *result;
     if (marked) repairSoon(db, key);
     if (owner == StoreRole::kLegacy && mirroring()) {
-      MirroredCall mirrored{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result};
-      if (!submitMirrored(mirrored)) {
-        auto write = journalMirrored(db, std::move(mirrored.key));
+      std::optional<std::string> refused =
+          submitMirrored(MirroredCall{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result});
+      if (refused) {
+        auto write = journalMirrored(db, std::move(*refused));
         if (Status s = co_await std::move(write); !s) co_return s;
       }
       continue;
@@ -257,10 +259,13 @@ asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(
   metrics_.observe(owner, RouterMetrics::Op::kUnlockScript, result.status(), since(t));
   if (marked) repairSoon(db, key);
   if (owner == StoreRole::kLegacy && mirroring() && result.isOk()) {
-    MirroredCall mirrored{.op = MirroredCall::Op::kUnlockScript, .db = db, .key = std::move(key),
-                          .pull_num = std::move(pull_num), .value = *result};
-    if (!submitMirrored(mirrored)) {
-      auto write = journalMirrored(db, std::move(mirrored.key));
+    std::optional<std::string> refused = submitMirrored(MirroredCall{.op = MirroredCall::Op::kUnlockScript,
+                                                                     .db = db,
+                                                                     .key = std::move(key),
+                                                                     .pull_num = std::move(pull_num),
+                                                                     .value = *result});
+    if (refused) {
+      auto write = journalMirrored(db, std::move(*refused));
       if (Status s = co_await std::move(write); !s) co_return s;
     }
   } else if (result.isOk() && result->has_value()) {

@@ -257,10 +257,11 @@ class Router final : public LockStore, public ControlPlane {
   // False when it did not, and the mirror is unfrozen again.
   asio::awaitable<bool> settleMirror();
   bool mirroringReads() const { return mirroring() && mirror_->mirrorReads(); }
-  // Hands a write legacy decided to the mirror. False when the key must be journaled instead
-  // (journalMirrored()): it is dirty already, or the mirror's queue is full; `call` is then left
-  // as it was. Not a coroutine: the mirror takes nearly every write. Requires the key's lock.
-  bool submitMirrored(MirroredCall& call);
+  // Hands a write legacy decided to the mirror. Returns the call's key when it must be journaled
+  // instead (journalMirrored()): it is dirty already, or the mirror's queue is full. Not a
+  // coroutine: the mirror takes nearly every write. Callers build the call in its argument, which
+  // keeps it (about 500 bytes) out of their coroutine frames. Requires the key's lock.
+  std::optional<std::string> submitMirrored(MirroredCall&& call);
   // For a write submitMirrored() refused: makes the key's journal entry durable, or marks it.
   // Requires the key's lock. Errors as propagate().
   asio::awaitable<Status> journalMirrored(int db, std::string key);
