@@ -5,9 +5,10 @@
 // Why: with tens of requests in flight, lockshift frees and allocates dozens of objects of the
 // same few sizes per request (coroutine frames, keys, lock values, encoded commands, mirrored
 // calls). Seven per size is far too few to hold them, so most allocations took the arena's slow
-// paths (_int_malloc, malloc_consolidate), 11% of lockshift's CPU in shadow. With 256 per size,
-// shadow throughput rose 12% and lockshift's CPU per request fell 10% (BENCHMARKS.md, round of
-// 2026-12-06, late evening); 1024 measured the same as 256.
+// paths (_int_malloc, malloc_consolidate, unlink_chunk: 5% of lockshift's CPU in legacy-only and
+// 11% in shadow), which all but vanish with 256 per size. Side by side, lockshift's user time per
+// request fell 4-11% and its CPU per request 0-10% (BENCHMARKS.md, round of 2026-12-06, late
+// evening); 1024 per size measured the same as 256.
 //
 // How: glibc reads its tunables only from GLIBC_TUNABLES when a process starts, and has no
 // mallopt() for the cache, so lockshift adds the setting to the variable and executes itself
@@ -17,7 +18,7 @@
 // default back). Not for a set-user-ID or file-capability start, where glibc ignores the setting.
 //
 // Memory: a cached chunk is one that was in use at a peak; each thread keeps at most
-// kMallocTcacheCount chunks of each of glibc's 64 cached sizes (24 to 1032 bytes), 8.5 MiB at
+// kMallocTcacheCount chunks of each of glibc's 64 cached sizes (24 to 1032 bytes), 8.25 MiB at
 // the very most, and reuses them for the next requests.
 
 #include <optional>
