@@ -1,26 +1,30 @@
 #include "router/key_locks.h"
 
+#include <algorithm>
+#include <bit>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include "common/stable_hash.h"
+#include <functional>
 
 namespace lockshift {
 
 namespace asio = boost::asio;
 
-KeyLocks::KeyLocks(size_t stripes) {
-  stripes_.reserve(stripes);
-  for (size_t i = 0; i < stripes; ++i) stripes_.push_back(std::make_unique<Stripe>());
-}
+KeyLocks::KeyLocks(size_t stripes)
+    : mask_(std::bit_ceil(std::max<size_t>(stripes, 1)) - 1), stripes_(std::make_unique<Stripe[]>(mask_ + 1)) {}
 
+// The stripe need not be the same across versions or processes (unlike the ownership bucket of
+// common/stable_hash.h), so the standard library's hash, which reads a key eight bytes at a time,
+// picks it. The multiply spreads the database number over the high bits, and the shift brings
+// them down to the ones the mask keeps.
 KeyLocks::Stripe& KeyLocks::stripeFor(int db, std::string_view key) {
-  uint64_t h = stableHash64(key) ^ (static_cast<uint64_t>(db) * 0x9e3779b97f4a7c15ULL);
-  return *stripes_[h % stripes_.size()];
+  uint64_t h = std::hash<std::string_view>{}(key) ^ (static_cast<uint64_t>(db) * 0x9e3779b97f4a7c15ULL);
+  h ^= h >> 32;
+  return stripes_[h & mask_];
 }
 
 KeyLocks::Guard& KeyLocks::Guard::operator=(Guard&& o) noexcept {
@@ -37,11 +41,12 @@ void KeyLocks::Guard::release() {
   std::function<void()> next;
   {
     std::lock_guard lock(stripe_->mu);
-    if (stripe_->waiters.empty()) {
+    auto& waiters = stripe_->waiters;
+    if (waiters == nullptr || waiters->empty()) {
       stripe_->held = false;
     } else {
-      next = std::move(stripe_->waiters.front());  // ownership passes on; held stays true
-      stripe_->waiters.pop_front();
+      next = std::move(waiters->front());  // ownership passes on; held stays true
+      waiters->pop_front();
     }
   }
   stripe_ = nullptr;
@@ -76,7 +81,8 @@ asio::awaitable<KeyLocks::Guard> KeyLocks::lockStripe(Stripe& stripe) {
       asio::post(work, [shared] { (*shared)(); });
       return;
     }
-    stripe.waiters.push_back([work, shared] { asio::post(work, [shared] { (*shared)(); }); });
+    if (stripe.waiters == nullptr) stripe.waiters = std::make_unique<std::deque<std::function<void()>>>();
+    stripe.waiters->push_back([work, shared] { asio::post(work, [shared] { (*shared)(); }); });
   };
   auto wait = asio::async_initiate<const asio::use_awaitable_t<>&, void()>(initiate, asio::use_awaitable);
   co_await std::move(wait);

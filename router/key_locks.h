@@ -5,6 +5,9 @@
 //
 // Keys map to a fixed number of stripes (an async mutex each), so memory does not grow with the
 // keyspace; two keys sharing a stripe only wait for each other. Waiters are served FIFO.
+// Every write takes and releases its key's stripe, for a random key of a large keyspace: the
+// stripes lie in one array, a cache line each, and a stripe's queue of waiters is made only when
+// someone first waits on it, so a free lock costs one line of memory (4096 stripes: 256 KiB).
 // A holder must never take a second key lock (no nesting), which rules out deadlock.
 //
 // Thread-safety: lock() may be called from any executor. Lifetime: KeyLocks must outlive every
@@ -16,7 +19,6 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
-#include <vector>
 
 namespace lockshift {
 
@@ -24,10 +26,10 @@ class KeyLocks {
  public:
   static constexpr size_t kDefaultStripes = 4096;
 
-  struct Stripe {
+  struct alignas(64) Stripe {
     std::mutex mu;
-    bool held = false;                          // GUARDED_BY(mu)
-    std::deque<std::function<void()>> waiters;  // GUARDED_BY(mu)
+    bool held = false;                                           // GUARDED_BY(mu)
+    std::unique_ptr<std::deque<std::function<void()>>> waiters;  // GUARDED_BY(mu); made on first wait
   };
 
   class Guard {
@@ -44,6 +46,7 @@ class KeyLocks {
     Stripe* stripe_ = nullptr;
   };
 
+  // `stripes` is rounded up to a power of two.
   explicit KeyLocks(size_t stripes = kDefaultStripes);
 
   // The stripe is chosen here, before the returned awaitable runs, so `key` need not outlive
@@ -56,7 +59,8 @@ class KeyLocks {
  private:
   static boost::asio::awaitable<Guard> lockStripe(Stripe& stripe);
   Stripe& stripeFor(int db, std::string_view key);
-  std::vector<std::unique_ptr<Stripe>> stripes_;
+  size_t mask_;  // the number of stripes, minus one
+  std::unique_ptr<Stripe[]> stripes_;
 };
 
 }  // namespace lockshift

@@ -48,6 +48,16 @@ TEST(KeyLocks, KeysOfOneStripeWaitForEachOther) {
   EXPECT_EQ(order, (std::vector<int>{1, -1, 2, -2}));
 }
 
+// The stripe count is rounded up to a power of two; none at all means one, shared by every key.
+TEST(KeyLocks, NoStripesMeansOneForEveryKey) {
+  KeyLocks one(0);
+  KeyLocks::Guard a = one.tryLock(0, "pr/a");
+  ASSERT_TRUE(a);
+  EXPECT_FALSE(one.tryLock(3, "pr/b"));
+  a.release();
+  EXPECT_TRUE(one.tryLock(3, "pr/b"));
+}
+
 // Across threads: 8 workers each make 200 read-modify-writes of a plain counter under the key's
 // lock, with a trip through the scheduler (another thread may run) between the read and the
 // write, on an io_context run by 4 threads. Returns the counter; with `try_first` the workers
