@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 namespace lockshift {
 
@@ -81,8 +82,11 @@ class LockFieldsHandler {
   }
   bool on_key(json::string_view s, size_t, boost::system::error_code&) {
     appendKey(s);
-    if (depth_ <= 2) field_[depth_] = fieldNamed(std::string_view(key_.data(), key_.size()), container_[depth_]);
-    key_.clear();
+    if (depth_ <= 2) {
+      const std::string_view name = key_length_ <= kMaxKeyRead ? std::string_view(key_, key_length_) : "";
+      field_[depth_] = fieldNamed(name, container_[depth_]);
+    }
+    key_length_ = 0;
     return true;
   }
   bool on_string_part(json::string_view s, size_t, boost::system::error_code&) {
@@ -221,12 +225,9 @@ class LockFieldsHandler {
   }
 
   void appendKey(json::string_view s) {
-    // Every name read here is short: a longer key only has to stay unmatched.
-    if (key_.size() + s.size() <= kMaxKeyRead) {
-      key_.append(s.data(), s.size());
-    } else {
-      key_.assign(kMaxKeyRead + 1, '\0');
-    }
+    // Every name read here is short: a longer key is only counted, to stay unmatched.
+    if (key_length_ + s.size() <= kMaxKeyRead) std::memcpy(key_ + key_length_, s.data(), s.size());
+    key_length_ += s.size();
   }
 
   void appendString(json::string_view s) {
@@ -241,7 +242,8 @@ class LockFieldsHandler {
   int depth_ = 0;
   Container container_[3] = {Container::kNone, Container::kNone, Container::kNone};
   Field field_[3] = {Field::kNone, Field::kNone, Field::kNone};
-  std::string key_;
+  char key_[kMaxKeyRead];
+  size_t key_length_ = 0;
   bool in_string_ = false;
 };
 
@@ -267,7 +269,7 @@ Result<LockIdentity> parseProjectLock(std::string_view text) {
   const size_t n = parser.write_some(false, text.data(), text.size(), ec);
   if (!ec && n < text.size()) ec = json::error::extra_data;  // as json::parse() reports it
   if (ec) return Status::invalidArgument("not JSON: " + ec.message());
-  const LockFieldsHandler& found = parser.handler();
+  LockFieldsHandler& found = parser.handler();
 
   if (!found.root_is_object) return Status::invalidArgument("lock value is not a JSON object");
   if (!found.has_pull) return Status::invalidArgument("lock value has no Pull object");
@@ -281,7 +283,7 @@ Result<LockIdentity> parseProjectLock(std::string_view text) {
   }
   if (!found.has_project) return Status::invalidArgument("lock value has no Project object");
   if (!found.has_workspace) return Status::invalidArgument("lock value has no Workspace string");
-  return found.id;
+  return std::move(found.id);
 }
 
 Result<std::optional<double>> lockPullNumber(std::string_view text) {
