@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/json_events.h"
+
 namespace lockshift {
 
 namespace json = boost::json;
@@ -41,13 +43,8 @@ const json::object* objectField(const json::object& obj, std::string_view name) 
 // with the meaning the DOM would give them: a member named twice counts by its last occurrence
 // (as boost::json::object keeps it), a member of the wrong type counts as absent, and anything
 // deeper than root.Member.Field is skipped.
-class LockFieldsHandler {
+class LockFieldsHandler : public JsonEvents {
  public:
-  static constexpr size_t max_object_size = static_cast<size_t>(-1);
-  static constexpr size_t max_array_size = static_cast<size_t>(-1);
-  static constexpr size_t max_key_size = static_cast<size_t>(-1);
-  static constexpr size_t max_string_size = static_cast<size_t>(-1);
-
   enum class Num { kMissing, kInteger, kNotInteger };
 
   bool root_is_object = false;
@@ -57,8 +54,6 @@ class LockFieldsHandler {
   bool has_workspace = false;
   LockIdentity id;
 
-  bool on_document_begin(boost::system::error_code&) { return true; }
-  bool on_document_end(boost::system::error_code&) { return true; }
   bool on_array_begin(boost::system::error_code&) {
     value(Kind::kOther);
     open(Container::kOther);
@@ -99,7 +94,6 @@ class LockFieldsHandler {
     value(Kind::kString);
     return true;
   }
-  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
   bool on_int64(int64_t i, json::string_view, boost::system::error_code&) {
     value(Kind::kInteger);
     if (target() == Field::kNum) id.pull_num = i;
@@ -124,8 +118,6 @@ class LockFieldsHandler {
     value(Kind::kOther);
     return true;
   }
-  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
 
  private:
   // What an open container is: the root object, one of its members read here, or anything else.

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <vector>
 
+#include "common/json_events.h"
 #include "common/json_text.h"
 
 namespace lockshift {
@@ -25,24 +26,15 @@ bool isBlank(std::string_view s) {
 // Boost.JSON 1.81 keeps the last of two equal keys when it builds an object and has no option to
 // refuse them, so a first pass with its event parser looks for a top-level key given twice. Admin
 // bodies are at most 64 KiB, so the second pass costs nothing that matters.
-class TopLevelKeys {
+class TopLevelKeys : public JsonEvents {
  public:
-  static constexpr size_t max_array_size = static_cast<size_t>(-1);
-  static constexpr size_t max_object_size = static_cast<size_t>(-1);
-  static constexpr size_t max_string_size = static_cast<size_t>(-1);
-  static constexpr size_t max_key_size = static_cast<size_t>(-1);
-
   // The first key the top-level object names twice, if any.
   const std::optional<std::string>& duplicate() const { return duplicate_; }
 
-  bool on_document_begin(error_code&) { return true; }
-  bool on_document_end(error_code&) { return true; }
   bool on_array_begin(error_code&) { return enter(); }
   bool on_array_end(size_t, error_code&) { return leave(); }
   bool on_object_begin(error_code&) { return enter(); }
   bool on_object_end(size_t, error_code&) { return leave(); }
-  bool on_string_part(json::string_view, size_t, error_code&) { return true; }
-  bool on_string(json::string_view, size_t, error_code&) { return true; }
   bool on_key_part(json::string_view s, size_t, error_code&) {
     if (depth_ == 1) key_.append(s.data(), s.size());
     return true;
@@ -58,14 +50,6 @@ class TopLevelKeys {
     key_.clear();
     return true;
   }
-  bool on_number_part(json::string_view, error_code&) { return true; }
-  bool on_int64(int64_t, json::string_view, error_code&) { return true; }
-  bool on_uint64(uint64_t, json::string_view, error_code&) { return true; }
-  bool on_double(double, json::string_view, error_code&) { return true; }
-  bool on_bool(bool, error_code&) { return true; }
-  bool on_null(error_code&) { return true; }
-  bool on_comment_part(json::string_view, error_code&) { return true; }
-  bool on_comment(json::string_view, error_code&) { return true; }
 
  private:
   bool enter() {
