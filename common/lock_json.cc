@@ -126,6 +126,7 @@ class LockFieldsHandler : public JsonEvents {
   enum class Field { kNone, kPull, kProject, kUser, kWorkspace, kNum, kRepoFullName, kPath, kProjectName, kUsername };
   enum class Kind { kObject, kString, kInteger, kOther };
 
+  // A switch, not a table: it runs for every key of every lock written.
   static Field fieldNamed(std::string_view name, Container in) {
     switch (in) {
       case Container::kRoot:
@@ -169,7 +170,7 @@ class LockFieldsHandler : public JsonEvents {
   }
 
   // A value of `kind` begins for target(): records what it means, and returns the container it
-  // opens when it is an object (kNone otherwise, and kOther for one not read here).
+  // opens if it is an object (for other kinds the result means nothing).
   Container value(Kind kind) {
     const Field f = target();
     switch (f) {
@@ -177,16 +178,16 @@ class LockFieldsHandler : public JsonEvents {
         has_pull = kind == Kind::kObject;
         num = Num::kMissing;
         id.pull_num = 0;
-        return has_pull ? Container::kPull : Container::kNone;
+        return Container::kPull;
       case Field::kProject:
         has_project = kind == Kind::kObject;
         id.repo_full_name.clear();
         id.path.clear();
         id.project_name.clear();
-        return has_project ? Container::kProject : Container::kNone;
+        return Container::kProject;
       case Field::kUser:
         id.username.clear();
-        return kind == Kind::kObject ? Container::kUser : Container::kNone;
+        return Container::kUser;
       case Field::kNum:
         num = kind == Kind::kInteger ? Num::kInteger : Num::kNotInteger;
         if (num != Num::kInteger) id.pull_num = 0;
@@ -200,7 +201,7 @@ class LockFieldsHandler : public JsonEvents {
         if (std::string* text = stringFor(f); text != nullptr && kind != Kind::kString) text->clear();
         break;
     }
-    return kind == Kind::kObject || kind == Kind::kOther ? Container::kOther : Container::kNone;
+    return Container::kOther;
   }
 
   void open(Container c) {
