@@ -105,7 +105,6 @@ asio::awaitable<void> Session::run() {
         endCommand(ctx, record);
       }
       parser_.recycle(std::move(args));
-      last_activity_ = std::chrono::steady_clock::now();
       if (client_.close_after_reply) open = false;
       if (open && out_.size() >= kMaxPendingOutput) {
         auto write = flush();
@@ -146,11 +145,13 @@ asio::awaitable<void> Session::run() {
     if (stopping_ || closed_) break;
     // Read into a fixed buffer and append only what arrived: resizing in_ first would zero-fill
     // kReadChunk bytes on every read.
+    // The idle time starts here; a write that has to wait restarts it (writeRest()). Only these
+    // two read the clock: the watchdog looks at it while a read or such a write is under way.
+    last_activity_ = std::chrono::steady_clock::now();
     reading_ = true;
     auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buf_), kUseTuple);
     reading_ = false;
     in_.append(read_buf_.data(), n);
-    last_activity_ = std::chrono::steady_clock::now();
     if (ec) break;
   }
   close();
@@ -159,7 +160,6 @@ asio::awaitable<void> Session::run() {
 Session::WriteState Session::writeNow() {
   if (closed_) return WriteState::kFailed;
   if (out_.empty()) return WriteState::kDone;
-  last_activity_ = std::chrono::steady_clock::now();
   // The replies almost always fit the socket's send buffer: written straight away, the request
   // is done without suspending the session and resuming it through the scheduler.
   boost::system::error_code ec;
@@ -177,6 +177,7 @@ Session::WriteState Session::writeNow() {
 }
 
 asio::awaitable<bool> Session::writeRest() {
+  last_activity_ = std::chrono::steady_clock::now();
   writing_ = true;
   auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out_), kUseTuple);
   writing_ = false;

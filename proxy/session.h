@@ -67,7 +67,7 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t in_pos_ = 0;
   std::string out_;
   asio::steady_timer watchdog_timer_;
-  std::chrono::steady_clock::time_point last_activity_;
+  std::chrono::steady_clock::time_point last_activity_;  // when the current read, or waiting write, began
   bool writing_ = false;
   bool reading_ = false;
   bool stopping_ = false;

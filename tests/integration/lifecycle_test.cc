@@ -3,11 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <string>
 #include <thread>
 
 #include "tests/support/atlantis.h"
+#include "tests/support/resp_client.h"
 #include "tests/support/servers.h"
 
 namespace lockshift::testing {
@@ -173,6 +176,51 @@ TEST(Lifecycle, FullStoreAnswersAnErrorAndKeepsServing) {
   EXPECT_EQ(c.call({"get", "k0"}).str, value);  // reads go on
   EXPECT_EQ(c.call({"dbsize"}).integer, written);
   EXPECT_EQ(c.call({"del", "k0", "k1", "k2"}).integer, 3);  // deletes free room
+}
+
+// idle_timeout closes a connection that waits for its client's next command that long, and no
+// other: not one whose client keeps sending, nor one whose command waited on its store for longer
+// than the timeout (the idle time starts when the reply has gone out, not at the last read).
+TEST(Lifecycle, IdleTimeoutClosesOnlyIdleConnections) {
+  using namespace std::chrono_literals;
+  RedisServer legacy;
+  LockshiftServer server(LockshiftOptions{.server_extra = "idle_timeout = \"2s\"\n",
+                                          .legacy_section = "type = \"redis\"\naddress = \"127.0.0.1:" +
+                                                            std::to_string(legacy.port()) +
+                                                            "\"\ncommand_timeout = \"20s\"\n"});
+  RespClient idle(server.port());
+  RespClient busy(server.port());
+  RespClient slow(server.port());
+  for (RespClient* c : {&idle, &busy, &slow}) ASSERT_EQ(c->call({"PING"}).str, "PONG");
+
+  // `slow` waits 3.5 s for a GET on the frozen legacy while `busy` sends a PING every 250 ms.
+  legacy.process().signal(SIGSTOP);
+  std::thread thaw([&legacy] {
+    std::this_thread::sleep_for(3500ms);
+    legacy.process().signal(SIGCONT);
+  });
+  int pongs = 0;
+  std::thread pinger([&busy, &pongs] {
+    for (int i = 0; i < 14; ++i) {
+      std::this_thread::sleep_for(250ms);
+      if (busy.call({"PING"}).str == "PONG") ++pongs;
+    }
+  });
+  const auto asked = std::chrono::steady_clock::now();
+  resp::Value got = slow.call({"GET", "nothing"});
+  const auto waited = std::chrono::steady_clock::now() - asked;
+  thaw.join();
+  pinger.join();
+  EXPECT_TRUE(isNil(got)) << str(got);
+  EXPECT_GE(waited, 3s);
+  EXPECT_EQ(pongs, 14);
+
+  // A second later the watchdog (once a second) has looked at `slow` at least once: it has been
+  // waiting for its client for one second, which is not two.
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(slow.call({"PING"}).str, "PONG");
+  EXPECT_EQ(busy.call({"PING"}).str, "PONG");
+  EXPECT_TRUE(idle.closedByServer(3s));
 }
 
 TEST(RedisCli, WorksAgainstLockshift) {
