@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <thread>
 
@@ -200,17 +201,30 @@ TEST(Lifecycle, IdleTimeoutClosesOnlyIdleConnections) {
     legacy.process().signal(SIGCONT);
   });
   int pongs = 0;
-  std::thread pinger([&busy, &pongs] {
-    for (int i = 0; i < 14; ++i) {
-      std::this_thread::sleep_for(250ms);
-      if (busy.call({"PING"}).str == "PONG") ++pongs;
+  std::string busy_error;
+  std::thread pinger([&busy, &pongs, &busy_error] {
+    try {
+      for (int i = 0; i < 14; ++i) {
+        std::this_thread::sleep_for(250ms);
+        if (busy.call({"PING"}).str == "PONG") ++pongs;
+      }
+    } catch (const std::exception& e) {
+      busy_error = e.what();
     }
   });
   const auto asked = std::chrono::steady_clock::now();
-  resp::Value got = slow.call({"GET", "nothing"});
+  resp::Value got;
+  std::string slow_error;
+  try {
+    got = slow.call({"GET", "nothing"});
+  } catch (const std::exception& e) {
+    slow_error = e.what();
+  }
   const auto waited = std::chrono::steady_clock::now() - asked;
   thaw.join();
   pinger.join();
+  ASSERT_EQ(slow_error, "");
+  EXPECT_EQ(busy_error, "");
   EXPECT_TRUE(isNil(got)) << str(got);
   EXPECT_GE(waited, 3s);
   EXPECT_EQ(pongs, 14);
