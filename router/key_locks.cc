@@ -9,6 +9,7 @@
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
+#include <vector>
 
 namespace lockshift {
 
@@ -31,6 +32,7 @@ KeyLocks::Guard& KeyLocks::Guard::operator=(Guard&& o) noexcept {
   if (this != &o) {
     release();
     stripe_ = o.stripe_;
+    shared_ = o.shared_;
     o.stripe_ = nullptr;
   }
   return *this;
@@ -38,55 +40,80 @@ KeyLocks::Guard& KeyLocks::Guard::operator=(Guard&& o) noexcept {
 
 void KeyLocks::Guard::release() {
   if (stripe_ == nullptr) return;
-  std::function<void()> next;
+  Stripe& s = *stripe_;
+  stripe_ = nullptr;
+  std::function<void()> next;                // one waiter: the usual case
+  std::vector<std::function<void()>> others;  // shared waiters let in with it
   {
-    std::lock_guard lock(stripe_->mu);
-    auto& waiters = stripe_->waiters;
-    if (waiters == nullptr || waiters->empty()) {
-      stripe_->held = false;
+    std::lock_guard lock(s.mu);
+    if (shared_) {
+      --s.shared;
     } else {
-      next = std::move(waiters->front());  // ownership passes on; held stays true
-      waiters->pop_front();
+      s.held = false;
+    }
+    // Free now: ownership passes on to the front of the line, an exclusive waiter alone, or the
+    // shared ones up to the first exclusive.
+    if (!s.held && s.shared == 0 && s.waiters != nullptr && !s.waiters->empty()) {
+      const bool shared = s.waiters->front().shared;
+      do {
+        take(s, shared);
+        std::function<void()> resume = std::move(s.waiters->front().resume);
+        s.waiters->pop_front();
+        if (next) {
+          others.push_back(std::move(resume));
+        } else {
+          next = std::move(resume);
+        }
+      } while (shared && !s.waiters->empty() && s.waiters->front().shared);
     }
   }
-  stripe_ = nullptr;
   if (next) next();
+  for (auto& resume : others) resume();
 }
 
 KeyLocks::Guard KeyLocks::tryLock(int db, std::string_view key) {
   Stripe& stripe = stripeFor(db, key);
   std::lock_guard lock(stripe.mu);
-  if (stripe.held) return Guard();
-  stripe.held = true;
-  return Guard(&stripe);
+  if (!grantable(stripe, false)) return Guard();
+  take(stripe, false);
+  return Guard(&stripe, false);
 }
 
-asio::awaitable<KeyLocks::Guard> KeyLocks::lockStripe(Stripe& stripe) {
+KeyLocks::Guard KeyLocks::tryLockShared(int db, std::string_view key) {
+  Stripe& stripe = stripeFor(db, key);
+  std::lock_guard lock(stripe.mu);
+  if (!grantable(stripe, true)) return Guard();
+  take(stripe, true);
+  return Guard(&stripe, true);
+}
+
+asio::awaitable<KeyLocks::Guard> KeyLocks::lockStripe(Stripe& stripe, bool shared) {
   {
     std::lock_guard lock(stripe.mu);
-    if (!stripe.held) {
-      stripe.held = true;
-      co_return Guard(&stripe);
+    if (grantable(stripe, shared)) {
+      take(stripe, shared);
+      co_return Guard(&stripe, shared);
     }
   }
   // Wait in line. The waiter holds tracked work on the caller's executor, so io_context::run()
   // cannot return while a lock is owed; it resumes the caller through post(), never inline.
-  auto initiate = [&stripe](auto handler) {
+  // Whoever lets it in (release(), or this function) counts it as a holder first.
+  auto initiate = [&stripe, shared](auto handler) {
     auto work = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
-    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    auto resume = std::make_shared<decltype(handler)>(std::move(handler));
     std::unique_lock lock(stripe.mu);
-    if (!stripe.held) {  // released between the fast path and here
-      stripe.held = true;
+    if (grantable(stripe, shared)) {  // released between the fast path and here
+      take(stripe, shared);
       lock.unlock();
-      asio::post(work, [shared] { (*shared)(); });
+      asio::post(work, [resume] { (*resume)(); });
       return;
     }
-    if (stripe.waiters == nullptr) stripe.waiters = std::make_unique<std::deque<std::function<void()>>>();
-    stripe.waiters->push_back([work, shared] { asio::post(work, [shared] { (*shared)(); }); });
+    if (stripe.waiters == nullptr) stripe.waiters = std::make_unique<std::deque<Waiter>>();
+    stripe.waiters->push_back(Waiter{[work, resume] { asio::post(work, [resume] { (*resume)(); }); }, shared});
   };
   auto wait = asio::async_initiate<const asio::use_awaitable_t<>&, void()>(initiate, asio::use_awaitable);
   co_await std::move(wait);
-  co_return Guard(&stripe);
+  co_return Guard(&stripe, shared);
 }
 
 }  // namespace lockshift

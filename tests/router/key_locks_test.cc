@@ -1,5 +1,6 @@
 // KeyLocks, the per-key ordering of the router (router/key_locks.h): one holder per key at a
-// time, waiters served in arrival order, and exclusion across the threads of an io_context.
+// time, waiters served in arrival order, and exclusion across the threads of an io_context; shared
+// holders beside each other but never beside an exclusive one, nor ahead of one waiting.
 #include "router/key_locks.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -141,6 +143,125 @@ TEST(KeyLocks, TryLockAndLockTogetherExcludeAcrossThreads) {
   EXPECT_EQ(countUnderLock(locks, true, &fast), long{kWorkers} * kSteps);
   EXPECT_GT(fast.load(), 0);  // both paths ran
   EXPECT_LT(fast.load(), kWorkers * kSteps);
+}
+
+// Holds `key` (shared or not) across `yields` trips through the scheduler, recording when it got
+// and left it.
+asio::awaitable<void> holdKind(KeyLocks& locks, bool shared, int yields, int id, std::vector<int>* order) {
+  auto lock = shared ? locks.lockShared(0, "pr/a") : locks.lock(0, "pr/a");
+  KeyLocks::Guard guard = co_await std::move(lock);
+  EXPECT_EQ(guard.shared(), shared);
+  order->push_back(id);
+  for (int i = 0; i < yields; ++i) co_await asio::post(asio::use_awaitable);
+  order->push_back(-id);
+}
+
+TEST(KeyLocks, SharedHoldersGoTogether) {
+  KeyLocks locks;
+  asio::io_context io;
+  std::vector<int> order;
+  for (int id = 1; id <= 3; ++id) asio::co_spawn(io, holdKind(locks, true, 3, id, &order), asio::detached);
+  io.run();
+  // All three got the key before any let it go.
+  ASSERT_EQ(order.size(), 6u);
+  EXPECT_EQ(std::vector<int>(order.begin(), order.begin() + 3), (std::vector<int>{1, 2, 3}));
+}
+
+// An exclusive holder waits for the shared ones before it; shared ones asking after it wait for it,
+// and then go together.
+TEST(KeyLocks, ExclusiveWaitsForSharedAndSharedQueueBehindIt) {
+  KeyLocks locks;
+  asio::io_context io;
+  std::vector<int> order;
+  asio::co_spawn(io, holdKind(locks, true, 4, 1, &order), asio::detached);
+  asio::co_spawn(io, holdKind(locks, true, 4, 2, &order), asio::detached);
+  io.poll_one();
+  io.poll_one();  // 1 and 2 hold it shared
+  asio::co_spawn(io, holdKind(locks, false, 2, 3, &order), asio::detached);
+  asio::co_spawn(io, holdKind(locks, true, 2, 4, &order), asio::detached);
+  asio::co_spawn(io, holdKind(locks, true, 2, 5, &order), asio::detached);
+  asio::co_spawn(io, holdKind(locks, false, 2, 6, &order), asio::detached);
+  io.run();
+  auto at = [&](int id) { return std::find(order.begin(), order.end(), id) - order.begin(); };
+  EXPECT_LT(at(1), at(-1));
+  EXPECT_LT(at(2), at(-1));  // 1 and 2 together
+  EXPECT_GT(at(3), std::max(at(-1), at(-2)));  // 3 after both shared holders
+  EXPECT_GT(at(4), at(-3));  // 4 and 5 queued behind 3, not beside 1 and 2
+  EXPECT_GT(at(5), at(-3));
+  EXPECT_LT(at(5), at(-4));  // and then went together
+  EXPECT_GT(at(6), std::max(at(-4), at(-5)));  // 6 after them, alone
+}
+
+TEST(KeyLocks, TryLockSharedRefusesBesideOrAheadOfAnExclusiveHolder) {
+  KeyLocks locks;
+  asio::io_context io;
+  KeyLocks::Guard a = locks.tryLockShared(0, "pr/a");
+  KeyLocks::Guard b = locks.tryLockShared(0, "pr/a");
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(a.shared());
+  EXPECT_FALSE(locks.tryLock(0, "pr/a"));  // not beside shared holders
+  bool exclusive = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto lock = locks.lock(0, "pr/a");
+        KeyLocks::Guard guard = co_await std::move(lock);
+        exclusive = true;
+      },
+      asio::detached);
+  io.poll();  // in line behind a and b
+  EXPECT_FALSE(locks.tryLockShared(0, "pr/a"));  // does not overtake the exclusive waiter
+  a.release();
+  io.poll();
+  EXPECT_FALSE(exclusive);
+  b.release();
+  io.run();
+  EXPECT_TRUE(exclusive);
+  EXPECT_TRUE(locks.tryLockShared(0, "pr/a"));
+  KeyLocks::Guard c = locks.tryLock(0, "pr/a");
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c.shared());
+  EXPECT_FALSE(locks.tryLockShared(0, "pr/a"));  // not beside an exclusive holder
+}
+
+// Across threads: shared holders counting themselves in and out while exclusive holders check
+// that they are alone, on an io_context run by 4 threads.
+TEST(KeyLocks, SharedAndExclusiveExcludeAcrossThreads) {
+  KeyLocks locks;
+  asio::io_context io;
+  std::atomic<int> shared_in{0}, exclusive_in{0}, overlaps{0}, most_shared{0};
+  auto worker = [&](bool exclusive) -> asio::awaitable<void> {
+    for (int i = 0; i < kSteps; ++i) {
+      KeyLocks::Guard guard = exclusive ? locks.tryLock(0, "pr/a") : locks.tryLockShared(0, "pr/a");
+      if (!guard) {
+        auto lock = exclusive ? locks.lock(0, "pr/a") : locks.lockShared(0, "pr/a");
+        guard = co_await std::move(lock);
+      }
+      if (exclusive) {
+        if (exclusive_in.fetch_add(1) != 0 || shared_in.load() != 0) ++overlaps;
+      } else {
+        const int n = shared_in.fetch_add(1) + 1;
+        if (exclusive_in.load() != 0) ++overlaps;
+        int seen = most_shared.load();
+        while (n > seen && !most_shared.compare_exchange_weak(seen, n)) {
+        }
+      }
+      co_await asio::post(asio::use_awaitable);
+      if (exclusive) {
+        --exclusive_in;
+      } else {
+        --shared_in;
+      }
+    }
+  };
+  for (int i = 0; i < kWorkers; ++i) asio::co_spawn(io, worker(i % 4 == 0), asio::detached);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back([&] { io.run(); });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(overlaps.load(), 0);
+  EXPECT_GT(most_shared.load(), 1);  // shared holders did overlap each other
+  EXPECT_TRUE(locks.tryLock(0, "pr/a"));  // and every hold was let go
 }
 
 }  // namespace
