@@ -17,6 +17,7 @@
 //
 // Thread-safety: all methods may be called from any thread.
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,6 +40,12 @@ class ControlStore {
     std::lock_guard lock(state_mu_);
     return state_;
   }
+
+  // The published state is legacy-only with enhanced never in use: before the migration starts,
+  // when a write touches legacy alone (Router::writeGuard). An atomic beside the snapshot, read
+  // without its mutex: the data path asks on every write. Set before the snapshot is replaced, so
+  // a reader ordered after a publish (by a key's lock, say) sees the new value.
+  bool legacyAlone() const { return legacy_alone_.load(std::memory_order_acquire); }
 
   // Applies `change` to a copy, bumps the epoch, persists, publishes. Changes are serialised.
   template <typename F>
@@ -71,6 +78,7 @@ class ControlStore {
   // Replaces the published state; the old one is released outside the lock.
   void publish(std::shared_ptr<const ControlState> state) {
     std::lock_guard lock(state_mu_);
+    legacy_alone_.store(state->phase == Phase::kLegacyOnly && !state->enhanced_in_use, std::memory_order_release);
     state_.swap(state);
   }
 
@@ -82,6 +90,7 @@ class ControlStore {
   // the same two atomic operations per snapshot.
   mutable std::mutex state_mu_;
   std::shared_ptr<const ControlState> state_;  // GUARDED_BY(state_mu_)
+  std::atomic<bool> legacy_alone_{false};        // written under state_mu_
   mutable std::mutex events_mu_;
   std::vector<std::string> events_;  // GUARDED_BY(events_mu_)
 };

@@ -150,6 +150,33 @@ Status Router::checkKeyForSet(std::string_view key) const {
                                  std::to_string(LmdbStore::kMaxKeyLength) + ", the longest key it can hold)");
 }
 
+// Writes to one key are ordered (the key's lock, held until the write is done everywhere it
+// goes) so that both stores, and the mirror, see them in the same order. While legacy is alone
+// there is no second place: the order legacy applies them in is the only one. Holding the lock
+// exclusively then only made every write to a busy key wait a whole round trip to legacy for the
+// one before it: 50 clients setting one key got a quarter of redis-server's rate (BENCHMARKS.md,
+// "One key"). Shared holders still exclude everything else that takes the key's lock: a
+// backfill's copy of the key, a repair, a forced unlock, and every write once the state has moved
+// on, which waits for the shared writes before it. The state is read once the hold is taken: a
+// backfill makes enhanced in use before it copies any key under its lock, so a write let in
+// after that copy sees it and takes the lock exclusively, and one let in before finishes first.
+KeyLocks::Guard Router::writeGuard(int db, std::string_view key) {
+  if (legacyAlone()) {
+    if (KeyLocks::Guard shared = locks_.tryLockShared(db, key); shared && legacyAlone()) return shared;
+  }
+  return locks_.tryLock(db, key);
+}
+
+asio::awaitable<KeyLocks::Guard> Router::waitForKey(int db, std::string key) {
+  if (legacyAlone()) {
+    auto wait = locks_.lockShared(db, key);
+    KeyLocks::Guard shared = co_await std::move(wait);
+    if (legacyAlone()) co_return shared;
+  }  // (a shared hold taken in vain is released here, before waiting for the exclusive one)
+  auto wait = locks_.lock(db, key);
+  co_return co_await std::move(wait);
+}
+
 // The write path below avoids starting a coroutine where a synchronous check tells it would
 // return at once (the key's lock, journalAhead, propagate), and keeps the mirror's copies out of
 // its frames: a frame larger than Asio's recycled blocks (1 020 bytes) costs a heap allocation per
@@ -158,8 +185,11 @@ Status Router::checkKeyForSet(std::string_view key) const {
 asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   countClientCall();
   if (Status s = checkKeyForSet(request.key); !s) co_return s;
-  KeyLocks::Guard guard = locks_.tryLock(request.db, request.key);
-  if (!guard) guard = co_await locks_.lock(request.db, request.key);
+  KeyLocks::Guard guard = writeGuard(request.db, request.key);
+  if (!guard) {
+    auto wait = waitForKey(request.db, request.key);
+    guard = co_await std::move(wait);
+  }
   const StoreRole owner = ownerOf(request.db, request.key);
   const bool marked = journalsAhead(request.db, request.key, owner);
   if (marked) {
@@ -209,8 +239,11 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
   // time rules out lock-order deadlocks.
   int64_t deleted = 0;
   for (auto& key : keys) {
-    KeyLocks::Guard guard = locks_.tryLock(db, key);
-    if (!guard) guard = co_await locks_.lock(db, key);
+    KeyLocks::Guard guard = writeGuard(db, key);
+    if (!guard) {
+      auto wait = waitForKey(db, key);
+      guard = co_await std::move(wait);
+    }
     const StoreRole owner = ownerOf(db, key);
     const bool marked = journalsAhead(db, key, owner);
     if (marked) {
@@ -245,8 +278,11 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
 asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(int db, std::string key,
                                                                                std::string pull_num) {
   countClientCall();
-  KeyLocks::Guard guard = locks_.tryLock(db, key);
-  if (!guard) guard = co_await locks_.lock(db, key);
+  KeyLocks::Guard guard = writeGuard(db, key);
+  if (!guard) {
+    auto wait = waitForKey(db, key);
+    guard = co_await std::move(wait);
+  }
   const StoreRole owner = ownerOf(db, key);
   const bool marked = journalsAhead(db, key, owner);
   if (marked) {

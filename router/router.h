@@ -181,6 +181,14 @@ class Router final : public LockStore, public ControlPlane {
   // acknowledged. Retries the durable write of an entry kept in memory only; its error if that
   // fails again. Requires the key's lock.
   asio::awaitable<Status> ensureDurable(int db, std::string key);
+  // The lock of a data-path write on its key, if it can be had now (else an empty Guard, and the
+  // write waits in waitForKey()). Before the migration starts (legacy-only, enhanced never in
+  // use, nothing journaled) a write touches legacy and nothing else, and those writes hold the
+  // key's lock shared: nothing needs them in any order among themselves, and legacy orders
+  // them as Redis orders its own clients (router.cc).
+  KeyLocks::Guard writeGuard(int db, std::string_view key);
+  asio::awaitable<KeyLocks::Guard> waitForKey(int db, std::string key);
+  bool legacyAlone() const { return control_.legacyAlone() && journal_.depth() == 0; }
   // While legacy is being copied into enhanced (enhanced in use, not filled yet), a write to a
   // legacy-owned key is journaled for enhanced before legacy applies it: journalsAhead() says
   // whether this write must be, journalAhead() marks it (router.cc). A write so marked calls

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <set>
@@ -111,6 +112,118 @@ TEST(Router, LegacyOnlyTouchesOnlyLegacyUntilEnhancedIsFilled) {
   EXPECT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);
   EXPECT_TRUE(stack.getFrom(stack.legacyStore(), lockKey(lockNo(1))).has_value());
   EXPECT_FALSE(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))).has_value());
+}
+
+// Writes to one key, spawned on the stack's io thread: each a future of its result.
+std::future<std::optional<Result<PutResult>>> spawnPut(RouterStack& stack, PutRequest request) {
+  auto call = [&stack, request = std::move(request)]() mutable -> asio::awaitable<std::optional<Result<PutResult>>> {
+    co_return co_await stack.router().put(std::move(request));
+  };
+  return asio::co_spawn(stack.io(), std::move(call), asio::use_future);
+}
+PutRequest plainSet(const std::string& key, const std::string& value) {
+  PutRequest r;
+  r.key = key;
+  r.value = value;
+  return r;
+}
+// Polls (every 5 ms, 5 s at most) until `done` holds; whether it did.
+bool waitUntil(const std::function<bool()>& done) {
+  for (int i = 0; i < 1000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return done();
+}
+
+// Before the migration starts (legacy-only, enhanced never in use) a write goes to legacy alone,
+// and writes to one key do not wait for each other: all three reach legacy at once.
+TEST(Router, BeforeTheMigrationWritesToOneKeyDoNotWaitForEachOther) {
+  RouterStack stack;
+  const std::string key = lockKey(lockNo(1));
+  stack.legacy().holdWrites(true);
+  auto a = spawnPut(stack, plainSet(key, lockJson(lockNo(1, 1))));
+  auto b = spawnPut(stack, plainSet(key, lockJson(lockNo(1, 2))));
+  auto del = [&]() -> asio::awaitable<std::optional<Result<int64_t>>> {
+    auto call = stack.router().del(0, std::vector<std::string>{key});
+    co_return co_await std::move(call);
+  };
+  auto c = asio::co_spawn(stack.io(), del, asio::use_future);
+  EXPECT_TRUE(waitUntil([&] { return stack.legacy().heldWrites() == 3; })) << stack.legacy().heldWrites();
+  stack.legacy().holdWrites(false);
+  ASSERT_TRUE(a.get()->isOk());
+  ASSERT_TRUE(b.get()->isOk());
+  ASSERT_TRUE(c.get()->isOk());
+}
+
+// Such writes still exclude everything else that takes the key's lock, in order: a forced unlock
+// asked while one is in flight waits for it (and reports the holder it wrote), and a write asked
+// after the unlock waits for the unlock, not beside the write before it.
+TEST(Router, BeforeTheMigrationAForcedUnlockWaitsForTheWritesBeforeIt) {
+  RouterStack stack;
+  const std::string key = lockKey(lockNo(1));
+  ASSERT_EQ(stack.lock(lockNo(1, 1)), PutResult::Outcome::kApplied);
+  stack.legacy().holdWrites(true);
+  auto before = spawnPut(stack, plainSet(key, lockJson(lockNo(1, 2))));
+  ASSERT_TRUE(waitUntil([&] { return stack.legacy().heldWrites() == 1; }));
+  auto unlock = [&]() -> asio::awaitable<std::optional<Result<std::optional<std::string>>>> {
+    co_return co_await stack.router().forceUnlock(0, key, "test");
+  };
+  auto unlocked = asio::co_spawn(stack.io(), unlock, asio::use_future);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto after = spawnPut(stack, plainSet(key, lockJson(lockNo(1, 3))));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Neither the unlock's delete nor the later write reached legacy beside the first write.
+  EXPECT_EQ(stack.legacy().heldWrites(), 1u);
+  EXPECT_EQ(unlocked.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  stack.legacy().holdWrites(false);
+  ASSERT_TRUE(before.get()->isOk());
+  auto released = *unlocked.get();
+  ASSERT_TRUE(released.isOk()) << released.status().toString();
+  EXPECT_EQ(*released, lockJson(lockNo(1, 2)));  // the lock the write before it took
+  ASSERT_TRUE(after.get()->isOk());
+  EXPECT_EQ(stack.getFrom(stack.legacyStore(), key), lockJson(lockNo(1, 3)));
+}
+
+// Once the migration has started, writes to one key are ordered again, one at a time.
+TEST(Router, AfterTheMigrationStartsWritesToOneKeyWaitForEachOther) {
+  RouterStack stack;
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 0).applied);
+  ASSERT_TRUE(stack.control().snapshot()->enhanced_in_use);
+  const std::string key = lockKey(lockNo(1));
+  stack.legacy().holdWrites(true);
+  auto a = spawnPut(stack, plainSet(key, lockJson(lockNo(1, 1))));
+  auto b = spawnPut(stack, plainSet(key, lockJson(lockNo(1, 2))));
+  ASSERT_TRUE(waitUntil([&] { return stack.legacy().heldWrites() >= 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(stack.legacy().heldWrites(), 1u);
+  stack.legacy().holdWrites(false);
+  ASSERT_TRUE(a.get()->isOk());
+  ASSERT_TRUE(b.get()->isOk());
+  // Both stores end with the same value, whichever write came last.
+  EXPECT_EQ(stack.getFrom(stack.legacyStore(), key), stack.getFrom(stack.enhancedStore(), key));
+}
+
+// A write in flight when the backfill starts is waited for: the copy of its key is its value.
+TEST(Router, BeforeTheMigrationAWriteInFlightWhenTheBackfillStartsIsCopied) {
+  RouterStack stack;
+  const std::string key = lockKey(lockNo(1));
+  ASSERT_EQ(stack.lock(lockNo(1, 1)), PutResult::Outcome::kApplied);
+  stack.legacy().holdWrites(true);
+  auto write = spawnPut(stack, plainSet(key, lockJson(lockNo(1, 2))));
+  ASSERT_TRUE(waitUntil([&] { return stack.legacy().heldWrites() == 1; }));
+  auto moved = asio::co_spawn(
+      stack.io(),
+      [&]() -> asio::awaitable<std::optional<ChangeOutcome>> {
+        co_return co_await stack.router().changeMigration(MigrationChange{Phase::kHybrid, 0, false}, "test");
+      },
+      asio::use_future);
+  ASSERT_TRUE(waitUntil([&] { return stack.control().snapshot()->enhanced_in_use; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(moved.wait_for(std::chrono::seconds(0)), std::future_status::timeout) << "the fill did not wait";
+  stack.legacy().holdWrites(false);
+  ASSERT_TRUE(write.get()->isOk());
+  auto out = *moved.get();
+  ASSERT_TRUE(out.applied) << (out.refusals.empty() ? "" : out.refusals[0]);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), key), lockJson(lockNo(1, 2)));
+  EXPECT_EQ(stack.journal().depth(), 0u);
 }
 
 TEST(Router, FirstMoveFillsEnhancedThenHybridWritesBoth) {
