@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Migration-engine benchmark, side by side in one run (medians of RUNS):
 #   - redis-benchmark -t set,get -c 50: redis-server directly vs lockshift in legacy-only with
-#     that redis-server as its legacy store;
+#     that redis-server as its legacy store, over 100 000 keys (-r 100000), with one client, and
+#     as written, without -r: every request then names the same key, "key:__rand_int__";
 #   - the Atlantis TryLock/Unlock mix (tools/atlantis_loadgen): directly vs legacy-only vs
 #     hybrid 50 vs shadow vs enhanced-only (legacy and enhanced both redis-server).
 # Each run measures every target and phase in turn, so the runs a ratio compares are minutes
@@ -41,8 +42,10 @@ walk_port=$ls_port walk_admin=$admin_port
 start_lockshift lockshift "threads = $THREADS
 $(redis_stores "$legacy" "$enhanced")"
 
-bench() {  # bench PORT [CLIENTS [REQUESTS]] -> "TEST rps p50 p99" lines
-  redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "${3:-$REQUESTS}" -c "${2:-50}" -r 100000 --csv 2>/dev/null |
+bench() {  # bench PORT [CLIENTS [REQUESTS [KEYSPACE]]] -> "TEST rps p50 p99" lines (KEYSPACE 0: no -r)
+  local keys=${4:-100000}
+  redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -n "${3:-$REQUESTS}" -c "${2:-50}" \
+    $([ "$keys" != 0 ] && echo -r "$keys") --csv 2>/dev/null |
     awk -F, 'NR>1 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); print $1, $2, $5, $7 }'
 }
 mix() {  # mix PORT LABEL [EVENTS] -> "LABEL cycles/s commands/s p50 p99 RUN" in $work/mix
@@ -57,6 +60,9 @@ for run in $(seq 1 "$RUNS"); do
   # One client: the latency a request adds when nothing queues, closer to Atlantis's own load.
   bench "$legacy" 1 20000 | sed 's/^/direct /' >>"$work/light"
   bench "$ls_port" 1 20000 | sed 's/^/lockshift /' >>"$work/light"
+  # As the issue writes it: no -r, so all 50 clients name one key.
+  bench "$legacy" 50 50000 0 | sed 's/^/direct /' >>"$work/onekey"
+  bench "$ls_port" 50 50000 0 | sed 's/^/lockshift /' >>"$work/onekey"
   redis-cli -p "$legacy" flushall >/dev/null
   mix "$legacy" direct
   mix "$ls_port" legacy-only
@@ -97,6 +103,19 @@ for t in SET GET; do
   printf '| %s | %.0f | %.0f | %s / %s | %s / %s | %.3f |\n' $t "$(col direct 3)" "$(col lockshift 3)" \
     "$(col direct 4)" "$(col lockshift 4)" "$(col direct 5)" "$(col lockshift 5)" \
     "$(awk -v a="$(col lockshift 5)" -v b="$(col direct 5)" 'BEGIN{print a-b}')"
+done
+echo
+echo "As written, without -r (-c 50 -n 50000): every request names the key \"key:__rand_int__\". lockshift"
+echo "orders the writes to a key one after another (each waits for the one before it to be answered),"
+echo "so SET is bound by one round trip to legacy per write"
+echo
+echo "| test | redis-server rps | lockshift rps | ratio | p99 direct / lockshift ms | added p99 ms |"
+echo "|---|---|---|---|---|---|"
+for t in SET GET; do
+  col() { awk -v w=$1 -v t=$t -v c=$2 '$1==w && $2==t {print $c}' "$work/onekey" | median; }
+  printf '| %s | %.0f | %.0f | %.2f× | %s / %s | %.3f |\n' $t "$(col direct 3)" "$(col lockshift 3)" \
+    "$(awk -v a="$(col lockshift 3)" -v b="$(col direct 3)" 'BEGIN{print a/b}')" "$(col direct 5)" \
+    "$(col lockshift 5)" "$(awk -v a="$(col lockshift 5)" -v b="$(col direct 5)" 'BEGIN{print a-b}')"
 done
 echo
 echo "Atlantis TryLock/Unlock mix: 50 clients, 1000 lock keys, ${MIX_SECONDS}s per run"
