@@ -105,9 +105,9 @@ for t in SET GET; do
     "$(awk -v a="$(col lockshift 5)" -v b="$(col direct 5)" 'BEGIN{print a-b}')"
 done
 echo
-echo "As written, without -r (-c 50 -n 50000): every request names the key \"key:__rand_int__\". lockshift"
-echo "orders the writes to a key one after another (each waits for the one before it to be answered),"
-echo "so SET is bound by one round trip to legacy per write"
+echo "As written, without -r (-c 50 -n 50000): every request names the key \"key:__rand_int__\". Before"
+echo "the migration starts (legacy-only, enhanced never in use) writes to one key go to legacy together;"
+echo "from then on they wait for each other, one round trip to legacy each"
 echo
 echo "| test | redis-server rps | lockshift rps | ratio | p99 direct / lockshift ms | added p99 ms |"
 echo "|---|---|---|---|---|---|"
