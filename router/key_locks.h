@@ -70,7 +70,9 @@ class KeyLocks {
   Guard tryLock(int db, std::string_view key);
   // The same, held shared: granted beside other shared holders, never beside an exclusive one,
   // nor ahead of one waiting.
-  boost::asio::awaitable<Guard> lockShared(int db, std::string_view key) { return lockStripe(stripeFor(db, key), true); }
+  boost::asio::awaitable<Guard> lockShared(int db, std::string_view key) {
+    return lockStripe(stripeFor(db, key), true);
+  }
   Guard tryLockShared(int db, std::string_view key);
 
  private:
