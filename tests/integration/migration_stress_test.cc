@@ -25,6 +25,9 @@ namespace lockshift::testing {
 namespace {
 
 constexpr int kClients = 32;
+// Every error a client sees fails these tests, and they run beside other heavy tests on two
+// cores: once, a reply took longer than the usual 500 ms (the test is about grants, not speed).
+constexpr std::string_view kCommandTimeout = "3s";
 constexpr int kKeys = 200;
 
 // The stress body: `enhanced_section` is the [enhanced] config, `enhanced_ports` the servers that
@@ -33,7 +36,7 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
                               std::chrono::seconds duration, int threads = 2) {
   RedisServer legacy;
   LockshiftServer ls(LockshiftOptions{.threads = threads,
-                                      .legacy_section = redisSection(legacy.port()),
+                                      .legacy_section = redisSection(legacy.port(), kCommandTimeout),
                                       .enhanced_section = enhanced_section});
   std::array<std::atomic<int>, kKeys> ledger{};  // 0 = free, else the holding pull
   std::atomic<int> double_grants{0}, lost_locks{0}, grants{0}, errors{0};
@@ -130,8 +133,8 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
 TEST(MigrationStress, OneKeyRacedBeforeTheMigrationStartsIsNeverGrantedTwice) {
   RedisServer legacy, enhanced;
   LockshiftServer ls(LockshiftOptions{.threads = 2,
-                                      .legacy_section = redisSection(legacy.port()),
-                                      .enhanced_section = redisSection(enhanced.port())});
+                                      .legacy_section = redisSection(legacy.port(), kCommandTimeout),
+                                      .enhanced_section = redisSection(enhanced.port(), kCommandTimeout)});
   constexpr int kRacers = 16;
   std::atomic<int> holder{0}, double_grants{0}, lost_locks{0}, grants{0}, refusals{0}, errors{0};
   std::atomic<bool> stop{false};
@@ -200,14 +203,15 @@ TEST(MigrationStress, OneKeyRacedBeforeTheMigrationStartsIsNeverGrantedTwice) {
 
 TEST(MigrationStress, NoDoubleGrantNoLostLockWhileTheSplitMoves) {
   RedisServer enhanced;
-  stressWhileTheSplitMoves(redisSection(enhanced.port()), {enhanced.port()}, std::chrono::seconds(30));
+  stressWhileTheSplitMoves(redisSection(enhanced.port(), kCommandTimeout), {enhanced.port()},
+                           std::chrono::seconds(30));
 }
 
 // The same on the shipped default of one network thread, where every client, the split moves
 // and the Redis clients share one event loop.
 TEST(MigrationStress, NoDoubleGrantNoLostLockOnOneNetworkThread) {
   RedisServer enhanced;
-  stressWhileTheSplitMoves(redisSection(enhanced.port()), {enhanced.port()}, std::chrono::seconds(15),
+  stressWhileTheSplitMoves(redisSection(enhanced.port(), kCommandTimeout), {enhanced.port()}, std::chrono::seconds(15),
                            /*threads=*/1);
 }
 

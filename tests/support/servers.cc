@@ -52,8 +52,9 @@ void RedisServer::restart() {
   if (!start()) throw std::runtime_error("redis-server did not restart: " + readFile(dir_.file("redis.log")));
 }
 
-std::string redisSection(uint16_t port) {
-  return "type = \"redis\"\naddress = \"127.0.0.1:" + std::to_string(port) + "\"\ncommand_timeout = \"500ms\"\n";
+std::string redisSection(uint16_t port, std::string_view command_timeout) {
+  return "type = \"redis\"\naddress = \"127.0.0.1:" + std::to_string(port) + "\"\ncommand_timeout = \"" +
+         std::string(command_timeout) + "\"\n";
 }
 
 LockshiftServer::LockshiftServer(LockshiftOptions options) : options_(std::move(options)) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "tests/support/process.h"
 
@@ -52,8 +53,10 @@ struct LockshiftOptions {
   std::string shadow_section;
 };
 
-// "type = \"redis\"\naddress = \"127.0.0.1:<port>\"\n"
-std::string redisSection(uint16_t port);
+// "type = \"redis\"\naddress = \"127.0.0.1:<port>\"\ncommand_timeout = \"<command_timeout>\"\n". The
+// default of 500 ms finds a stopped server fast; tests that load the machine and count any
+// error as a failure give it longer.
+std::string redisSection(uint16_t port, std::string_view command_timeout = "500ms");
 
 class LockshiftServer {
  public:
