@@ -83,16 +83,20 @@ echo "lockshift threads = $THREADS"
 echo
 echo "redis-benchmark -t set,get -n $REQUESTS -c 50 -r 100000 (legacy-only, legacy = redis-server)"
 echo
-echo "| test | redis-server rps | lockshift rps | ratio | p99 direct / lockshift ms | added p99 ms |"
-echo "|---|---|---|---|---|---|"
-for t in SET GET; do
-  d=$(awk -v t=$t '$1=="direct" && $2==t {print $3}' "$work/bench" | median)
-  l=$(awk -v t=$t '$1=="lockshift" && $2==t {print $3}' "$work/bench" | median)
-  dp=$(awk -v t=$t '$1=="direct" && $2==t {print $5}' "$work/bench" | median)
-  lp=$(awk -v t=$t '$1=="lockshift" && $2==t {print $5}' "$work/bench" | median)
-  printf '| %s | %.0f | %.0f | %.2f× | %s / %s | %.3f |\n' $t "$d" "$l" "$(awk -v a=$l -v b=$d 'BEGIN{print a/b}')" \
-    "$dp" "$lp" "$(awk -v a=$lp -v b=$dp 'BEGIN{print a-b}')"
-done
+# ratio_table FILE: SET and GET from FILE's "TARGET TEST rps p50 p99" lines, lockshift against
+# redis-server directly (medians).
+ratio_table() {
+  local t
+  echo "| test | redis-server rps | lockshift rps | ratio | p99 direct / lockshift ms | added p99 ms |"
+  echo "|---|---|---|---|---|---|"
+  for t in SET GET; do
+    col() { awk -v w="$1" -v t=$t -v c="$2" '$1==w && $2==t {print $c}' "$3" | median; }
+    printf '| %s | %.0f | %.0f | %.2f× | %s / %s | %.3f |\n' $t "$(col direct 3 "$1")" "$(col lockshift 3 "$1")" \
+      "$(awk -v a="$(col lockshift 3 "$1")" -v b="$(col direct 3 "$1")" 'BEGIN{print a/b}')" "$(col direct 5 "$1")" \
+      "$(col lockshift 5 "$1")" "$(awk -v a="$(col lockshift 5 "$1")" -v b="$(col direct 5 "$1")" 'BEGIN{print a-b}')"
+  done
+}
+ratio_table "$work/bench"
 echo
 echo "The same with one client (-c 1 -n 20000): nothing queues"
 echo
@@ -109,14 +113,7 @@ echo "As written, without -r (-c 50 -n 50000): every request names the key \"key
 echo "the migration starts (legacy-only, enhanced never in use) writes to one key go to legacy together;"
 echo "from then on they wait for each other, one round trip to legacy each"
 echo
-echo "| test | redis-server rps | lockshift rps | ratio | p99 direct / lockshift ms | added p99 ms |"
-echo "|---|---|---|---|---|---|"
-for t in SET GET; do
-  col() { awk -v w=$1 -v t=$t -v c=$2 '$1==w && $2==t {print $c}' "$work/onekey" | median; }
-  printf '| %s | %.0f | %.0f | %.2f× | %s / %s | %.3f |\n' $t "$(col direct 3)" "$(col lockshift 3)" \
-    "$(awk -v a="$(col lockshift 3)" -v b="$(col direct 3)" 'BEGIN{print a/b}')" "$(col direct 5)" \
-    "$(col lockshift 5)" "$(awk -v a="$(col lockshift 5)" -v b="$(col direct 5)" 'BEGIN{print a-b}')"
-done
+ratio_table "$work/onekey"
 echo
 echo "Atlantis TryLock/Unlock mix: 50 clients, 1000 lock keys, ${MIX_SECONDS}s per run"
 echo

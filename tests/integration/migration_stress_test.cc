@@ -30,6 +30,59 @@ constexpr int kClients = 32;
 constexpr std::string_view kCommandTimeout = "3s";
 constexpr int kKeys = 200;
 
+// What the racing clients saw, shared by them.
+struct Tally {
+  std::atomic<int> double_grants{0}, lost_locks{0}, grants{0}, refusals{0}, errors{0};
+  std::mutex mu;
+  std::vector<std::string> examples;  // GUARDED_BY(mu): the first few errors and lost locks
+
+  void example(std::string what) {
+    std::lock_guard lock(mu);
+    if (examples.size() < 10) examples.push_back(std::move(what));
+  }
+  std::string seen() {
+    std::lock_guard lock(mu);
+    std::string all;
+    for (const std::string& e : examples) all += "\n  " + e;
+    return all;
+  }
+};
+
+// One Atlantis TryLock of `l` (whose pull is the client's own), then, if granted, a hold of up
+// to `max_hold_us` and Atlantis's Unlock, checked against the ledger entry `held` (0 = free, else
+// the holding pull) shared by every client racing for the key.
+void lockCycle(RespClient& c, AtlantisClient& a, const LockSpec& l, std::atomic<int>& held, std::mt19937& rng,
+               int max_hold_us, Tally& t) {
+  try {
+    if (!a.tryLock(l).first) {
+      t.refusals.fetch_add(1);
+      return;
+    }
+  } catch (const AtlantisError& e) {
+    if (std::string(e.what()).find("LOCKED") == std::string::npos) {
+      t.errors.fetch_add(1);
+      t.example("TryLock " + lockKey(l) + ": " + e.what());
+    } else {
+      t.refusals.fetch_add(1);
+    }
+    return;
+  }
+  t.grants.fetch_add(1);
+  int expected = 0;
+  if (!held.compare_exchange_strong(expected, l.pull)) t.double_grants.fetch_add(1);
+  std::this_thread::sleep_for(std::chrono::microseconds(rng() % max_hold_us));
+  if (resp::Value now = c.call({"get", lockKey(l)}); now.str != lockJson(l)) {
+    t.lost_locks.fetch_add(1);
+    t.example("GET " + lockKey(l) + " after the grant: " + now.str);
+  }
+  held.store(0);  // released in the ledger before the store: a new holder never overlaps
+  resp::Value v = c.call({"eval", std::string(kAtlantisUnlockScript), "1", lockKey(l), std::to_string(l.pull)});
+  if (v.type != resp::Type::kBulkString) {
+    t.lost_locks.fetch_add(1);
+    t.example("unlock " + lockKey(l) + ": " + v.str);
+  }
+}
+
 // The stress body: `enhanced_section` is the [enhanced] config, `enhanced_ports` the servers that
 // hold its keys, `duration` how long the split keeps moving, `threads` lockshift's network threads.
 void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::vector<uint16_t>& enhanced_ports,
@@ -39,15 +92,8 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
                                       .legacy_section = redisSection(legacy.port(), kCommandTimeout),
                                       .enhanced_section = enhanced_section});
   std::array<std::atomic<int>, kKeys> ledger{};  // 0 = free, else the holding pull
-  std::atomic<int> double_grants{0}, lost_locks{0}, grants{0}, errors{0};
+  Tally tally;
   std::atomic<bool> stop{false};
-  std::mutex examples_mu;
-  std::vector<std::string> examples;  // the first few errors and lost locks, for the failure message
-  auto example = [&](std::string what) {
-    std::lock_guard lock(examples_mu);
-    if (examples.size() < 10) examples.push_back(std::move(what));
-  };
-
   std::vector<std::thread> clients;
   for (int id = 1; id <= kClients; ++id) {
     clients.emplace_back([&, id] {
@@ -57,29 +103,7 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
       while (!stop) {
         int k = static_cast<int>(rng() % kKeys);
         LockSpec l{.repo = "stress/repo", .path = "k" + std::to_string(k), .project = "p", .pull = id};
-        try {
-          if (!a.tryLock(l).first) continue;
-        } catch (const AtlantisError& e) {
-          if (std::string(e.what()).find("LOCKED") == std::string::npos) {
-            errors.fetch_add(1);
-            example("TryLock " + lockKey(l) + ": " + e.what());
-          }
-          continue;
-        }
-        grants.fetch_add(1);
-        int expected = 0;
-        if (!ledger[k].compare_exchange_strong(expected, id)) double_grants.fetch_add(1);
-        std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
-        if (resp::Value held = c.call({"get", lockKey(l)}); held.str != lockJson(l)) {
-          lost_locks.fetch_add(1);
-          example("GET " + lockKey(l) + " after the grant: " + held.str);
-        }
-        ledger[k].store(0);  // released in the ledger before the store: a new holder never overlaps
-        resp::Value v = c.call({"eval", std::string(kAtlantisUnlockScript), "1", lockKey(l), std::to_string(id)});
-        if (v.type != resp::Type::kBulkString) {
-          lost_locks.fetch_add(1);
-          example("unlock " + lockKey(l) + ": " + v.str);
-        }
+        lockCycle(c, a, l, ledger[k], rng, 2000, tally);
       }
     });
   }
@@ -104,16 +128,15 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
   stop = true;
   for (auto& t : clients) t.join();
 
-  std::string seen;
-  for (const std::string& e : examples) seen += "\n  " + e;
-  EXPECT_EQ(double_grants.load(), 0);
-  EXPECT_EQ(lost_locks.load(), 0) << seen;
-  EXPECT_EQ(errors.load(), 0) << seen;
-  EXPECT_GT(grants.load(), 1000);
-  ::testing::Test::RecordProperty("grants", grants.load());
+  const std::string seen = tally.seen();
+  EXPECT_EQ(tally.double_grants.load(), 0);
+  EXPECT_EQ(tally.lost_locks.load(), 0) << seen;
+  EXPECT_EQ(tally.errors.load(), 0) << seen;
+  EXPECT_GT(tally.grants.load(), 1000);
+  ::testing::Test::RecordProperty("grants", tally.grants.load());
   ::testing::Test::RecordProperty("split_moves", static_cast<int>(step));
-  std::cerr << "stress: " << grants.load() << " grants, " << step << " moves, 0 double grants expected, got "
-            << double_grants.load() << "\n";
+  std::cerr << "stress: " << tally.grants.load() << " grants, " << step << " moves, 0 double grants expected, got "
+            << tally.double_grants.load() << "\n";
 
   // Both stores hold the same keys and values once the journal has drained.
   std::map<std::string, std::string> l, e;
@@ -136,14 +159,9 @@ TEST(MigrationStress, OneKeyRacedBeforeTheMigrationStartsIsNeverGrantedTwice) {
                                       .legacy_section = redisSection(legacy.port(), kCommandTimeout),
                                       .enhanced_section = redisSection(enhanced.port(), kCommandTimeout)});
   constexpr int kRacers = 16;
-  std::atomic<int> holder{0}, double_grants{0}, lost_locks{0}, grants{0}, refusals{0}, errors{0};
+  std::atomic<int> held{0};
+  Tally tally;
   std::atomic<bool> stop{false};
-  std::mutex examples_mu;
-  std::vector<std::string> examples;
-  auto example = [&](std::string what) {
-    std::lock_guard lock(examples_mu);
-    if (examples.size() < 10) examples.push_back(std::move(what));
-  };
   std::vector<std::thread> clients;
   for (int id = 1; id <= kRacers; ++id) {
     clients.emplace_back([&, id] {
@@ -151,51 +169,21 @@ TEST(MigrationStress, OneKeyRacedBeforeTheMigrationStartsIsNeverGrantedTwice) {
       AtlantisClient a(c);
       std::mt19937 rng(id);
       const LockSpec l{.repo = "stress/repo", .path = "hot", .project = "p", .pull = id};
-      while (!stop) {
-        try {
-          if (!a.tryLock(l).first) {
-            refusals.fetch_add(1);
-            continue;
-          }
-        } catch (const AtlantisError& e) {
-          if (std::string(e.what()).find("LOCKED") == std::string::npos) {
-            errors.fetch_add(1);
-            example(std::string("TryLock: ") + e.what());
-          } else {
-            refusals.fetch_add(1);
-          }
-          continue;
-        }
-        grants.fetch_add(1);
-        int expected = 0;
-        if (!holder.compare_exchange_strong(expected, id)) double_grants.fetch_add(1);
-        std::this_thread::sleep_for(std::chrono::microseconds(rng() % 500));
-        if (resp::Value held = c.call({"get", lockKey(l)}); held.str != lockJson(l)) {
-          lost_locks.fetch_add(1);
-          example("GET after the grant: " + held.str);
-        }
-        holder.store(0);
-        resp::Value v = c.call({"eval", std::string(kAtlantisUnlockScript), "1", lockKey(l), std::to_string(id)});
-        if (v.type != resp::Type::kBulkString) {
-          lost_locks.fetch_add(1);
-          example("unlock: " + v.str);
-        }
-      }
+      while (!stop) lockCycle(c, a, l, held, rng, 500, tally);
     });
   }
   std::this_thread::sleep_for(std::chrono::seconds(4));
   stop = true;
   for (auto& t : clients) t.join();
 
-  std::string seen;
-  for (const std::string& e : examples) seen += "\n  " + e;
-  EXPECT_EQ(double_grants.load(), 0);
-  EXPECT_EQ(lost_locks.load(), 0) << seen;
-  EXPECT_EQ(errors.load(), 0) << seen;
-  EXPECT_GT(grants.load(), 100);
-  EXPECT_GT(refusals.load(), 100);  // the racers did meet each other on the key
-  std::cerr << "one key: " << grants.load() << " grants, " << refusals.load() << " refusals\n";
-  EXPECT_EQ(dumpRedis({legacy.port()}).size(), 0u);  // every racer released what it held
+  const std::string seen = tally.seen();
+  EXPECT_EQ(tally.double_grants.load(), 0);
+  EXPECT_EQ(tally.lost_locks.load(), 0) << seen;
+  EXPECT_EQ(tally.errors.load(), 0) << seen;
+  EXPECT_GT(tally.grants.load(), 100);
+  EXPECT_GT(tally.refusals.load(), 100);  // the racers did meet each other on the key
+  std::cerr << "one key: " << tally.grants.load() << " grants, " << tally.refusals.load() << " refusals\n";
+  EXPECT_EQ(dumpRedis({legacy.port()}).size(), 0u);    // every racer released what it held
   EXPECT_EQ(dumpRedis({enhanced.port()}).size(), 0u);  // and enhanced, never in use, saw nothing
   auto status = httpRequest(ls.adminPort(), "GET", "/api/v1/status");
   EXPECT_NE(status.body.find("\"phase\":\"legacy-only\""), std::string::npos) << status.body;
