@@ -40,11 +40,18 @@ struct Tally {
     std::lock_guard lock(mu);
     if (examples.size() < 10) examples.push_back(std::move(what));
   }
-  std::string seen() {
-    std::lock_guard lock(mu);
-    std::string all;
-    for (const std::string& e : examples) all += "\n  " + e;
-    return all;
+  // What every race must end with: no double grant, no lost lock, no error, and more than
+  // `min_grants` grants.
+  void expectClean(int min_grants) {
+    std::string seen;
+    {
+      std::lock_guard lock(mu);
+      for (const std::string& e : examples) seen += "\n  " + e;
+    }
+    EXPECT_EQ(double_grants.load(), 0);
+    EXPECT_EQ(lost_locks.load(), 0) << seen;
+    EXPECT_EQ(errors.load(), 0) << seen;
+    EXPECT_GT(grants.load(), min_grants);
   }
 };
 
@@ -128,11 +135,7 @@ void stressWhileTheSplitMoves(const std::string& enhanced_section, const std::ve
   stop = true;
   for (auto& t : clients) t.join();
 
-  const std::string seen = tally.seen();
-  EXPECT_EQ(tally.double_grants.load(), 0);
-  EXPECT_EQ(tally.lost_locks.load(), 0) << seen;
-  EXPECT_EQ(tally.errors.load(), 0) << seen;
-  EXPECT_GT(tally.grants.load(), 1000);
+  tally.expectClean(1000);
   ::testing::Test::RecordProperty("grants", tally.grants.load());
   ::testing::Test::RecordProperty("split_moves", static_cast<int>(step));
   std::cerr << "stress: " << tally.grants.load() << " grants, " << step << " moves, 0 double grants expected, got "
@@ -176,11 +179,7 @@ TEST(MigrationStress, OneKeyRacedBeforeTheMigrationStartsIsNeverGrantedTwice) {
   stop = true;
   for (auto& t : clients) t.join();
 
-  const std::string seen = tally.seen();
-  EXPECT_EQ(tally.double_grants.load(), 0);
-  EXPECT_EQ(tally.lost_locks.load(), 0) << seen;
-  EXPECT_EQ(tally.errors.load(), 0) << seen;
-  EXPECT_GT(tally.grants.load(), 100);
+  tally.expectClean(100);
   EXPECT_GT(tally.refusals.load(), 100);  // the racers did meet each other on the key
   std::cerr << "one key: " << tally.grants.load() << " grants, " << tally.refusals.load() << " refusals\n";
   EXPECT_EQ(dumpRedis({legacy.port()}).size(), 0u);    // every racer released what it held
