@@ -71,30 +71,15 @@ void KeyLocks::Guard::release() {
   for (auto& resume : others) resume();
 }
 
-KeyLocks::Guard KeyLocks::tryLock(int db, std::string_view key) {
-  Stripe& stripe = stripeFor(db, key);
+KeyLocks::Guard KeyLocks::tryLockStripe(Stripe& stripe, bool shared) {
   std::lock_guard lock(stripe.mu);
-  if (!grantable(stripe, false)) return Guard();
-  take(stripe, false);
-  return Guard(&stripe, false);
-}
-
-KeyLocks::Guard KeyLocks::tryLockShared(int db, std::string_view key) {
-  Stripe& stripe = stripeFor(db, key);
-  std::lock_guard lock(stripe.mu);
-  if (!grantable(stripe, true)) return Guard();
-  take(stripe, true);
-  return Guard(&stripe, true);
+  if (!grantable(stripe, shared)) return Guard();
+  take(stripe, shared);
+  return Guard(&stripe, shared);
 }
 
 asio::awaitable<KeyLocks::Guard> KeyLocks::lockStripe(Stripe& stripe, bool shared) {
-  {
-    std::lock_guard lock(stripe.mu);
-    if (grantable(stripe, shared)) {
-      take(stripe, shared);
-      co_return Guard(&stripe, shared);
-    }
-  }
+  if (Guard now = tryLockStripe(stripe, shared)) co_return now;
   // Wait in line. The waiter holds tracked work on the caller's executor, so io_context::run()
   // cannot return while a lock is owed; it resumes the caller through post(), never inline.
   // Whoever lets it in (release(), or this function) counts it as a holder first.

@@ -67,15 +67,16 @@ class KeyLocks {
   boost::asio::awaitable<Guard> lock(int db, std::string_view key) { return lockStripe(stripeFor(db, key), false); }
   // The lock if it is free now, else an empty Guard (and nothing waits). Almost every write finds
   // its key's lock free: taking it here spares the request path the coroutine lock() starts.
-  Guard tryLock(int db, std::string_view key);
+  Guard tryLock(int db, std::string_view key) { return tryLockStripe(stripeFor(db, key), false); }
   // The same, held shared: granted beside other shared holders, never beside an exclusive one,
   // nor ahead of one waiting.
   boost::asio::awaitable<Guard> lockShared(int db, std::string_view key) {
     return lockStripe(stripeFor(db, key), true);
   }
-  Guard tryLockShared(int db, std::string_view key);
+  Guard tryLockShared(int db, std::string_view key) { return tryLockStripe(stripeFor(db, key), true); }
 
  private:
+  static Guard tryLockStripe(Stripe& stripe, bool shared);
   static boost::asio::awaitable<Guard> lockStripe(Stripe& stripe, bool shared);
   // Whether a lock of this kind can be granted now (with mu held). A shared one also needs the
   // line to be empty: it must not overtake an exclusive waiter.
