@@ -3,7 +3,7 @@
 # 50 clients) through each in turn, ROUNDS times, in one phase. Each binary has its own two
 # redis-servers and runs with the same configuration, so a change to lockshift can be measured
 # against the commit before it on this noisy machine: what drifts over minutes moves both.
-# Per round: commands/s and the CPU time per client command of lockshift and of the enhanced
+# Per round (A and B take turns going first): commands/s and the CPU time per client command of lockshift and of the enhanced
 # redis-server (user + system from /proc/PID/stat), and lockshift's user time alone (what its own
 # code costs, without the kernel's share of the sockets). Then the medians and the per-round
 # ratio B/A.
@@ -52,7 +52,11 @@ echo "| round | A commands/s | B commands/s | B / A | A lockshift µs | B locksh
   "B enhanced µs | A lockshift user µs | B lockshift user µs |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for round in $(seq 1 "$ROUNDS"); do
-  for t in a b; do
+  # A first in odd rounds, B first in even ones: throughput here drifts within a minute, and a
+  # fixed order would charge the drift to whichever binary always runs second.
+  order="a b"
+  [ $((round % 2)) = 0 ] && order="b a"
+  for t in $order; do
     l0=$(ticks "${ls_pids[$t]}"); e0=$(ticks "${enhanced_pids[$t]}"); u0=$(user_ticks "${ls_pids[$t]}")
     out=$(build/atlantis_loadgen --port "${port[$t]}" --clients 50 --seconds "$MIX_SECONDS" --keys 1000 \
       --events "${EVENTS:-0}" --rate "$RATE")
