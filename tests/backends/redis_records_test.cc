@@ -307,6 +307,27 @@ TEST_F(RecordsTest, WireHoldsRecordsAndIndexesNotPlainKeys) {
   EXPECT_EQ(direct.call({"EXISTS", redis::fenceKey(kPrefix, key)}).integer, 1);
 }
 
+// A record that lost its token (a hand repair of the hash, say) is not a grant the holder can
+// keep: the holder's next put takes a new token from the fence, above every one given before.
+TEST_F(RecordsTest, SingleRedisGivesARecordWithoutATokenANewOne) {
+  LockStore& store = single();
+  const std::string repo = "acme/tokenless";
+  const std::string key = lockKey(repo, "a");
+  auto first = lock(store, repo, "a", 5, "dee");
+  ASSERT_TRUE(first.isOk()) << first.status().toString();
+  const uint64_t token = record(store, key).token;
+  ASSERT_GT(token, 0u);
+
+  RespClient direct(server().port());
+  ASSERT_EQ(direct.call({"HDEL", redis::recordKey(kPrefix, key), "tok"}).integer, 1);
+  ASSERT_EQ(lock(store, repo, "a", 5, "dee")->outcome, PutResult::Outcome::kApplied);
+  EXPECT_GT(record(store, key).token, token);
+  // With its token back, the same holder's retry keeps it again.
+  const uint64_t renewed = record(store, key).token;
+  ASSERT_EQ(lock(store, repo, "a", 5, "dee")->outcome, PutResult::Outcome::kApplied);
+  EXPECT_EQ(record(store, key).token, renewed);
+}
+
 // On a single Redis the put script itself takes a key out of the sets of the holder it replaces
 // and drops the holder fields of a value that has none. Readers skip entries the records do not
 // confirm, so only the wire shows whether a write left one behind.
