@@ -21,10 +21,13 @@ namespace {
 
 namespace asio = boost::asio;
 
-// Holds `key` across `yields` trips through the scheduler, recording when it got and left it.
-asio::awaitable<void> holdFor(KeyLocks& locks, std::string key, int yields, int id, std::vector<int>* order) {
-  auto lock = locks.lock(0, key);
+// Holds `key` (exclusively, or shared when `shared`) across `yields` trips through the scheduler,
+// recording when it got and left it.
+asio::awaitable<void> holdFor(KeyLocks& locks, std::string key, int yields, int id, std::vector<int>* order,
+                              bool shared = false) {
+  auto lock = shared ? locks.lockShared(0, key) : locks.lock(0, key);
   KeyLocks::Guard guard = co_await std::move(lock);
+  EXPECT_EQ(guard.shared(), shared);
   order->push_back(id);
   for (int i = 0; i < yields; ++i) co_await asio::post(asio::use_awaitable);
   order->push_back(-id);
@@ -145,22 +148,11 @@ TEST(KeyLocks, TryLockAndLockTogetherExcludeAcrossThreads) {
   EXPECT_LT(fast.load(), kWorkers * kSteps);
 }
 
-// Holds `key` (shared or not) across `yields` trips through the scheduler, recording when it got
-// and left it.
-asio::awaitable<void> holdKind(KeyLocks& locks, bool shared, int yields, int id, std::vector<int>* order) {
-  auto lock = shared ? locks.lockShared(0, "pr/a") : locks.lock(0, "pr/a");
-  KeyLocks::Guard guard = co_await std::move(lock);
-  EXPECT_EQ(guard.shared(), shared);
-  order->push_back(id);
-  for (int i = 0; i < yields; ++i) co_await asio::post(asio::use_awaitable);
-  order->push_back(-id);
-}
-
 TEST(KeyLocks, SharedHoldersGoTogether) {
   KeyLocks locks;
   asio::io_context io;
   std::vector<int> order;
-  for (int id = 1; id <= 3; ++id) asio::co_spawn(io, holdKind(locks, true, 3, id, &order), asio::detached);
+  for (int id = 1; id <= 3; ++id) asio::co_spawn(io, holdFor(locks, "pr/a", 3, id, &order, true), asio::detached);
   io.run();
   // All three got the key before any let it go.
   ASSERT_EQ(order.size(), 6u);
@@ -173,14 +165,14 @@ TEST(KeyLocks, ExclusiveWaitsForSharedAndSharedQueueBehindIt) {
   KeyLocks locks;
   asio::io_context io;
   std::vector<int> order;
-  asio::co_spawn(io, holdKind(locks, true, 4, 1, &order), asio::detached);
-  asio::co_spawn(io, holdKind(locks, true, 4, 2, &order), asio::detached);
+  asio::co_spawn(io, holdFor(locks, "pr/a", 4, 1, &order, true), asio::detached);
+  asio::co_spawn(io, holdFor(locks, "pr/a", 4, 2, &order, true), asio::detached);
   io.poll_one();
   io.poll_one();  // 1 and 2 hold it shared
-  asio::co_spawn(io, holdKind(locks, false, 2, 3, &order), asio::detached);
-  asio::co_spawn(io, holdKind(locks, true, 2, 4, &order), asio::detached);
-  asio::co_spawn(io, holdKind(locks, true, 2, 5, &order), asio::detached);
-  asio::co_spawn(io, holdKind(locks, false, 2, 6, &order), asio::detached);
+  asio::co_spawn(io, holdFor(locks, "pr/a", 2, 3, &order, false), asio::detached);
+  asio::co_spawn(io, holdFor(locks, "pr/a", 2, 4, &order, true), asio::detached);
+  asio::co_spawn(io, holdFor(locks, "pr/a", 2, 5, &order, true), asio::detached);
+  asio::co_spawn(io, holdFor(locks, "pr/a", 2, 6, &order, false), asio::detached);
   io.run();
   auto at = [&](int id) { return std::find(order.begin(), order.end(), id) - order.begin(); };
   EXPECT_LT(at(1), at(-1));
