@@ -1,6 +1,6 @@
 # Helpers the benchmark scripts share (sourced, not run).
 # free_port: a loopback TCP port nothing listens on. wait_port PORT: until it answers PING
-# (10 s at most; non-zero if not). median: the median of the numbers on stdin.
+# (10 s at most, WAIT_TRIES × 0.05 s if set; non-zero if not). median: the median of the numbers on stdin.
 # bench_init TARGET...: builds the targets, makes $work (a temporary directory) and, on exit,
 # stops every background job and removes $work.
 # start_redis PORT [ARG...]: an in-memory redis-server on 127.0.0.1:PORT with its files in $work
@@ -29,7 +29,7 @@
 # A port nothing listens on, below the kernel's ephemeral range (ip_local_port_range, 32768 up by
 # default), so no client connection of the benchmark itself can be holding it.
 free_port() { while :; do p=$(shuf -i 20000-32767 -n 1); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo $p; return; }; done; }
-wait_port() { for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+wait_port() { for _ in $(seq 1 "${WAIT_TRIES:-200}"); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
 median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 bench_init() {
   tools/build.sh "$@" >/dev/null
