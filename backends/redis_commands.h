@@ -58,19 +58,21 @@ std::vector<std::string_view> putScriptArgViews(const PutRequest& request, const
 // EVAL/EVALSHA `script_or_sha` numkeys keys... args..., encoded as the request goes on the wire;
 // `keys` and `args` are ranges of strings or string views. Encoded straight from the caller's
 // strings: the arguments carry whole lock values, and a command vector would copy each one.
+// Sized first and written in place (resp/writer.h): a record put is about thirty bulk strings.
 template <typename Keys, typename Args>
 std::string scriptWire(std::string_view verb, std::string_view script_or_sha, const Keys& keys,
                        const Args& args) {
   const std::string numkeys = std::to_string(std::size(keys));
-  size_t size = 64 + verb.size() + script_or_sha.size();
-  for (std::string_view s : keys) size += s.size() + 16;  // "$<len>\r\n...\r\n"
-  for (std::string_view s : args) size += s.size() + 16;
+  const size_t count = 3 + std::size(keys) + std::size(args);
+  size_t size = resp::headerLength(count);
+  for (std::string_view s : {verb, script_or_sha, std::string_view(numkeys)}) size += resp::bulkLength(s);
+  for (std::string_view s : keys) size += resp::bulkLength(s);
+  for (std::string_view s : args) size += resp::bulkLength(s);
   std::string wire;
-  wire.reserve(size);
-  resp::writeArrayHeader(wire, 3 + std::size(keys) + std::size(args));
-  for (std::string_view s : {verb, script_or_sha, std::string_view(numkeys)}) resp::writeBulk(wire, s);
-  for (std::string_view s : keys) resp::writeBulk(wire, s);
-  for (std::string_view s : args) resp::writeBulk(wire, s);
+  char* p = resp::putHeader(resp::grow(wire, size), '*', count);
+  for (std::string_view s : {verb, script_or_sha, std::string_view(numkeys)}) p = resp::putBulk(p, s);
+  for (std::string_view s : keys) p = resp::putBulk(p, s);
+  for (std::string_view s : args) p = resp::putBulk(p, s);
   return wire;
 }
 // The EVAL request for the same keys and arguments as `evalsha_wire` (scriptWire("EVALSHA",

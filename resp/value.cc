@@ -14,13 +14,13 @@ void appendLine(std::string& out, char prefix, const std::string& s) {
 }
 
 // A request: an array of bulk strings, from any container of strings or string views.
+// Sized first and written in place (writer.h).
 template <typename Args>
 void encodeArgs(const Args& args, std::string& out) {
-  size_t size = 16;
-  for (std::string_view arg : args) size += arg.size() + 16;  // "$<len>\r\n...\r\n"
-  out.reserve(out.size() + size);
-  writeArrayHeader(out, args.size());
-  for (std::string_view arg : args) writeBulk(out, arg);
+  size_t size = headerLength(args.size());
+  for (std::string_view arg : args) size += bulkLength(arg);
+  char* p = putHeader(grow(out, size), '*', args.size());
+  for (std::string_view arg : args) p = putBulk(p, arg);
 }
 
 }  // namespace
@@ -55,12 +55,10 @@ void encodeCommand(const std::vector<std::string>& args, std::string& out) { enc
 void encodeCommand(std::initializer_list<std::string_view> args, std::string& out) { encodeArgs(args, out); }
 
 void encodeCommand(std::string_view name, const std::vector<std::string>& args, std::string& out) {
-  size_t size = 32 + name.size();
-  for (std::string_view arg : args) size += arg.size() + 16;
-  out.reserve(out.size() + size);
-  writeArrayHeader(out, args.size() + 1);
-  writeBulk(out, name);
-  for (std::string_view arg : args) writeBulk(out, arg);
+  size_t size = headerLength(args.size() + 1) + bulkLength(name);
+  for (std::string_view arg : args) size += bulkLength(arg);
+  char* p = putBulk(putHeader(grow(out, size), '*', args.size() + 1), name);
+  for (std::string_view arg : args) p = putBulk(p, arg);
 }
 
 }  // namespace lockshift::resp
