@@ -67,7 +67,8 @@ measure() {
   fi
 }
 
-echo "lockshift instructions per client command (callgrind), the Atlantis mix at $RATE commands/s from $CLIENTS clients, ${MIX_SECONDS} s per phase"
+echo "lockshift instructions per client command (callgrind): the Atlantis mix at $RATE commands/s" \
+  "from $CLIENTS clients, ${MIX_SECONDS} s per phase"
 echo "phase commands instructions per-command"
 measure legacy-only
 ctl phase hybrid --split 50 >/dev/null

@@ -29,7 +29,10 @@
 # A port nothing listens on, below the kernel's ephemeral range (ip_local_port_range, 32768 up by
 # default), so no client connection of the benchmark itself can be holding it.
 free_port() { while :; do p=$(shuf -i 20000-32767 -n 1); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo $p; return; }; done; }
-wait_port() { for _ in $(seq 1 "${WAIT_TRIES:-200}"); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+wait_port() {
+  for _ in $(seq 1 "${WAIT_TRIES:-200}"); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
+  return 1
+}
 median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 bench_init() {
   tools/build.sh "$@" >/dev/null
