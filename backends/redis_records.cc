@@ -384,7 +384,8 @@ asio::awaitable<void> Records::unname(std::string key) const {
 }
 
 asio::awaitable<Result<std::optional<std::string>>> Records::get(Self self, std::string key) {
-  auto op = self->call(recordKey(self->prefix_, key), {"HGET", recordKey(self->prefix_, key), "v"});
+  const std::string record = recordKey(self->prefix_, key);
+  auto op = self->call(record, {"HGET", record, "v"});
   Result<resp::Value> reply = co_await std::move(op);
   co_return readOptionalString(std::move(reply), self->where_);
 }
