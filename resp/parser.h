@@ -101,6 +101,14 @@ class Parser {
     int64_t remaining = 0;
   };
 
+  // The common case, a whole request of a few bulk strings already in the input, read in one
+  // pass: returns the first byte after it, or nullptr (nothing consumed, nothing changed) when the
+  // input holds anything else, which the steps below then read.
+  const char* wholeRequest(const char* p, const char* end);
+  // Points `s` (empty) at the smallest recycled buffer that holds n bytes, if one does and its own
+  // capacity does not.
+  void reuseSpare(std::string& s, size_t n);
+
   // Each step consumes bytes from [p, end) (p < end) and returns the first byte not consumed.
   const char* onType(const char* p, const char* end);
   const char* onLine(const char* p, const char* end);

@@ -150,6 +150,48 @@ RC_GTEST_PROP(RespCodec, randomBytesStayWithinLimitsWhateverTheSplit, ()) {
   }
 }
 
+// Requests as clients send them, with a few bytes changed, inserted or removed: counts with a
+// sign or a leading zero, lengths that do not match, missing CRLFs, cut-off requests. A whole
+// request in one chunk may be read in one pass (Parser::wholeRequest); fed a byte at a time, it is
+// read line by line. Both must give the same requests, the same error and the same pending bytes.
+RC_GTEST_PROP(RespCodec, flawedRequestsDecodeTheSameWholeAndByteByByte, ()) {
+  const auto commands = *rc::gen::container<std::vector<std::vector<std::string>>>(
+      *rc::gen::inRange<size_t>(1, 4), rc::gen::mapcat(rc::gen::inRange<size_t>(1, 10), [](size_t n) {
+        auto arg = rc::gen::mapcat(rc::gen::inRange<size_t>(0, 24), [](size_t size) {
+          return rc::gen::container<std::string>(size, rc::gen::arbitrary<char>());
+        });
+        return rc::gen::container<std::vector<std::string>>(n, arg);
+      }));
+  std::string wire;
+  for (const auto& args : commands) encodeCommand(args, wire);
+  const std::string alphabet = "*$+-:\r\n0123456789 x";
+  const int flaws = *rc::gen::inRange(0, 4);
+  for (int i = 0; i < flaws && !wire.empty(); ++i) {
+    const size_t at = *rc::gen::inRange<size_t>(0, wire.size());
+    const char c = *rc::gen::elementOf(alphabet);
+    switch (*rc::gen::inRange(0, 3)) {
+      case 0:
+        wire[at] = c;
+        break;
+      case 1:
+        wire.insert(wire.begin() + static_cast<std::ptrdiff_t>(at), c);
+        break;
+      default:
+        wire.erase(at, 1);
+    }
+  }
+  // Limits a request of these sizes may or may not be within, every count line included.
+  Limits limits;
+  if (*rc::gen::element(0, 1, 2) != 0) {
+    limits.max_bulk_length = *rc::gen::inRange<size_t>(0, 30);
+    limits.max_array_length = *rc::gen::inRange<size_t>(1, 10);
+    limits.max_inline_length = *rc::gen::inRange<size_t>(1, 3);
+  }
+  const std::vector<Event> whole = run(kRequest, limits, {wire});
+  RC_ASSERT(run(kRequest, limits, splitEvery(wire, 1)) == whole);
+  RC_TAG(flaws == 0 ? "intact" : "flawed");
+}
+
 // The most wire bytes one value can take under `limits`: a count line holds at most
 // max_inline_length bytes, a simple string max_bulk_length, arrays nest up to max_depth.
 size_t maxWireSize(Parser::Mode mode, const Limits& l, size_t depth = 0) {

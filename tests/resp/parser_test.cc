@@ -30,6 +30,7 @@ Event pending(size_t n) { return Event::ofPending(n); }
 const Limits kDefault;
 const Limits kSmall{
     .max_bulk_length = 8, .max_array_length = 3, .max_inline_length = 16, .max_depth = 2};
+const Limits kOneDigit{.max_inline_length = 1};
 const Limits kHuge{.max_bulk_length = SIZE_MAX,
                    .max_array_length = SIZE_MAX,
                    .max_inline_length = 64 * 1024,
@@ -112,6 +113,38 @@ const std::vector<Row>& rows() {
      {err("bulk data not terminated by CRLF")}},
     {"bulk_default_limit", kRequest, kDefault, "*1\r\n$16777216\r\n", {pending(15)}},
     {"bulk_default_limit_plus_one", kRequest, kDefault, "*1\r\n$16777217\r\n",
+     {err("invalid bulk length")}},
+    // Whole requests in one chunk (read in one pass when whole): each row must fail or split
+    // exactly as the same bytes do line by line.
+    {"whole_eight_args", kRequest, kDefault,
+     "*8\r\n" + [] { std::string s; for (int i = 0; i < 8; ++i) s += "$1\r\na\r\n"; return s; }(),
+     {req({"a", "a", "a", "a", "a", "a", "a", "a"})}},
+    {"whole_nine_args", kRequest, kDefault,
+     "*9\r\n" + [] { std::string s; for (int i = 0; i < 9; ++i) s += "$1\r\na\r\n"; return s; }(),
+     {req({"a", "a", "a", "a", "a", "a", "a", "a", "a"})}},
+    {"whole_then_partial", kRequest, kDefault, "*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPI",
+     {req({"PING"}), pending(10)}},
+    {"whole_mbulk_leading_zero", kRequest, kDefault, "*01\r\n$4\r\nPING\r\n",
+     {err("invalid multibulk length")}},
+    {"whole_bulk_leading_zero", kRequest, kDefault, "*1\r\n$04\r\nPING\r\n",
+     {err("invalid bulk length")}},
+    {"whole_empty_bulk_leading_zero", kRequest, kDefault, "*1\r\n$00\r\n\r\n",
+     {err("invalid bulk length")}},
+    {"whole_bulk_lf_terminator", kRequest, kDefault, "*1\r\n$4\r\nPING\n\n",
+     {err("bulk data not terminated by CRLF")}},
+    {"whole_bulk_cr_then_other", kRequest, kDefault, "*1\r\n$4\r\nPING\rX*1\r\n$4\r\nPING\r\n",
+     {err("bulk data not terminated by CRLF")}},
+    {"whole_bulk_length_short", kRequest, kDefault, "*1\r\n$3\r\nPING\r\n",
+     {err("bulk data not terminated by CRLF")}},
+    {"whole_count_cr_then_other", kRequest, kDefault, "*1\rX$4\r\nPING\r\n", {err("invalid multibulk length")}},
+    {"whole_bulk_count_cr_then_other", kRequest, kDefault, "*1\r\n$4\rXPING\r\n", {err("invalid bulk length")}},
+    {"whole_count_line_over_inline_limit", kRequest, kOneDigit, "*1\r\n$10\r\n0123456789\r\n",
+     {err("too big bulk count string")}},
+    {"whole_count_lines_at_inline_limit", kRequest, kOneDigit, "*1\r\n$9\r\n012345678\r\n",
+     {req({"012345678"})}},
+    {"whole_small_array_over_limit", kRequest, kSmall,
+     "*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n", {err("invalid multibulk length")}},
+    {"whole_small_bulk_over_limit", kRequest, kSmall, "*1\r\n$9\r\n123456789\r\n",
      {err("invalid bulk length")}},
     // Request limits.
     {"small_bulk_at_limit", kRequest, kSmall, "*1\r\n$8\r\n12345678\r\n", {req({"12345678"})}},
