@@ -1,7 +1,10 @@
 #include "proxy/command.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
+#include <functional>
+#include <string_view>
 #include <unordered_map>
 
 #include "resp/writer.h"
@@ -10,16 +13,29 @@ namespace lockshift {
 
 namespace {
 
+// Lets by_name be searched with a string_view: the name looked up for every request is lowered
+// into a buffer on the stack, not into a string.
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Longer than every command name: a longer request name is unknown without a lookup.
+constexpr size_t kMaxNameLength = 32;
+
 struct Table {
   std::vector<CommandSpec> specs;
-  std::unordered_map<std::string, size_t> by_name;  // name -> index in specs
+  std::unordered_map<std::string, size_t, NameHash, std::equal_to<>> by_name;  // name -> index in specs
 
   Table() {
     addConnectionCommands(specs);
     addServerCommands(specs);
     addKeyCommands(specs);
     addScriptCommands(specs);
-    for (size_t i = 0; i < specs.size(); ++i) by_name.emplace(specs[i].name, i);
+    for (size_t i = 0; i < specs.size(); ++i) {
+      assert(std::string_view(specs[i].name).size() <= kMaxNameLength);
+      by_name.emplace(specs[i].name, i);
+    }
   }
 };
 
@@ -80,7 +96,14 @@ const std::vector<CommandSpec>& commandTable() { return table().specs; }
 
 Handler beginCommand(CommandContext& ctx, const Args& args, CommandRecord& record) {
   record.started = std::chrono::steady_clock::now();
-  const std::string name = lowercase(args[0]);
+  char lowered[kMaxNameLength];
+  std::string_view name;  // empty (unknown) when too long to be a command's
+  if (args[0].size() <= kMaxNameLength) {
+    // ASCII only, as std::tolower in the "C" locale (lowercase()).
+    std::transform(args[0].begin(), args[0].end(), lowered,
+                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+    name = std::string_view(lowered, args[0].size());
+  }
   auto it = table().by_name.find(name);
   record.index = it == table().by_name.end() ? table().specs.size() : it->second;
   const CommandSpec* spec = record.index < table().specs.size() ? &table().specs[record.index] : nullptr;
