@@ -264,7 +264,8 @@ class Router final : public LockStore, public ControlPlane {
   // Leaving shadow: freezes the mirror and waits (up to drain_timeout) for its queue to empty.
   // False when it did not, and the mirror is unfrozen again.
   asio::awaitable<bool> settleMirror();
-  bool mirroringReads() const { return mirroring() && mirror_->mirrorReads(); }
+  // The setting first: it is off by default, and mirroring() reads the control state.
+  bool mirroringReads() const { return mirror_ != nullptr && mirror_->mirrorReads() && mirroring(); }
   // Hands a write legacy decided to the mirror. Returns the call's key when it must be journaled
   // instead (journalMirrored()): it is dirty already, or the mirror's queue is full. Not a
   // coroutine: the mirror takes nearly every write. Callers build the call in its argument, which
