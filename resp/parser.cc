@@ -139,8 +139,8 @@ size_t Parser::feed(std::string_view in) {
   const char* const end = begin + in.size();
   const char* p = begin;
   while (p < end && state_ == State::kNeedMore) {
-    if (step_ == Step::kType && mode_ == Mode::kRequest && args_remaining_ == 0 && *p == '*') {
-      if (const char* after = wholeRequest(p, end)) {
+    if (step_ == Step::kType && (mode_ == Mode::kRequest ? args_remaining_ == 0 && *p == '*' : stack_.empty())) {
+      if (const char* after = mode_ == Mode::kRequest ? wholeRequest(p, end) : wholeReply(p, end)) {
         value_bytes_ += static_cast<size_t>(after - p);
         p = after;
         break;
@@ -217,6 +217,71 @@ const char* Parser::wholeRequest(const char* p, const char* end) {
   }
   state_ = State::kReady;
   return q;
+}
+
+// Replies from a store are read this way: a store's reply to a script is a short flat array,
+// and a scalar reply still saves the steps' turns. As for requests, anything the steps would read
+// differently (or reject) is left to them.
+const char* Parser::wholeReply(const char* p, const char* end) {
+  constexpr int64_t kMaxElements = 8;
+  Value v;
+  const char* q = nullptr;
+  if (*p != '*') {
+    q = wholeScalar(p, end, v);
+    if (q == nullptr) return nullptr;
+  } else {
+    if (limits_.max_depth == 0) return nullptr;  // the steps refuse any array then
+    if (end - p >= 5 && std::memcmp(p, "*-1\r\n", 5) == 0 && limits_.max_inline_length >= 2) {
+      q = p + 5;  // a null array: v stays null
+    } else {
+      int64_t n = 0;
+      q = scanCount(p + 1, end, limits_.max_inline_length, n);
+      if (q == nullptr || n > kMaxElements || static_cast<uint64_t>(n) > limits_.max_array_length) return nullptr;
+      v.type = Type::kArray;
+      v.elements.resize(static_cast<size_t>(n));
+      for (Value& element : v.elements) {
+        if (q == end) return nullptr;
+        q = wholeScalar(q, end, element);
+        if (q == nullptr) return nullptr;
+      }
+    }
+  }
+  active_ = limits_;
+  ready_ = std::move(v);
+  state_ = State::kReady;
+  return q;
+}
+
+const char* Parser::wholeScalar(const char* p, const char* end, Value& out) const {
+  const char type = *p;
+  if (type == '$') {
+    if (end - p >= 5 && std::memcmp(p, "$-1\r\n", 5) == 0 && limits_.max_inline_length >= 2) {
+      out = Value::null();
+      return p + 5;
+    }
+    int64_t len = 0;
+    const char* q = scanCount(p + 1, end, limits_.max_inline_length, len);
+    if (q == nullptr || static_cast<uint64_t>(len) > limits_.max_bulk_length || end - q < len + 2 || q[len] != '\r' ||
+        q[len + 1] != '\n') {
+      return nullptr;
+    }
+    out = Value::bulk(std::string(q, static_cast<size_t>(len)));
+    return q + len + 2;
+  }
+  if (type != '+' && type != '-' && type != ':') return nullptr;
+  const auto* cr = static_cast<const char*>(std::memchr(p + 1, '\r', static_cast<size_t>(end - p - 1)));
+  if (cr == nullptr || end - cr < 2 || cr[1] != '\n') return nullptr;
+  const std::string_view line(p + 1, static_cast<size_t>(cr - p - 1));
+  // The limits onLine() applies: text as long as a bulk string, a number as long as an inline line.
+  if (line.size() > (type == ':' ? limits_.max_inline_length : limits_.max_bulk_length)) return nullptr;
+  if (type == ':') {
+    int64_t n = 0;
+    if (!parseInt(line, n)) return nullptr;
+    out = Value::integer_(n);
+  } else {
+    out = type == '+' ? Value::simple(std::string(line)) : Value::error(std::string(line));
+  }
+  return cr + 2;
 }
 
 void Parser::reuseSpare(std::string& s, size_t n) {

@@ -105,6 +105,11 @@ class Parser {
   // pass: returns the first byte after it, or nullptr (nothing consumed, nothing changed) when the
   // input holds anything else, which the steps below then read.
   const char* wholeRequest(const char* p, const char* end);
+  // The same for a whole reply (kReply mode, outside any array): a simple string, error, integer,
+  // bulk string or null, or an array of up to kMaxArgs of those. Sets ready_.
+  const char* wholeReply(const char* p, const char* end);
+  // One reply that is not an array, into `out`; nullptr when it is not whole and plain.
+  const char* wholeScalar(const char* p, const char* end, Value& out) const;
   // Points `s` (empty) at the smallest recycled buffer that holds n bytes, if one does and its own
   // capacity does not.
   void reuseSpare(std::string& s, size_t n);

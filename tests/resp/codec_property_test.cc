@@ -192,6 +192,41 @@ RC_GTEST_PROP(RespCodec, flawedRequestsDecodeTheSameWholeAndByteByByte, ()) {
   RC_TAG(flaws == 0 ? "intact" : "flawed");
 }
 
+// The same for replies: a store's replies, with a few bytes changed, inserted or removed, under
+// limits they may or may not be within (arrays refused at depth 0, count lines of one or two
+// digits). Whole replies may be read in one pass (Parser::wholeReply), a byte at a time never.
+RC_GTEST_PROP(RespCodec, flawedRepliesDecodeTheSameWholeAndByteByByte, ()) {
+  const auto values = *rc::gen::container<std::vector<Value>>(*rc::gen::inRange<size_t>(1, 4), genValue(2));
+  std::string wire;
+  for (const Value& v : values) encode(v, wire);
+  const std::string alphabet = "*$+-:\r\n0123456789 x";
+  const int flaws = *rc::gen::inRange(0, 4);
+  for (int i = 0; i < flaws && !wire.empty(); ++i) {
+    const size_t at = *rc::gen::inRange<size_t>(0, wire.size());
+    const char c = *rc::gen::elementOf(alphabet);
+    switch (*rc::gen::inRange(0, 3)) {
+      case 0:
+        wire[at] = c;
+        break;
+      case 1:
+        wire.insert(wire.begin() + static_cast<std::ptrdiff_t>(at), c);
+        break;
+      default:
+        wire.erase(at, 1);
+    }
+  }
+  Limits limits;
+  if (*rc::gen::element(0, 1, 2) != 0) {
+    limits.max_bulk_length = *rc::gen::inRange<size_t>(0, 30);
+    limits.max_array_length = *rc::gen::inRange<size_t>(0, 10);
+    limits.max_inline_length = *rc::gen::inRange<size_t>(0, 4);
+    limits.max_depth = *rc::gen::inRange<size_t>(0, 3);
+  }
+  const std::vector<Event> whole = run(kReply, limits, {wire});
+  RC_ASSERT(run(kReply, limits, splitEvery(wire, 1)) == whole);
+  RC_TAG(flaws == 0 ? "intact" : "flawed");
+}
+
 // The most wire bytes one value can take under `limits`: a count line holds at most
 // max_inline_length bytes, a simple string max_bulk_length, arrays nest up to max_depth.
 size_t maxWireSize(Parser::Mode mode, const Limits& l, size_t depth = 0) {
