@@ -42,10 +42,10 @@ bool parseInt(std::string_view s, int64_t& out) {
   return true;
 }
 
-// A count line as Parser::wholeRequest() reads it: 1 to max_digits digits (at most 18, so no
-// overflow), no sign and no leading zero, then "\r\n". Returns the byte after the line and sets
-// `out`, or returns nullptr for anything else, an incomplete line included; the slow path then
-// reads it, and reports what is wrong with it.
+// A count line as the one-pass readers (Parser::wholeRequest, wholeReply) read it: 1 to
+// max_digits digits (at most 18, so no overflow), no sign and no leading zero, then "\r\n".
+// Returns the byte after the line and sets `out`, or returns nullptr for anything else, an
+// incomplete line included; the line steps then read it, and report what is wrong with it.
 const char* scanCount(const char* p, const char* end, size_t max_digits, int64_t& out) {
   const size_t limit = std::min<size_t>(max_digits, 18);
   const char* q = p;
