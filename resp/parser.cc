@@ -60,6 +60,20 @@ const char* scanCount(const char* p, const char* end, size_t max_digits, int64_t
   return q + 2;
 }
 
+// A bulk string's "<len>\r\n<data>\r\n" after its '$', as the one-pass readers read it: the
+// length as scanCount() reads it, at most max_bulk, and the data with its CRLF all in the input.
+// Returns the byte after it and sets `data`, or returns nullptr.
+const char* scanBulk(const char* p, const char* end, const Limits& limits, std::string_view& data) {
+  int64_t len = 0;
+  const char* q = scanCount(p, end, limits.max_inline_length, len);
+  if (q == nullptr || static_cast<uint64_t>(len) > limits.max_bulk_length || end - q < len + 2 || q[len] != '\r' ||
+      q[len + 1] != '\n') {
+    return nullptr;
+  }
+  data = std::string_view(q, static_cast<size_t>(len));
+  return q + len + 2;
+}
+
 // C isspace() in the "C" locale.
 bool isSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
@@ -184,26 +198,15 @@ size_t Parser::feed(std::string_view in) {
 // request. Those return nullptr before anything changed.
 const char* Parser::wholeRequest(const char* p, const char* end) {
   constexpr int64_t kMaxArgs = 8;
-  struct Arg {
-    const char* data;
-    size_t size;
-  };
-  Arg found[kMaxArgs];
+  std::string_view found[kMaxArgs];
   // '*' and '$' lines count against the inline limit, as onLine() reads them.
-  const size_t max_digits = limits_.max_inline_length;
   int64_t n = 0;
-  const char* q = scanCount(p + 1, end, max_digits, n);
+  const char* q = scanCount(p + 1, end, limits_.max_inline_length, n);
   if (q == nullptr || n < 1 || n > kMaxArgs || static_cast<uint64_t>(n) > limits_.max_array_length) return nullptr;
   for (int64_t i = 0; i < n; ++i) {
-    int64_t len = 0;
     if (q == end || *q != '$') return nullptr;
-    q = scanCount(q + 1, end, max_digits, len);
-    if (q == nullptr || static_cast<uint64_t>(len) > limits_.max_bulk_length || end - q < len + 2 || q[len] != '\r' ||
-        q[len + 1] != '\n') {
-      return nullptr;
-    }
-    found[i] = {q, static_cast<size_t>(len)};
-    q += len + 2;
+    q = scanBulk(q + 1, end, limits_, found[i]);
+    if (q == nullptr) return nullptr;
   }
   active_ = limits_;
   args_.clear();
@@ -211,8 +214,8 @@ const char* Parser::wholeRequest(const char* p, const char* end) {
   args_.reserve(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     std::string arg;
-    if (found[i].size > arg.capacity()) reuseSpare(arg, found[i].size);
-    arg.assign(found[i].data, found[i].size);
+    if (found[i].size() > arg.capacity()) reuseSpare(arg, found[i].size());
+    arg.assign(found[i]);
     args_.push_back(std::move(arg));
   }
   state_ = State::kReady;
@@ -259,14 +262,11 @@ const char* Parser::wholeScalar(const char* p, const char* end, Value& out) cons
       out = Value::null();
       return p + 5;
     }
-    int64_t len = 0;
-    const char* q = scanCount(p + 1, end, limits_.max_inline_length, len);
-    if (q == nullptr || static_cast<uint64_t>(len) > limits_.max_bulk_length || end - q < len + 2 || q[len] != '\r' ||
-        q[len + 1] != '\n') {
-      return nullptr;
-    }
-    out = Value::bulk(std::string(q, static_cast<size_t>(len)));
-    return q + len + 2;
+    std::string_view data;
+    const char* q = scanBulk(p + 1, end, limits_, data);
+    if (q == nullptr) return nullptr;
+    out = Value::bulk(std::string(data));
+    return q;
   }
   if (type != '+' && type != '-' && type != ':') return nullptr;
   const auto* cr = static_cast<const char*>(std::memchr(p + 1, '\r', static_cast<size_t>(end - p - 1)));
