@@ -4,6 +4,8 @@
 #include <charconv>
 #include <utility>
 
+#include "common/unix_socket.h"
+
 namespace lockshift::redis {
 
 namespace {
@@ -70,6 +72,19 @@ Result<HostPort> parseAddress(std::string_view address) {
   if (out.host.empty()) return invalid("empty host");
   if (!parseDecimal(port, &number) || number == 0 || number > 65535) return invalid("bad port");
   out.port = std::string(port);
+  return out;
+}
+
+Result<RedisAddress> parseRedisAddress(std::string_view address) {
+  RedisAddress out;
+  if (isUnixAddress(address)) {
+    std::string why = unixSocketPath(address, out.unix_path);
+    if (!why.empty()) return Status::invalidArgument("invalid redis address '" + std::string(address) + "': " + why);
+    return out;
+  }
+  Result<HostPort> tcp = parseAddress(address);
+  if (!tcp.isOk()) return tcp.status();
+  out.tcp = std::move(*tcp);
   return out;
 }
 

@@ -26,6 +26,14 @@ struct HostPort {
 };
 Result<HostPort> parseAddress(std::string_view address);
 
+// A single server's address: TCP (what parseAddress() reads) or, as "unix:PATH", its Unix domain
+// socket (common/unix_socket.h). kInvalidArgument when it is neither.
+struct RedisAddress {
+  HostPort tcp;           // when unix_path is empty
+  std::string unix_path;  // set for "unix:PATH"
+};
+Result<RedisAddress> parseRedisAddress(std::string_view address);
+
 // A Redis glob that matches `literal` and nothing else: * ? [ ] \ are escaped with a backslash.
 std::string escapeGlob(std::string_view literal);
 

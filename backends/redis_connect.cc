@@ -36,7 +36,7 @@ void RedisConnection::close() {
 // One attempt: resolve (unless the pool already has the endpoints), then connect to each
 // endpoint in turn, all within connect_timeout.
 void RedisConnection::connectLocked(Completions& done) {
-  const Result<HostPort>& address = target_->hostPort();
+  const Result<RedisAddress>& address = target_->address();
   if (!address.isOk()) {
     // A configuration error that no retry can fix: stay idle and refuse every request.
     last_error_ = target_->where() + ": " + address.status().message();
@@ -54,7 +54,7 @@ void RedisConnection::connectLocked(Completions& done) {
     return;
   }
   resolver_.async_resolve(
-      address->host, address->port,
+      address->tcp.host, address->tcp.port,
       [self = shared_from_this(), epoch = epoch_](const boost::system::error_code& ec,
                                                   const tcp::resolver::results_type& results) {
         self->onResolved(epoch, ec, results);
@@ -68,10 +68,14 @@ void RedisConnection::onResolved(uint64_t epoch, const boost::system::error_code
     std::lock_guard lock(mu_);
     if (epoch != epoch_) return;
     if (ec) {
-      failLocked("cannot resolve " + target_->hostPort()->host + ": " + ec.message(), done);
+      failLocked("cannot resolve " + target_->address()->tcp.host + ": " + ec.message(), done);
     } else {
       endpoints_.clear();
-      for (const auto& entry : results) endpoints_.push_back(entry.endpoint());
+      for (const auto& entry : results) {
+        const tcp::endpoint& endpoint = entry.endpoint();
+        endpoints_.push_back(
+            {endpoint, endpoint.address().to_string() + " port " + std::to_string(endpoint.port())});
+      }
       target_->setEndpoints(endpoints_);
       connectToLocked(0, "no address found", done);
     }
@@ -85,9 +89,9 @@ void RedisConnection::connectToLocked(size_t index, std::string previous_error, 
   for (; index < endpoints_.size(); ++index) {
     boost::system::error_code ec;
     socket_.close(ec);
-    socket_.open(endpoints_[index].protocol(), ec);
+    socket_.open(endpoints_[index].endpoint.protocol(), ec);
     if (!ec) {
-      socket_.async_connect(endpoints_[index], [self = shared_from_this(), epoch = epoch_,
+      socket_.async_connect(endpoints_[index].endpoint, [self = shared_from_this(), epoch = epoch_,
                                                 index](const boost::system::error_code& result) {
         self->onConnected(epoch, index, result);
       });
@@ -105,15 +109,15 @@ void RedisConnection::onConnected(uint64_t epoch, size_t index,
     std::lock_guard lock(mu_);
     if (epoch != epoch_) return;
     if (ec) {
-      const tcp::endpoint& endpoint = endpoints_[index];
-      std::string error = "cannot connect to " + endpoint.address().to_string() + " port " +
-                          std::to_string(endpoint.port()) + ": " + ec.message();
+      std::string error = "cannot connect to " + endpoints_[index].name + ": " + ec.message();
       connectToLocked(index + 1, std::move(error), done);
     } else {
       retry_timer_.cancel();
-      boost::system::error_code ignored;
-      socket_.set_option(tcp::no_delay(true), ignored);
-      socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+      if (endpoints_[index].isTcp()) {
+        boost::system::error_code ignored;
+        socket_.set_option(tcp::no_delay(true), ignored);
+        socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+      }
       startHandshakeLocked();
     }
   }

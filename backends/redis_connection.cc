@@ -3,10 +3,16 @@
 
 #include "backends/redis_connection.h"
 
+#include <sys/un.h>
+
+#include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
+#include <cstring>
 #include <utility>
+
+#include "common/unix_socket.h"
 
 namespace lockshift::redis {
 
@@ -20,19 +26,33 @@ resp::Limits replyLimits() {
   return limits;
 }
 
+// A Unix domain socket's endpoint. Built from a sockaddr_un rather than converted from Asio's
+// local endpoint, whose conversion GCC's bounds check cannot follow. parseRedisAddress() has
+// checked that the path fits.
+Stream::endpoint unixEndpoint(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.data(), std::min(path.size(), kMaxUnixPathLength));
+  return Stream::endpoint(&address, sizeof address);
+}
+
 }  // namespace
 
 RedisTarget::RedisTarget(RedisOptions options)
     : options_(std::move(options)),
       where_("redis " + options_.address),
-      host_port_(parseAddress(options_.address)) {}
+      address_(parseRedisAddress(options_.address)) {
+  if (address_.isOk() && !address_->unix_path.empty()) {
+    endpoints_.push_back({unixEndpoint(address_->unix_path), address_->unix_path});
+  }
+}
 
-std::vector<tcp::endpoint> RedisTarget::endpoints() const {
+std::vector<RedisEndpoint> RedisTarget::endpoints() const {
   std::lock_guard lock(mu_);
   return endpoints_;
 }
 
-void RedisTarget::setEndpoints(std::vector<tcp::endpoint> endpoints) const {
+void RedisTarget::setEndpoints(std::vector<RedisEndpoint> endpoints) const {
   std::lock_guard lock(mu_);
   endpoints_ = std::move(endpoints);
 }

@@ -2,10 +2,10 @@
 // RedisConnection: one pipelined RESP2 connection of RedisStore's pool, which keeps itself
 // connected. Private to backends/redis_*.
 //
-// Life cycle: start() resolves the address (once for the whole pool, see RedisTarget), connects
-// within connect_timeout, then writes the handshake in one batch (AUTH [username] password when
-// a password is set, SELECT db when db != 0, SCRIPT LOAD of both scripts) and is ready once
-// every handshake reply has arrived. A failed AUTH or SELECT, a read or write error, a close by
+// Life cycle: start() resolves the address (once for the whole pool, see RedisTarget; a
+// "unix:PATH" address needs no resolving), connects within connect_timeout, then writes the
+// handshake in one batch (AUTH [username] password when a password is set, SELECT db when
+// db != 0, SCRIPT LOAD of both scripts) and is ready once every handshake reply has arrived. A failed AUTH or SELECT, a read or write error, a close by
 // the server, a reply that does not parse, or a command timeout tears the connection down: every
 // pending request fails with kUnavailable "redis <address>: <reason>" and, after a backoff that
 // starts at backoff_initial and doubles up to backoff_max (reset by a successful handshake), it
@@ -24,6 +24,7 @@
 // connection, so it lives until close() has cancelled them and their handlers have run; the
 // io_context must outlive it.
 
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -45,10 +46,19 @@
 namespace lockshift::redis {
 
 using tcp = asio::ip::tcp;
+// One socket type for TCP and Unix domain sockets: the same reactor operations either way.
+using Stream = asio::generic::stream_protocol;
+
+// A place to connect to, and how messages name it ("127.0.0.1 port 6379", "/run/redis.sock").
+struct RedisEndpoint {
+  Stream::endpoint endpoint;
+  std::string name;
+  bool isTcp() const { return endpoint.protocol().family() != AF_UNIX; }
+};
 
 // What the connections of one pool share: the options, the parsed address, and the endpoints,
 // resolved by the first connection that needs them and kept from then on.
-// Thread-safety: options(), where() and hostPort() are immutable; the endpoints are guarded.
+// Thread-safety: options(), where() and address() are immutable; the endpoints are guarded.
 class RedisTarget {
  public:
   explicit RedisTarget(RedisOptions options);
@@ -56,18 +66,19 @@ class RedisTarget {
   const RedisOptions& options() const { return options_; }
   // "redis <address>": the start of every error message about this server.
   const std::string& where() const { return where_; }
-  const Result<HostPort>& hostPort() const { return host_port_; }
+  const Result<RedisAddress>& address() const { return address_; }
 
-  // Empty until setEndpoints() has been called. The endpoints are a cache, so both are const.
-  std::vector<tcp::endpoint> endpoints() const;
-  void setEndpoints(std::vector<tcp::endpoint> endpoints) const;
+  // Empty until setEndpoints() has been called (a unix:PATH address has its one endpoint from
+  // the start). The endpoints are a cache, so both are const.
+  std::vector<RedisEndpoint> endpoints() const;
+  void setEndpoints(std::vector<RedisEndpoint> endpoints) const;
 
  private:
   const RedisOptions options_;
   const std::string where_;
-  const Result<HostPort> host_port_;
+  const Result<RedisAddress> address_;
   mutable std::mutex mu_;
-  mutable std::vector<tcp::endpoint> endpoints_;  // GUARDED_BY(mu_)
+  mutable std::vector<RedisEndpoint> endpoints_;  // GUARDED_BY(mu_)
 };
 
 // Takes the reply to one request (or the error that replaces it). complete() is called at most
@@ -180,12 +191,12 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   uint64_t epoch_ = 0;                    // GUARDED_BY(mu_)
   std::string last_error_;                // GUARDED_BY(mu_): why it is not ready
   std::chrono::milliseconds backoff_;     // GUARDED_BY(mu_): the next retry delay
-  tcp::socket socket_;                    // GUARDED_BY(mu_)
+  Stream::socket socket_;                 // GUARDED_BY(mu_)
   tcp::resolver resolver_;                // GUARDED_BY(mu_)
   asio::steady_timer retry_timer_;        // GUARDED_BY(mu_): connect timeout, then backoff
   asio::steady_timer deadline_timer_;     // GUARDED_BY(mu_): the oldest pending request
   bool deadline_armed_ = false;           // GUARDED_BY(mu_)
-  std::vector<tcp::endpoint> endpoints_;  // GUARDED_BY(mu_): this attempt's candidates
+  std::vector<RedisEndpoint> endpoints_;  // GUARDED_BY(mu_): this attempt's candidates
   size_t handshake_left_ = 0;             // GUARDED_BY(mu_)
   std::deque<Pending> pending_;           // GUARDED_BY(mu_): in the order of the wire
   std::string queued_;                    // GUARDED_BY(mu_): bytes not yet written

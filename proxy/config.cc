@@ -19,6 +19,7 @@
 #include <span>
 #include <utility>
 
+#include "common/unix_socket.h"
 
 namespace lockshift {
 
@@ -98,6 +99,8 @@ class SectionReader {
   void readBool(std::string_view key, bool& out);
   void readChoice(std::string_view key, KeyList choices, std::string& out);
   void readAddress(std::string_view key, std::string& out);
+  // A Redis store's address: host:port, or unix:PATH for the server's Unix domain socket.
+  void readStoreAddress(std::string_view key, std::string& out);
   void readAddresses(std::string_view key, std::vector<std::string>& out);
   void readDuration(std::string_view key, bool allow_zero, Duration& out);
   void readByteSize(std::string_view key, size_t min, size_t& out);
@@ -175,7 +178,23 @@ bool SectionReader::checkAddress(std::string_view key, const std::string& addres
 void SectionReader::readAddress(std::string_view key, std::string& out) {
   std::string value = out;
   readString(key, value);
-  if (has(key) && errors_.ok() && checkAddress(key, value)) out = value;
+  if (!has(key) || !errors_.ok()) return;
+  if (isUnixAddress(value)) return fail(key, inQuotes(value) + ": lockshift listens on TCP, as host:port");
+  if (checkAddress(key, value)) out = value;
+}
+
+void SectionReader::readStoreAddress(std::string_view key, std::string& out) {
+  std::string value = out;
+  readString(key, value);
+  if (!has(key) || !errors_.ok()) return;
+  if (isUnixAddress(value)) {
+    std::string path;
+    std::string why = unixSocketPath(value, path);
+    if (!why.empty()) return fail(key, inQuotes(value) + " is not unix:PATH: " + why);
+    out = value;
+  } else if (checkAddress(key, value)) {
+    out = value;
+  }
 }
 
 void SectionReader::readAddresses(std::string_view key, std::vector<std::string>& out) {
@@ -188,6 +207,10 @@ void SectionReader::readAddresses(std::string_view key, std::vector<std::string>
   std::vector<std::string> values;
   for (const toml::node& item : *array) {
     values.push_back(item.as_string()->get());
+    if (isUnixAddress(values.back())) {
+      // Each node announces a TCP address in CLUSTER SLOTS, which is what lockshift connects to.
+      return fail(key, inQuotes(values.back()) + ": a cluster's nodes are reached over TCP, as host:port");
+    }
     if (!checkAddress(key, values.back())) return;
   }
   out = std::move(values);
@@ -368,7 +391,7 @@ void readStore(SectionReader& s, bool is_legacy, StoreConfig& c) {
   s.readString("path", c.path);
   s.readByteSize("map_size", 64 * 1024, c.map_size);
   s.readBool("sync", c.sync);
-  s.readAddress("address", c.address);
+  s.readStoreAddress("address", c.address);
   s.readAddresses("addresses", c.addresses);
   s.readInt("db", 0, kMaxInt, c.db);
   s.readString("username", c.username);

@@ -40,7 +40,7 @@ struct StoreConfig {
   size_t map_size = size_t{1} << 30;
   bool sync = true;
   // redis / redis-cluster (used from the migration engine on)
-  std::string address;                 // host:port (redis)
+  std::string address;                 // host:port or unix:PATH (redis)
   std::vector<std::string> addresses;  // seed nodes (redis-cluster)
   int db = 0;
   std::string username;

@@ -1,5 +1,5 @@
 // RedisStore's transport against real redis-server processes: AUTH and SELECT, an unreachable
-// server, a stopped or killed server, command timeouts, close() with requests in flight,
+// server, a stopped or killed server, Unix domain sockets, command timeouts, close() with requests in flight,
 // pipelining and how requests use the pool's connections.
 
 #include <gtest/gtest.h>
@@ -166,6 +166,60 @@ TEST_F(RedisConnectionTest, InvalidAddressIsReported) {
   Status status = await(store->ping());
   EXPECT_EQ(status.code(), ErrorCode::kUnavailable);
   EXPECT_TRUE(contains(status.message(), "invalid redis address")) << status.toString();
+}
+
+TEST_F(RedisConnectionTest, InvalidUnixSocketAddressIsReported) {
+  RedisOptions options = optionsFor(6379);
+  options.address = "unix:redis.sock";
+  auto store = open(options, false);
+  Status status = await(store->ping());
+  EXPECT_EQ(status.code(), ErrorCode::kUnavailable);
+  EXPECT_TRUE(contains(status.message(),
+                       "invalid redis address 'unix:redis.sock': the socket's path must be absolute"))
+      << status.toString();
+}
+
+// Every connection of the pool, the handshake included (SELECT), goes over the socket.
+TEST_F(RedisConnectionTest, UnixSocketAddressesConnect) {
+  RedisOptions options = optionsFor(server().port());
+  options.address = "unix:" + server().unixSocket();
+  options.db = 2;
+  auto store = open(options);
+  PutRequest request;
+  request.key = "k";
+  request.value = "over a Unix socket";
+  ASSERT_TRUE(await(store->put(request)).isOk());
+  EXPECT_EQ(**await(store->get(0, "k")), "over a Unix socket");
+
+  RespClient raw(server().port());
+  ASSERT_EQ(str(raw.call({"SELECT", "2"})), "OK");
+  EXPECT_EQ(str(raw.call({"GET", "k"})), "over a Unix socket");
+  // redis-server names a client of its Unix socket by the socket's path.
+  const std::string socket_client = " addr=" + server().unixSocket() + ":0 ";  // not laddr=
+  std::string clients;
+  EXPECT_TRUE(eventually([&] {
+    clients = str(raw.call({"CLIENT", "LIST"}));
+    size_t count = 0;
+    for (size_t at = clients.find(socket_client); at != std::string::npos; at = clients.find(socket_client, at + 1)) {
+      ++count;
+    }
+    return count == static_cast<size_t>(options.pool_size);
+  })) << clients;
+}
+
+TEST_F(RedisConnectionTest, MissingUnixSocketIsAClearUnavailableError) {
+  TempDir dir;
+  const std::string path = dir.file("absent.sock");
+  RedisOptions options = optionsFor(6379);
+  options.address = "unix:" + path;
+  auto store = open(options, false);
+  Status last;
+  EXPECT_TRUE(eventually([&] {
+    last = await(store->ping());
+    return contains(last.message(), "cannot connect");
+  })) << last.toString();
+  EXPECT_EQ(last.code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(last.message(), "redis unix:" + path + ": cannot connect to " + path + ": No such file or directory");
 }
 
 TEST_F(RedisConnectionTest, HostnamesAreResolved) {

@@ -191,6 +191,19 @@ key_prefix = ""
   EXPECT_EQ(config.enhanced.addresses.size(), 3u);
 }
 
+TEST(ParseConfig, RedisStoreOnAUnixSocket) {
+  Config config = parseOk(R"(
+[legacy]
+type = "redis"
+address = "unix:/run/redis/redis.sock"
+[enhanced]
+type = "redis"
+address = "unix:/run/redis-enhanced/redis.sock"
+)");
+  EXPECT_EQ(config.legacy.address, "unix:/run/redis/redis.sock");
+  EXPECT_EQ(config.enhanced.address, "unix:/run/redis-enhanced/redis.sock");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Omitted sections and values.
 
@@ -531,6 +544,14 @@ TEST(ConfigErrors, Choices) {
   });
 }
 
+TEST(ConfigErrors, UnixSocketPathLongerThanASocketAddressHolds) {
+  const std::string longest = "/" + std::string(106, 'a');  // 107 bytes: the most that fit
+  EXPECT_EQ(errorOf("[enhanced]\ntype = \"redis\"\naddress = \"unix:" + longest + "\"\n"), "(no error)");
+  EXPECT_EQ(errorOf("[enhanced]\ntype = \"redis\"\naddress = \"unix:" + longest + "a\"\n"),
+            "t.toml:3: [enhanced] address \"unix:" + longest +
+                "a\" is not unix:PATH: the socket's path is 108 bytes; a socket address holds at most 107");
+}
+
 TEST(ConfigErrors, Addresses) {
   expectErrors({
       {"[server]\nresp_listen = \"localhost\"\n",
@@ -565,6 +586,16 @@ TEST(ConfigErrors, Addresses) {
        "t.toml:2: [server] resp_listen \"300.1.1.1:1\" is not host:port: invalid IPv4 address"},
       {"[enhanced]\ntype = \"redis-cluster\"\naddresses = [\"a:1\", \"b\"]\n",
        "t.toml:3: [enhanced] addresses \"b\" is not host:port: missing :port"},
+      {"[legacy]\ntype = \"redis\"\naddress = \"unix:redis.sock\"\n",
+       "t.toml:3: [legacy] address \"unix:redis.sock\" is not unix:PATH: the socket's path must be absolute, "
+       "such as unix:/run/redis/redis.sock"},
+      {"[legacy]\ntype = \"redis\"\naddress = \"unix:\"\n",
+       "t.toml:3: [legacy] address \"unix:\" is not unix:PATH: missing the socket's path after \"unix:\""},
+      {"[enhanced]\ntype = \"redis-cluster\"\naddresses = [\"a:1\", \"unix:/run/redis.sock\"]\n",
+       "t.toml:3: [enhanced] addresses \"unix:/run/redis.sock\": a cluster's nodes are reached over TCP, as "
+       "host:port"},
+      {"[server]\nresp_listen = \"unix:/run/lockshift.sock\"\n",
+       "t.toml:2: [server] resp_listen \"unix:/run/lockshift.sock\": lockshift listens on TCP, as host:port"},
       {"[server]\nresp_listen = \"127.0.0.1:7000\"\nadmin_listen = \"127.0.0.1:7000\"\n",
        "t.toml:3: [server] admin_listen 127.0.0.1:7000 uses the same port as resp_listen "
        "127.0.0.1:7000"},

@@ -1,6 +1,7 @@
-// Atlantis's command sequences (DESIGN §1) against four targets: lockshift in strict mode,
-// lockshift in compatible mode, a real redis-server, and lockshift in the enhanced-only phase with
-// a three-master Redis Cluster as the enhanced store. The shared tests pass on all of them, which
+// Atlantis's command sequences (DESIGN §1) against five targets: lockshift in strict mode,
+// lockshift in compatible mode, a real redis-server, lockshift in the enhanced-only phase with
+// a three-master Redis Cluster as the enhanced store, and lockshift with a redis-server as its
+// legacy store reached over the server's Unix domain socket. The shared tests pass on all of them, which
 // proves they encode Redis's behaviour and that lockshift reproduces it.
 
 #include <gtest/gtest.h>
@@ -18,7 +19,7 @@
 namespace lockshift::testing {
 namespace {
 
-enum class Target { kLockshiftStrict, kLockshiftCompatible, kRedis, kLockshiftOnCluster };
+enum class Target { kLockshiftStrict, kLockshiftCompatible, kRedis, kLockshiftOnCluster, kLockshiftLegacyUnix };
 
 std::string targetName(const ::testing::TestParamInfo<Target>& info) {
   switch (info.param) {
@@ -26,6 +27,7 @@ std::string targetName(const ::testing::TestParamInfo<Target>& info) {
     case Target::kLockshiftCompatible: return "LockshiftCompatible";
     case Target::kRedis: return "RedisServer";
     case Target::kLockshiftOnCluster: return "LockshiftEnhancedCluster";
+    case Target::kLockshiftLegacyUnix: return "LockshiftLegacyRedisUnixSocket";
   }
   return "?";
 }
@@ -45,6 +47,10 @@ class AtlantisSequence : public ::testing::TestWithParam<Target> {
         cluster_ = std::make_unique<RedisCluster>();
         o.enhanced_section = clusterSection(*cluster_);
         o.migration_extra = "phase = \"enhanced-only\"\n";
+      }
+      if (GetParam() == Target::kLockshiftLegacyUnix) {
+        redis_ = std::make_unique<RedisServer>();
+        o.legacy_section = "type = \"redis\"\naddress = \"unix:" + redis_->unixSocket() + "\"\n";
       }
       lockshift_ = std::make_unique<LockshiftServer>(o);
       port_ = lockshift_->port();
@@ -205,6 +211,7 @@ TEST_P(AtlantisSequence, OldFormKeyRewriteAtStartup) {
 
 TEST_P(AtlantisSequence, SelectGivesSeparateKeyspaces) {
   if (GetParam() == Target::kLockshiftOnCluster) GTEST_SKIP() << "a Redis Cluster has one database";
+  if (GetParam() == Target::kLockshiftLegacyUnix) GTEST_SKIP() << "a Redis store serves its configured db alone";
   ASSERT_TRUE(isOk(client_->call({"set", "k", "db0"})));
   ASSERT_TRUE(isOk(client_->call({"select", "3"})));
   EXPECT_TRUE(isNil(client_->call({"get", "k"})));
@@ -216,7 +223,7 @@ TEST_P(AtlantisSequence, SelectGivesSeparateKeyspaces) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, AtlantisSequence,
                          ::testing::Values(Target::kLockshiftStrict, Target::kLockshiftCompatible, Target::kRedis,
-                                           Target::kLockshiftOnCluster),
+                                           Target::kLockshiftOnCluster, Target::kLockshiftLegacyUnix),
                          targetName);
 
 // --- lockshift only ---

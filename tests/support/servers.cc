@@ -41,7 +41,7 @@ RedisServer::RedisServer(RedisServerOptions options) : options_(options) {
 bool RedisServer::start() {
   process_ = Process::spawn({"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", options_.durable ? "yes" : "no", "--appendfsync", "always", "--dir",
-                             dir_.path(), "--protected-mode", "no"},
+                             dir_.path(), "--protected-mode", "no", "--unixsocket", unixSocket()},
                             dir_.file("redis.log"));
   // The answer must come from this process: another test's server may have taken the port.
   return answersPing(port_, std::chrono::seconds(10)) && listensOn(process_.pid(), port_);

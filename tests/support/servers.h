@@ -20,6 +20,8 @@ class RedisServer {
  public:
   explicit RedisServer(RedisServerOptions options = {});  // throws if it does not answer within 10 s
   uint16_t port() const { return port_; }
+  // It also listens on this Unix domain socket, in its directory.
+  std::string unixSocket() const { return dir_.file("redis.sock"); }
   Process& process() { return process_; }
   // Starts it again (after a stop or a kill) on the same port and directory.
   void restart();
