@@ -10,13 +10,16 @@
 # A binary of another commit: git worktree add ../base REV && (cd ../base && tools/build.sh
 # lockshift), then pass ../base/build/lockshift.
 # Usage: tools/bench_ab.sh BINARY_A BINARY_B [PHASE [ROUNDS]]   (legacy-only, 6 rounds by default)
+# SOCKETS_A / SOCKETS_B (tcp or unix; default STORE_SOCKETS, else tcp): how each binary reaches
+# its redis-servers (tools/bench_lib.sh), so one binary can also be measured against itself over
+# TCP and over Unix domain sockets.
 # EVENTS=1 drives the clients from one epoll thread (atlantis_loadgen --events 1).
 # RATE=R has the clients send R commands/s together (atlantis_loadgen --rate R) instead of as fast
 # as each binary answers: at a load both sustain, the CPU per command compares the work each
 # does without the scheduling luck of a saturated run (commands/s then only shows whether both
 # kept up).
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n '2,15p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,18p' "$0"; exit 2; }
 bin_a=$(realpath "$1"); bin_b=$(realpath "$2")
 cd "$(dirname "$0")/.."
 PHASE="${3:-legacy-only}"
@@ -33,13 +36,15 @@ need_number MIX_SECONDS "$MIX_SECONDS"
 bench_init atlantis_loadgen
 
 declare -A port ls_pids enhanced_pids
+declare -A sockets=([a]="${SOCKETS_A:-${STORE_SOCKETS:-tcp}}" [b]="${SOCKETS_B:-${STORE_SOCKETS:-tcp}}")
+for t in a b; do STORE_SOCKETS=${sockets[$t]} store_address 0 >/dev/null; done  # exits on a bad value
 # start NAME BINARY: its redis-servers, then the binary in PHASE (not in a subshell: the exit
 # trap stops only this shell's own jobs).
 start() {
   local legacy enhanced
   legacy=$(free_port); start_redis "$legacy"
   enhanced=$(free_port); start_redis "$enhanced"; enhanced_pids[$1]=$!
-  LOCKSHIFT=$2 start_lockshift "$1" "$(redis_stores "$legacy" "$enhanced")
+  LOCKSHIFT=$2 start_lockshift "$1" "$(STORE_SOCKETS=${sockets[$1]} redis_stores "$legacy" "$enhanced")
 [migration]
 phase = \"$PHASE\""
   ls_pids[$1]=$ls_pid

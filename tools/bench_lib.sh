@@ -3,8 +3,9 @@
 # (10 s at most, WAIT_TRIES × 0.05 s if set; non-zero if not). median: the median of the numbers on stdin.
 # bench_init TARGET...: builds the targets, makes $work (a temporary directory) and, on exit,
 # stops every background job and removes $work.
-# start_redis PORT [ARG...]: an in-memory redis-server on 127.0.0.1:PORT with its files in $work
-# (later ARGs override, e.g. --appendonly yes), once it answers; $! is its pid afterwards.
+# start_redis PORT [ARG...]: an in-memory redis-server on 127.0.0.1:PORT and on the Unix domain
+# socket $work/redis-PORT.sock, with its files in $work (later ARGs override, e.g. --appendonly
+# yes), once it answers; $! is its pid afterwards.
 # start_lockshift NAME BODY: writes $work/NAME.toml (a [server] section on free loopback ports
 # with its state in $work/state-NAME, then BODY: more [server] lines, then other sections),
 # starts lockshift on it (log in $work/NAME.log; the binary is $LOCKSHIFT, build/lockshift
@@ -25,7 +26,9 @@
 # positive number (digits, optionally with a fraction).
 # redis_stores LEGACY_PORT ENHANCED_PORT: the [legacy], [enhanced] and [consistency] sections for
 # two loopback redis-servers, with the rollout gates and scheduled checks off (a benchmark moves
-# phases to measure the data path, not as a rollout decision).
+# phases to measure the data path, not as a rollout decision). lockshift reaches them over TCP,
+# or over their Unix domain sockets when STORE_SOCKETS=unix (store_address PORT: the address).
+# Clients reach lockshift and redis-server over TCP either way, as Atlantis does.
 # A port nothing listens on, below the kernel's ephemeral range (ip_local_port_range, 32768 up by
 # default), so no client connection of the benchmark itself can be holding it.
 free_port() { while :; do p=$(shuf -i 20000-32767 -n 1); ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo $p; return; }; done; }
@@ -35,13 +38,14 @@ wait_port() {
 }
 median() { sort -g | awk '{ a[NR]=$1 } END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 bench_init() {
+  store_address 0 >/dev/null  # exits here on a bad STORE_SOCKETS
   tools/build.sh "$@" >/dev/null
   work=$(mktemp -d)
   trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 }
 start_redis() {
   redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-    --protected-mode no "${@:2}" >"$work/redis-$1.log" 2>&1 &
+    --protected-mode no --unixsocket "$work/redis-$1.sock" "${@:2}" >"$work/redis-$1.log" 2>&1 &
   wait_port "$1"
 }
 start_lockshift() {
@@ -60,8 +64,19 @@ TOML
 ticks() { [ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0; }
 user_ticks() { [ -n "$1" ] && awk '{ print $14 }' "/proc/$1/stat" || echo 0; }
 hz=$(getconf CLK_TCK)
+store_address() {
+  case "${STORE_SOCKETS:-tcp}" in
+    tcp) echo "127.0.0.1:$1" ;;
+    unix) echo "unix:${work:-}/redis-$1.sock" ;;
+    *) echo "STORE_SOCKETS must be tcp or unix, not '$STORE_SOCKETS'" >&2; exit 2 ;;
+  esac
+}
 redis_stores() {
-  printf '[legacy]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[enhanced]\ntype = "redis"\naddress = "127.0.0.1:%s"\n[consistency]\ngates = false\ninterval = "0"\n' "$1" "$2"
+  local legacy_address enhanced_address
+  legacy_address=$(store_address "$1"); enhanced_address=$(store_address "$2")
+  printf '[legacy]\ntype = "redis"\naddress = "%s"\n[enhanced]\ntype = "redis"\naddress = "%s"\n' \
+    "$legacy_address" "$enhanced_address"
+  printf '[consistency]\ngates = false\ninterval = "0"\n'
 }
 ctl() { build/lockshiftctl --admin "http://127.0.0.1:$admin_port" "$@"; }
 status_number() { ctl --json status | grep -o "\"$1\": [0-9.]*" | head -1 | awk '{ print $2 }'; }

@@ -14,6 +14,8 @@
 # redis-servers, which nothing else writes to (the legacy one here is flushed between runs). The
 # shadow / legacy-only ratio is also given as the median of the per-run ratios.
 # Usage: tools/bench_migration.sh [RUNS]   (default 3). Prints Markdown tables.
+# STORE_SOCKETS=unix: lockshift reaches its redis-servers over their Unix domain sockets, as a
+# lockshift on the Redis host can (the clients still use TCP, to redis-server and to lockshift).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-3}"
@@ -79,7 +81,7 @@ for run in $(seq 1 "$RUNS"); do
   mix "$walk_port" enhanced-only
 done
 
-echo "lockshift threads = $THREADS"
+echo "lockshift threads = $THREADS; lockshift reaches its stores over ${STORE_SOCKETS:-tcp}"
 echo
 echo "redis-benchmark -t set,get -n $REQUESTS -c 50 -r 100000 (legacy-only, legacy = redis-server)"
 echo
