@@ -207,6 +207,23 @@ TEST_F(RedisConnectionTest, UnixSocketAddressesConnect) {
   })) << clients;
 }
 
+// A redis-server with no TCP listener (port 0), as one kept to its host is configured.
+TEST_F(RedisConnectionTest, ServerListeningOnlyOnItsUnixSocketServes) {
+  TempDir dir;
+  const std::string socket = dir.file("redis.sock");
+  Process redis = Process::spawn({"redis-server", "--port", "0", "--unixsocket", socket, "--save", "", "--appendonly",
+                                  "no", "--dir", dir.path()},
+                                 dir.file("redis.log"));
+  RedisOptions options = optionsFor(6379);
+  options.address = "unix:" + socket;
+  auto store = open(options);  // waits until it answers PING
+  PutRequest request;
+  request.key = "k";
+  request.value = "socket only";
+  ASSERT_TRUE(await(store->put(request)).isOk());
+  EXPECT_EQ(**await(store->get(0, "k")), "socket only");
+}
+
 TEST_F(RedisConnectionTest, MissingUnixSocketIsAClearUnavailableError) {
   TempDir dir;
   const std::string path = dir.file("absent.sock");
