@@ -53,6 +53,16 @@ bool contains(const std::string& text, const std::string& part) {
 
 class RedisConnectionTest : public RedisStoreTest {
  protected:
+  // Writes `value` under "k" through `target` and reads it back through it.
+  void expectRoundTrip(RedisStore& target, const std::string& value) {
+    PutRequest request;
+    request.key = "k";
+    request.value = value;
+    ASSERT_TRUE(await(target.put(request)).isOk());
+    auto got = await(target.get(0, "k"));
+    ASSERT_TRUE(got.isOk()) << got.status().toString();
+    EXPECT_EQ(got->value_or("(nil)"), value);
+  }
   Futures startGets(RedisStore& target, int n, const std::string& key = "k") {
     Futures futures;
     for (int i = 0; i < n; ++i) futures.push_back(start(target.get(0, key)));
@@ -136,11 +146,7 @@ TEST_F(RedisConnectionTest, UnreachableServerFailsFastThenReconnectsByItself) {
 
   CustomRedis late(port, {});
   EXPECT_TRUE(eventually([&] { return await(store->ping()).isOk(); }));
-  PutRequest request;
-  request.key = "k";
-  request.value = "v";
-  ASSERT_TRUE(await(store->put(request)).isOk());
-  EXPECT_EQ(**await(store->get(0, "k")), "v");
+  expectRoundTrip(*store, "v");
 }
 
 // A client may reach lockshift before its pool has connected (lockshift listens at once): a call
@@ -185,11 +191,7 @@ TEST_F(RedisConnectionTest, UnixSocketAddressesConnect) {
   options.address = "unix:" + server().unixSocket();
   options.db = 2;
   auto store = open(options);
-  PutRequest request;
-  request.key = "k";
-  request.value = "over a Unix socket";
-  ASSERT_TRUE(await(store->put(request)).isOk());
-  EXPECT_EQ(**await(store->get(0, "k")), "over a Unix socket");
+  expectRoundTrip(*store, "over a Unix socket");
 
   RespClient raw(server().port());
   ASSERT_EQ(str(raw.call({"SELECT", "2"})), "OK");
@@ -217,11 +219,7 @@ TEST_F(RedisConnectionTest, ServerListeningOnlyOnItsUnixSocketServes) {
   RedisOptions options = optionsFor(6379);
   options.address = "unix:" + socket;
   auto store = open(options);  // waits until it answers PING
-  PutRequest request;
-  request.key = "k";
-  request.value = "socket only";
-  ASSERT_TRUE(await(store->put(request)).isOk());
-  EXPECT_EQ(**await(store->get(0, "k")), "socket only");
+  expectRoundTrip(*store, "socket only");
 }
 
 TEST_F(RedisConnectionTest, MissingUnixSocketIsAClearUnavailableError) {
