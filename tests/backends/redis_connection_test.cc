@@ -53,6 +53,17 @@ bool contains(const std::string& text, const std::string& part) {
 
 class RedisConnectionTest : public RedisStoreTest {
  protected:
+  // Pings `target` until its error names `part` (a failure when it never does within the fixture's
+  // wait), and returns the last status, which must be kUnavailable.
+  Status pingUntilTheErrorSays(RedisStore& target, const std::string& part) {
+    Status last;
+    EXPECT_TRUE(eventually([&] {
+      last = await(target.ping());
+      return contains(last.message(), part);
+    })) << last.toString();
+    EXPECT_EQ(last.code(), ErrorCode::kUnavailable) << last.toString();
+    return last;
+  }
   // Writes `value` under "k" through `target` and reads it back through it.
   void expectRoundTrip(RedisStore& target, const std::string& value) {
     PutRequest request;
@@ -119,12 +130,7 @@ TEST_F(RedisConnectionTest, SelectOfAMissingDatabaseIsReported) {
   RedisOptions options = optionsFor(server().port());
   options.db = 99;
   auto store = open(options, false);
-  Status last;
-  EXPECT_TRUE(eventually([&] {
-    last = await(store->ping());
-    return contains(last.message(), "SELECT failed");
-  })) << last.toString();
-  EXPECT_EQ(last.code(), ErrorCode::kUnavailable);
+  pingUntilTheErrorSays(*store, "SELECT failed");
 }
 
 TEST_F(RedisConnectionTest, UnreachableServerFailsFastThenReconnectsByItself) {
@@ -137,12 +143,7 @@ TEST_F(RedisConnectionTest, UnreachableServerFailsFastThenReconnectsByItself) {
   EXPECT_LT(Clock::now() - began, 1300ms);
   ASSERT_FALSE(failed.isOk());
   EXPECT_EQ(failed.status().code(), ErrorCode::kUnavailable);
-  Status last;
-  EXPECT_TRUE(eventually([&] {
-    last = await(store->ping());
-    return contains(last.message(), "cannot connect");
-  })) << last.toString();
-  EXPECT_EQ(last.code(), ErrorCode::kUnavailable);
+  pingUntilTheErrorSays(*store, "cannot connect");
 
   CustomRedis late(port, {});
   EXPECT_TRUE(eventually([&] { return await(store->ping()).isOk(); }));
@@ -228,12 +229,7 @@ TEST_F(RedisConnectionTest, MissingUnixSocketIsAClearUnavailableError) {
   RedisOptions options = optionsFor(6379);
   options.address = "unix:" + path;
   auto store = open(options, false);
-  Status last;
-  EXPECT_TRUE(eventually([&] {
-    last = await(store->ping());
-    return contains(last.message(), "cannot connect");
-  })) << last.toString();
-  EXPECT_EQ(last.code(), ErrorCode::kUnavailable);
+  Status last = pingUntilTheErrorSays(*store, "cannot connect");
   EXPECT_EQ(last.message(), "redis unix:" + path + ": cannot connect to " + path + ": No such file or directory");
 }
 
