@@ -91,10 +91,10 @@ void RedisConnection::connectToLocked(size_t index, std::string previous_error, 
     socket_.close(ec);
     socket_.open(endpoints_[index].endpoint.protocol(), ec);
     if (!ec) {
-      socket_.async_connect(endpoints_[index].endpoint, [self = shared_from_this(), epoch = epoch_,
-                                                index](const boost::system::error_code& result) {
+      auto connected = [self = shared_from_this(), epoch = epoch_, index](const boost::system::error_code& result) {
         self->onConnected(epoch, index, result);
-      });
+      };
+      socket_.async_connect(endpoints_[index].endpoint, std::move(connected));
       return;
     }
     previous_error = "cannot open a socket: " + ec.message();

@@ -5,11 +5,12 @@
 // Life cycle: start() resolves the address (once for the whole pool, see RedisTarget; a
 // "unix:PATH" address needs no resolving), connects within connect_timeout, then writes the
 // handshake in one batch (AUTH [username] password when a password is set, SELECT db when
-// db != 0, SCRIPT LOAD of both scripts) and is ready once every handshake reply has arrived. A failed AUTH or SELECT, a read or write error, a close by
-// the server, a reply that does not parse, or a command timeout tears the connection down: every
-// pending request fails with kUnavailable "redis <address>: <reason>" and, after a backoff that
-// starts at backoff_initial and doubles up to backoff_max (reset by a successful handshake), it
-// connects again. While it is not ready, trySubmit() refuses at once: nothing queues for it.
+// db != 0, SCRIPT LOAD of both scripts) and is ready once every handshake reply has arrived.
+// A failed AUTH or SELECT, a read or write error, a close by the server, a reply that does not
+// parse, or a command timeout tears the connection down: every pending request fails with
+// kUnavailable "redis <address>: <reason>" and, after a backoff that starts at backoff_initial
+// and doubles up to backoff_max (reset by a successful handshake), it connects again. While it
+// is not ready, trySubmit() refuses at once: nothing queues for it.
 //
 // Pipelining: a submitted request is written at once; requests submitted while a write is in
 // flight go out together in the next write. Replies are matched to requests in order.
