@@ -211,7 +211,17 @@ TEST_P(AtlantisSequence, OldFormKeyRewriteAtStartup) {
 
 TEST_P(AtlantisSequence, SelectGivesSeparateKeyspaces) {
   if (GetParam() == Target::kLockshiftOnCluster) GTEST_SKIP() << "a Redis Cluster has one database";
-  if (GetParam() == Target::kLockshiftLegacyUnix) GTEST_SKIP() << "a Redis store serves its configured db alone";
+  if (GetParam() == Target::kLockshiftLegacyUnix) {
+    // A Redis store serves its configured db alone: any other index is refused, as by a server
+    // with one database, and the keyspace stays the one written.
+    ASSERT_TRUE(isOk(client_->call({"set", "k", "db0"})));
+    resp::Value refused = client_->call({"select", "3"});
+    ASSERT_TRUE(refused.isError());
+    EXPECT_EQ(refused.str, "ERR DB index is out of range");
+    ASSERT_TRUE(isOk(client_->call({"select", "0"})));
+    EXPECT_EQ(client_->call({"get", "k"}).str, "db0");
+    return;
+  }
   ASSERT_TRUE(isOk(client_->call({"set", "k", "db0"})));
   ASSERT_TRUE(isOk(client_->call({"select", "3"})));
   EXPECT_TRUE(isNil(client_->call({"get", "k"})));
