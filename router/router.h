@@ -257,7 +257,10 @@ class Router final : public LockStore, public ControlPlane {
   boost::json::object backfillJson() const;
   // Whether a scan of `store` for `match` is answered from its name index (router_scan.cc).
   static bool answersFromNames(const LockStore& store, std::string_view match);
-  asio::awaitable<Result<ScanPage>> snapshotScan(ScanRequest request);
+  // A scan from a snapshot: request.cursor is one of its cursors, or 0 to take one. With
+  // `from_hash`, a snapshot is taken and paged from its first key whose stable hash is at least
+  // that: where a scan the store answered itself left off.
+  asio::awaitable<Result<ScanPage>> snapshotScan(ScanRequest request, std::optional<uint64_t> from_hash = {});
   asio::awaitable<Result<ScanPage>> scanOwners(ScanRequest request);
   // Whether writes are replayed by the mirror now (shadow phase, enhanced filled and in the path).
   bool mirroring() const;

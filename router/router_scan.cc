@@ -5,8 +5,12 @@
 // is stateless, exact, and survives restarts. Otherwise cursor 0 takes a snapshot: every key of
 // both stores matching the pattern, kept only where it comes from its owner, de-duplicated
 // (Redis's own SCAN may repeat keys), sorted by the stable hash; later calls page through it.
-// Snapshot cursors have the top bit set, so they never collide with Redis's small cursors; an
-// LMDB cursor (a hash) equals a live snapshot id with probability ~2^-63.
+// Snapshot cursors have the top bit set; a store's cursor is handed out halved, so its top bit is
+// clear and the two never collide.
+// A scan the store began can go on from a snapshot: the journal may fill (a failed write to the
+// other store) or the phase move between two calls. The store's cursor is the hash where its
+// pages left off (LMDB pages by the stable hash, the order of a snapshot), so the snapshot is
+// paged from there: keys present for the whole scan are listed once, from whichever answered.
 // A key deleted after the snapshot may still be listed (as with Redis, a GET can then miss).
 //
 // A store with records answers a pattern whose literal prefix its name index covers (Atlantis's
@@ -46,6 +50,21 @@ uint64_t newSnapshotId() {
   return rng() | kSnapshotBit;
 }
 
+// A client's cursor of a scan LMDB answers is LMDB's halved: LMDB's is the hash of the first entry
+// its page did not examine, and halving keeps the top bit clear for snapshot ids.
+uint64_t storeCursor(uint64_t client_cursor) { return client_cursor << 1; }
+
+// Makes `page` (LMDB's) one a client can be given: halving rounds an odd cursor down, so the next
+// page starts one hash earlier and would list again a key of exactly that hash; such a key is
+// left to the next page instead. Every key is then listed once and none is skipped. (LMDB's
+// cursor 1, a page whose every key hashes to 0, would read as the end: probability 2^-64.)
+void toClientPage(ScanPage& page) {
+  if (page.next_cursor == 0) return;
+  const uint64_t resume = page.next_cursor & ~uint64_t{1};
+  std::erase_if(page.keys, [resume](const std::string& key) { return stableHash64(key) >= resume; });
+  page.next_cursor = resume >> 1;
+}
+
 }  // namespace
 
 bool Router::answersFromNames(const LockStore& store, std::string_view match) {
@@ -65,12 +84,7 @@ asio::awaitable<Result<ScanPage>> Router::scan(ScanRequest request) {
 }
 
 asio::awaitable<Result<ScanPage>> Router::scanOwners(ScanRequest request) {
-  bool is_snapshot = false;
-  {
-    std::lock_guard lock(snapshots_mu_);
-    is_snapshot = snapshots_.count(request.cursor) != 0;
-  }
-  if (!is_snapshot) {
+  if ((request.cursor & kSnapshotBit) == 0) {  // 0, or a cursor of the store's own pages
     auto state = control_.snapshot();
     bool single_owner = state->rollback.raised || state->phase == Phase::kLegacyOnly ||
                         state->phase == Phase::kShadow || state->phase == Phase::kEnhancedOnly;
@@ -78,19 +92,26 @@ asio::awaitable<Result<ScanPage>> Router::scanOwners(ScanRequest request) {
     if (single_owner && journal_.depth() == 0 && store(owner).name() == "lmdb" &&
         !answersFromNames(store(owner), request.match)) {
       const auto t = std::chrono::steady_clock::now();
+      request.cursor = storeCursor(request.cursor);
       auto call = store(owner).scan(std::move(request));
       auto page = co_await std::move(call);
       metrics_.observe(owner, RouterMetrics::Op::kScan, page.status(),
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count());
+      if (page.isOk()) toClientPage(*page);
       co_return page;
     }
-    if (request.cursor != 0) co_return Status::invalidArgument("invalid cursor (expired or unknown)");
+    if (request.cursor != 0) {
+      const uint64_t from = storeCursor(request.cursor);
+      request.cursor = 0;
+      auto call = snapshotScan(std::move(request), from);
+      co_return co_await std::move(call);
+    }
   }
   auto call = snapshotScan(std::move(request));
   co_return co_await std::move(call);
 }
 
-asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
+asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request, std::optional<uint64_t> from_hash) {
   std::shared_ptr<const std::vector<std::string>> keys;
   size_t offset = 0;
   if (request.cursor != 0) {
@@ -161,6 +182,11 @@ asio::awaitable<Result<ScanPage>> Router::snapshotScan(ScanRequest request) {
       uint64_t ha = stableHash64(a), hb = stableHash64(b);
       return ha != hb ? ha < hb : a < b;
     });
+    if (from_hash) {
+      offset = std::partition_point(collected->begin(), collected->end(),
+                                    [&](const std::string& key) { return stableHash64(key) < *from_hash; }) -
+               collected->begin();
+    }
     keys = std::move(collected);
   }
 

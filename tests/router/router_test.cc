@@ -1086,5 +1086,61 @@ TEST(Router, ALongScanDoesNotExpireAnotherScansCursor) {
   EXPECT_EQ(rest.size(), 600u);
 }
 
+// A scan that LMDB answered page by page goes on when a write to the other store fails between
+// two pages (the journal is no longer empty, so the router answers from a snapshot from then
+// on): Atlantis's List is paging while enhanced blips in the shadow phase. Every key present
+// for the whole scan is listed once. A snapshot cursor the router has let go of is refused.
+TEST(Router, AScanTheStoreBeganGoesOnWhenTheJournalFills) {
+  RouterStack stack;
+  std::set<std::string> held;
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+    held.insert(lockKey(lockNo(i)));
+  }
+  ASSERT_TRUE(stack.move(Phase::kShadow, std::nullopt).applied);
+  for (int i = 0; i < 500 && !stack.control().snapshot()->enhanced_filled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(stack.control().snapshot()->enhanced_filled);
+  ASSERT_EQ(stack.journal().depth(), 0u);
+
+  ScanRequest req{.db = 0, .cursor = 0, .count = 10, .match = "pr*"};
+  auto first = stack.run(stack.router().scan(req));
+  ASSERT_TRUE(first.isOk()) << first.status().toString();
+  ASSERT_NE(first->next_cursor, 0u);
+  std::multiset<std::string> listed(first->keys.begin(), first->keys.end());
+
+  stack.enhanced().setFailing(true);  // the next write reaches legacy only, and is journaled
+  ASSERT_EQ(stack.lock(lockNo(1000)), PutResult::Outcome::kApplied);
+  ASSERT_GT(stack.journal().depth(), 0u);
+
+  req.cursor = first->next_cursor;
+  for (int page = 0; page < 1000 && req.cursor != 0; ++page) {
+    auto got = stack.run(stack.router().scan(req));
+    ASSERT_TRUE(got.isOk()) << "page " << page + 1 << ": " << got.status().toString();
+    listed.insert(got->keys.begin(), got->keys.end());
+    req.cursor = got->next_cursor;
+  }
+  EXPECT_EQ(req.cursor, 0u);
+  listed.erase(lockKey(lockNo(1000)));  // written during the scan: may or may not be listed
+  EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()), held);
+  EXPECT_EQ(listed.size(), held.size()) << "a key was listed twice";
+
+  // Snapshot pages now: once a client used the cursor after next, the first is let go.
+  ScanRequest snap{.db = 0, .cursor = 0, .count = 10, .match = "pr*"};
+  auto a = stack.run(stack.router().scan(snap));
+  ASSERT_TRUE(a.isOk() && a->next_cursor != 0);
+  snap.cursor = a->next_cursor;
+  auto b = stack.run(stack.router().scan(snap));
+  ASSERT_TRUE(b.isOk() && b->next_cursor != 0);
+  snap.cursor = b->next_cursor;
+  ASSERT_TRUE(stack.run(stack.router().scan(snap)).isOk());
+  snap.cursor = a->next_cursor;
+  auto stale = stack.run(stack.router().scan(snap));
+  ASSERT_FALSE(stale.isOk());
+  EXPECT_EQ(stale.status().message(), "invalid cursor (expired or unknown)");
+  stack.enhanced().setFailing(false);
+}
+
 }  // namespace
 }  // namespace lockshift::testing
