@@ -157,16 +157,30 @@ class FaultyStore final : public LockStore {
   std::function<void()> before_scan_, after_scan_;
 };
 
+// What lockshift's main wires around the router that lives in a layer above this one (the shadow
+// mirror): `opened` runs each time the stack is built, once the router exists and before it
+// starts; `closing` once the router was told to stop, before the stack waits for its background
+// loops and destroys it, and must leave the router referring to nothing it set up; `pending`
+// counts the calls it still has queued (the shadow mirror's depth), for checks that wait until
+// everything written has reached both stores.
+struct StackHooks {
+  std::function<void(Router&, asio::io_context&)> opened;
+  std::function<void(Router&)> closing;
+  std::function<size_t()> pending;
+};
+
 // The whole router stack on a temp dir; restart() rebuilds it from disk like a process restart.
 // With `enhanced_records`, enhanced keeps enhanced records and their indexes.
 class RouterStack {
  public:
   explicit RouterStack(ControlState initial = {}, bool enhanced_records = false, size_t journal_max = 100000,
-                       std::chrono::milliseconds replay_interval = std::chrono::milliseconds(20))
+                       std::chrono::milliseconds replay_interval = std::chrono::milliseconds(20),
+                       StackHooks hooks = {})
       : initial_(std::move(initial)),
         enhanced_records_(enhanced_records),
         journal_max_(journal_max),
-        replay_interval_(replay_interval) {
+        replay_interval_(replay_interval),
+        hooks_(std::move(hooks)) {
     guard_ = std::make_unique<WorkGuard>(io_.get_executor());
     thread_ = std::thread([this] { io_.run(); });
     open();
@@ -199,6 +213,8 @@ class RouterStack {
   LmdbStore& enhancedStore() { return *enhanced_; }
   ControlStore& control() { return *control_; }
   RepairJournal& journal() { return *journal_; }
+  // Calls queued outside the journal by what the hooks wired in (0 without hooks).
+  size_t pendingOutsideJournal() const { return hooks_.pending ? hooks_.pending() : 0; }
   const std::string& stateDir() const { return dir_.path(); }
   // A label-less gauge's value as GET /metrics would show it (-1 and a failure when absent).
   double gauge(const std::string& name) const { return metricValue(*registry_, name); }
@@ -252,11 +268,13 @@ class RouterStack {
     ro.drain_timeout = std::chrono::milliseconds(500);
     ro.backfill_rate = backfill_rate_;
     router_ = std::make_unique<Router>(*legacy_faulty_, *enhanced_faulty_, *control_, *journal_, *metrics_, ro);
+    if (hooks_.opened) hooks_.opened(*router_, io_);
     router_->start(io_);
   }
   void close() {
     if (router_) {
       router_->stop();
+      if (hooks_.closing) hooks_.closing(*router_);
       // The io thread keeps running: the router's background loops may still be suspended in a
       // store call, and must return before the router and the stores they use go away.
       for (int i = 0; i < 2000 && !router_->stopped(); ++i) {
@@ -277,6 +295,7 @@ class RouterStack {
   const bool enhanced_records_;
   const size_t journal_max_;
   const std::chrono::milliseconds replay_interval_;
+  const StackHooks hooks_;
   int64_t backfill_rate_ = 0;
   TempDir dir_;
   asio::io_context io_;

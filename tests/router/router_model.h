@@ -1,0 +1,231 @@
+#pragma once
+// The model of the migration engine that the model-based tests check the router against
+// (rapidcheck's state module): random sequences of Atlantis operations interleaved with phase and
+// split changes (the shadow phase included), rollbacks, restarts and failures of the non-owner
+// store, checked against a model of who holds each lock.
+//   Promise 1: a TryLock succeeds exactly when the model says the lock is free or ours.
+//   Promise 2: every lock the model holds reads back byte for byte after every step.
+//   Promise 3: with the journal drained, the legacy store alone holds exactly the model's locks
+//              (and enhanced too, once it was filled).
+// Enhanced failures are injected only while legacy owns every key (legacy-only, shadow, or a
+// raised rollback): then enhanced is the non-owner and the client must never notice.
+// Used by tests/router (the router alone) and tests/shadow (with the shadow mirror wired in).
+
+#include <rapidcheck.h>
+#include <rapidcheck/state.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/router/router_fixture.h"
+
+namespace lockshift::testing::model {
+
+constexpr int kKeys = 6;
+
+struct Model {
+  std::map<int, int> holder;  // key index -> pull number
+  Phase phase = Phase::kLegacyOnly;
+  double split = 0;
+  bool rollback = false;
+  bool filled = false;
+  bool enhanced_failing = false;
+
+  bool legacyOwnsAll() const { return rollback || phase == Phase::kLegacyOnly || phase == Phase::kShadow; }
+};
+
+inline LockSpec spec(int key, int pull) {
+  return LockSpec{.path = "m" + std::to_string(key), .project = "p", .pull = pull};
+}
+
+using Cmd = rc::state::Command<Model, RouterStack>;
+
+inline void checkAll(const Model& m, RouterStack& s) {
+  for (int k = 0; k < kKeys; ++k) {
+    auto got = s.run(s.router().get(0, lockKey(spec(k, 0))));
+    RC_ASSERT(got.isOk());
+    auto it = m.holder.find(k);
+    if (it == m.holder.end()) {
+      RC_ASSERT(!got->has_value());
+    } else {
+      RC_ASSERT(got->has_value());
+      RC_ASSERT(**got == lockJson(spec(k, it->second)));
+    }
+  }
+  // Atlantis's UnlockByPull scan: every held lock once, nothing else (names index or scan).
+  std::set<std::string> want;
+  for (const auto& [k, pull] : m.holder) want.insert(lockKey(spec(k, pull)));
+  std::vector<std::string> listed;
+  ScanRequest req{.db = 0, .cursor = 0, .count = 3, .match = "pr/acme/infra*"};
+  for (int pages = 0; pages < 1000; ++pages) {
+    auto page = s.run(s.router().scan(req));
+    RC_ASSERT(page.isOk());
+    listed.insert(listed.end(), page->keys.begin(), page->keys.end());
+    req.cursor = page->next_cursor;
+    if (req.cursor == 0) break;
+  }
+  RC_ASSERT(req.cursor == 0u);
+  RC_ASSERT(listed.size() == want.size());
+  RC_ASSERT(std::set<std::string>(listed.begin(), listed.end()) == want);
+}
+
+struct TryLock : Cmd {
+  int key = *rc::gen::inRange(0, kKeys);
+  int pull = *rc::gen::inRange(1, 4);
+  void apply(Model& m) const override {
+    if (!m.holder.count(key)) m.holder[key] = pull;
+  }
+  void run(const Model& m, RouterStack& s) const override {
+    auto it = m.holder.find(key);
+    bool expect_grant = it == m.holder.end() || it->second == pull;
+    auto outcome = s.lock(spec(key, pull));
+    RC_ASSERT((outcome == PutResult::Outcome::kApplied) == expect_grant);
+    Model next = m;
+    apply(next);
+    checkAll(next, s);
+  }
+  void show(std::ostream& os) const override { os << "TryLock(" << key << ", pull " << pull << ")"; }
+};
+
+struct Unlock : Cmd {
+  int key = *rc::gen::inRange(0, kKeys);
+  void apply(Model& m) const override { m.holder.erase(key); }
+  void run(const Model& m, RouterStack& s) const override {
+    auto n = s.run(s.router().del(0, {lockKey(spec(key, 0))}));
+    RC_ASSERT(n.isOk());
+    RC_ASSERT(*n == (m.holder.count(key) ? 1 : 0));
+    Model next = m;
+    apply(next);
+    checkAll(next, s);
+  }
+  void show(std::ostream& os) const override { os << "Unlock(" << key << ")"; }
+};
+
+struct UnlockIfOwned : Cmd {
+  int key = *rc::gen::inRange(0, kKeys);
+  int pull = *rc::gen::inRange(1, 4);
+  void apply(Model& m) const override {
+    auto it = m.holder.find(key);
+    if (it != m.holder.end() && it->second == pull) m.holder.erase(it);
+  }
+  void run(const Model& m, RouterStack& s) const override {
+    auto r = s.run(s.router().deleteIfOwnedByPull(0, lockKey(spec(key, 0)), std::to_string(pull)));
+    RC_ASSERT(r.isOk());
+    auto it = m.holder.find(key);
+    RC_ASSERT(r->has_value() == (it != m.holder.end() && it->second == pull));
+    Model next = m;
+    apply(next);
+    checkAll(next, s);
+  }
+  void show(std::ostream& os) const override { os << "UnlockIfOwnedByPull(" << key << ", " << pull << ")"; }
+};
+
+struct Move : Cmd {
+  Phase phase = *rc::gen::element(Phase::kLegacyOnly, Phase::kShadow, Phase::kHybrid, Phase::kHybrid,
+                                  Phase::kEnhancedOnly);
+  double split = *rc::gen::element(0.0, 10.0, 50.0, 90.0, 100.0);
+  void checkPreconditions(const Model& m) const override {
+    // Enhanced may not become an owner while it is failing.
+    RC_PRE(!m.enhanced_failing || phase == Phase::kLegacyOnly || phase == Phase::kShadow || m.rollback);
+    // Entering shadow the first time starts the backfill, which retries until enhanced answers;
+    // the model follows it only where it finishes at once.
+    RC_PRE(!(phase == Phase::kShadow && m.enhanced_failing && !m.filled));
+  }
+  // The first move to hybrid or enhanced-only fills enhanced, which is refused while enhanced fails.
+  bool refused(const Model& m) const {
+    return (phase == Phase::kHybrid || phase == Phase::kEnhancedOnly) && !m.filled && m.enhanced_failing;
+  }
+  void apply(Model& m) const override {
+    if (refused(m)) return;
+    m.phase = phase;
+    m.split = split;
+    if (phase != Phase::kLegacyOnly) m.filled = true;
+  }
+  void run(const Model& m, RouterStack& s) const override {
+    auto out = s.move(phase, split);
+    RC_ASSERT(out.applied == !refused(m));
+    // A move changes no lock: m.holder is what every store must answer, before and after.
+    if (out.applied && phase == Phase::kShadow) {
+      checkAll(m, s);  // while the backfill runs in the background
+      for (int i = 0; i < 500 && !s.control().snapshot()->enhanced_filled; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      RC_ASSERT(s.control().snapshot()->enhanced_filled);
+    }
+    checkAll(m, s);
+  }
+  void show(std::ostream& os) const override { os << "Move(" << phaseName(phase) << ", " << split << "%)"; }
+};
+
+struct Rollback : Cmd {
+  bool raise = *rc::gen::arbitrary<bool>();
+  void checkPreconditions(const Model& m) const override {
+    // Clearing it must leave legacy the owner of every key while enhanced fails.
+    RC_PRE(raise || !m.enhanced_failing || m.phase == Phase::kLegacyOnly || m.phase == Phase::kShadow);
+  }
+  void apply(Model& m) const override { m.rollback = raise; }
+  void run(const Model& m, RouterStack& s) const override {
+    Status st = raise ? s.router().raiseRollback("model", "test") : s.router().clearRollback("test");
+    RC_ASSERT(st.isOk());
+    checkAll(m, s);
+  }
+  void show(std::ostream& os) const override { os << (raise ? "RaiseRollback" : "ClearRollback"); }
+};
+
+struct FailEnhanced : Cmd {
+  bool failing = *rc::gen::arbitrary<bool>();
+  void checkPreconditions(const Model& m) const override { RC_PRE(!failing || m.legacyOwnsAll()); }
+  void apply(Model& m) const override { m.enhanced_failing = failing; }
+  void run(const Model& m, RouterStack& s) const override {
+    s.enhanced().setFailing(failing);
+    checkAll(m, s);
+  }
+  void show(std::ostream& os) const override { os << (failing ? "FailEnhanced" : "RecoverEnhanced"); }
+};
+
+struct Restart : Cmd {
+  void apply(Model&) const override {}
+  void run(const Model& m, RouterStack& s) const override {
+    s.restart();
+    checkAll(m, s);
+  }
+  void show(std::ostream& os) const override { os << "Restart"; }
+};
+
+// Promise 3: with enhanced healthy and the journal drained, legacy alone holds exactly the
+// model's locks, so Atlantis could be pointed straight back at it. Once enhanced was filled it is
+// kept current in every phase (DESIGN §2, dirty keys), so it then holds exactly them too.
+struct VerifyStores : Cmd {
+  void checkPreconditions(const Model& m) const override { RC_PRE(!m.enhanced_failing); }
+  void apply(Model&) const override {}
+  void run(const Model& m, RouterStack& s) const override {
+    for (int i = 0; i < 250 && (s.journal().depth() > 0 || s.pendingOutsideJournal() > 0); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    RC_ASSERT(s.pendingOutsideJournal() == 0u);
+    RC_ASSERT(s.journal().depth() == 0u);
+    for (int k = 0; k < kKeys; ++k) {
+      auto it = m.holder.find(k);
+      std::optional<std::string> want;
+      if (it != m.holder.end()) want = lockJson(spec(k, it->second));
+      RC_ASSERT(s.getFrom(s.legacyStore(), lockKey(spec(k, 0))) == want);
+      if (m.filled) RC_ASSERT(s.getFrom(s.enhancedStore(), lockKey(spec(k, 0))) == want);
+    }
+  }
+  void show(std::ostream& os) const override { os << "VerifyStores"; }
+};
+
+// Runs one random sequence of the commands above on `stack`, checking every step.
+inline void check(RouterStack& stack) {
+  Model model;
+  rc::state::check(model, stack,
+                   rc::state::gen::execOneOfWithArgs<TryLock, TryLock, TryLock, Unlock, UnlockIfOwned, Move,
+                                                     Rollback, FailEnhanced, Restart, VerifyStores>());
+}
+
+}  // namespace lockshift::testing::model
