@@ -31,9 +31,16 @@ asio::awaitable<EnhancedAnswer> Router::replayOnEnhanced(MirroredCall call) {
 
 asio::awaitable<EnhancedAnswer> Router::replayScan(int db, std::vector<std::string> keys) {
   // Whether each key of legacy's page is in enhanced; a key deleted meanwhile is the mirror's to
-  // discount (it compares against legacy again).
+  // discount (it compares against legacy again). A scan page has no key of its own, so its replay
+  // is not ordered behind the writes to its keys: a key whose write is still queued in the mirror
+  // (written just before the scan), or dirty for enhanced (the journal copies it), is not yet
+  // in enhanced, and counts as present rather than as a divergence.
   EnhancedAnswer answer;
   for (const auto& key : keys) {
+    if (journal_.dirtyTarget(db, key) || (mirror_ != nullptr && mirror_->pending(db, key))) {
+      answer.present.push_back(true);
+      continue;
+    }
     auto get = enhanced_.get(db, key);
     auto value = co_await std::move(get);
     if (!value) {
