@@ -213,6 +213,14 @@ class RouterStack {
   LmdbStore& enhancedStore() { return *enhanced_; }
   ControlStore& control() { return *control_; }
   RepairJournal& journal() { return *journal_; }
+  // Whether enhanced is filled (the backfill finished) within `limit`, waiting for it.
+  bool filledWithin(std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!control_->snapshot()->enhanced_filled && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return control_->snapshot()->enhanced_filled;
+  }
   // Calls queued outside the journal by what the hooks wired in (0 without hooks).
   size_t pendingOutsideJournal() const { return hooks_.pending ? hooks_.pending() : 0; }
   const std::string& stateDir() const { return dir_.path(); }

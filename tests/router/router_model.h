@@ -152,10 +152,7 @@ struct Move : Cmd {
     // A move changes no lock: m.holder is what every store must answer, before and after.
     if (out.applied && phase == Phase::kShadow) {
       checkAll(m, s);  // while the backfill runs in the background
-      for (int i = 0; i < 500 && !s.control().snapshot()->enhanced_filled; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      RC_ASSERT(s.control().snapshot()->enhanced_filled);
+      RC_ASSERT(s.filledWithin());
     }
     checkAll(m, s);
   }

@@ -505,10 +505,7 @@ TEST(Router, ConfigSeededPhaseFillsEnhancedBeforeItOwnsKeys) {
   ControlState seeded;
   seeded.phase = Phase::kEnhancedOnly;
   RouterStack stack(seeded);
-  for (int i = 0; i < 200 && !stack.control().snapshot()->enhanced_filled; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(stack.control().snapshot()->enhanced_filled);
+  EXPECT_TRUE(stack.filledWithin(std::chrono::milliseconds(2000)));
   ASSERT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);
   EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(1))), StoreRole::kEnhanced);
   EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(1))), lockJson(lockNo(1)));  // kept in sync
@@ -1025,10 +1022,7 @@ TEST(Router, ReadinessNeedsEnhancedOnlyWhileItMayOwnKeys) {
   for (int i = 0; i < 5; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
   EXPECT_TRUE(stack.run(stack.router().ready()));
   ASSERT_TRUE(stack.move(Phase::kShadow, std::nullopt).applied);
-  for (int i = 0; i < 500 && !stack.control().snapshot()->enhanced_filled; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(stack.control().snapshot()->enhanced_filled);
+  ASSERT_TRUE(stack.filledWithin());
   stack.enhanced().setFailing(true);
   EXPECT_TRUE(stack.run(stack.router().ready())) << "shadow: legacy answers every key";
   stack.enhanced().setFailing(false);
@@ -1098,10 +1092,7 @@ TEST(Router, AScanTheStoreBeganGoesOnWhenTheJournalFills) {
     held.insert(lockKey(lockNo(i)));
   }
   ASSERT_TRUE(stack.move(Phase::kShadow, std::nullopt).applied);
-  for (int i = 0; i < 500 && !stack.control().snapshot()->enhanced_filled; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(stack.control().snapshot()->enhanced_filled);
+  ASSERT_TRUE(stack.filledWithin());
   ASSERT_EQ(stack.journal().depth(), 0u);
 
   ScanRequest req{.db = 0, .cursor = 0, .count = 10, .match = "pr*"};

@@ -114,10 +114,7 @@ TEST(ShadowModel, TheMirrorComparesWritesInTheShadowPhase) {
   MirrorWiring wiring;
   RouterStack stack({}, false, 100000, std::chrono::milliseconds(20), wiring.hooks());
   ASSERT_TRUE(stack.move(Phase::kShadow, std::nullopt).applied);
-  for (int i = 0; i < 500 && !stack.control().snapshot()->enhanced_filled; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(stack.control().snapshot()->enhanced_filled);
+  ASSERT_TRUE(stack.filledWithin());
   ASSERT_EQ(stack.lock(model::spec(0, 1)), PutResult::Outcome::kApplied);
   ASSERT_EQ(stack.lock(model::spec(0, 2)), PutResult::Outcome::kLockedByOther);
   for (int i = 0; i < 500 && (wiring.compared() < 2 || stack.pendingOutsideJournal() > 0); ++i) {
@@ -136,10 +133,7 @@ TEST(ShadowModel, AScanRightAfterAWriteIsNotADivergence) {
       ShadowOptions{.queue_capacity = 1000, .workers = 4, .mirror_reads = true, .scan_sample_rate = 1.0});
   RouterStack stack({}, false, 100000, std::chrono::milliseconds(20), wiring.hooks());
   ASSERT_TRUE(stack.move(Phase::kShadow, std::nullopt).applied);
-  for (int i = 0; i < 500 && !stack.control().snapshot()->enhanced_filled; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(stack.control().snapshot()->enhanced_filled);
+  ASSERT_TRUE(stack.filledWithin());
   stack.enhanced().holdWrites(true);  // the lock's replay waits inside enhanced
   ASSERT_EQ(stack.lock(model::spec(0, 1)), PutResult::Outcome::kApplied);
   auto page = stack.run(stack.router().scan(ScanRequest{.db = 0, .cursor = 0, .count = 10, .match = "pr*"}));
