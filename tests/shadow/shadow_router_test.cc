@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 #include <future>
 #include <prometheus/registry.h>
@@ -44,7 +45,8 @@ class ShadowRouter {
     mirror_.stop();
     // Let replays in flight finish before the mirror goes away.
     for (int i = 0; i < 1000 && mirror_.depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    stack_.router().setMirror(nullptr);
+    // On the io thread, which reads the router's mirror: once this ran, nothing reads it any more.
+    asio::post(stack_.io(), asio::use_future([this] { stack_.router().setMirror(nullptr); })).get();
   }
   RouterStack& stack() { return stack_; }
   ShadowMirror& mirror() { return mirror_; }
