@@ -7,8 +7,10 @@
 //   Promise 2: every lock the model holds reads back byte for byte after every step.
 //   Promise 3: with the journal drained, the legacy store alone holds exactly the model's locks
 //              (and enhanced too, once it was filled).
-// Enhanced failures are injected only while legacy owns every key (legacy-only, shadow, or a
-// raised rollback): then enhanced is the non-owner and the client must never notice.
+// Store failures are injected only where the failing store is the non-owner of every key, and
+// the client must then never notice: enhanced while legacy owns every key (legacy-only, shadow, or
+// a raised rollback), legacy while enhanced does (enhanced-only with no rollback, the last step
+// before legacy is retired).
 // Used by tests/router (the router alone) and tests/shadow (with the shadow mirror wired in).
 
 #include <rapidcheck.h>
@@ -35,8 +37,10 @@ struct Model {
   bool rollback = false;
   bool filled = false;
   bool enhanced_failing = false;
+  bool legacy_failing = false;
 
   bool legacyOwnsAll() const { return rollback || phase == Phase::kLegacyOnly || phase == Phase::kShadow; }
+  bool enhancedOwnsAll() const { return !rollback && phase == Phase::kEnhancedOnly; }
 };
 
 inline LockSpec spec(int key, int pull) {
@@ -132,6 +136,8 @@ struct Move : Cmd {
   void checkPreconditions(const Model& m) const override {
     // Enhanced may not become an owner while it is failing.
     RC_PRE(!m.enhanced_failing || phase == Phase::kLegacyOnly || phase == Phase::kShadow || m.rollback);
+    // Nor legacy while it is failing.
+    RC_PRE(!m.legacy_failing || phase == Phase::kEnhancedOnly);
     // Entering shadow the first time starts the backfill, which retries until enhanced answers;
     // the model follows it only where it finishes at once.
     RC_PRE(!(phase == Phase::kShadow && m.enhanced_failing && !m.filled));
@@ -164,6 +170,8 @@ struct Rollback : Cmd {
   void checkPreconditions(const Model& m) const override {
     // Clearing it must leave legacy the owner of every key while enhanced fails.
     RC_PRE(raise || !m.enhanced_failing || m.phase == Phase::kLegacyOnly || m.phase == Phase::kShadow);
+    // Raising it would make a failing legacy the owner.
+    RC_PRE(!raise || !m.legacy_failing);
   }
   void apply(Model& m) const override { m.rollback = raise; }
   void run(const Model& m, RouterStack& s) const override {
@@ -185,6 +193,26 @@ struct FailEnhanced : Cmd {
   void show(std::ostream& os) const override { os << (failing ? "FailEnhanced" : "RecoverEnhanced"); }
 };
 
+struct FailLegacy : Cmd {
+  bool failing = *rc::gen::arbitrary<bool>();
+  void checkPreconditions(const Model& m) const override { RC_PRE(!failing || m.enhancedOwnsAll()); }
+  void apply(Model& m) const override { m.legacy_failing = failing; }
+  void run(const Model& m, RouterStack& s) const override {
+    if (failing && !m.legacy_failing) {
+      // A key written under a rollback just cleared stays with legacy, which has its latest value,
+      // until the journal copied it to enhanced (DESIGN §2, dirty keys): legacy is the non-owner
+      // of every key only once that is done, which the replayer does at once.
+      for (int i = 0; i < 250 && s.journal().depth() > 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      RC_ASSERT(s.journal().depth() == 0u);
+    }
+    s.legacy().setFailing(failing);
+    checkAll(m, s);
+  }
+  void show(std::ostream& os) const override { os << (failing ? "FailLegacy" : "RecoverLegacy"); }
+};
+
 struct Restart : Cmd {
   void apply(Model&) const override {}
   void run(const Model& m, RouterStack& s) const override {
@@ -198,7 +226,7 @@ struct Restart : Cmd {
 // model's locks, so Atlantis could be pointed straight back at it. Once enhanced was filled it is
 // kept current in every phase (DESIGN §2, dirty keys), so it then holds exactly them too.
 struct VerifyStores : Cmd {
-  void checkPreconditions(const Model& m) const override { RC_PRE(!m.enhanced_failing); }
+  void checkPreconditions(const Model& m) const override { RC_PRE(!m.enhanced_failing && !m.legacy_failing); }
   void apply(Model&) const override {}
   void run(const Model& m, RouterStack& s) const override {
     for (int i = 0; i < 250 && (s.journal().depth() > 0 || s.pendingOutsideJournal() > 0); ++i) {
@@ -222,7 +250,8 @@ inline void check(RouterStack& stack) {
   Model model;
   rc::state::check(model, stack,
                    rc::state::gen::execOneOfWithArgs<TryLock, TryLock, TryLock, Unlock, UnlockIfOwned, Move,
-                                                     Rollback, FailEnhanced, Restart, VerifyStores>());
+                                                     Rollback, FailEnhanced, FailLegacy, Restart,
+                                                     VerifyStores>());
 }
 
 }  // namespace lockshift::testing::model
