@@ -426,13 +426,16 @@ Status Router::clearRollback(std::string actor) {
   return Status::ok();
 }
 
-// Enhanced's health counts only while it may own a key: in legacy-only and shadow, under a
-// rollback, and while the breaker holds it out of the path, legacy answers every key, so an
-// enhanced outage must not take lockshift out of a load balancer. That is the outage fallback
-// exists for.
+// Each store's health counts only while it may own a key. In legacy-only and shadow, under a
+// rollback, and while the breaker holds enhanced out of the path, legacy answers every key, so an
+// enhanced outage must not take lockshift out of a load balancer: that is the outage fallback
+// exists for. Likewise in enhanced-only, once no key is pinned to legacy, legacy answers no
+// request: its outage only journals the writes it misses (and makes a rollback wait for it).
 asio::awaitable<bool> Router::ready() {
-  auto call = legacy_.ping();
-  if (!(co_await std::move(call)).isOk()) co_return false;
+  if (!enhancedOwnsEveryKey()) {
+    auto call = legacy_.ping();
+    if (!(co_await std::move(call)).isOk()) co_return false;
+  }
   if (!enhancedMayOwnKeys()) co_return true;
   auto call2 = enhanced_.ping();
   co_return (co_await std::move(call2)).isOk();

@@ -1039,6 +1039,48 @@ TEST(Router, ReadinessNeedsEnhancedOnlyWhileItMayOwnKeys) {
   stack.enhanced().setFailing(false);
 }
 
+// Legacy's health counts too only while it may own a key: in enhanced-only it answers no request
+// once nothing is pinned to it, so its outage keeps lockshift ready. A key written under a rollback
+// stays with legacy until enhanced has its value; while one does, or a rollback is raised, a
+// failing legacy takes lockshift out.
+TEST(Router, ReadinessNeedsLegacyOnlyWhileItMayOwnKeys) {
+  RouterStack stack;
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+  auto moved = stack.move(Phase::kEnhancedOnly, std::nullopt);
+  ASSERT_TRUE(moved.applied) << (moved.refusals.empty() ? "" : moved.refusals[0]);
+  stack.legacy().setFailing(true);
+  EXPECT_TRUE(stack.run(stack.router().ready())) << "enhanced-only: enhanced answers every key";
+  EXPECT_EQ(stack.lock(lockNo(5)), PutResult::Outcome::kApplied);
+  EXPECT_EQ(stack.get(lockKey(lockNo(5))), lockJson(lockNo(5)));
+  EXPECT_EQ(stack.journal().depthFor(StoreRole::kLegacy), 1u) << "the write legacy missed is journaled";
+  ASSERT_TRUE(stack.router().raiseRollback("test", "test").isOk());
+  EXPECT_FALSE(stack.run(stack.router().ready())) << "rollback: legacy owns keys and fails";
+  stack.legacy().setFailing(false);
+  for (int i = 0; i < 250 && stack.journal().depth() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(stack.journal().depth(), 0u);
+  EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(5))), lockJson(lockNo(5)));
+
+  // Under the rollback a write reaches legacy alone (enhanced fails): the key is pinned to legacy
+  // after the rollback is cleared, until the journal gives enhanced its value.
+  stack.enhanced().setFailing(true);
+  ASSERT_EQ(stack.lock(lockNo(6)), PutResult::Outcome::kApplied);
+  ASSERT_TRUE(stack.router().clearRollback("test").isOk());
+  stack.legacy().setFailing(true);
+  stack.enhanced().setFailing(false);
+  EXPECT_FALSE(stack.run(stack.router().ready())) << "a key only legacy has is pinned to it";
+  stack.legacy().setFailing(false);
+  for (int i = 0; i < 250 && stack.journal().depth() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(stack.journal().depth(), 0u);
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(6))), lockJson(lockNo(6)));
+  stack.legacy().setFailing(true);
+  EXPECT_TRUE(stack.run(stack.router().ready())) << "nothing is pinned to legacy any more";
+  stack.legacy().setFailing(false);
+}
+
 // Atlantis pages a long List while other operations scan too, and a Go client can pause between
 // pages. A long scan must not push another scan's cursor out: each scan keeps only the cursor it
 // was last given (and the one before, for a retry), not one per page.
