@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <csignal>
+#include <iostream>
 #include <memory>
 #include <set>
 #include <thread>
@@ -350,6 +351,70 @@ TEST(UncleanStop, ARestartAfterAKillRepairsWhatTheStoresLeftApart) {
     EXPECT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l));
     EXPECT_EQ(direct.call({"get", lockKey(l)}).str, lockJson(l));
   }
+}
+
+// In enhanced-only legacy is the non-owner, kept in sync so that a rollback is instant and
+// lossless (DESIGN §2). A legacy that stops answering must fail no Atlantis operation: each write
+// it misses is journaled. Once it answers again the journal repairs it, and a rollback then finds
+// in legacy every lock enhanced granted meanwhile and none that was released.
+TEST(NonOwnerFailure, AFrozenLegacyFailsNoClientInEnhancedOnlyAndARollbackAfterLosesNoLock) {
+  RedisServer legacy, enhanced;
+  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()),
+                                      .enhanced_section = redisSection(enhanced.port())});
+  RespClient c(ls.port());
+  AtlantisClient a(c);
+  moveTo(ls, "enhanced-only", 100);
+  std::vector<LockSpec> before, during;
+  for (int i = 0; i < 6; ++i) {
+    before.push_back(
+        LockSpec{.repo = "acme/frozen", .path = "b" + std::to_string(i), .project = "x", .pull = i + 1});
+    ASSERT_TRUE(a.tryLock(before.back()).first);
+  }
+
+  legacy.process().signal(SIGSTOP);
+  const auto frozen_at = std::chrono::steady_clock::now();
+  for (int i = 0; i < 4; ++i) {
+    during.push_back(
+        LockSpec{.repo = "acme/frozen", .path = "d" + std::to_string(i), .project = "x", .pull = 20 + i});
+    ASSERT_TRUE(a.tryLock(during.back()).first) << lockKey(during.back());
+  }
+  EXPECT_EQ(a.unlock(before[0]), lockJson(before[0]));
+  EXPECT_EQ(a.unlockIfOwnedByPull(before[1], 2), lockJson(before[1]));
+  LockSpec rival = before[2];
+  rival.pull = 99;
+  EXPECT_FALSE(a.tryLock(rival).first);
+  std::set<std::string> want;
+  for (size_t i = 2; i < before.size(); ++i) want.insert(lockKey(before[i]));
+  for (const LockSpec& l : during) want.insert(lockKey(l));
+  std::set<std::string> listed;
+  for (const auto& [key, value] : a.list()) listed.insert(key);
+  EXPECT_EQ(listed, want);
+  EXPECT_EQ(httpRequest(ls.adminPort(), "GET", "/readyz").status, 200) << "legacy owns no key";
+  const double frozen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - frozen_at).count();
+  EXPECT_GT(statusOf(ls).at("journal").at("depth").to_number<double>(), 0) << json::serialize(statusOf(ls));
+
+  legacy.process().signal(SIGCONT);
+  for (int i = 0; i < 300 && statusOf(ls).at("journal").at("depth") != json::value(0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(statusOf(ls).at("journal").at("depth"), json::value(0)) << "legacy was not repaired within 15 s";
+  auto r = httpRequest(ls.adminPort(), "POST", "/api/v1/rollback", R"({"reason":"test"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+
+  RespClient direct(legacy.port());
+  for (const LockSpec* l : {&before[0], &before[1]}) {
+    EXPECT_EQ(c.call({"get", lockKey(*l)}).type, resp::Type::kNull) << lockKey(*l);
+    EXPECT_EQ(direct.call({"get", lockKey(*l)}).type, resp::Type::kNull) << lockKey(*l);
+  }
+  std::vector<LockSpec> held(before.begin() + 2, before.end());
+  held.insert(held.end(), during.begin(), during.end());
+  for (const LockSpec& l : held) {
+    EXPECT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l)) << lockKey(l);
+    EXPECT_EQ(direct.call({"get", lockKey(l)}).str, lockJson(l)) << lockKey(l);
+  }
+  EXPECT_FALSE(a.tryLock(rival).first);
+  std::cout << "[ measured ] " << (during.size() + 2) << " writes and a List with legacy frozen took " << frozen_s
+            << " s, with no client error\n";
 }
 
 TEST(Rollback, FlagFileTakesEffectWithinOneSecond) {
