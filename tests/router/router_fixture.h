@@ -223,6 +223,15 @@ class RouterStack {
   }
   // Calls queued outside the journal by what the hooks wired in (0 without hooks).
   size_t pendingOutsideJournal() const { return hooks_.pending ? hooks_.pending() : 0; }
+  // Whether the journal and the calls queued outside it are empty within `limit`, waiting for them.
+  bool drainedWithin(std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    auto drained = [this] { return journal_->depth() == 0 && pendingOutsideJournal() == 0; };
+    while (!drained() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return drained();
+  }
   const std::string& stateDir() const { return dir_.path(); }
   // A label-less gauge's value as GET /metrics would show it (-1 and a failure when absent).
   double gauge(const std::string& name) const { return metricValue(*registry_, name); }

@@ -16,12 +16,10 @@
 #include <rapidcheck.h>
 #include <rapidcheck/state.h>
 
-#include <chrono>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/router/router_fixture.h"
@@ -187,13 +185,7 @@ struct Rollback : Cmd {
 // latest value until the journal copied it (DESIGN §2, dirty keys), and its reads rightly fail
 // while that store is down; so does a key whose shadow replay is still queued. The replayer and
 // the mirror copy such keys at once while both stores answer.
-inline void awaitNothingPinned(RouterStack& s) {
-  for (int i = 0; i < 250 && (s.journal().depth() > 0 || s.pendingOutsideJournal() > 0); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  RC_ASSERT(s.pendingOutsideJournal() == 0u);
-  RC_ASSERT(s.journal().depth() == 0u);
-}
+inline void awaitNothingPinned(RouterStack& s) { RC_ASSERT(s.drainedWithin()); }
 
 struct FailEnhanced : Cmd {
   bool failing = *rc::gen::arbitrary<bool>();
@@ -235,11 +227,7 @@ struct VerifyStores : Cmd {
   void checkPreconditions(const Model& m) const override { RC_PRE(!m.enhanced_failing && !m.legacy_failing); }
   void apply(Model&) const override {}
   void run(const Model& m, RouterStack& s) const override {
-    for (int i = 0; i < 250 && (s.journal().depth() > 0 || s.pendingOutsideJournal() > 0); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    RC_ASSERT(s.pendingOutsideJournal() == 0u);
-    RC_ASSERT(s.journal().depth() == 0u);
+    RC_ASSERT(s.drainedWithin());
     for (int k = 0; k < kKeys; ++k) {
       auto it = m.holder.find(k);
       std::optional<std::string> want;

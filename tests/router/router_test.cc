@@ -279,8 +279,7 @@ TEST(Router, FailedEnhancedWriteIsJournaledPinnedAndRepaired) {
   EXPECT_EQ(stack.lock(lockNo(1, 2)), PutResult::Outcome::kLockedByOther);
   // Enhanced recovers: the replayer repairs the key and it moves.
   stack.enhanced().setFailing(false);
-  for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(stack.journal().depth(), 0u);
+  EXPECT_TRUE(stack.drainedWithin());
   EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(1))), StoreRole::kEnhanced);
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))), lockJson(lockNo(1)));
 }
@@ -330,8 +329,7 @@ TEST(Router, AFullJournalAnswersTheWriteWithAnErrorAndStillPinsTheKey) {
 
   // Enhanced is back: every entry, the one kept in memory too, is repaired from legacy.
   stack.enhanced().setFailing(false);
-  for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(stack.journal().depth(), 0u);
+  EXPECT_TRUE(stack.drainedWithin());
   EXPECT_EQ(stack.journal().memoryOnlyCount(), 0u);
   // The gauge the critical alert watches clears with them.
   for (int i = 0; i < 100 && stack.gauge("lockshift_journal_memory_only") != 0; ++i) {
@@ -436,7 +434,7 @@ TEST(Router, FailedLegacyWriteInEnhancedOnlyKeepsTheKeyOnEnhancedThroughRollback
   // Even under rollback, the key stays with the store that has it until legacy is repaired.
   ASSERT_TRUE(stack.router().raiseRollback("test", "test").isOk());
   EXPECT_EQ(stack.get(lockKey(lockNo(7))), lockJson(lockNo(7)));
-  for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(stack.drainedWithin());
   EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(7))), lockJson(lockNo(7)));
 }
 
@@ -457,8 +455,7 @@ TEST(Router, WhileEnhancedIsOutOfThePathLegacyOwnsEveryKey) {
 
   stack.enhanced().setFailing(false);
   stack.enhanced().setAvailable(true);
-  for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(stack.journal().depth(), 0u);
+  EXPECT_TRUE(stack.drainedWithin());
   EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(2))), StoreRole::kEnhanced);
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(2))), lockJson(lockNo(2)));
   EXPECT_EQ(stack.lock(lockNo(2, 2)), PutResult::Outcome::kLockedByOther);
@@ -497,7 +494,7 @@ TEST(Router, RollbackJournalsEnhancedWritesAndNeverWaitsForIt) {
   ASSERT_TRUE(stack.router().clearRollback("test").isOk());
   for (int i = 0; i < 20; ++i) EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(i))), StoreRole::kLegacy);
   stack.enhanced().setFailing(false);
-  for (int i = 0; i < 200 && stack.journal().depth() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(stack.drainedWithin());
   for (int i = 0; i < 20; ++i) EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(i))), StoreRole::kEnhanced);
 }
 
@@ -1056,10 +1053,7 @@ TEST(Router, ReadinessNeedsLegacyOnlyWhileItMayOwnKeys) {
   ASSERT_TRUE(stack.router().raiseRollback("test", "test").isOk());
   EXPECT_FALSE(stack.run(stack.router().ready())) << "rollback: legacy owns keys and fails";
   stack.legacy().setFailing(false);
-  for (int i = 0; i < 250 && stack.journal().depth() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_EQ(stack.journal().depth(), 0u);
+  ASSERT_TRUE(stack.drainedWithin());
   EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(5))), lockJson(lockNo(5)));
 
   // Under the rollback a write reaches legacy alone (enhanced fails): the key is pinned to legacy
@@ -1071,10 +1065,7 @@ TEST(Router, ReadinessNeedsLegacyOnlyWhileItMayOwnKeys) {
   stack.enhanced().setFailing(false);
   EXPECT_FALSE(stack.run(stack.router().ready())) << "a key only legacy has is pinned to it";
   stack.legacy().setFailing(false);
-  for (int i = 0; i < 250 && stack.journal().depth() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_EQ(stack.journal().depth(), 0u);
+  ASSERT_TRUE(stack.drainedWithin());
   EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(6))), lockJson(lockNo(6)));
   stack.legacy().setFailing(true);
   EXPECT_TRUE(stack.run(stack.router().ready())) << "nothing is pinned to legacy any more";
