@@ -430,7 +430,7 @@ Status Router::clearRollback(std::string actor) {
 // rollback, and while the breaker holds enhanced out of the path, legacy answers every key, so an
 // enhanced outage must not take lockshift out of a load balancer: that is the outage fallback
 // exists for. Likewise in enhanced-only, once no key is pinned to legacy, legacy answers no
-// request: its outage only journals the writes it misses (and makes a rollback wait for it).
+// request: its outage only journals the writes it misses, until a rollback makes it count again.
 asio::awaitable<bool> Router::ready() {
   if (!enhancedOwnsEveryKey()) {
     auto call = legacy_.ping();
