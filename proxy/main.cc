@@ -226,9 +226,11 @@ int run(const Config& config) {
   });
 
   auto state = (*control)->snapshot();
+  std::ostringstream split;  // the split decides ownership only in hybrid
+  if (state->phase == Phase::kHybrid) split << " split " << state->traffic_split << "%";
   std::cerr << "lockshift: serving RESP on " << config.server.resp_listen << " (port " << server.port()
             << "), admin on " << config.server.admin_listen << " (port " << admin.port() << "), phase "
-            << phaseName(state->phase) << " split " << state->traffic_split << "%"
+            << phaseName(state->phase) << split.str()
             << (state->rollback.raised ? " ROLLBACK RAISED" : "") << ", legacy " << config.legacy.type
             << ", enhanced " << config.enhanced.type << ", " << threads
             << (threads == 1 ? " network thread\n" : " network threads\n");

@@ -75,6 +75,23 @@ TEST(Lifecycle, AnOperatorsMallocSettingStands) {
   EXPECT_EQ(c.call({"PING"}).str, "PONG");
 }
 
+// The start-up line names the phase, and the traffic split only where it decides ownership.
+TEST(Lifecycle, StartUpLineNamesThePhaseAndTheSplitOnlyInHybrid) {
+  LockshiftOptions hybrid;
+  hybrid.migration_extra = "phase = \"hybrid\"\ntraffic_split = 30\n";
+  LockshiftServer server(hybrid);
+  EXPECT_NE(server.log().find(", phase hybrid split 30%, legacy lmdb, enhanced lmdb, 2 network threads\n"),
+            std::string::npos)
+      << server.log();
+
+  LockshiftOptions enhanced_only;
+  enhanced_only.migration_extra = "phase = \"enhanced-only\"\ntraffic_split = 30\n";
+  LockshiftServer other(enhanced_only);
+  EXPECT_NE(other.log().find(", phase enhanced-only, legacy lmdb, enhanced lmdb, 2 network threads\n"),
+            std::string::npos)
+      << other.log();
+}
+
 TEST(Lifecycle, RestartKeepsEveryLock) {
   LockshiftServer server;
   std::vector<LockSpec> locks;
