@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <map>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -198,11 +199,17 @@ class RouterStack {
   // The backfill's throttle (RouterOptions::backfill_rate) from the next open(), i.e. restart().
   void setBackfillRate(int64_t keys_per_second) { backfill_rate_ = keys_per_second; }
 
+  // Starts `aw` on the io thread; the future holds its result once it finished. Calls started one
+  // after another run concurrently, interleaved at their suspension points.
+  template <typename T>
+  std::future<std::optional<T>> start(asio::awaitable<T> aw) {
+    return asio::co_spawn(
+        io_, [aw = std::move(aw)]() mutable -> asio::awaitable<std::optional<T>> { co_return co_await std::move(aw); },
+        asio::use_future);
+  }
   template <typename T>
   T run(asio::awaitable<T> aw) {
-    auto f = asio::co_spawn(io_, [&]() -> asio::awaitable<std::optional<T>> { co_return co_await std::move(aw); },
-                            asio::use_future);
-    return std::move(*f.get());
+    return std::move(*start(std::move(aw)).get());
   }
 
   Router& router() { return *router_; }

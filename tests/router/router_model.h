@@ -180,6 +180,74 @@ struct Rollback : Cmd {
   void show(std::ostream& os) const override { os << (raise ? "RaiseRollback" : "ClearRollback"); }
 };
 
+// Promise 1 under concurrency: pulls 1 to 3 try to lock one key at the same time, alongside a
+// phase or split change, a rollback raised or cleared, or nothing, started before, between or
+// after the tries. A free lock goes to exactly one pull and a held one to its holder alone. The
+// winner of a free lock then releases it, so the model knows the state after the race without
+// knowing who won it.
+struct Race : Cmd {
+  int key = *rc::gen::inRange(0, kKeys);
+  int alongside = *rc::gen::inRange(0, 3);  // 0 nothing, 1 `move`, 2 `rollback`
+  int started_after = *rc::gen::inRange(0, 4);  // how many tries start before it
+  Move move;
+  Rollback rollback;
+  void checkPreconditions(const Model& m) const override {
+    if (alongside == 1) move.checkPreconditions(m);
+    if (alongside == 2) rollback.checkPreconditions(m);
+  }
+  void apply(Model& m) const override {
+    if (alongside == 1) move.apply(m);
+    if (alongside == 2) rollback.apply(m);
+  }
+  void run(const Model& m, RouterStack& s) const override {
+    std::vector<std::future<std::optional<Result<PutResult>>>> tries;
+    std::optional<std::future<std::optional<ChangeOutcome>>> moved;
+    std::optional<Status> rolled;
+    for (int pull = 1; pull <= 4; ++pull) {
+      if (pull - 1 == started_after && alongside == 1) {
+        moved = s.start(s.router().changeMigration(MigrationChange{move.phase, move.split, false}, "test"));
+      }
+      if (pull - 1 == started_after && alongside == 2) {  // on this thread, as the admin API's
+        rolled = rollback.raise ? s.router().raiseRollback("model", "test") : s.router().clearRollback("test");
+      }
+      if (pull <= 3) tries.push_back(s.start(s.router().put(RouterStack::tryLock(spec(key, pull)))));
+    }
+    std::set<int> granted;
+    for (int pull = 1; pull <= 3; ++pull) {
+      auto res = std::move(*tries[pull - 1].get());
+      RC_ASSERT(res.isOk());
+      if (res->outcome == PutResult::Outcome::kApplied) granted.insert(pull);
+    }
+    if (moved) {
+      auto out = std::move(*moved->get());
+      RC_ASSERT(out.applied == !move.refused(m));
+      if (out.applied && move.phase == Phase::kShadow) RC_ASSERT(s.filledWithin());
+    }
+    if (rolled) RC_ASSERT(rolled->isOk());
+    auto it = m.holder.find(key);
+    if (it != m.holder.end()) {
+      RC_ASSERT(granted == std::set<int>{it->second});
+    } else {
+      RC_ASSERT(granted.size() == 1u);
+      auto released = s.run(s.router().deleteIfOwnedByPull(0, lockKey(spec(key, 0)), std::to_string(*granted.begin())));
+      RC_ASSERT(released.isOk());
+      RC_ASSERT(released->has_value());
+    }
+    Model next = m;
+    apply(next);
+    checkAll(next, s);
+  }
+  void show(std::ostream& os) const override {
+    os << "Race(" << key << ", pulls 1-3";
+    if (alongside != 0) {
+      os << ", after " << started_after << " of them ";
+      if (alongside == 1) move.show(os);
+      if (alongside == 2) rollback.show(os);
+    }
+    os << ")";
+  }
+};
+
 // A store is the non-owner of every key only once no key is pinned to it: a key written while
 // the other store was out of the path or the non-owner failed stays with the store that has its
 // latest value until the journal copied it (DESIGN §2, dirty keys), and its reads rightly fail
@@ -243,7 +311,7 @@ struct VerifyStores : Cmd {
 inline void check(RouterStack& stack) {
   Model model;
   rc::state::check(model, stack,
-                   rc::state::gen::execOneOfWithArgs<TryLock, TryLock, TryLock, Unlock, UnlockIfOwned, Move,
+                   rc::state::gen::execOneOfWithArgs<TryLock, TryLock, TryLock, Unlock, UnlockIfOwned, Race, Move,
                                                      Rollback, FailEnhanced, FailLegacy, Restart,
                                                      VerifyStores>());
 }
