@@ -89,6 +89,8 @@ asio::awaitable<Result<ScanPage>> Router::scanOwners(ScanRequest request) {
     bool single_owner = state->rollback.raised || state->phase == Phase::kLegacyOnly ||
                         state->phase == Phase::kShadow || state->phase == Phase::kEnhancedOnly;
     StoreRole owner = state->ownerOf("");
+    // Out of the path (breaker open), enhanced owns no key: legacy, kept in sync, owns them all.
+    if (owner == StoreRole::kEnhanced && !enhanced_.available()) owner = StoreRole::kLegacy;
     if (single_owner && journal_.depth() == 0 && store(owner).name() == "lmdb" &&
         !answersFromNames(store(owner), request.match)) {
       const auto t = std::chrono::steady_clock::now();

@@ -586,6 +586,33 @@ std::multiset<std::string> scanEvery(RouterStack& stack, const std::string& matc
   return keys;
 }
 
+// Atlantis's List and UnlockByPull scans while enhanced is out of the path in enhanced-only, before
+// any write was journaled: legacy, which owns every key then, answers them. The scan of one owner
+// straight from an embedded store used to go to enhanced all the same, and failed.
+TEST(Router, ScansWhileEnhancedIsOutOfThePathInEnhancedOnlyComeFromLegacy) {
+  for (bool records : {false, true}) {
+    RouterStack stack({}, records);
+    ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
+    std::set<std::string> want;
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_EQ(stack.lock(lockNo(i)), PutResult::Outcome::kApplied);
+      want.insert(lockKey(lockNo(i)));
+    }
+    ASSERT_TRUE(stack.drainedWithin());
+    stack.enhanced().setAvailable(false);
+    stack.enhanced().setFailing(true);
+    const size_t scans_before = stack.enhanced().scans();
+    for (const std::string match : {"pr*", "pr/acme/infra*"}) {
+      auto keys = scanEvery(stack, match, 3);
+      EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()), want) << match << (records ? " records" : "");
+      EXPECT_EQ(keys.size(), want.size()) << match << (records ? " records" : "");
+    }
+    EXPECT_EQ(stack.enhanced().scans(), scans_before);
+    stack.enhanced().setFailing(false);
+    stack.enhanced().setAvailable(true);
+  }
+}
+
 // Atlantis's UnlockByPull scans `pr/<repo>*`. With records, enhanced answers its part from the
 // name index and is never scanned; legacy is not touched once enhanced owns every key. The answer
 // is what a scan of every key would give: repositories whose names extend the prefix included.
