@@ -277,11 +277,14 @@ class RouterStack {
     o.path = dir_.file("enhanced");
     o.records = enhanced_records_;
     enhanced_ = std::move(LmdbStore::open(o).value());
+    // A restart keeps the injected faults, and an open breaker (as a real one would open again).
     bool lf = legacy_faulty_ && legacy_faulty_->failing(), ef = enhanced_faulty_ && enhanced_faulty_->failing();
+    bool ea = !enhanced_faulty_ || enhanced_faulty_->available();
     legacy_faulty_ = std::make_unique<FaultyStore>(*legacy_);
     enhanced_faulty_ = std::make_unique<FaultyStore>(*enhanced_);
     legacy_faulty_->setFailing(lf);
     enhanced_faulty_->setFailing(ef);
+    enhanced_faulty_->setAvailable(ea);
     control_ = std::move(ControlStore::open(dir_.path(), initial_).value());
     journal_ = std::move(RepairJournal::open(dir_.file("journal"), 16, journal_max_).value());
     registry_ = std::make_unique<prometheus::Registry>();

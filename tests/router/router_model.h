@@ -10,7 +10,9 @@
 // Store failures are injected only where the failing store is the non-owner of every key, and
 // the client must then never notice: enhanced while legacy owns every key (legacy-only, shadow, or
 // a raised rollback), legacy while enhanced does (enhanced-only with no rollback, the last step
-// before legacy is retired).
+// before legacy is retired). An enhanced outage in any phase comes with an open circuit breaker
+// (router/circuit_breaker.h), which takes enhanced out of the path: legacy, kept in sync by every
+// write, then owns every key, and the client must not notice either.
 // Used by tests/router (the router alone) and tests/shadow (with the shadow mirror wired in).
 
 #include <rapidcheck.h>
@@ -36,9 +38,12 @@ struct Model {
   bool filled = false;
   bool enhanced_failing = false;
   bool legacy_failing = false;
+  bool breaker_open = false;  // enhanced is out of the path (and failing)
 
-  bool legacyOwnsAll() const { return rollback || phase == Phase::kLegacyOnly || phase == Phase::kShadow; }
-  bool enhancedOwnsAll() const { return !rollback && phase == Phase::kEnhancedOnly; }
+  bool legacyOwnsAll() const {
+    return rollback || breaker_open || phase == Phase::kLegacyOnly || phase == Phase::kShadow;
+  }
+  bool enhancedOwnsAll() const { return !rollback && !breaker_open && phase == Phase::kEnhancedOnly; }
 };
 
 inline LockSpec spec(int key, int pull) {
@@ -132,8 +137,9 @@ struct Move : Cmd {
                                   Phase::kEnhancedOnly);
   double split = *rc::gen::element(0.0, 10.0, 50.0, 90.0, 100.0);
   void checkPreconditions(const Model& m) const override {
-    // Enhanced may not become an owner while it is failing.
-    RC_PRE(!m.enhanced_failing || phase == Phase::kLegacyOnly || phase == Phase::kShadow || m.rollback);
+    // Enhanced may not become an owner while it is failing (an open breaker keeps it out of the path).
+    RC_PRE(!m.enhanced_failing || phase == Phase::kLegacyOnly || phase == Phase::kShadow || m.rollback ||
+           m.breaker_open);
     // Nor legacy while it is failing.
     RC_PRE(!m.legacy_failing || phase == Phase::kEnhancedOnly);
     // Entering shadow the first time starts the backfill, which retries until enhanced answers;
@@ -167,7 +173,8 @@ struct Rollback : Cmd {
   bool raise = *rc::gen::arbitrary<bool>();
   void checkPreconditions(const Model& m) const override {
     // Clearing it must leave legacy the owner of every key while enhanced fails.
-    RC_PRE(raise || !m.enhanced_failing || m.phase == Phase::kLegacyOnly || m.phase == Phase::kShadow);
+    RC_PRE(raise || !m.enhanced_failing || m.breaker_open || m.phase == Phase::kLegacyOnly ||
+           m.phase == Phase::kShadow);
     // Raising it would make a failing legacy the owner.
     RC_PRE(!raise || !m.legacy_failing);
   }
@@ -257,7 +264,10 @@ inline void awaitNothingPinned(RouterStack& s) { RC_ASSERT(s.drainedWithin()); }
 
 struct FailEnhanced : Cmd {
   bool failing = *rc::gen::arbitrary<bool>();
-  void checkPreconditions(const Model& m) const override { RC_PRE(!failing || m.legacyOwnsAll()); }
+  void checkPreconditions(const Model& m) const override {
+    RC_PRE(!m.breaker_open);  // EnhancedOutage's own recovery closes the breaker too
+    RC_PRE(!failing || m.legacyOwnsAll());
+  }
   void apply(Model& m) const override { m.enhanced_failing = failing; }
   void run(const Model& m, RouterStack& s) const override {
     if (failing && !m.enhanced_failing) awaitNothingPinned(s);
@@ -277,6 +287,38 @@ struct FailLegacy : Cmd {
     checkAll(m, s);
   }
   void show(std::ostream& os) const override { os << (failing ? "FailLegacy" : "RecoverLegacy"); }
+};
+
+// Enhanced fails in any phase, and the circuit breaker is open at once (the breaker's own
+// thresholds are tested in circuit_breaker_test.cc and against real servers): every key goes to
+// legacy, which holds every lock, and each write enhanced misses is journaled. The recovery
+// closes the breaker at once, without waiting for the journal: a key written during the outage
+// stays with legacy until the replayer copied it (DESIGN §2, dirty keys).
+struct EnhancedOutage : Cmd {
+  bool open = *rc::gen::arbitrary<bool>();
+  void checkPreconditions(const Model& m) const override {
+    if (open) {
+      RC_PRE(!m.breaker_open && !m.enhanced_failing && !m.legacy_failing);
+    } else {
+      RC_PRE(m.breaker_open);
+    }
+  }
+  void apply(Model& m) const override {
+    m.breaker_open = open;
+    m.enhanced_failing = open;
+  }
+  void run(const Model& m, RouterStack& s) const override {
+    if (open) {
+      awaitNothingPinned(s);  // a key pinned to enhanced rightly fails while it is down
+      s.enhanced().setAvailable(false);
+      s.enhanced().setFailing(true);
+    } else {
+      s.enhanced().setFailing(false);
+      s.enhanced().setAvailable(true);
+    }
+    checkAll(m, s);
+  }
+  void show(std::ostream& os) const override { os << (open ? "EnhancedOutage" : "EnhancedBack"); }
 };
 
 struct Restart : Cmd {
@@ -312,8 +354,8 @@ inline void check(RouterStack& stack) {
   Model model;
   rc::state::check(model, stack,
                    rc::state::gen::execOneOfWithArgs<TryLock, TryLock, TryLock, Unlock, UnlockIfOwned, Race, Move,
-                                                     Rollback, FailEnhanced, FailLegacy, Restart,
-                                                     VerifyStores>());
+                                                     Rollback, FailEnhanced, FailLegacy, EnhancedOutage,
+                                                     Restart, VerifyStores>());
 }
 
 }  // namespace lockshift::testing::model
