@@ -9,6 +9,8 @@
 #include <exception>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "tests/support/atlantis.h"
 #include "tests/support/resp_client.h"
@@ -77,19 +79,14 @@ TEST(Lifecycle, AnOperatorsMallocSettingStands) {
 
 // The start-up line names the phase, and the traffic split only where it decides ownership.
 TEST(Lifecycle, StartUpLineNamesThePhaseAndTheSplitOnlyInHybrid) {
-  LockshiftOptions hybrid;
-  hybrid.migration_extra = "phase = \"hybrid\"\ntraffic_split = 30\n";
-  LockshiftServer server(hybrid);
-  EXPECT_NE(server.log().find(", phase hybrid split 30%, legacy lmdb, enhanced lmdb, 2 network threads\n"),
-            std::string::npos)
-      << server.log();
-
-  LockshiftOptions enhanced_only;
-  enhanced_only.migration_extra = "phase = \"enhanced-only\"\ntraffic_split = 30\n";
-  LockshiftServer other(enhanced_only);
-  EXPECT_NE(other.log().find(", phase enhanced-only, legacy lmdb, enhanced lmdb, 2 network threads\n"),
-            std::string::npos)
-      << other.log();
+  for (const auto& [phase, says] : std::vector<std::pair<std::string, std::string>>{
+           {"hybrid", "phase hybrid split 30%"}, {"enhanced-only", "phase enhanced-only"}}) {
+    LockshiftOptions options;
+    options.migration_extra = "phase = \"" + phase + "\"\ntraffic_split = 30\n";
+    LockshiftServer server(options);
+    EXPECT_NE(server.log().find(", " + says + ", legacy lmdb, enhanced lmdb, 2 network threads\n"), std::string::npos)
+        << server.log();
+  }
 }
 
 TEST(Lifecycle, RestartKeepsEveryLock) {
