@@ -189,13 +189,16 @@ struct Rollback : Cmd {
 
 // Promise 1 under concurrency: pulls 1 to 3 try to lock one key at the same time, alongside a
 // phase or split change, a rollback raised or cleared, or nothing, started before, between or
-// after the tries. A free lock goes to exactly one pull and a held one to its holder alone. The
-// winner of a free lock then releases it, so the model knows the state after the race without
-// knowing who won it.
+// after the tries. A free lock goes to exactly one pull and a held one to its holder alone. With
+// `release`, the holder of a held lock releases it during the race instead of trying it, and the
+// other pulls get it at most once between them. The winner of a lock that was free or released
+// then releases it, so the model knows the state after the race without knowing who won it.
 struct Race : Cmd {
   int key = *rc::gen::inRange(0, kKeys);
   int alongside = *rc::gen::inRange(0, 3);  // 0 nothing, 1 `move`, 2 `rollback`
   int started_after = *rc::gen::inRange(0, 4);  // how many tries start before it
+  bool release = *rc::gen::arbitrary<bool>();
+  int released_after = *rc::gen::inRange(0, 3);  // how many tries start before the release
   Move move;
   Rollback rollback;
   void checkPreconditions(const Model& m) const override {
@@ -203,27 +206,41 @@ struct Race : Cmd {
     if (alongside == 2) rollback.checkPreconditions(m);
   }
   void apply(Model& m) const override {
+    if (release) m.holder.erase(key);
     if (alongside == 1) move.apply(m);
     if (alongside == 2) rollback.apply(m);
   }
   void run(const Model& m, RouterStack& s) const override {
+    auto held = m.holder.find(key);
+    const int holder = held == m.holder.end() ? 0 : held->second;
+    const bool releasing = release && holder != 0;
+    std::vector<int> pulls;
+    for (int pull = 1; pull <= 3; ++pull) {
+      if (!releasing || pull != holder) pulls.push_back(pull);
+    }
     std::vector<std::future<std::optional<Result<PutResult>>>> tries;
     std::optional<std::future<std::optional<ChangeOutcome>>> moved;
     std::optional<Status> rolled;
-    for (int pull = 1; pull <= 4; ++pull) {
-      if (pull - 1 == started_after && alongside == 1) {
-        moved = s.start(s.router().changeMigration(MigrationChange{move.phase, move.split, false}, "test"));
+    std::optional<std::future<std::optional<Result<std::optional<std::string>>>>> unlocked;
+    for (size_t started = 0; started <= pulls.size(); ++started) {
+      if (started == std::min<size_t>(started_after, pulls.size())) {
+        if (alongside == 1) {
+          moved = s.start(s.router().changeMigration(MigrationChange{move.phase, move.split, false}, "test"));
+        }
+        if (alongside == 2) {  // on this thread, as the admin API's
+          rolled = rollback.raise ? s.router().raiseRollback("model", "test") : s.router().clearRollback("test");
+        }
       }
-      if (pull - 1 == started_after && alongside == 2) {  // on this thread, as the admin API's
-        rolled = rollback.raise ? s.router().raiseRollback("model", "test") : s.router().clearRollback("test");
+      if (releasing && started == std::min<size_t>(released_after, pulls.size())) {
+        unlocked = s.start(s.router().deleteIfOwnedByPull(0, lockKey(spec(key, 0)), std::to_string(holder)));
       }
-      if (pull <= 3) tries.push_back(s.start(s.router().put(RouterStack::tryLock(spec(key, pull)))));
+      if (started < pulls.size()) tries.push_back(s.start(s.router().put(RouterStack::tryLock(spec(key, pulls[started])))));
     }
     std::set<int> granted;
-    for (int pull = 1; pull <= 3; ++pull) {
-      auto res = std::move(*tries[pull - 1].get());
+    for (size_t i = 0; i < pulls.size(); ++i) {
+      auto res = std::move(*tries[i].get());
       RC_ASSERT(res.isOk());
-      if (res->outcome == PutResult::Outcome::kApplied) granted.insert(pull);
+      if (res->outcome == PutResult::Outcome::kApplied) granted.insert(pulls[i]);
     }
     if (moved) {
       auto out = std::move(*moved->get());
@@ -231,21 +248,38 @@ struct Race : Cmd {
       if (out.applied && move.phase == Phase::kShadow) RC_ASSERT(s.filledWithin());
     }
     if (rolled) RC_ASSERT(rolled->isOk());
-    auto it = m.holder.find(key);
-    if (it != m.holder.end()) {
-      RC_ASSERT(granted == std::set<int>{it->second});
+    if (releasing) {
+      auto released = std::move(*unlocked->get());
+      RC_ASSERT(released.isOk());
+      RC_ASSERT(released->has_value());  // no other pull could take it before
+      RC_ASSERT(granted.size() <= 1u);
+    } else if (holder != 0) {
+      RC_ASSERT(granted == std::set<int>{holder});
     } else {
       RC_ASSERT(granted.size() == 1u);
+    }
+    Model next = m;
+    apply(next);
+    // Promise 3 for the race's outcome, before the winner lets go: with the journal drained, each
+    // store holds exactly the lock the race left (writes to one key reach the other store in the
+    // order the owner took them).
+    if (!m.enhanced_failing && !m.legacy_failing) {
+      std::optional<std::string> want;
+      if (!granted.empty()) want = lockJson(spec(key, *granted.begin()));
+      RC_ASSERT(s.drainedWithin());
+      RC_ASSERT(s.getFrom(s.legacyStore(), lockKey(spec(key, 0))) == want);
+      if (next.filled) RC_ASSERT(s.getFrom(s.enhancedStore(), lockKey(spec(key, 0))) == want);
+    }
+    if ((holder == 0 || releasing) && !granted.empty()) {
       auto released = s.run(s.router().deleteIfOwnedByPull(0, lockKey(spec(key, 0)), std::to_string(*granted.begin())));
       RC_ASSERT(released.isOk());
       RC_ASSERT(released->has_value());
     }
-    Model next = m;
-    apply(next);
     checkAll(next, s);
   }
   void show(std::ostream& os) const override {
     os << "Race(" << key << ", pulls 1-3";
+    if (release) os << ", a holder releases it after " << released_after << " of them";
     if (alongside != 0) {
       os << ", after " << started_after << " of them ";
       if (alongside == 1) move.show(os);
