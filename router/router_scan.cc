@@ -88,9 +88,9 @@ asio::awaitable<Result<ScanPage>> Router::scanOwners(ScanRequest request) {
     auto state = control_.snapshot();
     bool single_owner = state->rollback.raised || state->phase == Phase::kLegacyOnly ||
                         state->phase == Phase::kShadow || state->phase == Phase::kEnhancedOnly;
-    StoreRole owner = state->ownerOf("");
-    // Out of the path (breaker open), enhanced owns no key: legacy, kept in sync, owns them all.
-    if (owner == StoreRole::kEnhanced && !enhanced_.available()) owner = StoreRole::kLegacy;
+    // With one owner and the journal empty, that is enhanced only where it owns every key (not
+    // while the breaker holds it out of the path), and legacy, kept in sync, everywhere else.
+    const StoreRole owner = enhancedOwnsEveryKey() ? StoreRole::kEnhanced : StoreRole::kLegacy;
     if (single_owner && journal_.depth() == 0 && store(owner).name() == "lmdb" &&
         !answersFromNames(store(owner), request.match)) {
       const auto t = std::chrono::steady_clock::now();
