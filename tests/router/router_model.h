@@ -296,32 +296,28 @@ struct Race : Cmd {
 // the mirror copy such keys at once while both stores answer.
 inline void awaitNothingPinned(RouterStack& s) { RC_ASSERT(s.drainedWithin()); }
 
-struct FailEnhanced : Cmd {
+// Fails or recovers `kStore` where it is the non-owner of every key.
+template <StoreRole kStore>
+struct FailStore : Cmd {
+  static constexpr bool kLegacy = kStore == StoreRole::kLegacy;
   bool failing = *rc::gen::arbitrary<bool>();
+  static bool failingIn(const Model& m) { return kLegacy ? m.legacy_failing : m.enhanced_failing; }
   void checkPreconditions(const Model& m) const override {
-    RC_PRE(!m.breaker_open);  // EnhancedOutage's own recovery closes the breaker too
-    RC_PRE(!failing || m.legacyOwnsAll());
+    RC_PRE(kLegacy || !m.breaker_open);  // EnhancedOutage's own recovery closes the breaker too
+    RC_PRE(!failing || (kLegacy ? m.enhancedOwnsAll() : m.legacyOwnsAll()));
   }
-  void apply(Model& m) const override { m.enhanced_failing = failing; }
+  void apply(Model& m) const override { (kLegacy ? m.legacy_failing : m.enhanced_failing) = failing; }
   void run(const Model& m, RouterStack& s) const override {
-    if (failing && !m.enhanced_failing) awaitNothingPinned(s);
-    s.enhanced().setFailing(failing);
+    if (failing && !failingIn(m)) awaitNothingPinned(s);
+    (kLegacy ? s.legacy() : s.enhanced()).setFailing(failing);
     checkAll(m, s);
   }
-  void show(std::ostream& os) const override { os << (failing ? "FailEnhanced" : "RecoverEnhanced"); }
-};
-
-struct FailLegacy : Cmd {
-  bool failing = *rc::gen::arbitrary<bool>();
-  void checkPreconditions(const Model& m) const override { RC_PRE(!failing || m.enhancedOwnsAll()); }
-  void apply(Model& m) const override { m.legacy_failing = failing; }
-  void run(const Model& m, RouterStack& s) const override {
-    if (failing && !m.legacy_failing) awaitNothingPinned(s);
-    s.legacy().setFailing(failing);
-    checkAll(m, s);
+  void show(std::ostream& os) const override {
+    os << (failing ? "Fail" : "Recover") << (kLegacy ? "Legacy" : "Enhanced");
   }
-  void show(std::ostream& os) const override { os << (failing ? "FailLegacy" : "RecoverLegacy"); }
 };
+using FailEnhanced = FailStore<StoreRole::kEnhanced>;
+using FailLegacy = FailStore<StoreRole::kLegacy>;
 
 // Enhanced fails in any phase, and the circuit breaker is open at once (the breaker's own
 // thresholds are tested in circuit_breaker_test.cc and against real servers): every key goes to
