@@ -16,7 +16,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <memory>
+#include <mutex>
 #include <prometheus/registry.h>
+#include <random>
 #include <thread>
 
 #include "backends/lmdb_store.h"
@@ -48,7 +50,8 @@ inline double metricValue(const prometheus::Registry& registry, const std::strin
 
 // Fails every call with kUnavailable while failing() is set; otherwise forwards. While writes are
 // held, a put or del waits (without blocking its thread) until they are released: a write in
-// flight at an exact step.
+// flight at an exact step. With jitter, every write waits a random while before it reaches the
+// store, so that writes sent one after another may overtake each other.
 class FaultyStore final : public LockStore {
  public:
   explicit FaultyStore(LockStore& inner) : inner_(inner) {}
@@ -57,6 +60,14 @@ class FaultyStore final : public LockStore {
   // What available() answers: false as an open circuit breaker would (pair it with setFailing).
   void setAvailable(bool a) { available_ = a; }
   void holdWrites(bool h) { hold_writes_ = h; }
+  // Delays each put, del and deleteIfOwnedByPull by a pseudo-random 0 to `max` (0: none) drawn
+  // from `seed`. LMDB applies writes in the order they were sent; Redis over a pool of
+  // connections need not, and the router must order the writes to one key itself.
+  void setJitter(std::chrono::microseconds max, uint32_t seed = 0) {
+    std::lock_guard lock(jitter_mu_);
+    jitter_max_ = max;
+    jitter_random_.seed(seed);
+  }
   // Puts and dels waiting for holdWrites(false).
   size_t heldWrites() const { return held_writes_; }
   // How many scan() calls reached this store (failed ones included).
@@ -76,6 +87,8 @@ class FaultyStore final : public LockStore {
   asio::awaitable<Result<PutResult>> put(PutRequest r) override {
     auto hold = holdWhileAsked();
     co_await std::move(hold);
+    auto late = jitter();
+    co_await std::move(late);
     if (failing_) co_return down();
     auto c = inner_.put(std::move(r));
     co_return co_await std::move(c);
@@ -83,12 +96,16 @@ class FaultyStore final : public LockStore {
   asio::awaitable<Result<int64_t>> del(int db, std::vector<std::string> keys) override {
     auto hold = holdWhileAsked();
     co_await std::move(hold);
+    auto late = jitter();
+    co_await std::move(late);
     if (failing_) co_return down();
     auto c = inner_.del(db, std::move(keys));
     co_return co_await std::move(c);
   }
   asio::awaitable<Result<std::optional<std::string>>> deleteIfOwnedByPull(int db, std::string key,
                                                                          std::string pull) override {
+    auto late = jitter();
+    co_await std::move(late);
     if (failing_) co_return down();
     auto c = inner_.deleteIfOwnedByPull(db, std::move(key), std::move(pull));
     co_return co_await std::move(c);
@@ -149,6 +166,19 @@ class FaultyStore final : public LockStore {
     }
     --held_writes_;
   }
+  asio::awaitable<void> jitter() {
+    std::chrono::microseconds delay{0};
+    {
+      std::lock_guard lock(jitter_mu_);
+      if (jitter_max_.count() > 0) {
+        delay = std::chrono::microseconds(
+            std::uniform_int_distribution<int64_t>(0, jitter_max_.count())(jitter_random_));
+      }
+    }
+    if (delay.count() == 0) co_return;
+    asio::steady_timer t(co_await asio::this_coro::executor, delay);
+    co_await t.async_wait(asio::use_awaitable);
+  }
   LockStore& inner_;
   std::atomic<bool> failing_{false};
   std::atomic<bool> available_{true};
@@ -156,6 +186,9 @@ class FaultyStore final : public LockStore {
   std::atomic<size_t> held_writes_{0};
   std::atomic<size_t> scans_{0};
   std::function<void()> before_scan_, after_scan_;
+  std::mutex jitter_mu_;
+  std::chrono::microseconds jitter_max_{0};
+  std::minstd_rand jitter_random_;
 };
 
 // What lockshift's main wires around the router that lives in a layer above this one (the shadow

@@ -18,6 +18,8 @@
 #include <rapidcheck.h>
 #include <rapidcheck/state.h>
 
+#include <algorithm>
+#include <future>
 #include <map>
 #include <optional>
 #include <set>
@@ -187,18 +189,64 @@ struct Rollback : Cmd {
   void show(std::ostream& os) const override { os << (raise ? "RaiseRollback" : "ClearRollback"); }
 };
 
-// Promise 1 under concurrency: pulls 1 to 3 try to lock one key at the same time, alongside a
-// phase or split change, a rollback raised or cleared, or nothing, started before, between or
-// after the tries. A free lock goes to exactly one pull and a held one to its holder alone. With
-// `release`, the holder of a held lock releases it during the race instead of trying it, and the
-// other pulls get it at most once between them. The winner of a lock that was free or released
-// then releases it, so the model knows the state after the race without knowing who won it.
+// One call of a race on one key, and the answer it gets when the calls run one at a time: a
+// TryLock by `pull` is granted, the holder's UnlockIfOwnedByPull releases, Atlantis's Unlock (a
+// plain DEL) deletes. `holder` is the key's holder before the call and after it (0: free).
+struct RaceCall {
+  enum class Kind { kTryLock, kUnlockIfOwned, kUnlock } kind;
+  int pull = 0;  // kTryLock and kUnlockIfOwned
+
+  bool applyTo(int& holder) const {
+    switch (kind) {
+      case Kind::kTryLock:
+        if (holder != 0 && holder != pull) return false;
+        holder = pull;
+        return true;
+      case Kind::kUnlockIfOwned:
+        if (holder != pull) return false;
+        holder = 0;
+        return true;
+      case Kind::kUnlock:
+        const bool deleted = holder != 0;
+        holder = 0;
+        return deleted;
+    }
+    return false;
+  }
+};
+
+// Whether the calls of a race, all in flight together, were atomic: some order of them, run one
+// at a time from `holder`, gives every answer they got and leaves the key to `final_holder`.
+inline bool linearizable(const std::vector<RaceCall>& calls, const std::vector<bool>& answers, int holder,
+                         int final_holder) {
+  std::vector<size_t> order(calls.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  do {
+    int h = holder;
+    bool same = true;
+    for (size_t i : order) same = calls[i].applyTo(h) == answers[i] && same;
+    if (same && h == final_holder) return true;
+  } while (std::next_permutation(order.begin(), order.end()));
+  return false;
+}
+
+// Promises 1 and 3 under concurrency: pulls 1 to 3 try to lock one key at the same time, alongside
+// a phase or split change, a rollback raised or cleared, or nothing, started before, between or
+// after the tries. With `release` 1 the holder of a held lock releases it during the race instead
+// of trying it; with 2 Atlantis's Unlock deletes the key during the race, whoever holds it. The
+// answers must be those of some order of the calls run one at a time, and so must the lock the
+// key is left with; once the journal drained, both stores hold exactly that lock. During the race
+// each store delays every write by a random while, so that writes sent one after another may
+// reach it in either order, as over a Redis store's pool of connections. Whoever holds a
+// lock that was free or released then releases it, so the model knows the state after the race
+// without knowing who won it.
 struct Race : Cmd {
   int key = *rc::gen::inRange(0, kKeys);
   int alongside = *rc::gen::inRange(0, 3);  // 0 nothing, 1 `move`, 2 `rollback`
   int started_after = *rc::gen::inRange(0, 4);  // how many tries start before it
-  bool release = *rc::gen::arbitrary<bool>();
-  int released_after = *rc::gen::inRange(0, 3);  // how many tries start before the release
+  int release = *rc::gen::inRange(0, 3);  // 0 none, 1 the holder's UnlockIfOwnedByPull, 2 Unlock
+  int released_after = *rc::gen::inRange(0, 4);  // how many tries start before the release
+  uint32_t jitter_seed = *rc::gen::arbitrary<uint32_t>();
   Move move;
   Rollback rollback;
   void checkPreconditions(const Model& m) const override {
@@ -206,24 +254,51 @@ struct Race : Cmd {
     if (alongside == 2) rollback.checkPreconditions(m);
   }
   void apply(Model& m) const override {
-    if (release) m.holder.erase(key);
+    if (release != 0) m.holder.erase(key);
     if (alongside == 1) move.apply(m);
     if (alongside == 2) rollback.apply(m);
+  }
+  // The pull holding the key according to the router (0: free).
+  static int holderOf(int key, RouterStack& s) {
+    auto value = s.run(s.router().get(0, lockKey(spec(key, 0))));
+    RC_ASSERT(value.isOk());
+    if (!value->has_value()) return 0;
+    for (int pull = 1; pull <= 3; ++pull) {
+      if (**value == lockJson(spec(key, pull))) return pull;
+    }
+    RC_FAIL("the key holds a value no call of the race wrote: " + **value);
+    return -1;
   }
   void run(const Model& m, RouterStack& s) const override {
     auto held = m.holder.find(key);
     const int holder = held == m.holder.end() ? 0 : held->second;
-    const bool releasing = release && holder != 0;
-    std::vector<int> pulls;
+    std::vector<RaceCall> calls;
     for (int pull = 1; pull <= 3; ++pull) {
-      if (!releasing || pull != holder) pulls.push_back(pull);
+      if (release != 1 || holder == 0 || pull != holder) calls.push_back({RaceCall::Kind::kTryLock, pull});
     }
-    std::vector<std::future<std::optional<Result<PutResult>>>> tries;
+    const size_t tries = calls.size();
+    std::optional<size_t> releasing;
+    if (release == 1 && holder != 0) calls.push_back({RaceCall::Kind::kUnlockIfOwned, holder});
+    if (release == 2) calls.push_back({RaceCall::Kind::kUnlock});
+    if (calls.size() > tries) releasing = calls.size() - 1;
+
+    std::vector<std::future<std::optional<Result<PutResult>>>> locked;
+    std::optional<std::future<std::optional<Result<std::optional<std::string>>>>> unlocked_if_owned;
+    std::optional<std::future<std::optional<Result<int64_t>>>> unlocked;
     std::optional<std::future<std::optional<ChangeOutcome>>> moved;
     std::optional<Status> rolled;
-    std::optional<std::future<std::optional<Result<std::optional<std::string>>>>> unlocked;
-    for (size_t started = 0; started <= pulls.size(); ++started) {
-      if (started == std::min<size_t>(started_after, pulls.size())) {
+    const std::string key_name = lockKey(spec(key, 0));
+    struct Jitter {
+      RouterStack& s;
+      ~Jitter() {
+        s.legacy().setJitter(std::chrono::microseconds(0));
+        s.enhanced().setJitter(std::chrono::microseconds(0));
+      }
+    } jitter{s};
+    s.legacy().setJitter(std::chrono::microseconds(500), jitter_seed);
+    s.enhanced().setJitter(std::chrono::microseconds(500), jitter_seed + 1);
+    for (size_t started = 0; started <= tries; ++started) {
+      if (started == std::min<size_t>(started_after, tries)) {
         if (alongside == 1) {
           moved = s.start(s.router().changeMigration(MigrationChange{move.phase, move.split, false}, "test"));
         }
@@ -231,16 +306,32 @@ struct Race : Cmd {
           rolled = rollback.raise ? s.router().raiseRollback("model", "test") : s.router().clearRollback("test");
         }
       }
-      if (releasing && started == std::min<size_t>(released_after, pulls.size())) {
-        unlocked = s.start(s.router().deleteIfOwnedByPull(0, lockKey(spec(key, 0)), std::to_string(holder)));
+      if (releasing && started == std::min<size_t>(released_after, tries)) {
+        const RaceCall& call = calls[*releasing];
+        if (call.kind == RaceCall::Kind::kUnlockIfOwned) {
+          unlocked_if_owned = s.start(s.router().deleteIfOwnedByPull(0, key_name, std::to_string(call.pull)));
+        } else {
+          unlocked = s.start(s.router().del(0, {key_name}));
+        }
       }
-      if (started < pulls.size()) tries.push_back(s.start(s.router().put(RouterStack::tryLock(spec(key, pulls[started])))));
+      if (started < tries) locked.push_back(s.start(s.router().put(RouterStack::tryLock(spec(key, calls[started].pull)))));
     }
-    std::set<int> granted;
-    for (size_t i = 0; i < pulls.size(); ++i) {
-      auto res = std::move(*tries[i].get());
+    std::vector<bool> answers;
+    for (auto& f : locked) {
+      auto res = std::move(*f.get());
       RC_ASSERT(res.isOk());
-      if (res->outcome == PutResult::Outcome::kApplied) granted.insert(pulls[i]);
+      answers.push_back(res->outcome == PutResult::Outcome::kApplied);
+    }
+    if (unlocked_if_owned) {
+      auto res = std::move(*unlocked_if_owned->get());
+      RC_ASSERT(res.isOk());
+      answers.push_back(res->has_value());
+    }
+    if (unlocked) {
+      auto res = std::move(*unlocked->get());
+      RC_ASSERT(res.isOk());
+      RC_ASSERT(*res == 0 || *res == 1);
+      answers.push_back(*res == 1);
     }
     if (moved) {
       auto out = std::move(*moved->get());
@@ -248,30 +339,23 @@ struct Race : Cmd {
       if (out.applied && move.phase == Phase::kShadow) RC_ASSERT(s.filledWithin());
     }
     if (rolled) RC_ASSERT(rolled->isOk());
-    if (releasing) {
-      auto released = std::move(*unlocked->get());
-      RC_ASSERT(released.isOk());
-      RC_ASSERT(released->has_value());  // no other pull could take it before
-      RC_ASSERT(granted.size() <= 1u);
-    } else if (holder != 0) {
-      RC_ASSERT(granted == std::set<int>{holder});
-    } else {
-      RC_ASSERT(granted.size() == 1u);
-    }
+    const int left_to = holderOf(key, s);
+    RC_ASSERT(linearizable(calls, answers, holder, left_to));
+
     Model next = m;
     apply(next);
-    // Promise 3 for the race's outcome, before the winner lets go: with the journal drained, each
+    // Promise 3 for the race's outcome, before the lock is let go: with the journal drained, each
     // store holds exactly the lock the race left (writes to one key reach the other store in the
     // order the owner took them).
     if (!m.enhanced_failing && !m.legacy_failing) {
       std::optional<std::string> want;
-      if (!granted.empty()) want = lockJson(spec(key, *granted.begin()));
+      if (left_to != 0) want = lockJson(spec(key, left_to));
       RC_ASSERT(s.drainedWithin());
-      RC_ASSERT(s.getFrom(s.legacyStore(), lockKey(spec(key, 0))) == want);
-      if (next.filled) RC_ASSERT(s.getFrom(s.enhancedStore(), lockKey(spec(key, 0))) == want);
+      RC_ASSERT(s.getFrom(s.legacyStore(), key_name) == want);
+      if (next.filled) RC_ASSERT(s.getFrom(s.enhancedStore(), key_name) == want);
     }
-    if ((holder == 0 || releasing) && !granted.empty()) {
-      auto released = s.run(s.router().deleteIfOwnedByPull(0, lockKey(spec(key, 0)), std::to_string(*granted.begin())));
+    if (left_to != 0 && !next.holder.count(key)) {
+      auto released = s.run(s.router().deleteIfOwnedByPull(0, key_name, std::to_string(left_to)));
       RC_ASSERT(released.isOk());
       RC_ASSERT(released->has_value());
     }
@@ -279,7 +363,8 @@ struct Race : Cmd {
   }
   void show(std::ostream& os) const override {
     os << "Race(" << key << ", pulls 1-3";
-    if (release) os << ", a holder releases it after " << released_after << " of them";
+    if (release == 1) os << ", a holder releases it after " << released_after << " of them";
+    if (release == 2) os << ", Unlock after " << released_after << " of them";
     if (alongside != 0) {
       os << ", after " << started_after << " of them ";
       if (alongside == 1) move.show(os);
