@@ -19,6 +19,7 @@
 #include <rapidcheck/state.h>
 
 #include <algorithm>
+#include <functional>
 #include <future>
 #include <map>
 #include <optional>
@@ -54,6 +55,32 @@ inline LockSpec spec(int key, int pull) {
 
 using Cmd = rc::state::Command<Model, RouterStack>;
 
+// Atlantis's UnlockByPull scan of the model's keys, `count` at a time; `before_page(n)` runs
+// before the n-th page is asked for (from 0).
+inline std::vector<std::string> scanPages(RouterStack& s, size_t count,
+                                          const std::function<void(int)>& before_page = {}) {
+  std::vector<std::string> listed;
+  ScanRequest req{.db = 0, .cursor = 0, .count = count, .match = "pr/acme/infra*"};
+  for (int n = 0; n < 1000; ++n) {
+    if (before_page) before_page(n);
+    auto page = s.run(s.router().scan(req));
+    RC_ASSERT(page.isOk());
+    listed.insert(listed.end(), page->keys.begin(), page->keys.end());
+    req.cursor = page->next_cursor;
+    if (req.cursor == 0) break;
+  }
+  RC_ASSERT(req.cursor == 0u);
+  return listed;
+}
+
+// Every held lock listed once, nothing else (names index or scan).
+inline void checkListed(const Model& m, const std::vector<std::string>& listed) {
+  std::set<std::string> want;
+  for (const auto& [k, pull] : m.holder) want.insert(lockKey(spec(k, pull)));
+  RC_ASSERT(listed.size() == want.size());
+  RC_ASSERT(std::set<std::string>(listed.begin(), listed.end()) == want);
+}
+
 inline void checkAll(const Model& m, RouterStack& s) {
   for (int k = 0; k < kKeys; ++k) {
     auto got = s.run(s.router().get(0, lockKey(spec(k, 0))));
@@ -66,21 +93,7 @@ inline void checkAll(const Model& m, RouterStack& s) {
       RC_ASSERT(**got == lockJson(spec(k, it->second)));
     }
   }
-  // Atlantis's UnlockByPull scan: every held lock once, nothing else (names index or scan).
-  std::set<std::string> want;
-  for (const auto& [k, pull] : m.holder) want.insert(lockKey(spec(k, pull)));
-  std::vector<std::string> listed;
-  ScanRequest req{.db = 0, .cursor = 0, .count = 3, .match = "pr/acme/infra*"};
-  for (int pages = 0; pages < 1000; ++pages) {
-    auto page = s.run(s.router().scan(req));
-    RC_ASSERT(page.isOk());
-    listed.insert(listed.end(), page->keys.begin(), page->keys.end());
-    req.cursor = page->next_cursor;
-    if (req.cursor == 0) break;
-  }
-  RC_ASSERT(req.cursor == 0u);
-  RC_ASSERT(listed.size() == want.size());
-  RC_ASSERT(std::set<std::string>(listed.begin(), listed.end()) == want);
+  checkListed(m, scanPages(s, 3));
 }
 
 struct TryLock : Cmd {
@@ -374,6 +387,86 @@ struct Race : Cmd {
   }
 };
 
+// Atlantis's UnlockByPull and List page through SCAN, and an operator may move the phase or the
+// split, or raise or clear a rollback, at any time: between two pages, or while lockshift reads
+// the stores for one (between its reads of legacy and of enhanced). A different store may then
+// answer the pages after it (DESIGN §2, scans). Every held lock is still listed exactly once, and
+// nothing else.
+struct ScanAcross : Cmd {
+  size_t count = *rc::gen::inRange<size_t>(1, 4);
+  int changed_before = *rc::gen::inRange(0, 5);  // the page the change starts before; 0: inside the first
+  bool rolls_back = *rc::gen::arbitrary<bool>();  // `rollback` or `move`
+  Move move;
+  Rollback rollback;
+  void checkPreconditions(const Model& m) const override {
+    if (rolls_back) {
+      rollback.checkPreconditions(m);
+    } else {
+      move.checkPreconditions(m);
+    }
+  }
+  void apply(Model& m) const override {
+    if (rolls_back) {
+      rollback.apply(m);
+    } else {
+      move.apply(m);
+    }
+  }
+  void run(const Model& m, RouterStack& s) const override {
+    // The change starts without waiting for it to finish (the pages go on alongside a move),
+    // from the io thread too when it comes inside a page.
+    bool changed = false;
+    std::optional<Status> rolled;
+    std::optional<std::future<std::optional<ChangeOutcome>>> moved;
+    auto change = [&] {
+      changed = true;
+      if (rolls_back) {  // on the calling thread, as the admin API's
+        rolled = rollback.raise ? s.router().raiseRollback("model", "test") : s.router().clearRollback("test");
+      } else {
+        moved = s.start(s.router().changeMigration(MigrationChange{move.phase, move.split, false}, "test"));
+      }
+    };
+    struct Unhook {
+      RouterStack& s;
+      ~Unhook() { s.enhanced().beforeScan(nullptr); }
+    } unhook{s};
+    if (changed_before == 0) {
+      s.enhanced().beforeScan([&] {
+        if (!changed) change();
+      });
+    }
+    auto listed = scanPages(s, count, [&](int n) {
+      if (!changed && n >= std::max(changed_before, 1)) change();
+    });
+    s.enhanced().beforeScan(nullptr);
+    if (!changed) change();  // the scan ended first
+    if (rolled) RC_ASSERT(rolled->isOk());
+    if (moved) {
+      auto out = std::move(*moved->get());
+      RC_ASSERT(out.applied == !move.refused(m));
+      if (out.applied && move.phase == Phase::kShadow) RC_ASSERT(s.filledWithin());
+    }
+    checkListed(m, listed);
+    Model next = m;
+    apply(next);
+    checkAll(next, s);
+  }
+  void show(std::ostream& os) const override {
+    os << "ScanAcross(" << count << " a page, ";
+    if (changed_before == 0) {
+      os << "inside the first page ";
+    } else {
+      os << "before page " << changed_before << " ";
+    }
+    if (rolls_back) {
+      rollback.show(os);
+    } else {
+      move.show(os);
+    }
+    os << ")";
+  }
+};
+
 // A store is the non-owner of every key only once no key is pinned to it: a key written while
 // the other store was out of the path or the non-owner failed stays with the store that has its
 // latest value until the journal copied it (DESIGN §2, dirty keys), and its reads rightly fail
@@ -468,8 +561,8 @@ struct VerifyStores : Cmd {
 inline void check(RouterStack& stack) {
   Model model;
   rc::state::check(model, stack,
-                   rc::state::gen::execOneOfWithArgs<TryLock, TryLock, TryLock, Unlock, UnlockIfOwned, Race, Move,
-                                                     Rollback, FailEnhanced, FailLegacy, EnhancedOutage,
+                   rc::state::gen::execOneOfWithArgs<TryLock, TryLock, TryLock, Unlock, UnlockIfOwned, Race, ScanAcross,
+                                                     Move, Rollback, FailEnhanced, FailLegacy, EnhancedOutage,
                                                      Restart, VerifyStores>());
 }
 
