@@ -6,7 +6,9 @@
 
 #include <boost/json.hpp>
 #include <csignal>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <set>
 #include <thread>
@@ -144,6 +146,70 @@ TEST_P(EveryPhase, RollbackIsInstantAndLossless) {
   r = httpRequest(server_->adminPort(), "DELETE", "/api/v1/rollback");
   ASSERT_EQ(r.status, 200) << r.body;
   for (const auto& l : held) EXPECT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l));
+}
+
+// Atlantis's List and UnlockByPull page through SCAN (ten keys a page), and the operator may move
+// the split or the phase, or raise or clear a rollback, between any two of its pages: a different
+// store may then answer the rest (DESIGN §2, scans). Here a change comes before every page after
+// the first, and the scans begin in each kind of phase: with one owner (an LMDB store then
+// answers the first pages itself) and with two. Every held lock is listed once and reads back,
+// and UnlockByPull releases exactly the locks of its pull.
+TEST_P(EveryPhase, ScansPagedAcrossMigrationChangesListEveryLockOnce) {
+  RespClient c(server_->port());
+  AtlantisClient a(c);
+  moveTo(*server_, "hybrid", 50);
+  std::map<std::string, std::string> held;
+  for (int i = 0; i < 120; ++i) {
+    LockSpec l{.path = "scan" + std::to_string(i), .project = "p", .pull = i % 3 + 1};
+    ASSERT_TRUE(a.tryLock(l).first);
+    held[lockKey(l)] = lockJson(l);
+  }
+  auto rollback = [&](const std::string& method) {
+    auto r = httpRequest(server_->adminPort(), method, "/api/v1/rollback", R"({"reason":"test"})");
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+  const std::vector<std::function<void()>> changes = {
+      [&] { moveTo(*server_, "hybrid", 10); },         [&] { moveTo(*server_, "hybrid", 90); },
+      [&] { rollback("POST"); },                       [&] { moveTo(*server_, "enhanced-only", 100); },
+      [&] { rollback("DELETE"); },                     [&] { moveTo(*server_, "hybrid", 50); },
+      [&] { moveTo(*server_, "legacy-only", 0); },     [&] { moveTo(*server_, "shadow", 0); },
+      [&] { moveTo(*server_, "enhanced-only", 100); },
+  };
+  size_t made = 0;
+  auto changing = [&] { a.beforeNextPage([&](int) { changes[made++ % changes.size()](); }); };
+  auto asMap = [](const std::vector<std::pair<std::string, std::string>>& v) {
+    return std::map<std::string, std::string>(v.begin(), v.end());
+  };
+  const std::vector<std::pair<std::string, double>> starts = {
+      {"legacy-only", 0}, {"enhanced-only", 100}, {"hybrid", 50}, {"shadow", 0}};
+  for (const auto& [phase, split] : starts) {
+    SCOPED_TRACE("the scan begins in " + phase);
+    a.beforeNextPage(nullptr);
+    moveTo(*server_, phase, split);
+    changing();
+    auto listed = a.list();
+    EXPECT_EQ(asMap(listed), held);
+    EXPECT_EQ(listed.size(), held.size());
+  }
+  EXPECT_GE(made, 4 * 11u) << "fewer pages than expected";
+
+  a.beforeNextPage(nullptr);
+  moveTo(*server_, "legacy-only", 0);
+  changing();
+  auto unlocked = a.unlockByPull("acme/infra", 2);
+  std::set<std::string> of_pull_2;
+  for (int i = 1; i < 120; i += 3) {
+    of_pull_2.insert(lockKey(LockSpec{.path = "scan" + std::to_string(i), .project = "p"}));
+  }
+  EXPECT_EQ(std::set<std::string>(unlocked.begin(), unlocked.end()), of_pull_2);
+  EXPECT_EQ(unlocked.size(), of_pull_2.size());
+  for (const auto& key : of_pull_2) held.erase(key);
+
+  auto listed = a.list();
+  EXPECT_EQ(asMap(listed), held);
+  EXPECT_EQ(listed.size(), held.size());
+  a.beforeNextPage(nullptr);
+  std::cout << "migration changes between pages: " << made << "\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, EveryPhase,

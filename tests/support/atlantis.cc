@@ -96,6 +96,7 @@ std::vector<std::string> AtlantisClient::scanAll(const std::string& match) {
   std::set<std::string> seen;
   std::string cursor = "0";
   for (int rounds = 0; rounds < 1000000; ++rounds) {
+    if (rounds > 0 && before_next_page_) before_next_page_(rounds);
     resp::Value reply = checked({"scan", cursor, "match", match});
     if (reply.type != resp::Type::kArray || reply.elements.size() != 2) throw AtlantisError("bad SCAN reply");
     cursor = reply.elements[0].str;

@@ -3,6 +3,7 @@
 // go-redis v9 puts them on the wire (DESIGN §1). Used against lockshift and against redis-server,
 // so the same test proves lockshift behaves like the Redis that Atlantis expects.
 
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -63,11 +64,16 @@ class AtlantisClient {
   std::optional<std::string> getPullStatus(const std::string& key);
   void deletePullStatus(const std::string& key);
 
+  // Runs `f(n)` before asking for the n-th SCAN page (from 1, the page after the first) of the
+  // scans of list() and unlockByPull(): an operator acting while Atlantis pages through its locks.
+  void beforeNextPage(std::function<void(int)> f) { before_next_page_ = std::move(f); }
+
  private:
   std::vector<std::string> scanAll(const std::string& match);
   resp::Value checked(const std::vector<std::string>& args);
 
   RespClient& c_;
+  std::function<void(int)> before_next_page_;
 };
 
 }  // namespace lockshift::testing
