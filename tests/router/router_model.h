@@ -2,7 +2,9 @@
 // The model of the migration engine that the model-based tests check the router against
 // (rapidcheck's state module): random sequences of Atlantis operations interleaved with phase and
 // split changes (the shadow phase included), rollbacks, restarts and failures of the non-owner
-// store, checked against a model of who holds each lock.
+// store, checked against a model of who holds each lock. Most commands run one at a time; Race
+// runs TryLocks, unlocks and a migration change on one key together and accepts any order of
+// them, and ScanAcross pages a scan across a migration change.
 //   Promise 1: a TryLock succeeds exactly when the model says the lock is free or ours.
 //   Promise 2: every lock the model holds reads back byte for byte after every step.
 //   Promise 3: with the journal drained, the legacy store alone holds exactly the model's locks
