@@ -74,8 +74,15 @@ class FaultyStore final : public LockStore {
   size_t scans() const { return scans_; }
   // Called (on the io thread) each time a read of keys (scan, name or lock index) reaches this
   // store, before it is forwarded; afterScan() once it answered, before the caller sees it.
-  void beforeScan(std::function<void()> f) { before_scan_ = std::move(f); }
-  void afterScan(std::function<void()> f) { after_scan_ = std::move(f); }
+  // Either may be set from any thread while a scan runs.
+  void beforeScan(std::function<void()> f) {
+    std::lock_guard lock(hooks_mu_);
+    before_scan_ = std::move(f);
+  }
+  void afterScan(std::function<void()> f) {
+    std::lock_guard lock(hooks_mu_);
+    after_scan_ = std::move(f);
+  }
 
   std::string name() const override { return inner_.name(); }
   int databases() const override { return inner_.databases(); }
@@ -113,10 +120,10 @@ class FaultyStore final : public LockStore {
   asio::awaitable<Result<ScanPage>> scan(ScanRequest r) override {
     ++scans_;
     if (failing_) co_return down();
-    if (before_scan_) before_scan_();
+    hook(before_scan_);
     auto c = inner_.scan(std::move(r));
     auto page = co_await std::move(c);
-    if (after_scan_) after_scan_();
+    hook(after_scan_);
     co_return page;
   }
   bool hasRecords() const override { return inner_.hasRecords(); }
@@ -129,18 +136,18 @@ class FaultyStore final : public LockStore {
   }
   asio::awaitable<Result<std::vector<LockRecord>>> locksByPull(int db, std::string repo, int64_t pull) override {
     if (failing_) co_return down();
-    if (before_scan_) before_scan_();
+    hook(before_scan_);
     auto c = inner_.locksByPull(db, std::move(repo), pull);
     auto found = co_await std::move(c);
-    if (after_scan_) after_scan_();
+    hook(after_scan_);
     co_return found;
   }
   asio::awaitable<Result<std::vector<LockRecord>>> locksByRepo(int db, std::string repo) override {
     if (failing_) co_return down();
-    if (before_scan_) before_scan_();
+    hook(before_scan_);
     auto c = inner_.locksByRepo(db, std::move(repo));
     auto found = co_await std::move(c);
-    if (after_scan_) after_scan_();
+    hook(after_scan_);
     co_return found;
   }
   asio::awaitable<Result<int64_t>> count(int db) override {
@@ -156,6 +163,15 @@ class FaultyStore final : public LockStore {
 
  private:
   static Status down() { return Status::unavailable("injected fault"); }
+  // Runs a copy of `f` taken under the lock, so that the hook may run code that sets hooks.
+  void hook(const std::function<void()>& f) {
+    std::function<void()> copy;
+    {
+      std::lock_guard lock(hooks_mu_);
+      copy = f;
+    }
+    if (copy) copy();
+  }
   asio::awaitable<void> holdWhileAsked() {
     if (!hold_writes_) co_return;
     ++held_writes_;
@@ -185,6 +201,7 @@ class FaultyStore final : public LockStore {
   std::atomic<bool> hold_writes_{false};
   std::atomic<size_t> held_writes_{0};
   std::atomic<size_t> scans_{0};
+  std::mutex hooks_mu_;
   std::function<void()> before_scan_, after_scan_;
   std::mutex jitter_mu_;
   std::chrono::microseconds jitter_max_{0};

@@ -24,9 +24,11 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/router/router_fixture.h"
@@ -355,7 +357,17 @@ struct Race : Cmd {
     }
     if (rolled) RC_ASSERT(rolled->isOk());
     const int left_to = holderOf(key, s);
-    RC_ASSERT(linearizable(calls, answers, holder, left_to));
+    if (!linearizable(calls, answers, holder, left_to)) {
+      std::string what = "no order of the calls gives their answers:";
+      for (size_t i = 0; i < calls.size(); ++i) {
+        const char* kind = calls[i].kind == RaceCall::Kind::kTryLock         ? " TryLock by "
+                           : calls[i].kind == RaceCall::Kind::kUnlockIfOwned ? " UnlockIfOwnedByPull by "
+                                                                              : " Unlock";
+        what += kind + (calls[i].kind == RaceCall::Kind::kUnlock ? "" : std::to_string(calls[i].pull)) +
+                (answers[i] ? " yes," : " no,");
+      }
+      RC_FAIL(what + " from holder " + std::to_string(holder) + " to " + std::to_string(left_to));
+    }
 
     Model next = m;
     apply(next);
@@ -416,32 +428,38 @@ struct ScanAcross : Cmd {
   }
   void run(const Model& m, RouterStack& s) const override {
     // The change starts without waiting for it to finish (the pages go on alongside a move),
-    // from the io thread too when it comes inside a page.
+    // from the io thread too when it comes inside a page; once, from whichever thread is first.
+    std::mutex mu;
     bool changed = false;
     std::optional<Status> rolled;
     std::optional<std::future<std::optional<ChangeOutcome>>> moved;
     auto change = [&] {
-      changed = true;
+      std::lock_guard lock(mu);
+      if (std::exchange(changed, true)) return;
       if (rolls_back) {  // on the calling thread, as the admin API's
         rolled = rollback.raise ? s.router().raiseRollback("model", "test") : s.router().clearRollback("test");
       } else {
         moved = s.start(s.router().changeMigration(MigrationChange{move.phase, move.split, false}, "test"));
       }
     };
+    // Removes the hook and waits for a call of it that may be running on the io thread (it runs
+    // there in one go), before what it refers to goes away.
     struct Unhook {
       RouterStack& s;
-      ~Unhook() { s.enhanced().beforeScan(nullptr); }
-    } unhook{s};
-    if (changed_before == 0) {
-      s.enhanced().beforeScan([&] {
-        if (!changed) change();
+      ~Unhook() {
+        s.enhanced().beforeScan(nullptr);
+        s.run([]() -> asio::awaitable<bool> { co_return true; }());
+      }
+    };
+    std::vector<std::string> listed;
+    {
+      Unhook unhook{s};
+      if (changed_before == 0) s.enhanced().beforeScan(change);
+      listed = scanPages(s, count, [&](int n) {
+        if (n >= std::max(changed_before, 1)) change();
       });
     }
-    auto listed = scanPages(s, count, [&](int n) {
-      if (!changed && n >= std::max(changed_before, 1)) change();
-    });
-    s.enhanced().beforeScan(nullptr);
-    if (!changed) change();  // the scan ended first
+    change();  // unless made already: the scan ended first
     if (rolled) RC_ASSERT(rolled->isOk());
     if (moved) {
       auto out = std::move(*moved->get());
