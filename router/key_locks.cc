@@ -101,4 +101,16 @@ asio::awaitable<KeyLocks::Guard> KeyLocks::lockStripe(Stripe& stripe, bool share
   co_return Guard(&stripe, shared);
 }
 
+asio::awaitable<void> KeyLocks::awaitSharedHolders() {
+  for (size_t i = 0; i <= mask_; ++i) {
+    Stripe& stripe = stripes_[i];
+    {
+      std::lock_guard lock(stripe.mu);
+      if (stripe.shared == 0) continue;
+    }
+    auto wait = lockStripe(stripe, false);
+    Guard held = co_await std::move(wait);
+  }
+}
+
 }  // namespace lockshift

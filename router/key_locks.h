@@ -74,6 +74,10 @@ class KeyLocks {
     return lockStripe(stripeFor(db, key), true);
   }
   Guard tryLockShared(int db, std::string_view key) { return tryLockStripe(stripeFor(db, key), true); }
+  // Returns once every shared holder of the moment has let go, taking each stripe held shared
+  // exclusively once, in turn. For a caller that has just stopped new shared holds and must wait
+  // for the writes still holding one (Router::fillEnhanced).
+  boost::asio::awaitable<void> awaitSharedHolders();
 
  private:
   static Guard tryLockStripe(Stripe& stripe, bool shared);

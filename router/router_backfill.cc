@@ -152,6 +152,12 @@ asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
     if (!options_.keep_legacy_in_sync) s.legacy_behind = true;  // from now on legacy misses writes
   });
   if (!marked) co_return marked.status();
+  // Writes let in while legacy was alone hold their key's lock shared, go to legacy only, and are
+  // not journaled. One still in flight could land in legacy after the copy below passed its key
+  // (a new key then never reaches enhanced, a deleted one stays there). Every write let in from
+  // here on sees enhanced in use and takes its key's lock exclusively, so wait for those.
+  auto settled = locks_.awaitSharedHolders();
+  co_await std::move(settled);
   BackfillProgress p = loadProgress(control_.dir());
   if (p.started_unix_ms == 0) p.started_unix_ms = nowUnixMs();
   p.state = "running";

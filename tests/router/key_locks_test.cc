@@ -184,6 +184,44 @@ TEST(KeyLocks, ExclusiveWaitsForSharedAndSharedQueueBehindIt) {
   EXPECT_GT(at(6), std::max(at(-4), at(-5)));  // 6 after them, alone
 }
 
+// awaitSharedHolders() returns once the shared holders of the moment, on any key, let go; it does
+// not wait for an exclusive holder, nor for nothing.
+TEST(KeyLocks, AwaitSharedHoldersWaitsForEverySharedHolderOfTheMoment) {
+  KeyLocks locks;
+  asio::io_context io;
+  std::vector<int> order;
+  asio::co_spawn(io, holdFor(locks, "pr/a", 3, 1, &order, true), asio::detached);
+  asio::co_spawn(io, holdFor(locks, "pr/b", 6, 2, &order, true), asio::detached);
+  asio::co_spawn(io, holdFor(locks, "pr/c", 20, 3, &order, false), asio::detached);
+  io.poll_one();
+  io.poll_one();
+  io.poll_one();  // 1 and 2 hold their keys shared, 3 its key exclusively
+  ASSERT_EQ(order, (std::vector<int>{1, 2, 3}));
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await locks.awaitSharedHolders();
+        order.push_back(0);
+      },
+      asio::detached);
+  io.run();
+  auto at = [&](int id) { return std::find(order.begin(), order.end(), id) - order.begin(); };
+  EXPECT_GT(at(0), std::max(at(-1), at(-2)));
+  EXPECT_LT(at(0), at(-3));
+
+  order.clear();  // nothing held: at once
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await locks.awaitSharedHolders();
+        order.push_back(0);
+      },
+      asio::detached);
+  io.restart();
+  io.poll_one();
+  EXPECT_EQ(order, std::vector<int>{0});
+}
+
 TEST(KeyLocks, TryLockSharedRefusesBesideOrAheadOfAnExclusiveHolder) {
   KeyLocks locks;
   asio::io_context io;

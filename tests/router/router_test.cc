@@ -182,6 +182,35 @@ TEST(Router, BeforeTheMigrationAForcedUnlockWaitsForTheWritesBeforeIt) {
   EXPECT_EQ(stack.getFrom(stack.legacyStore(), key), lockJson(lockNo(1, 3)));
 }
 
+// Writes let in while legacy was alone hold their key's lock shared: nothing orders them among
+// themselves, and the migration may start while they are in flight. What they then copy to
+// enhanced may reach it in another order than legacy applied them; the backfill waits for them
+// before it copies, so that its copy comes last. Here a lock and an unlock of one key race across
+// the start of the migration, ten times, each store taking them in whichever order they come.
+TEST(Router, TheBackfillWaitsForWritesLetInBeforeTheMigrationStarted) {
+  for (int round = 0; round < 10; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    RouterStack stack;
+    const std::string key = lockKey(lockNo(1));
+    stack.legacy().holdWrites(true);
+    stack.enhanced().holdWrites(true);
+    auto locked = spawnPut(stack, RouterStack::tryLock(lockNo(1, 2)));
+    auto unlocked = stack.start(stack.router().del(0, {key}));
+    ASSERT_TRUE(waitUntil([&] { return stack.legacy().heldWrites() == 2; }));
+    auto moved = stack.start(stack.router().changeMigration(MigrationChange{Phase::kHybrid, 50, false}, "test"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    stack.legacy().holdWrites(false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    stack.enhanced().holdWrites(false);
+    ASSERT_TRUE(locked.get()->isOk());
+    ASSERT_TRUE(unlocked.get()->isOk());
+    ASSERT_TRUE(moved.get()->applied);
+    ASSERT_TRUE(stack.filledWithin());
+    ASSERT_TRUE(stack.drainedWithin());
+    EXPECT_EQ(stack.getFrom(stack.enhancedStore(), key), stack.getFrom(stack.legacyStore(), key));
+  }
+}
+
 // Once the migration has started, writes to one key are ordered again, one at a time.
 TEST(Router, AfterTheMigrationStartsWritesToOneKeyWaitForEachOther) {
   RouterStack stack;
