@@ -152,10 +152,12 @@ asio::awaitable<Status> Router::fillEnhanced(std::string actor) {
     if (!options_.keep_legacy_in_sync) s.legacy_behind = true;  // from now on legacy misses writes
   });
   if (!marked) co_return marked.status();
-  // Writes let in while legacy was alone hold their key's lock shared, go to legacy only, and are
-  // not journaled. One still in flight could land in legacy after the copy below passed its key
-  // (a new key then never reaches enhanced, a deleted one stays there). Every write let in from
-  // here on sees enhanced in use and takes its key's lock exclusively, so wait for those.
+  // Writes let in while legacy was alone hold their key's lock shared, and nothing orders them
+  // among themselves. One still in flight copies itself to enhanced once legacy answered, and two
+  // to one key (a lock and an unlock) may reach enhanced in the other order than legacy took them;
+  // the copy below would not repair that where legacy lacked the key as it passed. Every write
+  // let in from here on sees enhanced in use and takes its key's lock exclusively: wait for those
+  // still holding one shared, so that the copy comes after them.
   auto settled = locks_.awaitSharedHolders();
   co_await std::move(settled);
   BackfillProgress p = loadProgress(control_.dir());
