@@ -197,26 +197,18 @@ TEST(KeyLocks, AwaitSharedHoldersWaitsForEverySharedHolderOfTheMoment) {
   io.poll_one();
   io.poll_one();  // 1 and 2 hold their keys shared, 3 its key exclusively
   ASSERT_EQ(order, (std::vector<int>{1, 2, 3}));
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await locks.awaitSharedHolders();
-        order.push_back(0);
-      },
-      asio::detached);
+  auto waiter = [&]() -> asio::awaitable<void> {
+    co_await locks.awaitSharedHolders();
+    order.push_back(0);
+  };
+  asio::co_spawn(io, waiter, asio::detached);
   io.run();
   auto at = [&](int id) { return std::find(order.begin(), order.end(), id) - order.begin(); };
   EXPECT_GT(at(0), std::max(at(-1), at(-2)));
   EXPECT_LT(at(0), at(-3));
 
   order.clear();  // nothing held: at once
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await locks.awaitSharedHolders();
-        order.push_back(0);
-      },
-      asio::detached);
+  asio::co_spawn(io, waiter, asio::detached);
   io.restart();
   io.poll_one();
   EXPECT_EQ(order, std::vector<int>{0});
