@@ -331,7 +331,9 @@ struct Race : Cmd {
           unlocked = s.start(s.router().del(0, {key_name}));
         }
       }
-      if (started < tries) locked.push_back(s.start(s.router().put(RouterStack::tryLock(spec(key, calls[started].pull)))));
+      if (started < tries) {
+        locked.push_back(s.start(s.router().put(RouterStack::tryLock(spec(key, calls[started].pull)))));
+      }
     }
     std::vector<bool> answers;
     for (auto& f : locked) {
