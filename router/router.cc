@@ -17,6 +17,19 @@ double since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// Whether a store's failed write may still have been applied: every failure but one about the
+// request itself (bad input, a full store, an operation the store does not offer).
+bool mayHaveApplied(const Status& failure) {
+  switch (failure.code()) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kStoreFull:
+    case ErrorCode::kUnsupported:
+      return false;
+    default:
+      return true;
+  }
+}
+
 }  // namespace
 
 Router::Router(LockStore& legacy, LockStore& enhanced, ControlStore& control, RepairJournal& journal,
@@ -211,6 +224,10 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   auto call = store(owner).put(std::move(request));
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kPut, result.status(), since(t));
+  if (!result && mayHaveApplied(result.status())) {
+    auto journal = journalInDoubt(db, key, owner, Change::kPut);
+    co_await std::move(journal);
+  }
   if (marked) repairSoon(db, key);
   // Decided again now that legacy answered, as del() does: the shadow phase may have ended
   // meanwhile (leaving it waits only for replays already queued), and a replay submitted now
@@ -254,9 +271,15 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
     auto call = store(owner).del(db, {key});
     auto result = co_await std::move(call);
     metrics_.observe(owner, RouterMetrics::Op::kDelete, result.status(), since(t));
-    if (!result) co_return result.status();
-    deleted += *result;
     if (marked) repairSoon(db, key);
+    if (!result) {
+      if (mayHaveApplied(result.status())) {
+        auto journal = journalInDoubt(db, key, owner, Change::kDelete);
+        co_await std::move(journal);
+      }
+      co_return result.status();
+    }
+    deleted += *result;
     if (owner == StoreRole::kLegacy && mirroring()) {
       std::optional<std::string> refused =
           submitMirrored(MirroredCall{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result});
@@ -293,6 +316,10 @@ asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(
   auto call = store(owner).deleteIfOwnedByPull(db, key, pull_num);
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kUnlockScript, result.status(), since(t));
+  if (!result && mayHaveApplied(result.status())) {
+    auto journal = journalInDoubt(db, key, owner, Change::kDelete);
+    co_await std::move(journal);
+  }
   if (marked) repairSoon(db, key);
   if (owner == StoreRole::kLegacy && mirroring() && result.isOk()) {
     std::optional<std::string> refused = submitMirrored(MirroredCall{.op = MirroredCall::Op::kUnlockScript,
@@ -333,6 +360,21 @@ asio::awaitable<Status> Router::applyTo(StoreRole target, int db, std::string ke
   metrics_.observe(target, change == Change::kPut ? RouterMetrics::Op::kPut : RouterMetrics::Op::kDelete,
                    status, since(t));
   co_return status;
+}
+
+asio::awaitable<void> Router::journalInDoubt(int db, std::string key, StoreRole owner, Change change) {
+  const Propagation how = propagation(db, key, owner, change);
+  if (how == Propagation::kNone) co_return;  // nothing keeps the other store current
+  // An entry that cannot be made durable is kept in memory (RepairJournal::mark counts it), and
+  // the client is answered with the owner's error either way.
+  if (how == Propagation::kEnsureDurable) {  // already journaled: the replayer copies it whole
+    auto entry = ensureDurable(db, std::move(key));
+    co_await std::move(entry);
+  } else {
+    auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
+    co_await std::move(mark);
+    publishJournal();
+  }
 }
 
 Router::Propagation Router::propagation(int db, std::string_view key, StoreRole owner, Change change) const {

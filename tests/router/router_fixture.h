@@ -51,7 +51,9 @@ inline double metricValue(const prometheus::Registry& registry, const std::strin
 // Fails every call with kUnavailable while failing() is set; otherwise forwards. While writes are
 // held, a put or del waits (without blocking its thread) until they are released: a write in
 // flight at an exact step. With jitter, every write waits a random while before it reaches the
-// store, so that writes sent one after another may overtake each other.
+// store, so that writes sent one after another may overtake each other. With lost replies, a
+// share of the writes that fail reach the store first and then fail with kTimeout, as a command
+// Redis ran whose reply never came back: the caller cannot tell whether it was applied.
 class FaultyStore final : public LockStore {
  public:
   explicit FaultyStore(LockStore& inner) : inner_(inner) {}
@@ -67,6 +69,13 @@ class FaultyStore final : public LockStore {
     std::lock_guard lock(jitter_mu_);
     jitter_max_ = max;
     jitter_random_.seed(seed);
+  }
+  // While failing, each put, del and deleteIfOwnedByPull is applied before it fails with
+  // probability `share` (0: none, 1: all), drawn from `seed`.
+  void setLostReplies(double share, uint32_t seed = 0) {
+    std::lock_guard lock(jitter_mu_);
+    lost_share_ = share;
+    lost_random_.seed(seed);
   }
   // Puts and dels waiting for holdWrites(false).
   size_t heldWrites() const { return held_writes_; }
@@ -96,7 +105,12 @@ class FaultyStore final : public LockStore {
     co_await std::move(hold);
     auto late = jitter();
     co_await std::move(late);
-    if (failing_) co_return down();
+    if (failing_) {
+      if (!replyLost()) co_return down();
+      auto c = inner_.put(std::move(r));
+      co_await std::move(c);
+      co_return lost();
+    }
     auto c = inner_.put(std::move(r));
     co_return co_await std::move(c);
   }
@@ -105,7 +119,12 @@ class FaultyStore final : public LockStore {
     co_await std::move(hold);
     auto late = jitter();
     co_await std::move(late);
-    if (failing_) co_return down();
+    if (failing_) {
+      if (!replyLost()) co_return down();
+      auto c = inner_.del(db, std::move(keys));
+      co_await std::move(c);
+      co_return lost();
+    }
     auto c = inner_.del(db, std::move(keys));
     co_return co_await std::move(c);
   }
@@ -113,7 +132,12 @@ class FaultyStore final : public LockStore {
                                                                          std::string pull) override {
     auto late = jitter();
     co_await std::move(late);
-    if (failing_) co_return down();
+    if (failing_) {
+      if (!replyLost()) co_return down();
+      auto c = inner_.deleteIfOwnedByPull(db, std::move(key), std::move(pull));
+      co_await std::move(c);
+      co_return lost();
+    }
     auto c = inner_.deleteIfOwnedByPull(db, std::move(key), std::move(pull));
     co_return co_await std::move(c);
   }
@@ -163,6 +187,11 @@ class FaultyStore final : public LockStore {
 
  private:
   static Status down() { return Status::unavailable("injected fault"); }
+  static Status lost() { return Status::timeout("injected fault: the reply was lost"); }
+  bool replyLost() {
+    std::lock_guard lock(jitter_mu_);
+    return lost_share_ > 0 && std::uniform_real_distribution<double>(0, 1)(lost_random_) < lost_share_;
+  }
   // Runs a copy of `f` taken under the lock, so that the hook may run code that sets hooks.
   void hook(const std::function<void()>& f) {
     std::function<void()> copy;
@@ -206,6 +235,8 @@ class FaultyStore final : public LockStore {
   std::mutex jitter_mu_;
   std::chrono::microseconds jitter_max_{0};
   std::minstd_rand jitter_random_;
+  double lost_share_ = 0;
+  std::minstd_rand lost_random_;
 };
 
 // What lockshift's main wires around the router that lives in a layer above this one (the shadow

@@ -467,6 +467,59 @@ TEST(Router, FailedLegacyWriteInEnhancedOnlyKeepsTheKeyOnEnhancedThroughRollback
   EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(7))), lockJson(lockNo(7)));
 }
 
+// A write the owner failed may still have been applied there: Redis ran the command and its reply
+// was lost (a timeout, a connection torn down). While legacy is current, it stays the truth for
+// the key: the key falls back to legacy, which answers for it at once, and enhanced is repaired
+// from legacy once it answers, so the failed write leaves no trace the client was not told of.
+TEST(Router, AWriteEnhancedMayHaveAppliedBeforeFailingIsUndoneFromLegacy) {
+  RouterStack stack;
+  ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
+  ASSERT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);
+  stack.enhanced().setLostReplies(1);
+  stack.enhanced().setFailing(true);
+  auto taken = stack.run(stack.router().put(RouterStack::tryLock(lockNo(2))));
+  EXPECT_EQ(taken.status().code(), ErrorCode::kTimeout);
+  auto deleted = stack.run(stack.router().del(0, {lockKey(lockNo(1))}));
+  EXPECT_EQ(deleted.status().code(), ErrorCode::kTimeout);
+  auto released = stack.run(stack.router().deleteIfOwnedByPull(0, lockKey(lockNo(3)), "1"));
+  EXPECT_EQ(released.status().code(), ErrorCode::kTimeout);
+  ASSERT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(2))), lockJson(lockNo(2)));  // applied there
+  ASSERT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))), std::nullopt);
+  // Legacy answers for both keys while enhanced is down, with what the clients were told.
+  EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(1))), StoreRole::kLegacy);
+  EXPECT_EQ(stack.get(lockKey(lockNo(1))), lockJson(lockNo(1)));
+  EXPECT_EQ(stack.get(lockKey(lockNo(2))), std::nullopt);
+  EXPECT_EQ(stack.lock(lockNo(1, 2)), PutResult::Outcome::kLockedByOther);
+
+  stack.enhanced().setFailing(false);
+  EXPECT_TRUE(stack.drainedWithin());
+  for (LockStore* s : {static_cast<LockStore*>(&stack.legacyStore()), static_cast<LockStore*>(&stack.enhancedStore())}) {
+    EXPECT_EQ(stack.getFrom(*s, lockKey(lockNo(1))), lockJson(lockNo(1))) << s->name();
+    EXPECT_EQ(stack.getFrom(*s, lockKey(lockNo(2))), std::nullopt) << s->name();
+  }
+  EXPECT_EQ(stack.router().ownerOf(0, lockKey(lockNo(1))), StoreRole::kEnhanced);
+  EXPECT_EQ(stack.lock(lockNo(2, 2)), PutResult::Outcome::kApplied);
+}
+
+// The same where legacy owns the key: whatever legacy ended up with reaches enhanced once legacy
+// answers, so the key's next owner agrees with what legacy showed.
+TEST(Router, AWriteLegacyMayHaveAppliedBeforeFailingReachesEnhanced) {
+  RouterStack stack;
+  ASSERT_TRUE(stack.move(Phase::kHybrid, 0).applied);  // enhanced filled; legacy owns every key
+  ASSERT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);
+  stack.legacy().setLostReplies(1);
+  stack.legacy().setFailing(true);
+  EXPECT_EQ(stack.run(stack.router().put(RouterStack::tryLock(lockNo(2)))).status().code(), ErrorCode::kTimeout);
+  EXPECT_EQ(stack.run(stack.router().del(0, {lockKey(lockNo(1))})).status().code(), ErrorCode::kTimeout);
+  EXPECT_EQ(stack.journal().dirtyTarget(0, lockKey(lockNo(2))), StoreRole::kEnhanced);
+  stack.legacy().setFailing(false);
+  EXPECT_TRUE(stack.drainedWithin());
+  ASSERT_TRUE(stack.move(std::nullopt, 100).applied);  // enhanced owns every key
+  EXPECT_EQ(stack.get(lockKey(lockNo(1))), std::nullopt);
+  EXPECT_EQ(stack.get(lockKey(lockNo(2))), lockJson(lockNo(2)));
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(2))), lockJson(lockNo(2)));
+}
+
 // With enhanced out of the path (an open or half-open breaker), legacy owns every key, even in
 // enhanced-only: it has every lock, since each write reached it. Writes go on there, enhanced's
 // copies are journaled, and the keys return to enhanced once it is back and repaired.
