@@ -14,7 +14,9 @@
 // a raised rollback), legacy while enhanced does (enhanced-only with no rollback, the last step
 // before legacy is retired). An enhanced outage in any phase comes with an open circuit breaker
 // (router/circuit_breaker.h), which takes enhanced out of the path: legacy, kept in sync by every
-// write, then owns every key, and the client must not notice either.
+// write, then owns every key, and the client must not notice either. Within a race, either store
+// may fail for a while, the owner included, and lose the replies to writes it applied: calls the
+// owner fails may then have taken effect or not, but the stores must still agree afterwards.
 // Used by tests/router (the router alone) and tests/shadow (with the shadow mirror wired in).
 
 #include <rapidcheck.h>
@@ -233,16 +235,29 @@ struct RaceCall {
 };
 
 // Whether the calls of a race, all in flight together, were atomic: some order of them, run one
-// at a time from `holder`, gives every answer they got and leaves the key to `final_holder`.
-inline bool linearizable(const std::vector<RaceCall>& calls, const std::vector<bool>& answers, int holder,
-                         int final_holder) {
+// at a time from `holder`, gives every answer they got and leaves the key to `final_holder`. A
+// call answered with an error (no answer) may have taken effect or not: either will do.
+inline bool linearizable(const std::vector<RaceCall>& calls, const std::vector<std::optional<bool>>& answers,
+                         int holder, int final_holder) {
   std::vector<size_t> order(calls.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::vector<size_t> failed;  // the calls with no answer
+  for (size_t i = 0; i < answers.size(); ++i) {
+    if (!answers[i]) failed.push_back(i);
+  }
   do {
-    int h = holder;
-    bool same = true;
-    for (size_t i : order) same = calls[i].applyTo(h) == answers[i] && same;
-    if (same && h == final_holder) return true;
+    for (uint32_t took = 0; took < (1u << failed.size()); ++took) {  // which of them took effect
+      std::vector<bool> skip(calls.size(), false);
+      for (size_t f = 0; f < failed.size(); ++f) skip[failed[f]] = (took >> f & 1) == 0;
+      int h = holder;
+      bool same = true;
+      for (size_t i : order) {
+        if (skip[i]) continue;
+        const bool answer = calls[i].applyTo(h);
+        same = same && (!answers[i] || *answers[i] == answer);
+      }
+      if (same && h == final_holder) return true;
+    }
   } while (std::next_permutation(order.begin(), order.end()));
   return false;
 }
@@ -254,12 +269,17 @@ inline bool linearizable(const std::vector<RaceCall>& calls, const std::vector<b
 // answers must be those of some order of the calls run one at a time, and so must the lock the
 // key is left with; once the journal drained, both stores hold exactly that lock. During the race
 // each store delays every write by a random while, so that writes sent one after another may
-// reach it in either order, as over a Redis store's pool of connections. Whoever holds a
+// reach it in either order, as over a Redis store's pool of connections. Instead of a change, one
+// store may fail from a point of the race until every call answered, the key's owner or the other
+// one, and half of the writes it fails reach it first (a reply lost, as to a Redis timeout): a
+// call the failing owner answered with an error may have taken effect or not, and one the other
+// store fails is never noticed. Whoever holds a
 // lock that was free or released then releases it, so the model knows the state after the race
 // without knowing who won it.
 struct Race : Cmd {
   int key = *rc::gen::inRange(0, kKeys);
-  int alongside = *rc::gen::inRange(0, 3);  // 0 nothing, 1 `move`, 2 `rollback`
+  int alongside = *rc::gen::inRange(0, 4);  // 0 nothing, 1 `move`, 2 `rollback`, 3 a store fails
+  bool fail_owner = *rc::gen::arbitrary<bool>();  // with 3: the key's owner fails (else the other store)
   int started_after = *rc::gen::inRange(0, 4);  // how many tries start before it
   int release = *rc::gen::inRange(0, 3);  // 0 none, 1 the holder's UnlockIfOwnedByPull, 2 Unlock
   int released_after = *rc::gen::inRange(0, 4);  // how many tries start before the release
@@ -269,6 +289,7 @@ struct Race : Cmd {
   void checkPreconditions(const Model& m) const override {
     if (alongside == 1) move.checkPreconditions(m);
     if (alongside == 2) rollback.checkPreconditions(m);
+    if (alongside == 3) RC_PRE(!m.enhanced_failing && !m.legacy_failing);
   }
   void apply(Model& m) const override {
     if (release != 0) m.holder.erase(key);
@@ -305,13 +326,20 @@ struct Race : Cmd {
     std::optional<std::future<std::optional<ChangeOutcome>>> moved;
     std::optional<Status> rolled;
     const std::string key_name = lockKey(spec(key, 0));
-    struct Jitter {
+    struct Faults {
       RouterStack& s;
-      ~Jitter() {
+      FaultyStore* failed = nullptr;  // the store failing during the race
+      void recover() {
+        if (failed == nullptr) return;
+        failed->setFailing(false);
+        failed->setLostReplies(0);
+      }
+      ~Faults() {
+        recover();
         s.legacy().setJitter(std::chrono::microseconds(0));
         s.enhanced().setJitter(std::chrono::microseconds(0));
       }
-    } jitter{s};
+    } faults{s};
     s.legacy().setJitter(std::chrono::microseconds(500), jitter_seed);
     s.enhanced().setJitter(std::chrono::microseconds(500), jitter_seed + 1);
     for (size_t started = 0; started <= tries; ++started) {
@@ -321,6 +349,12 @@ struct Race : Cmd {
         }
         if (alongside == 2) {  // on this thread, as the admin API's
           rolled = rollback.raise ? s.router().raiseRollback("model", "test") : s.router().clearRollback("test");
+        }
+        if (alongside == 3) {
+          const bool legacy_owns = s.router().ownerOf(0, key_name) == StoreRole::kLegacy;
+          faults.failed = legacy_owns == fail_owner ? &s.legacy() : &s.enhanced();
+          faults.failed->setLostReplies(0.5, jitter_seed + 2);
+          faults.failed->setFailing(true);
         }
       }
       if (releasing && started == std::min<size_t>(released_after, tries)) {
@@ -335,23 +369,26 @@ struct Race : Cmd {
         locked.push_back(s.start(s.router().put(RouterStack::tryLock(spec(key, calls[started].pull)))));
       }
     }
-    std::vector<bool> answers;
+    // Only a failing owner may answer with an error.
+    const bool may_fail = faults.failed != nullptr && fail_owner;
+    std::vector<std::optional<bool>> answers;
     for (auto& f : locked) {
       auto res = std::move(*f.get());
-      RC_ASSERT(res.isOk());
-      answers.push_back(res->outcome == PutResult::Outcome::kApplied);
+      RC_ASSERT(res.isOk() || may_fail);
+      answers.push_back(res.isOk() ? std::optional(res->outcome == PutResult::Outcome::kApplied) : std::nullopt);
     }
     if (unlocked_if_owned) {
       auto res = std::move(*unlocked_if_owned->get());
-      RC_ASSERT(res.isOk());
-      answers.push_back(res->has_value());
+      RC_ASSERT(res.isOk() || may_fail);
+      answers.push_back(res.isOk() ? std::optional(res->has_value()) : std::nullopt);
     }
     if (unlocked) {
       auto res = std::move(*unlocked->get());
-      RC_ASSERT(res.isOk());
-      RC_ASSERT(*res == 0 || *res == 1);
-      answers.push_back(*res == 1);
+      RC_ASSERT(res.isOk() || may_fail);
+      if (res.isOk()) RC_ASSERT(*res == 0 || *res == 1);
+      answers.push_back(res.isOk() ? std::optional(*res == 1) : std::nullopt);
     }
+    faults.recover();
     if (moved) {
       auto out = std::move(*moved->get());
       RC_ASSERT(out.applied == !move.refused(m));
@@ -366,7 +403,7 @@ struct Race : Cmd {
                            : calls[i].kind == RaceCall::Kind::kUnlockIfOwned ? " UnlockIfOwnedByPull by "
                                                                               : " Unlock";
         what += kind + (calls[i].kind == RaceCall::Kind::kUnlock ? "" : std::to_string(calls[i].pull)) +
-                (answers[i] ? " yes," : " no,");
+                (!answers[i] ? " error," : *answers[i] ? " yes," : " no,");
       }
       RC_FAIL(what + " from holder " + std::to_string(holder) + " to " + std::to_string(left_to));
     }
@@ -398,6 +435,7 @@ struct Race : Cmd {
       os << ", after " << started_after << " of them ";
       if (alongside == 1) move.show(os);
       if (alongside == 2) rollback.show(os);
+      if (alongside == 3) os << (fail_owner ? "its owner" : "the other store") << " fails until all answered";
     }
     os << ")";
   }
