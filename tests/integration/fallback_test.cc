@@ -313,5 +313,45 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
   EXPECT_EQ(l.size(), 0u);
 }
 
+// A write enhanced ran but never answered: frozen, it times out, and runs once it thaws, after
+// lockshift answered the client with the error. Enhanced then differs from legacy for the key,
+// with no journal entry saying so, unless lockshift treats the failed write as in doubt: legacy,
+// kept current, stays the truth for the key and enhanced is repaired from it. The breaker stays
+// closed here (a high threshold), so nothing but that repairs the key.
+TEST(Fallback, AWriteEnhancedRanAfterItTimedOutLeavesNoTrace) {
+  RedisServer legacy;
+  RedisServer enhanced;
+  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()),
+                                      .enhanced_section = redisSection(enhanced.port()),  // 500 ms
+                                      .fallback_section = "failure_threshold = 1000\n"});
+  ASSERT_EQ(httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"phase":"enhanced-only"})").status, 200);
+  RespClient c(ls.port());
+  AtlantisClient atlantis(c);
+  const LockSpec held{.repo = "doubt/repo", .path = "held", .pull = 1};
+  const LockSpec taken{.repo = "doubt/repo", .path = "taken", .pull = 2};
+  ASSERT_TRUE(atlantis.tryLock(held).first);
+
+  enhanced.process().signal(SIGSTOP);
+  resp::Value set = c.call({"set", lockKey(taken), lockJson(taken)});
+  EXPECT_TRUE(set.isError()) << set.str;
+  resp::Value del = c.call({"del", lockKey(held)});
+  EXPECT_TRUE(del.isError()) << del.str;
+  // Legacy answers for both keys meanwhile, as the clients were told.
+  EXPECT_EQ(c.call({"get", lockKey(held)}).str, lockJson(held));
+  EXPECT_EQ(c.call({"get", lockKey(taken)}).type, resp::Type::kNull);
+  enhanced.process().signal(SIGCONT);  // it runs what reached it: the SET, and the DEL if it was sent
+
+  const std::map<std::string, std::string> expected{{lockKey(held), lockJson(held)}};
+  auto [l, e] = settledDumps(legacy.port(), enhanced.port());
+  EXPECT_EQ(l, expected);
+  EXPECT_EQ(e, expected);
+  EXPECT_EQ(breakerState(ls), "closed");
+  for (const char* when : {"enhanced-only", "rolled back"}) {
+    EXPECT_EQ(c.call({"get", lockKey(held)}).str, lockJson(held)) << when;
+    EXPECT_EQ(c.call({"get", lockKey(taken)}).type, resp::Type::kNull) << when;
+    ASSERT_EQ(httpRequest(ls.adminPort(), "POST", "/api/v1/rollback", R"({"reason":"test"})").status, 200);
+  }
+}
+
 }  // namespace
 }  // namespace lockshift::testing
