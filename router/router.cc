@@ -224,15 +224,14 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
   auto call = store(owner).put(std::move(request));
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kPut, result.status(), since(t));
-  if (!result && mayHaveApplied(result.status())) {
-    auto journal = journalInDoubt(db, key, owner, Change::kPut);
-    co_await std::move(journal);
-  }
   if (marked) repairSoon(db, key);
   // Decided again now that legacy answered, as del() does: the shadow phase may have ended
   // meanwhile (leaving it waits only for replays already queued), and a replay submitted now
   // would reach enhanced after it owns the key. propagate() journals the write instead.
-  if (replay != nullptr && mirroring() && result.isOk()) {
+  Propagation how = Propagation::kNone;
+  if (!result) {
+    how = inDoubt(db, key, owner, Change::kPut, result.status());
+  } else if (replay != nullptr && mirroring()) {
     // Refusals are mirrored too: enhanced must refuse the same lock to the same holder.
     std::optional<std::string> refused = submitMirrored(MirroredCall{
         .op = MirroredCall::Op::kPut, .db = db, .key = std::move(key), .put = std::move(*replay), .put_result = *result});
@@ -240,12 +239,14 @@ asio::awaitable<Result<PutResult>> Router::put(PutRequest request) {
       auto write = journalMirrored(db, std::move(*refused));
       if (Status s = co_await std::move(write); !s) co_return s;
     }
-  } else if (result.isOk() && result->outcome == PutResult::Outcome::kApplied) {
-    if (Propagation how = propagation(db, key, owner, Change::kPut); how != Propagation::kNone) {
-      if (replay != nullptr) value = std::move(replay->value);  // meant to be mirrored: it kept the value
-      auto copy = propagate(db, std::move(key), owner, Change::kPut, std::move(value), how);
-      if (Status s = co_await std::move(copy); !s) co_return s;
-    }
+  } else if (result->outcome == PutResult::Outcome::kApplied) {
+    how = propagation(db, key, owner, Change::kPut);
+  }
+  if (how != Propagation::kNone) {
+    if (replay != nullptr) value = std::move(replay->value);  // meant to be mirrored: it kept the value
+    auto copy = propagate(db, std::move(key), owner, Change::kPut, std::move(value), how);
+    // A failed write is answered with its own error, whatever the journaling did.
+    if (Status s = co_await std::move(copy); !s && result.isOk()) co_return s;
   }
   co_return result;
 }
@@ -272,15 +273,8 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
     auto result = co_await std::move(call);
     metrics_.observe(owner, RouterMetrics::Op::kDelete, result.status(), since(t));
     if (marked) repairSoon(db, key);
-    if (!result) {
-      if (mayHaveApplied(result.status())) {
-        auto journal = journalInDoubt(db, key, owner, Change::kDelete);
-        co_await std::move(journal);
-      }
-      co_return result.status();
-    }
-    deleted += *result;
-    if (owner == StoreRole::kLegacy && mirroring()) {
+    if (result) deleted += *result;
+    if (result && owner == StoreRole::kLegacy && mirroring()) {
       std::optional<std::string> refused =
           submitMirrored(MirroredCall{.op = MirroredCall::Op::kDelete, .db = db, .key = key, .deleted = *result});
       if (refused) {
@@ -290,10 +284,13 @@ asio::awaitable<Result<int64_t>> Router::del(int db, std::vector<std::string> ke
       continue;
     }
     // Propagated even when the owner had nothing: the other store must not keep a stale copy.
-    if (Propagation how = propagation(db, key, owner, Change::kDelete); how != Propagation::kNone) {
+    if (Propagation how = result ? propagation(db, key, owner, Change::kDelete)
+                                 : inDoubt(db, key, owner, Change::kDelete, result.status());
+        how != Propagation::kNone) {
       auto copy = propagate(db, key, owner, Change::kDelete, {}, how);
-      if (Status s = co_await std::move(copy); !s) co_return s;
+      if (Status s = co_await std::move(copy); !s && result) co_return s;
     }
+    if (!result) co_return result.status();
   }
   co_return deleted;
 }
@@ -316,12 +313,11 @@ asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(
   auto call = store(owner).deleteIfOwnedByPull(db, key, pull_num);
   auto result = co_await std::move(call);
   metrics_.observe(owner, RouterMetrics::Op::kUnlockScript, result.status(), since(t));
-  if (!result && mayHaveApplied(result.status())) {
-    auto journal = journalInDoubt(db, key, owner, Change::kDelete);
-    co_await std::move(journal);
-  }
   if (marked) repairSoon(db, key);
-  if (owner == StoreRole::kLegacy && mirroring() && result.isOk()) {
+  Propagation how = Propagation::kNone;
+  if (!result) {
+    how = inDoubt(db, key, owner, Change::kDelete, result.status());
+  } else if (owner == StoreRole::kLegacy && mirroring()) {
     std::optional<std::string> refused = submitMirrored(MirroredCall{.op = MirroredCall::Op::kUnlockScript,
                                                                      .db = db,
                                                                      .key = std::move(key),
@@ -331,11 +327,12 @@ asio::awaitable<Result<std::optional<std::string>>> Router::deleteIfOwnedByPull(
       auto write = journalMirrored(db, std::move(*refused));
       if (Status s = co_await std::move(write); !s) co_return s;
     }
-  } else if (result.isOk() && result->has_value()) {
-    if (Propagation how = propagation(db, key, owner, Change::kDelete); how != Propagation::kNone) {
-      auto copy = propagate(db, std::move(key), owner, Change::kDelete, {}, how);
-      if (Status s = co_await std::move(copy); !s) co_return s;
-    }
+  } else if (result->has_value()) {
+    how = propagation(db, key, owner, Change::kDelete);
+  }
+  if (how != Propagation::kNone) {
+    auto copy = propagate(db, std::move(key), owner, Change::kDelete, {}, how);
+    if (Status s = co_await std::move(copy); !s && result.isOk()) co_return s;
   }
   co_return result;
 }
@@ -362,19 +359,12 @@ asio::awaitable<Status> Router::applyTo(StoreRole target, int db, std::string ke
   co_return status;
 }
 
-asio::awaitable<void> Router::journalInDoubt(int db, std::string key, StoreRole owner, Change change) {
+Router::Propagation Router::inDoubt(int db, std::string_view key, StoreRole owner, Change change,
+                                    const Status& failure) const {
+  if (!mayHaveApplied(failure)) return Propagation::kNone;
   const Propagation how = propagation(db, key, owner, change);
-  if (how == Propagation::kNone) co_return;  // nothing keeps the other store current
-  // An entry that cannot be made durable is kept in memory (RepairJournal::mark counts it), and
-  // the client is answered with the owner's error either way.
-  if (how == Propagation::kEnsureDurable) {  // already journaled: the replayer copies it whole
-    auto entry = ensureDurable(db, std::move(key));
-    co_await std::move(entry);
-  } else {
-    auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
-    co_await std::move(mark);
-    publishJournal();
-  }
+  if (how == Propagation::kNone || how == Propagation::kEnsureDurable) return how;
+  return Propagation::kJournalForEnhanced;
 }
 
 Router::Propagation Router::propagation(int db, std::string_view key, StoreRole owner, Change change) const {
@@ -415,6 +405,12 @@ asio::awaitable<Status> Router::propagate(int db, std::string key, StoreRole own
     }
     case Propagation::kJournal:
       break;
+    case Propagation::kJournalForEnhanced: {
+      auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
+      Status marked = co_await std::move(mark);
+      publishJournal();
+      co_return marked;
+    }
   }
   auto mark = journal_.mark(db, std::move(key), target);
   Status marked = co_await std::move(mark);

@@ -166,9 +166,20 @@ class Router final : public LockStore, public ControlPlane {
   asio::awaitable<Status> scanLegacyFor(const LockQuery& query, int db, std::vector<LockCandidate>* out, bool* cut);
   // How a decided change reaches the non-owner store, from the state now: not at all, by making
   // the key's journal entry durable (the key is already journaled: the replayer copies it whole),
-  // applied at once (and journaled if that fails), or journaled.
-  enum class Propagation { kNone, kEnsureDurable, kApply, kJournal };
+  // applied at once (and journaled if that fails), or journaled. kJournalForEnhanced: see inDoubt().
+  enum class Propagation { kNone, kEnsureDurable, kApply, kJournal, kJournalForEnhanced };
   Propagation propagation(int db, std::string_view key, StoreRole owner, Change change) const;
+  // For a write the owner failed (any error but one about the request itself): the write may
+  // still have been applied there (Redis ran the command and the reply was lost to a timeout or
+  // a torn connection), so the other store, kept current by every write that succeeds, may now
+  // differ from the owner with no entry saying so. Wherever the write would have propagated, the
+  // key is journaled for enhanced (kJournalForEnhanced, or kEnsureDurable for a key journaled
+  // already): legacy, current for every key not journaled for it, stays the truth for it. Where
+  // legacy owns the key, enhanced gets whatever legacy ended up with; where enhanced owns it, the
+  // key falls back to legacy (which answers for it while enhanced is down) until enhanced is
+  // repaired from legacy, undoing a write whose client was told it failed. The client's answer
+  // stays the owner's error.
+  Propagation inDoubt(int db, std::string_view key, StoreRole owner, Change change, const Status& failure) const;
   // Carries out propagation()'s decision, taken under the key's lock with no suspension since.
   // Requires the key's lock. An error means the change could be neither applied nor journaled
   // durably (RepairJournal::mark): the client's write must then be answered with it, not
@@ -177,17 +188,6 @@ class Router final : public LockStore, public ControlPlane {
                                     std::string value, Propagation how);
   asio::awaitable<Status> applyTo(StoreRole target, int db, std::string key, Change change,
                                   std::string value);
-  // After the owner failed a write (any error but one about the request itself): the write may
-  // still have been applied there (Redis ran the command and the reply was lost to a timeout or
-  // a torn connection), so the other store, kept current by every write that succeeds, may now
-  // differ from the owner with no entry saying so. Wherever the write would have propagated, the
-  // key is journaled for enhanced: legacy, current for every key not journaled for it, stays the
-  // truth for it. Where legacy owns the key, enhanced gets whatever legacy ended up with; where
-  // enhanced owns it, the key falls back to legacy (which answers for it while enhanced is down)
-  // until enhanced is repaired from legacy, undoing a write whose client was told it failed. A
-  // key already journaled has its entry made durable. Requires the key's lock. The client's
-  // answer stays the owner's error.
-  asio::awaitable<void> journalInDoubt(int db, std::string key, StoreRole owner, Change change);
   // For a write to a key already journaled: its entry must be durable before the write is
   // acknowledged. Retries the durable write of an entry kept in memory only; its error if that
   // fails again. Requires the key's lock.
