@@ -214,10 +214,13 @@ asio::awaitable<Result<std::optional<std::string>>> Router::forceUnlock(int db, 
       }
       auto call = store(owner).del(db, {key});
       auto deleted = co_await std::move(call);
-      if (!deleted) co_return deleted.status();
       if (marked) repairSoon(db, key);
-      auto copy = propagate(db, key, owner, Change::kDelete, {}, propagation(db, key, owner, Change::kDelete));
+      // A delete the owner failed may still have been applied: journaled as the data path's are.
+      auto copy = propagate(db, key, owner, Change::kDelete, {},
+                            deleted ? propagation(db, key, owner, Change::kDelete)
+                                    : inDoubt(db, key, owner, Change::kDelete, deleted.status()));
       copied = co_await std::move(copy);
+      if (!deleted) co_return deleted.status();
     }
   }
   if (previous) {

@@ -61,6 +61,13 @@ inline LockSpec spec(int key, int pull) {
 
 using Cmd = rc::state::Command<Model, RouterStack>;
 
+// A store is the non-owner of every key only once no key is pinned to it: a key written while
+// the other store was out of the path or the non-owner failed stays with the store that has its
+// latest value until the journal copied it (DESIGN §2, dirty keys), and its reads rightly fail
+// while that store is down; so does a key whose shadow replay is still queued. The replayer and
+// the mirror copy such keys at once while both stores answer.
+inline void awaitNothingPinned(RouterStack& s) { RC_ASSERT(s.drainedWithin()); }
+
 // Atlantis's UnlockByPull scan of the model's keys, `count` at a time; `before_page(n)` runs
 // before the n-th page is asked for (from 0).
 inline std::vector<std::string> scanPages(RouterStack& s, size_t count,
@@ -273,12 +280,15 @@ inline bool linearizable(const std::vector<RaceCall>& calls, const std::vector<s
 // store may fail from a point of the race until every call answered, the key's owner or the other
 // one, and half of the writes it fails reach it first (a reply lost, as to a Redis timeout): a
 // call the failing owner answered with an error may have taken effect or not, and one the other
-// store fails is never noticed. Whoever holds a
+// store fails is never noticed. Or enhanced goes down for good, as in EnhancedOutage, with writes
+// in flight: its breaker opens a moment after it fails, and the race's writes enhanced took in
+// doubt must not show once it is back. Whoever holds a
 // lock that was free or released then releases it, so the model knows the state after the race
 // without knowing who won it.
 struct Race : Cmd {
   int key = *rc::gen::inRange(0, kKeys);
-  int alongside = *rc::gen::inRange(0, 4);  // 0 nothing, 1 `move`, 2 `rollback`, 3 a store fails
+  // 0 nothing, 1 `move`, 2 `rollback`, 3 a store fails until all answered, 4 an enhanced outage
+  int alongside = *rc::gen::inRange(0, 5);
   bool fail_owner = *rc::gen::arbitrary<bool>();  // with 3: the key's owner fails (else the other store)
   int started_after = *rc::gen::inRange(0, 4);  // how many tries start before it
   int release = *rc::gen::inRange(0, 3);  // 0 none, 1 the holder's UnlockIfOwnedByPull, 2 Unlock
@@ -290,11 +300,13 @@ struct Race : Cmd {
     if (alongside == 1) move.checkPreconditions(m);
     if (alongside == 2) rollback.checkPreconditions(m);
     if (alongside == 3) RC_PRE(!m.enhanced_failing && !m.legacy_failing);
+    if (alongside == 4) RC_PRE(!m.breaker_open && !m.enhanced_failing && !m.legacy_failing);
   }
   void apply(Model& m) const override {
     if (release != 0) m.holder.erase(key);
     if (alongside == 1) move.apply(m);
     if (alongside == 2) rollback.apply(m);
+    if (alongside == 4) m.breaker_open = m.enhanced_failing = true;
   }
   // The pull holding the key according to the router (0: free).
   static int holderOf(int key, RouterStack& s) {
@@ -325,13 +337,16 @@ struct Race : Cmd {
     std::optional<std::future<std::optional<Result<int64_t>>>> unlocked;
     std::optional<std::future<std::optional<ChangeOutcome>>> moved;
     std::optional<Status> rolled;
+    bool enhanced_owned = false;  // with 4: enhanced owned the key when it failed
     const std::string key_name = lockKey(spec(key, 0));
+    if (alongside == 4) awaitNothingPinned(s);  // a key pinned to enhanced rightly fails while it is down
     struct Faults {
       RouterStack& s;
       FaultyStore* failed = nullptr;  // the store failing during the race
+      bool outage = false;              // it stays down after the race
       void recover() {
         if (failed == nullptr) return;
-        failed->setFailing(false);
+        if (!outage) failed->setFailing(false);
         failed->setLostReplies(0);
       }
       ~Faults() {
@@ -356,6 +371,15 @@ struct Race : Cmd {
           faults.failed->setLostReplies(0.5, jitter_seed + 2);
           faults.failed->setFailing(true);
         }
+        if (alongside == 4) {
+          enhanced_owned = s.router().ownerOf(0, key_name) == StoreRole::kEnhanced;
+          faults.failed = &s.enhanced();
+          faults.outage = true;
+          faults.failed->setLostReplies(0.5, jitter_seed + 2);
+          faults.failed->setFailing(true);
+          std::this_thread::sleep_for(std::chrono::microseconds(jitter_seed % 300));
+          faults.failed->setAvailable(false);  // the breaker opens
+        }
       }
       if (releasing && started == std::min<size_t>(released_after, tries)) {
         const RaceCall& call = calls[*releasing];
@@ -370,7 +394,7 @@ struct Race : Cmd {
       }
     }
     // Only a failing owner may answer with an error.
-    const bool may_fail = faults.failed != nullptr && fail_owner;
+    const bool may_fail = (alongside == 3 && fail_owner) || (alongside == 4 && enhanced_owned);
     std::vector<std::optional<bool>> answers;
     for (auto& f : locked) {
       auto res = std::move(*f.get());
@@ -413,7 +437,7 @@ struct Race : Cmd {
     // Promise 3 for the race's outcome, before the lock is let go: with the journal drained, each
     // store holds exactly the lock the race left (writes to one key reach the other store in the
     // order the owner took them).
-    if (!m.enhanced_failing && !m.legacy_failing) {
+    if (!next.enhanced_failing && !next.legacy_failing) {
       std::optional<std::string> want;
       if (left_to != 0) want = lockJson(spec(key, left_to));
       RC_ASSERT(s.drainedWithin());
@@ -436,6 +460,7 @@ struct Race : Cmd {
       if (alongside == 1) move.show(os);
       if (alongside == 2) rollback.show(os);
       if (alongside == 3) os << (fail_owner ? "its owner" : "the other store") << " fails until all answered";
+      if (alongside == 4) os << "EnhancedOutage";
     }
     os << ")";
   }
@@ -526,13 +551,6 @@ struct ScanAcross : Cmd {
     os << ")";
   }
 };
-
-// A store is the non-owner of every key only once no key is pinned to it: a key written while
-// the other store was out of the path or the non-owner failed stays with the store that has its
-// latest value until the journal copied it (DESIGN §2, dirty keys), and its reads rightly fail
-// while that store is down; so does a key whose shadow replay is still queued. The replayer and
-// the mirror copy such keys at once while both stores answer.
-inline void awaitNothingPinned(RouterStack& s) { RC_ASSERT(s.drainedWithin()); }
 
 // Fails or recovers `kStore` where it is the non-owner of every key.
 template <StoreRole kStore>

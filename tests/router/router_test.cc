@@ -501,6 +501,29 @@ TEST(Router, AWriteEnhancedMayHaveAppliedBeforeFailingIsUndoneFromLegacy) {
   EXPECT_EQ(stack.lock(lockNo(2, 2)), PutResult::Outcome::kApplied);
 }
 
+// So does an operator's forced unlock the owner failed: the lock stays held, in both stores.
+TEST(Router, AForcedUnlockEnhancedMayHaveAppliedBeforeFailingIsUndoneFromLegacy) {
+  RouterStack stack;
+  ASSERT_TRUE(stack.move(Phase::kEnhancedOnly, std::nullopt).applied);
+  ASSERT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);
+  // Enhanced fails once the forced unlock read the lock and sent its delete.
+  stack.enhanced().setLostReplies(1);
+  stack.enhanced().holdWrites(true);
+  auto forced = stack.start(stack.router().forceUnlock(0, lockKey(lockNo(1)), "test"));
+  ASSERT_TRUE(waitUntil([&] { return stack.enhanced().heldWrites() == 1; }));
+  stack.enhanced().setFailing(true);
+  stack.enhanced().holdWrites(false);
+  auto answer = std::move(*forced.get());
+  EXPECT_EQ(answer.status().code(), ErrorCode::kTimeout);
+  ASSERT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))), std::nullopt);  // applied there
+  EXPECT_EQ(stack.get(lockKey(lockNo(1))), lockJson(lockNo(1)));  // from legacy meanwhile
+  stack.enhanced().setFailing(false);
+  EXPECT_TRUE(stack.drainedWithin());
+  EXPECT_EQ(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))), lockJson(lockNo(1)));
+  EXPECT_EQ(stack.getFrom(stack.legacyStore(), lockKey(lockNo(1))), lockJson(lockNo(1)));
+  EXPECT_EQ(stack.get(lockKey(lockNo(1))), lockJson(lockNo(1)));
+}
+
 // The same where legacy owns the key: whatever legacy ended up with reaches enhanced once legacy
 // answers, so the key's next owner agrees with what legacy showed.
 TEST(Router, AWriteLegacyMayHaveAppliedBeforeFailingReachesEnhanced) {
