@@ -282,9 +282,8 @@ inline bool linearizable(const std::vector<RaceCall>& calls, const std::vector<s
 // call the failing owner answered with an error may have taken effect or not, and one the other
 // store fails is never noticed. Or enhanced goes down for good, as in EnhancedOutage, with writes
 // in flight: its breaker opens a moment after it fails, and the race's writes enhanced took in
-// doubt must not show once it is back. Whoever holds a
-// lock that was free or released then releases it, so the model knows the state after the race
-// without knowing who won it.
+// doubt must not show once it is back. Whoever holds a lock that was free or released then
+// releases it, so the model knows the state after the race without knowing who won it.
 struct Race : Cmd {
   int key = *rc::gen::inRange(0, kKeys);
   // 0 nothing, 1 `move`, 2 `rollback`, 3 a store fails until all answered, 4 an enhanced outage
