@@ -493,7 +493,7 @@ TEST(Router, AWriteEnhancedMayHaveAppliedBeforeFailingIsUndoneFromLegacy) {
 
   stack.enhanced().setFailing(false);
   EXPECT_TRUE(stack.drainedWithin());
-  for (LockStore* s : {static_cast<LockStore*>(&stack.legacyStore()), static_cast<LockStore*>(&stack.enhancedStore())}) {
+  for (LockStore* s : std::initializer_list<LockStore*>{&stack.legacyStore(), &stack.enhancedStore()}) {
     EXPECT_EQ(stack.getFrom(*s, lockKey(lockNo(1))), lockJson(lockNo(1))) << s->name();
     EXPECT_EQ(stack.getFrom(*s, lockKey(lockNo(2))), std::nullopt) << s->name();
   }
