@@ -404,15 +404,11 @@ asio::awaitable<Status> Router::propagate(int db, std::string key, StoreRole own
       break;
     }
     case Propagation::kJournal:
+    case Propagation::kJournalForEnhanced:
       break;
-    case Propagation::kJournalForEnhanced: {
-      auto mark = journal_.mark(db, std::move(key), StoreRole::kEnhanced);
-      Status marked = co_await std::move(mark);
-      publishJournal();
-      co_return marked;
-    }
   }
-  auto mark = journal_.mark(db, std::move(key), target);
+  const StoreRole behind = how == Propagation::kJournalForEnhanced ? StoreRole::kEnhanced : target;
+  auto mark = journal_.mark(db, std::move(key), behind);
   Status marked = co_await std::move(mark);
   publishJournal();
   co_return marked;
