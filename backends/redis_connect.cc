@@ -28,7 +28,7 @@ void RedisConnection::close() {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
     last_error_ = target_->where() + ": store closed";
-    teardownLocked(Status::unavailable(last_error_), done);
+    teardownLocked(Status::unavailable(last_error_), done, Leftovers::kGone);
   }
   done.run();
 }
@@ -158,6 +158,8 @@ void RedisConnection::startHandshakeLocked() {
     step(std::move(auth), Step::kRequired, "AUTH");
   }
   if (options.db != 0) step({"SELECT", std::to_string(options.db)}, Step::kRequired, "SELECT");
+  // For fencing (redis_fences.h): which client this connection is.
+  if (target_->fences().enabled()) step({"CLIENT", "INFO"}, Step::kClientInfo, "CLIENT INFO");
   // Optional: without them EVALSHA gets NOSCRIPT and the store falls back to EVAL.
   step({"SCRIPT", "LOAD", std::string(kPutScript)}, Step::kOptional, "SCRIPT LOAD");
   step({"SCRIPT", "LOAD", std::string(kAtlantisUnlockScript)}, Step::kOptional, "SCRIPT LOAD");
@@ -175,21 +177,37 @@ bool RedisConnection::onHandshakeReplyLocked(const Pending& pending, const resp:
     failLocked(std::string(pending.what) + " failed: " + reply.str, done);
     return false;
   }
+  if (pending.step == Step::kClientInfo) {
+    client_ = parseClientInfo(reply);
+    if (client_.id == 0) {
+      target_->fences().unavailable(reply.isError() ? "CLIENT INFO failed: " + reply.str
+                                                    : std::string("CLIENT INFO gave no id and addr"));
+    }
+  }
   if (--handshake_left_ == 0) {
     state_ = State::kReady;
     last_error_.clear();
     backoff_ = initialBackoff();
+    fences_seen_ = 0;  // a new connection puts every fence still open ahead of its first request
   }
   return true;
 }
 
-void RedisConnection::failLocked(const std::string& reason, Completions& done) {
+void RedisConnection::failLocked(const std::string& reason, Completions& done, Leftovers leftovers) {
   Status status = Status::unavailable(target_->where() + ": " + reason);
   last_error_ = status.message();
-  teardownLocked(status, done);
+  teardownLocked(status, done, leftovers);
 }
 
-void RedisConnection::teardownLocked(const Status& status, Completions& done) {
+void RedisConnection::teardownLocked(const Status& status, Completions& done, Leftovers leftovers) {
+  Fences& fences = target_->fences();
+  // Added before any caller learns of the failure (done runs after mu_ is released), so every
+  // request sent once it has is fenced.
+  if (leftovers == Leftovers::kMayStillRun) fences.add(client_);
+  client_ = {};
+  for (const Pending& pending : pending_) {
+    if (pending.step == Step::kFence) fences.again(pending.fenced_id);  // not confirmed
+  }
   ++epoch_;  // every handler still to come belongs to an earlier epoch and does nothing
   boost::system::error_code ignored;
   socket_.close(ignored);

@@ -38,10 +38,11 @@ Stream::endpoint unixEndpoint(const std::string& path) {
 
 }  // namespace
 
-RedisTarget::RedisTarget(RedisOptions options)
+RedisTarget::RedisTarget(RedisOptions options, std::shared_ptr<Fences> fences)
     : options_(std::move(options)),
       where_("redis " + options_.address),
-      address_(parseRedisAddress(options_.address)) {
+      address_(parseRedisAddress(options_.address)),
+      fences_(fences ? std::move(fences) : std::make_shared<Fences>(where_)) {
   if (address_.isOk() && !address_->unix_path.empty()) {
     endpoints_.push_back({unixEndpoint(address_->unix_path), address_->unix_path});
   }
@@ -88,6 +89,8 @@ bool RedisConnection::trySubmit(RedisRequest& request, Status* refusal) {
     return false;
   }
   const auto deadline = deadlineFromNow();
+  // One atomic load on the way of every request; the list is looked at only after a teardown.
+  if (target_->fences().latest() != fences_seen_) fenceLocked(deadline);
   for (size_t i = 0; i < request.discard_replies; ++i) {
     pending_.push_back(Pending{nullptr, deadline, Step::kUser, ""});  // its reply is dropped
   }
@@ -195,7 +198,7 @@ void RedisConnection::onRead(uint64_t epoch, const boost::system::error_code& ec
       while (alive && !in.empty()) {
         in.remove_prefix(parser_.feed(in));
         if (parser_.state() == resp::Parser::State::kError) {
-          failLocked("unreadable reply: " + parser_.error(), done);
+          failLocked("unreadable reply: " + parser_.error(), done, Leftovers::kMayStillRun);
           alive = false;
         } else if (parser_.state() == resp::Parser::State::kReady) {
           alive = deliverLocked(parser_.takeValue(), done);
@@ -213,14 +216,37 @@ void RedisConnection::onRead(uint64_t epoch, const boost::system::error_code& ec
 // Hands `reply` to the oldest pending request. False when the connection failed meanwhile.
 bool RedisConnection::deliverLocked(resp::Value reply, Completions& done) {
   if (pending_.empty()) {
-    failLocked("a reply arrived with no request pending", done);
+    failLocked("a reply arrived with no request pending", done, Leftovers::kMayStillRun);
     return false;
   }
   Pending pending = std::move(pending_.front());
   pending_.pop_front();
+  if (pending.step == Step::kFence) {
+    onFenceReplyLocked(pending, reply);
+    return true;
+  }
   if (pending.step != Step::kUser) return onHandshakeReplyLocked(pending, reply, done);
   done.add(std::move(pending.done), std::move(reply));
   return true;
+}
+
+void RedisConnection::fenceLocked(std::chrono::steady_clock::time_point deadline) {
+  for (const Fences::Fence& fence : target_->fences().since(&fences_seen_)) {
+    std::string wire;
+    resp::encodeCommand({"CLIENT", "KILL", "ID", std::to_string(fence.client.id), "ADDR", fence.client.addr}, wire);
+    pushLocked(std::move(wire), Pending{nullptr, deadline, Step::kFence, "CLIENT KILL", fence.client.id});
+  }
+}
+
+void RedisConnection::onFenceReplyLocked(const Pending& pending, const resp::Value& reply) {
+  Fences& fences = target_->fences();
+  if (reply.type == resp::Type::kInteger) {
+    fences.done(pending.fenced_id);  // 0 or 1 killed: either way that client is gone
+  } else if (reply.isError() && Fences::refusedForGood(reply.str)) {
+    fences.unavailable("CLIENT KILL failed: " + reply.str);
+  } else {
+    fences.again(pending.fenced_id);
+  }
 }
 
 // The timer waits for the deadline of the oldest pending request. Later requests have later
@@ -250,11 +276,13 @@ void RedisConnection::onDeadline(uint64_t epoch, const boost::system::error_code
     const std::string ms = std::to_string(target_->options().command_timeout.count()) + " ms";
     Pending late = std::move(pending_.front());
     pending_.pop_front();
+    if (late.step == Step::kFence) target_->fences().again(late.fenced_id);
+    // Written and unanswered: Redis may still run it, and what was written after it.
     if (late.step == Step::kUser) {
       done.add(std::move(late.done), Status::timeout(target_->where() + ": no reply within " + ms));
-      failLocked("a command got no reply within " + ms + "; connection closed", done);
+      failLocked("a command got no reply within " + ms + "; connection closed", done, Leftovers::kMayStillRun);
     } else {
-      failLocked(std::string(late.what) + " got no reply within " + ms, done);
+      failLocked(std::string(late.what) + " got no reply within " + ms, done, Leftovers::kMayStillRun);
     }
   }
   done.run();

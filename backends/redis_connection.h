@@ -5,7 +5,8 @@
 // Life cycle: start() resolves the address (once for the whole pool, see RedisTarget; a
 // "unix:PATH" address needs no resolving), connects within connect_timeout, then writes the
 // handshake in one batch (AUTH [username] password when a password is set, SELECT db when
-// db != 0, SCRIPT LOAD of both scripts) and is ready once every handshake reply has arrived.
+// db != 0, CLIENT INFO unless the server cannot fence, SCRIPT LOAD of both scripts) and is ready
+// once every handshake reply has arrived.
 // A failed AUTH or SELECT, a read or write error, a close by the server, a reply that does not
 // parse, or a command timeout tears the connection down: every pending request fails with
 // kUnavailable "redis <address>: <reason>" and, after a backoff that starts at backoff_initial
@@ -17,6 +18,10 @@
 // Timeouts: each request must be answered within command_timeout of its submission. When the
 // oldest one is late it fails with kTimeout and the connection is torn down (the rest fail with
 // kUnavailable), since the late reply would otherwise be matched to a later request.
+// Fencing (redis_fences.h): the handshake asks CLIENT INFO for the connection's client id and
+// address. A teardown that leaves a written request unanswered (a timeout, an unreadable reply)
+// fences that client, and every connection of the server writes CLIENT KILL for it ahead of its
+// next request, so the request lockshift gave up on cannot run after that one.
 //
 // Thread-safety: every public method may be called from any thread. All state, and every
 // operation started on the socket, resolver and timers, is guarded by mu_; handlers run on any
@@ -39,6 +44,7 @@
 #include <vector>
 
 #include "backends/redis_commands.h"
+#include "backends/redis_fences.h"
 #include "backends/redis_store.h"
 #include "common/status.h"
 #include "resp/parser.h"
@@ -59,12 +65,15 @@ struct RedisEndpoint {
 
 // What the connections of one pool share: the options, the parsed address, and the endpoints,
 // resolved by the first connection that needs them and kept from then on.
-// Thread-safety: options(), where() and address() are immutable; the endpoints are guarded.
+// Thread-safety: options(), where(), address() and fences() are immutable (Fences is
+// thread-safe itself); the endpoints are guarded.
 class RedisTarget {
  public:
-  explicit RedisTarget(RedisOptions options);
+  // `fences`: those of every pool to this server; null for a pool of its own.
+  explicit RedisTarget(RedisOptions options, std::shared_ptr<Fences> fences = nullptr);
 
   const RedisOptions& options() const { return options_; }
+  Fences& fences() const { return *fences_; }
   // "redis <address>": the start of every error message about this server.
   const std::string& where() const { return where_; }
   const Result<RedisAddress>& address() const { return address_; }
@@ -78,6 +87,7 @@ class RedisTarget {
   const RedisOptions options_;
   const std::string where_;
   const Result<RedisAddress> address_;
+  const std::shared_ptr<Fences> fences_;
   mutable std::mutex mu_;
   mutable std::vector<RedisEndpoint> endpoints_;  // GUARDED_BY(mu_)
 };
@@ -132,13 +142,18 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
 
  private:
   enum class State { kIdle, kConnecting, kHandshake, kReady, kBackoff, kClosed };
-  // Whom a reply belongs to: a caller, or a handshake command that must (or may) succeed.
-  enum class Step { kUser, kRequired, kOptional };
+  // Whom a reply belongs to: a caller, a handshake command that must (or may) succeed, the
+  // handshake's CLIENT INFO, or a CLIENT KILL of a fenced client.
+  enum class Step { kUser, kRequired, kOptional, kClientInfo, kFence };
+  // What a teardown leaves behind: requests the server can no longer run (it closed, or the
+  // connection is being closed on purpose), or requests it may still run (it did not answer).
+  enum class Leftovers { kGone, kMayStillRun };
   struct Pending {
     std::unique_ptr<ReplyHandler> done;  // kUser only
     std::chrono::steady_clock::time_point deadline;
     Step step = Step::kUser;
-    const char* what = "";  // the handshake command, for messages
+    const char* what = "";   // the handshake command, for messages
+    uint64_t fenced_id = 0;  // kFence: the client the kill is for
   };
   // Replies and failures collected under mu_, delivered by run() after it is released.
   class Completions {
@@ -166,9 +181,9 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   // A handshake reply; false when it failed the connection.
   bool onHandshakeReplyLocked(const Pending& pending, const resp::Value& reply, Completions& done);
   // Fails every pending request with kUnavailable(`reason`), closes the socket and, unless
-  // closed, schedules the next attempt.
-  void failLocked(const std::string& reason, Completions& done);
-  void teardownLocked(const Status& status, Completions& done);
+  // closed, schedules the next attempt. With kMayStillRun the connection's client is fenced.
+  void failLocked(const std::string& reason, Completions& done, Leftovers leftovers = Leftovers::kGone);
+  void teardownLocked(const Status& status, Completions& done, Leftovers leftovers);
 
   // ---- redis_connection.cc: the request pipeline. All ...Locked REQUIRE mu_. ----
   void pushLocked(std::string wire, Pending pending);
@@ -179,6 +194,9 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   void readLocked();
   void onRead(uint64_t epoch, const boost::system::error_code& ec, size_t bytes);
   bool deliverLocked(resp::Value reply, Completions& done);
+  // Queues a CLIENT KILL for every fence this connection has not put ahead of its requests yet.
+  void fenceLocked(std::chrono::steady_clock::time_point deadline);
+  void onFenceReplyLocked(const Pending& pending, const resp::Value& reply);
   void armDeadlineLocked();
   void onDeadline(uint64_t epoch, const boost::system::error_code& ec);
   std::chrono::steady_clock::time_point deadlineFromNow() const;
@@ -208,6 +226,8 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   bool flush_scheduled_ = false;                    // GUARDED_BY(mu_)
   std::shared_ptr<std::vector<char>> read_buffer_;  // GUARDED_BY(mu_), shared with the read
   resp::Parser parser_;                             // GUARDED_BY(mu_)
+  ClientIdentity client_;     // GUARDED_BY(mu_): from the handshake's CLIENT INFO; id 0 if unknown
+  uint64_t fences_seen_ = 0;  // GUARDED_BY(mu_): every fence up to it is ahead of what is queued
 };
 
 }  // namespace lockshift::redis

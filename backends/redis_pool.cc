@@ -16,8 +16,8 @@
 
 namespace lockshift::redis {
 
-RedisPool::RedisPool(asio::io_context& io, RedisOptions options)
-    : target_(std::make_shared<RedisTarget>(std::move(options))) {
+RedisPool::RedisPool(asio::io_context& io, RedisOptions options, std::shared_ptr<Fences> fences)
+    : target_(std::make_shared<RedisTarget>(std::move(options), std::move(fences))) {
   const int size = std::max(target_->options().pool_size, 1);
   for (int i = 0; i < size; ++i) {
     connections_.push_back(std::make_shared<RedisConnection>(io, target_));

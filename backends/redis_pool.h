@@ -46,7 +46,8 @@ struct PoolReply {
 
 class RedisPool {
  public:
-  RedisPool(asio::io_context& io, RedisOptions options);
+  // `fences`: shared by every pool to the same server (redis_fences.h); null for its own.
+  RedisPool(asio::io_context& io, RedisOptions options, std::shared_ptr<Fences> fences = nullptr);
   RedisPool(const RedisPool&) = delete;
   RedisPool& operator=(const RedisPool&) = delete;
 
@@ -62,6 +63,7 @@ class RedisPool {
   const RedisOptions& options() const { return target_->options(); }
   // "redis host:port".
   const std::string& where() const { return target_->where(); }
+  Fences& fences() const { return target_->fences(); }
 
   // Sends `wire` (one or more encoded commands) on one connection. The replies to the first
   // `discard_replies` commands are dropped and the last one is returned (for ASKING + command).

@@ -24,7 +24,12 @@ class RedisStore::Impl {
 
   // One pool per event loop (common/event_loop.h): `loops` in loop order, loop 0 first.
   Impl(const std::vector<asio::io_context*>& loops, const RedisOptions& options) {
-    for (asio::io_context* io : loops) pools_.push_back(std::make_shared<redis::RedisPool>(*io, options));
+    // The pools reach one server: a connection of any of them that times out is fenced off from
+    // the requests of all (redis_fences.h).
+    auto fences = std::make_shared<redis::Fences>("redis " + options.address);
+    for (asio::io_context* io : loops) {
+      pools_.push_back(std::make_shared<redis::RedisPool>(*io, options, fences));
+    }
     if (options.records) {
       records_ = std::make_shared<redis::Records>(
           prefix(), where(),

@@ -1,0 +1,109 @@
+#include "backends/redis_fences.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <iostream>
+#include <string_view>
+
+namespace lockshift::redis {
+
+namespace {
+
+// The value of `name=` in a CLIENT INFO line ("id=7 addr=127.0.0.1:50001 laddr=... fd=8 ...");
+// empty when absent.
+std::string_view field(std::string_view line, std::string_view name) {
+  for (size_t at = 0; at < line.size();) {
+    const size_t end = std::min(line.find_first_of(" \r\n", at), line.size());
+    std::string_view token = line.substr(at, end - at);
+    if (token.size() > name.size() && token.substr(0, name.size()) == name && token[name.size()] == '=') {
+      return token.substr(name.size() + 1);
+    }
+    at = end + 1;
+  }
+  return {};
+}
+
+bool containsNoCase(std::string_view text, std::string_view part) {
+  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  auto it = std::search(text.begin(), text.end(), part.begin(), part.end(),
+                        [&](char a, char b) { return lower(a) == lower(b); });
+  return it != text.end();
+}
+
+}  // namespace
+
+ClientIdentity parseClientInfo(const resp::Value& reply) {
+  if (reply.type != resp::Type::kBulkString && reply.type != resp::Type::kSimpleString) return {};
+  const std::string_view id_text = field(reply.str, "id");
+  const std::string_view addr = field(reply.str, "addr");
+  uint64_t id = 0;
+  auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc() || end != id_text.data() + id_text.size() || addr.empty()) return {};
+  return {id, std::string(addr)};
+}
+
+std::vector<Fences::Fence> Fences::since(uint64_t* seen) const {
+  std::lock_guard lock(mu_);
+  std::vector<Fence> newer;
+  for (const Fence& fence : fences_) {
+    if (fence.seq > *seen) newer.push_back(fence);
+  }
+  *seen = next_seq_ - 1;
+  return newer;
+}
+
+void Fences::add(ClientIdentity client) {
+  if (client.id == 0) return;
+  std::lock_guard lock(mu_);
+  if (!enabled_) return;
+  if (fences_.size() >= kMaxFences) fences_.erase(fences_.begin());
+  fences_.push_back({next_seq_++, std::move(client)});
+  latest_.store(next_seq_ - 1, std::memory_order_release);
+}
+
+void Fences::done(uint64_t id) {
+  std::lock_guard lock(mu_);
+  std::erase_if(fences_, [id](const Fence& fence) { return fence.client.id == id; });
+}
+
+void Fences::again(uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = std::find_if(fences_.begin(), fences_.end(), [id](const Fence& f) { return f.client.id == id; });
+  if (it == fences_.end()) return;  // confirmed by another connection meanwhile
+  Fence fence = std::move(*it);
+  fences_.erase(it);
+  fence.seq = next_seq_++;
+  fences_.push_back(std::move(fence));
+  latest_.store(next_seq_ - 1, std::memory_order_release);
+}
+
+void Fences::unavailable(const std::string& why) {
+  {
+    std::lock_guard lock(mu_);
+    if (!enabled_) return;
+    enabled_ = false;
+    fences_.clear();
+  }
+  std::cerr << "lockshift: " << where_ << ": " << why
+            << "; a command that timed out cannot be fenced off, and may still run after later ones\n";
+}
+
+bool Fences::enabled() const {
+  std::lock_guard lock(mu_);
+  return enabled_;
+}
+
+size_t Fences::size() const {
+  std::lock_guard lock(mu_);
+  return fences_.size();
+}
+
+bool Fences::refusedForGood(const std::string& error) {
+  // NOPERM: the ACL user may not run it. Unknown command or subcommand, or a syntax error: a
+  // server too old for the filter, or the command renamed away. Anything else (BUSY, LOADING)
+  // may pass, and the kill is tried again.
+  return error.rfind("NOPERM", 0) == 0 || containsNoCase(error, "unknown") || containsNoCase(error, "syntax");
+}
+
+}  // namespace lockshift::redis

@@ -1,0 +1,166 @@
+// Fencing of connections that timed out (backends/redis_fences.h): the bookkeeping on its own, and
+// against a real redis-server behind a relay that holds a written command back, the way a busy
+// or stopped Redis leaves it unread, until after the writes that follow it.
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backends/redis_fences.h"
+#include "backends/redis_store.h"
+#include "tests/backends/redis_test_fixture.h"
+#include "tests/support/held_relay.h"
+#include "tests/support/resp_client.h"
+
+namespace lockshift::testing {
+namespace {
+
+using redis::ClientIdentity;
+using redis::Fences;
+
+std::vector<uint64_t> ids(const std::vector<Fences::Fence>& fences) {
+  std::vector<uint64_t> out;
+  for (const auto& fence : fences) out.push_back(fence.client.id);
+  return out;
+}
+
+TEST(ClientInfo, ReadsTheIdAndAddress) {
+  auto info = redis::parseClientInfo(resp::Value::bulk(
+      "id=42 addr=127.0.0.1:50412 laddr=127.0.0.1:6379 fd=8 name= age=0 idle=0 flags=N db=0\n"));
+  EXPECT_EQ(info.id, 42u);
+  EXPECT_EQ(info.addr, "127.0.0.1:50412");
+}
+
+TEST(ClientInfo, AnythingElseGivesNoIdentity) {
+  for (const auto& reply : {resp::Value::bulk("addr=127.0.0.1:1 fd=8"), resp::Value::bulk("id=7 fd=8"),
+                            resp::Value::bulk("id=x7 addr=127.0.0.1:1"), resp::Value::bulk("myid=7 addr=a:1"),
+                            resp::Value::bulk("id=7 laddr=127.0.0.1:1"), resp::Value::bulk(""),
+                            resp::Value::error("ERR unknown subcommand 'INFO'"), resp::Value::integer_(7)}) {
+    EXPECT_EQ(redis::parseClientInfo(reply).id, 0u) << resp::encode(reply);
+  }
+}
+
+TEST(Fences, ConnectionsSeeEachFenceUntilItIsConfirmed) {
+  Fences fences("redis test");
+  EXPECT_EQ(fences.latest(), 0u);
+  fences.add({7, "127.0.0.1:1"});
+  fences.add({0, "127.0.0.1:2"});  // unknown client: nothing to fence
+  fences.add({8, "127.0.0.1:3"});
+  uint64_t first = 0, second = 0;
+  EXPECT_EQ(ids(fences.since(&first)), (std::vector<uint64_t>{7, 8}));
+  EXPECT_EQ(first, fences.latest());
+  EXPECT_TRUE(fences.since(&first).empty());  // nothing new for a connection that has both
+
+  fences.done(7);
+  EXPECT_EQ(ids(fences.since(&second)), (std::vector<uint64_t>{8}));  // 7 needs no kill any more
+  // An unconfirmed kill comes back for every connection, those that had it included.
+  fences.again(8);
+  EXPECT_EQ(ids(fences.since(&first)), (std::vector<uint64_t>{8}));
+  EXPECT_EQ(ids(fences.since(&second)), (std::vector<uint64_t>{8}));
+  fences.done(8);
+  fences.again(8);  // confirmed meanwhile by another connection: stays done
+  EXPECT_EQ(fences.size(), 0u);
+}
+
+TEST(Fences, AServerThatCannotFenceTurnsItOff) {
+  Fences fences("redis test");
+  fences.add({7, "127.0.0.1:1"});
+  fences.unavailable("CLIENT KILL failed: NOPERM this user has no permissions");
+  EXPECT_FALSE(fences.enabled());
+  EXPECT_EQ(fences.size(), 0u);
+  fences.add({8, "127.0.0.1:2"});
+  EXPECT_EQ(fences.size(), 0u);
+}
+
+TEST(Fences, TheListIsBounded) {
+  Fences fences("redis test");
+  for (uint64_t id = 1; id <= Fences::kMaxFences + 10; ++id) fences.add({id, "127.0.0.1:1"});
+  EXPECT_EQ(fences.size(), Fences::kMaxFences);
+  uint64_t seen = 0;
+  EXPECT_EQ(fences.since(&seen).front().client.id, 11u);  // the oldest were dropped
+}
+
+TEST(Fences, ErrorsThatNoRetryCanFix) {
+  EXPECT_TRUE(Fences::refusedForGood("NOPERM User limited has no permissions to run the 'client|kill' command"));
+  EXPECT_TRUE(Fences::refusedForGood("ERR unknown command 'CLIENT', with args beginning with: 'KILL'"));
+  EXPECT_TRUE(Fences::refusedForGood("ERR Unknown subcommand or wrong number of arguments for 'KILL'"));
+  EXPECT_TRUE(Fences::refusedForGood("ERR syntax error"));
+  EXPECT_FALSE(Fences::refusedForGood("BUSY Redis is busy running a script."));
+  EXPECT_FALSE(Fences::refusedForGood("LOADING Redis is loading the dataset in memory"));
+}
+
+class FencedConnectionTest : public RedisStoreTest {
+ protected:
+  // A store with one connection through `relay`, which gives up on a command after 300 ms.
+  std::unique_ptr<RedisStore> openThrough(HeldRelay& relay, const std::string& user = "",
+                                          const std::string& password = "") {
+    RedisOptions options = optionsFor(relay.port());
+    options.pool_size = 1;
+    options.command_timeout = 300ms;
+    options.backoff_initial = 10ms;
+    options.username = user;
+    options.password = password;
+    return open(options);
+  }
+  Status set(RedisStore& store, const std::string& value) {
+    PutRequest request;
+    request.key = "k";
+    request.value = value;
+    return await(store.put(request)).status();
+  }
+  // Writes "stale" into the held connection, where it times out, then "fresh" through a new one,
+  // then lets the held bytes reach Redis, and returns what Redis holds once it has read them.
+  std::string staleAfterFresh(HeldRelay& relay, RedisStore& store) {
+    EXPECT_TRUE(set(store, "before").isOk());
+    const std::vector<std::string> held = relay.hold();
+    EXPECT_EQ(held.size(), 1u);
+    Status stale = set(store, "stale");
+    EXPECT_EQ(stale.code(), ErrorCode::kTimeout) << stale.toString();
+    EXPECT_GT(relay.held(), 0u);  // the SET has not reached Redis
+    // Refused while the store reconnects (never sent), then through the new connection.
+    Status fresh;
+    EXPECT_TRUE(eventually([&] { return (fresh = set(store, "fresh")).isOk(); })) << fresh.toString();
+    relay.release();
+    // The held connection is gone once Redis has read it to the end (or has killed it).
+    RespClient raw(server().port());
+    EXPECT_TRUE(eventually([&] {
+      return str(raw.call({"CLIENT", "LIST"})).find(" addr=" + held.at(0) + " ") == std::string::npos;
+    }));
+    return str(raw.call({"GET", "k"}));
+  }
+};
+
+TEST_F(FencedConnectionTest, AWriteThatTimedOutNeverRunsAfterTheWritesThatFollowIt) {
+  HeldRelay relay(server().port());
+  auto store = openThrough(relay);
+  EXPECT_EQ(staleAfterFresh(relay, *store), "fresh");
+  // Later writes find no fence left to put ahead of them.
+  EXPECT_TRUE(set(*store, "after").isOk());
+  RespClient raw(server().port());
+  EXPECT_EQ(str(raw.call({"GET", "k"})), "after");
+}
+
+TEST_F(FencedConnectionTest, WithoutPermissionToKillRequestsFlowUnfenced) {
+  RespClient raw(server().port());
+  ASSERT_TRUE(isOk(raw.call({"ACL", "SETUSER", "nokill", "on", ">pw", "~*", "&*", "+@all", "-client|kill"})));
+  HeldRelay relay(server().port());
+  auto store = openThrough(relay, "nokill", "pw");
+  // The kill is refused, the write behind it runs, and fencing is off from then on: the write
+  // that timed out runs last, as it would have before fencing.
+  EXPECT_EQ(staleAfterFresh(relay, *store), "stale");
+  EXPECT_TRUE(set(*store, "after").isOk());
+  EXPECT_EQ(str(raw.call({"GET", "k"})), "after");
+}
+
+TEST_F(FencedConnectionTest, WithoutClientInfoTheStoreStillServes) {
+  RespClient raw(server().port());
+  ASSERT_TRUE(isOk(raw.call({"ACL", "SETUSER", "noinfo", "on", ">pw", "~*", "&*", "+@all", "-client|info"})));
+  HeldRelay relay(server().port());
+  auto store = openThrough(relay, "noinfo", "pw");
+  EXPECT_EQ(staleAfterFresh(relay, *store), "stale");
+}
+
+}  // namespace
+}  // namespace lockshift::testing
