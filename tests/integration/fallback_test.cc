@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/json.hpp>
@@ -21,6 +22,7 @@
 #include "tests/support/admin_api.h"
 #include "tests/support/atlantis.h"
 #include "tests/support/enhanced_redis.h"
+#include "tests/support/held_relay.h"
 #include "tests/support/http_client.h"
 #include "tests/support/servers.h"
 
@@ -349,6 +351,64 @@ TEST(Fallback, AWriteEnhancedRanAfterItTimedOutLeavesNoTrace) {
   for (const char* when : {"enhanced-only", "rolled back"}) {
     EXPECT_EQ(c.call({"get", lockKey(held)}).str, lockJson(held)) << when;
     EXPECT_EQ(c.call({"get", lockKey(taken)}).type, resp::Type::kNull) << when;
+    ASSERT_EQ(httpRequest(ls.adminPort(), "POST", "/api/v1/rollback", R"({"reason":"test"})").status, 200);
+  }
+}
+
+// The same write, but held back until after the repair that undid it, the way a busy Redis leaves
+// the bytes of a client that gave up unread while it serves others: a relay in front of enhanced
+// holds what lockshift's connections send, until every one of them timed out, the journal
+// repaired the key through new connections, and the journal is empty. Then the held write reaches
+// Redis. Unless the connection it was written on is fenced off first (backends/redis_fences.h), it
+// runs last, and enhanced keeps a lock no client holds, which lockshift serves in enhanced-only.
+TEST(Fallback, AWriteEnhancedRanAfterTheRepairThatUndidItLeavesNoTrace) {
+  RedisServer legacy;
+  RedisServer enhanced;
+  HeldRelay relay(enhanced.port());
+  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()),
+                                      .enhanced_section = redisSection(relay.port()) + "pool_size = 1\n",
+                                      .fallback_section = "failure_threshold = 1000\n"});
+  ASSERT_EQ(httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"phase":"enhanced-only"})").status, 200);
+  RespClient c(ls.port());
+  AtlantisClient atlantis(c);
+  const LockSpec held{.repo = "late/repo", .path = "held", .pull = 1};
+  const LockSpec taken{.repo = "late/repo", .path = "taken", .pull = 2};
+  ASSERT_TRUE(atlantis.tryLock(held).first);
+  const std::map<std::string, std::string> expected{{lockKey(held), lockJson(held)}};
+
+  const std::vector<std::string> held_connections = relay.hold();
+  ASSERT_FALSE(held_connections.empty());
+  resp::Value set = c.call({"set", lockKey(taken), lockJson(taken)});
+  EXPECT_TRUE(set.isError()) << set.str;
+  EXPECT_GT(relay.held(), 0u);
+  auto journalDepth = [&] {
+    auto r = httpRequest(ls.adminPort(), "GET", "/api/v1/status");
+    return json::parse(r.body).as_object()["journal"].as_object()["depth"];
+  };
+  bool repaired = false;
+  for (int i = 0; i < 300 && !repaired; ++i) {
+    repaired = journalDepth() == json::value(0) && dumpRecords({enhanced.port()}) == expected;
+    if (!repaired) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(repaired) << ls.log();
+
+  // Redis has run what reached it once the connections that carried it are gone.
+  const std::vector<std::string> delivered = relay.release();
+  RespClient raw(enhanced.port());
+  bool drained = false;
+  for (int i = 0; i < 100 && !drained; ++i) {
+    const std::string clients = raw.call({"CLIENT", "LIST"}).str;
+    drained = std::none_of(delivered.begin(), delivered.end(), [&](const std::string& addr) {
+      return clients.find(" addr=" + addr + " ") != std::string::npos;
+    });
+    if (!drained) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(drained);
+  EXPECT_EQ(dumpRedis({legacy.port()}), expected);
+  EXPECT_EQ(dumpRecords({enhanced.port()}), expected);
+  for (const char* when : {"enhanced-only", "rolled back"}) {
+    EXPECT_EQ(c.call({"get", lockKey(taken)}).type, resp::Type::kNull) << when;
+    EXPECT_EQ(c.call({"get", lockKey(held)}).str, lockJson(held)) << when;
     ASSERT_EQ(httpRequest(ls.adminPort(), "POST", "/api/v1/rollback", R"({"reason":"test"})").status, 200);
   }
 }
