@@ -201,9 +201,15 @@ void RedisConnection::failLocked(const std::string& reason, Completions& done, L
 
 void RedisConnection::teardownLocked(const Status& status, Completions& done, Leftovers leftovers) {
   Fences& fences = target_->fences();
+  const bool unanswered = std::any_of(pending_.begin(), pending_.end(), [](const Pending& pending) {
+    return pending.step == Step::kUser || pending.step == Step::kFence;
+  });
   // Added before any caller learns of the failure (done runs after mu_ is released), so every
-  // request sent once it has is fenced.
-  if (leftovers == Leftovers::kMayStillRun) fences.add(client_);
+  // request sent once it has is fenced. A client whose handshake did not finish has id 0: the
+  // handshake's commands are harmless whenever they run, and nothing else was sent on it.
+  if (leftovers == Leftovers::kUnanswered || (leftovers == Leftovers::kIfUnanswered && unanswered)) {
+    fences.add(client_);
+  }
   client_ = {};
   for (const Pending& pending : pending_) {
     if (pending.step == Step::kFence) fences.again(pending.fenced_id);  // not confirmed

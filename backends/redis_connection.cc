@@ -198,7 +198,7 @@ void RedisConnection::onRead(uint64_t epoch, const boost::system::error_code& ec
       while (alive && !in.empty()) {
         in.remove_prefix(parser_.feed(in));
         if (parser_.state() == resp::Parser::State::kError) {
-          failLocked("unreadable reply: " + parser_.error(), done, Leftovers::kMayStillRun);
+          failLocked("unreadable reply: " + parser_.error(), done);
           alive = false;
         } else if (parser_.state() == resp::Parser::State::kReady) {
           alive = deliverLocked(parser_.takeValue(), done);
@@ -216,7 +216,7 @@ void RedisConnection::onRead(uint64_t epoch, const boost::system::error_code& ec
 // Hands `reply` to the oldest pending request. False when the connection failed meanwhile.
 bool RedisConnection::deliverLocked(resp::Value reply, Completions& done) {
   if (pending_.empty()) {
-    failLocked("a reply arrived with no request pending", done, Leftovers::kMayStillRun);
+    failLocked("a reply arrived with no request pending", done);
     return false;
   }
   Pending pending = std::move(pending_.front());
@@ -280,9 +280,9 @@ void RedisConnection::onDeadline(uint64_t epoch, const boost::system::error_code
     // Written and unanswered: Redis may still run it, and what was written after it.
     if (late.step == Step::kUser) {
       done.add(std::move(late.done), Status::timeout(target_->where() + ": no reply within " + ms));
-      failLocked("a command got no reply within " + ms + "; connection closed", done, Leftovers::kMayStillRun);
+      failLocked("a command got no reply within " + ms + "; connection closed", done, Leftovers::kUnanswered);
     } else {
-      failLocked(std::string(late.what) + " got no reply within " + ms, done, Leftovers::kMayStillRun);
+      failLocked(std::string(late.what) + " got no reply within " + ms, done, Leftovers::kUnanswered);
     }
   }
   done.run();

@@ -19,7 +19,7 @@
 // oldest one is late it fails with kTimeout and the connection is torn down (the rest fail with
 // kUnavailable), since the late reply would otherwise be matched to a later request.
 // Fencing (redis_fences.h): the handshake asks CLIENT INFO for the connection's client id and
-// address. A teardown that leaves a written request unanswered (a timeout, an unreadable reply)
+// address. A teardown that leaves a written request unanswered (a timeout, a reset, a close)
 // fences that client, and every connection of the server writes CLIENT KILL for it ahead of its
 // next request, so the request lockshift gave up on cannot run after that one.
 //
@@ -145,9 +145,11 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   // Whom a reply belongs to: a caller, a handshake command that must (or may) succeed, the
   // handshake's CLIENT INFO, or a CLIENT KILL of a fenced client.
   enum class Step { kUser, kRequired, kOptional, kClientInfo, kFence };
-  // What a teardown leaves behind: requests the server can no longer run (it closed, or the
-  // connection is being closed on purpose), or requests it may still run (it did not answer).
-  enum class Leftovers { kGone, kMayStillRun };
+  // Whether a teardown fences the connection's client (redis_fences.h): never when the store
+  // closes; when requests it wrote are still unanswered, whatever failed (a reset or a closed
+  // socket may come from something between lockshift and Redis, while Redis still holds the
+  // bytes); always when one of them timed out (and is no longer pending).
+  enum class Leftovers { kGone, kIfUnanswered, kUnanswered };
   struct Pending {
     std::unique_ptr<ReplyHandler> done;  // kUser only
     std::chrono::steady_clock::time_point deadline;
@@ -181,8 +183,9 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   // A handshake reply; false when it failed the connection.
   bool onHandshakeReplyLocked(const Pending& pending, const resp::Value& reply, Completions& done);
   // Fails every pending request with kUnavailable(`reason`), closes the socket and, unless
-  // closed, schedules the next attempt. With kMayStillRun the connection's client is fenced.
-  void failLocked(const std::string& reason, Completions& done, Leftovers leftovers = Leftovers::kGone);
+  // closed, schedules the next attempt.
+  void failLocked(const std::string& reason, Completions& done,
+                  Leftovers leftovers = Leftovers::kIfUnanswered);
   void teardownLocked(const Status& status, Completions& done, Leftovers leftovers);
 
   // ---- redis_connection.cc: the request pipeline. All ...Locked REQUIRE mu_. ----

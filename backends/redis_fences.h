@@ -10,7 +10,8 @@
 // was told it failed.
 //
 // So when a connection is torn down with a request it may have written still unanswered (a
-// timeout, an unreadable reply), its Redis client is fenced: until Redis confirms that client is
+// timeout; a reset or a close, which may come from something between lockshift and Redis; an
+// unreadable reply), its Redis client is fenced: until Redis confirms that client is
 // gone, every connection to the server puts "CLIENT KILL ID <id> ADDR <addr>" in front of the
 // next request it writes. Redis runs one command at a time and frees a killed client's unread
 // input with it, so once the kill has run, the late command has run already or never will; a

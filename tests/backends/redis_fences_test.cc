@@ -110,15 +110,20 @@ class FencedConnectionTest : public RedisStoreTest {
     request.value = value;
     return await(store.put(request)).status();
   }
-  // Writes "stale" into the held connection, where it times out, then "fresh" through a new one,
-  // then lets the held bytes reach Redis, and returns what Redis holds once it has read them.
-  std::string staleAfterFresh(HeldRelay& relay, RedisStore& store) {
+  // Writes "stale" into the held connection, where it times out (or, with `cut`, loses its
+  // connection first), then "fresh" through a new one, then lets the held bytes reach Redis, and
+  // returns what Redis holds once it has read them.
+  std::string staleAfterFresh(HeldRelay& relay, RedisStore& store, bool cut = false) {
     EXPECT_TRUE(set(store, "before").isOk());
     const std::vector<std::string> held = relay.hold();
     EXPECT_EQ(held.size(), 1u);
-    Status stale = set(store, "stale");
-    EXPECT_EQ(stale.code(), ErrorCode::kTimeout) << stale.toString();
-    EXPECT_GT(relay.held(), 0u);  // the SET has not reached Redis
+    auto stale = start(store.put(PutRequest{.key = "k", .value = "stale"}));
+    EXPECT_TRUE(eventually([&] { return relay.held() > 0; }));  // the SET has not reached Redis
+    if (cut) {
+      EXPECT_EQ(relay.cutClients(), 1u);
+    }
+    const Status failed = collect(stale).status();
+    EXPECT_EQ(failed.code(), cut ? ErrorCode::kUnavailable : ErrorCode::kTimeout) << failed.toString();
     // Refused while the store reconnects (never sent), then through the new connection.
     Status fresh;
     EXPECT_TRUE(eventually([&] { return (fresh = set(store, "fresh")).isOk(); })) << fresh.toString();
@@ -140,6 +145,14 @@ TEST_F(FencedConnectionTest, AWriteThatTimedOutNeverRunsAfterTheWritesThatFollow
   EXPECT_TRUE(set(*store, "after").isOk());
   RespClient raw(server().port());
   EXPECT_EQ(str(raw.call({"GET", "k"})), "after");
+}
+
+// A connection something between lockshift and Redis drops (a load balancer, a NAT timeout)
+// while Redis still holds what was written on it.
+TEST_F(FencedConnectionTest, AWriteWhoseConnectionWasCutNeverRunsAfterTheWritesThatFollowIt) {
+  HeldRelay relay(server().port());
+  auto store = openThrough(relay);
+  EXPECT_EQ(staleAfterFresh(relay, *store, /*cut=*/true), "fresh");
 }
 
 TEST_F(FencedConnectionTest, WithoutPermissionToKillRequestsFlowUnfenced) {

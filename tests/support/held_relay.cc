@@ -190,6 +190,18 @@ std::vector<std::string> HeldRelay::release() {
   return delivered;
 }
 
+size_t HeldRelay::cutClients() {
+  size_t cut = 0;
+  onRelayThread([&] {
+    for (auto& link : links_) {
+      if (!link->holding || link->down < 0) continue;
+      link->closeDown();
+      ++cut;
+    }
+  });
+  return cut;
+}
+
 size_t HeldRelay::held() {
   size_t bytes = 0;
   onRelayThread([&] {

@@ -45,6 +45,9 @@ class HeldRelay {
   // meanwhile are dropped. Returns the server-side addresses of the connections that got bytes and
   // were closed: once the server's CLIENT LIST has none of them, it has run what they carried.
   std::vector<std::string> release();
+  // Closes the client side of every held connection, as a middlebox that drops a connection
+  // would, while the server side stays open with the held bytes. Returns how many it closed.
+  size_t cutClients();
   // Bytes held back so far and not released.
   size_t held();
 
