@@ -141,10 +141,12 @@ TEST_F(FencedConnectionTest, AWriteThatTimedOutNeverRunsAfterTheWritesThatFollow
   HeldRelay relay(server().port());
   auto store = openThrough(relay);
   EXPECT_EQ(staleAfterFresh(relay, *store), "fresh");
-  // Later writes find no fence left to put ahead of them.
+  // Later writes find no fence left to put ahead of them: one kill in all, confirmed once.
   EXPECT_TRUE(set(*store, "after").isOk());
   RespClient raw(server().port());
   EXPECT_EQ(str(raw.call({"GET", "k"})), "after");
+  const std::string stats = str(raw.call({"INFO", "commandstats"}));
+  EXPECT_NE(stats.find("cmdstat_client|kill:calls=1,"), std::string::npos) << stats;
 }
 
 // A connection something between lockshift and Redis drops (a load balancer, a NAT timeout)
