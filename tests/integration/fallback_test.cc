@@ -315,6 +315,24 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
   EXPECT_EQ(l.size(), 0u);
 }
 
+// lockshift in enhanced-only over the legacy Redis at `legacy_port` and the enhanced store of
+// `enhanced_section`, with the breaker kept closed (a high threshold) so that nothing but the
+// journal repairs a key, and `held` locked through it.
+struct EnhancedOnly {
+  EnhancedOnly(uint16_t legacy_port, std::string enhanced_section, const LockSpec& held)
+      : ls(LockshiftOptions{.legacy_section = redisSection(legacy_port),
+                            .enhanced_section = std::move(enhanced_section),
+                            .fallback_section = "failure_threshold = 1000\n"}),
+        c(ls.port()),
+        atlantis(c) {
+    EXPECT_EQ(httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"phase":"enhanced-only"})").status, 200);
+    EXPECT_TRUE(atlantis.tryLock(held).first);
+  }
+  LockshiftServer ls;
+  RespClient c;
+  AtlantisClient atlantis;
+};
+
 // A write enhanced ran but never answered: frozen, it times out, and runs once it thaws, after
 // lockshift answered the client with the error. Enhanced then differs from legacy for the key,
 // with no journal entry saying so, unless lockshift treats the failed write as in doubt: legacy,
@@ -323,15 +341,12 @@ TEST(Fallback, BreakerTakesAFailingEnhancedStoreOutAndBringsItBackClean) {
 TEST(Fallback, AWriteEnhancedRanAfterItTimedOutLeavesNoTrace) {
   RedisServer legacy;
   RedisServer enhanced;
-  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()),
-                                      .enhanced_section = redisSection(enhanced.port()),  // 500 ms
-                                      .fallback_section = "failure_threshold = 1000\n"});
-  ASSERT_EQ(httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"phase":"enhanced-only"})").status, 200);
-  RespClient c(ls.port());
-  AtlantisClient atlantis(c);
   const LockSpec held{.repo = "doubt/repo", .path = "held", .pull = 1};
   const LockSpec taken{.repo = "doubt/repo", .path = "taken", .pull = 2};
-  ASSERT_TRUE(atlantis.tryLock(held).first);
+  EnhancedOnly run(legacy.port(), redisSection(enhanced.port()), held);  // 500 ms
+  ASSERT_FALSE(HasFailure());
+  LockshiftServer& ls = run.ls;
+  RespClient& c = run.c;
 
   enhanced.process().signal(SIGSTOP);
   resp::Value set = c.call({"set", lockKey(taken), lockJson(taken)});
@@ -365,15 +380,12 @@ TEST(Fallback, AWriteEnhancedRanAfterTheRepairThatUndidItLeavesNoTrace) {
   RedisServer legacy;
   RedisServer enhanced;
   HeldRelay relay(enhanced.port());
-  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()),
-                                      .enhanced_section = redisSection(relay.port()) + "pool_size = 1\n",
-                                      .fallback_section = "failure_threshold = 1000\n"});
-  ASSERT_EQ(httpRequest(ls.adminPort(), "PUT", "/api/v1/migration", R"({"phase":"enhanced-only"})").status, 200);
-  RespClient c(ls.port());
-  AtlantisClient atlantis(c);
   const LockSpec held{.repo = "late/repo", .path = "held", .pull = 1};
   const LockSpec taken{.repo = "late/repo", .path = "taken", .pull = 2};
-  ASSERT_TRUE(atlantis.tryLock(held).first);
+  EnhancedOnly run(legacy.port(), redisSection(relay.port()) + "pool_size = 1\n", held);
+  ASSERT_FALSE(HasFailure());
+  LockshiftServer& ls = run.ls;
+  RespClient& c = run.c;
   const std::map<std::string, std::string> expected{{lockKey(held), lockJson(held)}};
 
   const std::vector<std::string> held_connections = relay.hold();
