@@ -150,6 +150,9 @@ class LockStore {
   virtual bool available() const { return true; }
   // The details, for status pages.
   virtual StoreAvailability availability() const { return {}; }
+  // What an operator should know about the store's guarantees, for status pages; empty when
+  // nothing. No I/O. (A Redis store that cannot fence commands left unanswered says so.)
+  virtual std::string warning() const { return {}; }
 };
 
 }  // namespace lockshift

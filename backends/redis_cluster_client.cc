@@ -71,6 +71,15 @@ void ClusterClient::close() {
   for (auto& [address, pool] : pools) pool->close();
 }
 
+std::string ClusterClient::fencingWarning() const {
+  std::lock_guard lock(mu_);
+  for (const auto& [address, pool] : pools_) {
+    std::string warning = redis::fencingWarning(pool->fences());
+    if (!warning.empty()) return pool->where() + ": " + warning;
+  }
+  return {};
+}
+
 std::shared_ptr<RedisPool> ClusterClient::poolFor(const std::string& address) {
   std::lock_guard lock(mu_);
   return poolForLocked(address);

@@ -54,6 +54,8 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   void close();
 
   const RedisClusterOptions& options() const { return options_; }
+  // The first node whose pool cannot fence, as "redis <address>: <warning>"; "" when none.
+  std::string fencingWarning() const;
 
   using Self = std::shared_ptr<ClusterClient>;
   using Deadline = std::chrono::steady_clock::time_point;
@@ -110,7 +112,7 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   asio::io_context& io_;
   const RedisClusterOptions options_;
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   bool closed_ = false;                                      // GUARDED_BY(mu_)
   std::shared_ptr<const SlotMap> map_;                       // GUARDED_BY(mu_)
   std::map<std::string, std::shared_ptr<RedisPool>> pools_;  // GUARDED_BY(mu_), by address

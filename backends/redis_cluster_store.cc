@@ -352,4 +352,6 @@ asio::awaitable<Result<int64_t>> RedisClusterStore::count(int db) {
 
 asio::awaitable<Status> RedisClusterStore::ping() { return Impl::ping(impl_->client); }
 
+std::string RedisClusterStore::warning() const { return impl_->client->fencingWarning(); }
+
 }  // namespace lockshift

@@ -114,6 +114,7 @@ class RedisClusterStore final : public LockStore {
                                                                int64_t pull_num) override;
   asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(int db,
                                                                   std::string prefix) override;
+  std::string warning() const override;
 
   // Closes every connection and stops the refreshes; later calls fail with kUnavailable.
   void close();

@@ -83,6 +83,7 @@ void Fences::unavailable(const std::string& why) {
     std::lock_guard lock(mu_);
     if (!enabled_) return;
     enabled_ = false;
+    why_ = why;
     fences_.clear();
   }
   std::cerr << "lockshift: " << where_ << ": " << why
@@ -94,9 +95,20 @@ bool Fences::enabled() const {
   return enabled_;
 }
 
+std::string Fences::whyUnavailable() const {
+  std::lock_guard lock(mu_);
+  return why_;
+}
+
 size_t Fences::size() const {
   std::lock_guard lock(mu_);
   return fences_.size();
+}
+
+std::string fencingWarning(const Fences& fences) {
+  std::string why = fences.whyUnavailable();
+  if (why.empty()) return why;
+  return "commands left unanswered are not fenced off (" + why + "): one may still run after later ones";
 }
 
 bool Fences::refusedForGood(const std::string& error) {

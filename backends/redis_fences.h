@@ -79,6 +79,8 @@ class Fences {
   void unavailable(const std::string& why);
 
   bool enabled() const;
+  // Why fencing is off ("" while on).
+  std::string whyUnavailable() const;
   size_t size() const;
 
   // How a kill's error reply is taken: true when it says the server can never run the kill.
@@ -91,6 +93,10 @@ class Fences {
   std::vector<Fence> fences_;  // GUARDED_BY(mu_), by seq
   uint64_t next_seq_ = 1;      // GUARDED_BY(mu_)
   bool enabled_ = true;        // GUARDED_BY(mu_)
+  std::string why_;            // GUARDED_BY(mu_): set when turned off
 };
+
+// The store's warning() (LockStore) when `fences` is off; "" while it is on.
+std::string fencingWarning(const Fences& fences);
 
 }  // namespace lockshift::redis

@@ -48,6 +48,8 @@ class RedisStore::Impl {
   void close() {
     for (auto& p : pools_) p->close();
   }
+  // Every pool shares one Fences.
+  std::string warning() const { return redis::fencingWarning(pools_.front()->fences()); }
 
   using Self = std::shared_ptr<Impl>;
   static asio::awaitable<Result<std::optional<std::string>>> get(Self self, int db,
@@ -227,6 +229,8 @@ std::unique_ptr<RedisStore> RedisStore::create(asio::io_context& io, RedisOption
 RedisStore::RedisStore(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 RedisStore::~RedisStore() { impl_->close(); }
+
+std::string RedisStore::warning() const { return impl_->warning(); }
 
 void RedisStore::close() { impl_->close(); }
 

@@ -82,6 +82,7 @@ class RedisStore final : public LockStore {
                                                                int64_t pull_num) override;
   asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(int db,
                                                                   std::string prefix) override;
+  std::string warning() const override;
 
   // Closes every connection; later calls fail with kUnavailable.
   void close();

@@ -86,6 +86,7 @@ class CircuitBreakerStore final : public LockStore {
   }
   bool available() const override { return available_.load(std::memory_order_relaxed); }
   StoreAvailability availability() const override;
+  std::string warning() const override { return inner_.warning(); }
 
  private:
   enum class State { kClosed, kOpen, kHalfOpen };

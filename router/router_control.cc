@@ -463,7 +463,8 @@ asio::awaitable<json::object> Router::status() {
     auto call = store(role).ping();
     Status s = co_await std::move(call);
     stores[roleName(role)] = json::object{{"type", store(role).name()}, {"up", s.isOk()},
-                                          {"error", s.isOk() ? "" : s.toString()}};
+                                          {"error", s.isOk() ? "" : s.toString()},
+                                          {"warning", store(role).warning()}};
   }
   out["stores"] = std::move(stores);
   out["flag_file"] = json::object{{"path", control_.flagFilePath()}, {"present", control_.flagFilePresent()}};

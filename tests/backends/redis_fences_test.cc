@@ -148,6 +148,7 @@ TEST_F(FencedConnectionTest, AWriteThatTimedOutNeverRunsAfterTheWritesThatFollow
   HeldRelay relay(server().port());
   auto store = openThrough(relay);
   EXPECT_EQ(staleAfterFresh(relay, *store), "fresh");
+  EXPECT_EQ(store->warning(), "");
   // Later writes find no fence left to put ahead of them: one kill in all, confirmed once.
   EXPECT_TRUE(set(*store, "after").isOk());
   RespClient raw(server().port());
@@ -167,9 +168,12 @@ TEST_F(FencedConnectionTest, AWriteWhoseConnectionWasCutNeverRunsAfterTheWritesT
 TEST_F(FencedConnectionTest, WithoutPermissionToKillRequestsFlowUnfenced) {
   HeldRelay relay(server().port());
   auto store = openThroughWithout(relay, "client|kill");
+  EXPECT_EQ(store->warning(), "");  // nothing refused yet
   // The kill is refused, the write behind it runs, and fencing is off from then on: the write
-  // that timed out runs last, as it would have before fencing.
+  // that timed out runs last, as it would have before fencing. Status says so.
   EXPECT_EQ(staleAfterFresh(relay, *store), "stale");
+  EXPECT_NE(store->warning().find("not fenced off (CLIENT KILL failed: NOPERM"), std::string::npos)
+      << store->warning();
   EXPECT_TRUE(set(*store, "after").isOk());
   RespClient raw(server().port());
   EXPECT_EQ(str(raw.call({"GET", "k"})), "after");
@@ -178,6 +182,9 @@ TEST_F(FencedConnectionTest, WithoutPermissionToKillRequestsFlowUnfenced) {
 TEST_F(FencedConnectionTest, WithoutClientInfoTheStoreStillServes) {
   HeldRelay relay(server().port());
   auto store = openThroughWithout(relay, "client|info");
+  // Known from the first handshake.
+  EXPECT_NE(store->warning().find("not fenced off (CLIENT INFO failed: NOPERM"), std::string::npos)
+      << store->warning();
   EXPECT_EQ(staleAfterFresh(relay, *store), "stale");
 }
 

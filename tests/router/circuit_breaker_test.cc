@@ -23,6 +23,7 @@ class CountingStore final : public LockStore {
   CountingStore(LockStore& inner, Clock::time_point* now) : inner_(inner), now_(now) {}
   std::string name() const override { return "counting"; }
   int databases() const override { return inner_.databases(); }
+  std::string warning() const override { return inner_.warning(); }
   asio::awaitable<Result<std::optional<std::string>>> get(int db, std::string key) override {
     ++calls;
     *now_ += delay;
@@ -124,6 +125,14 @@ TEST_F(BreakerTest, TripsAfterConsecutiveFailuresAndFailsFastWhileOpen) {
   StoreAvailability a = breaker_->availability();
   EXPECT_EQ(a.state, "open");
   EXPECT_EQ(a.trips, 1u);
+}
+
+// The breaker is a decorator: what the store warns of reaches status through it.
+TEST_F(BreakerTest, PassesOnWhatTheStoreWarnsOf) {
+  make({});
+  EXPECT_EQ(breaker_->warning(), "");
+  faulty_->setWarning("not fenced");
+  EXPECT_EQ(breaker_->warning(), "not fenced");
 }
 
 TEST_F(BreakerTest, ASuccessResetsTheConsecutiveCount) {

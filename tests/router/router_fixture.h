@@ -152,6 +152,9 @@ class FaultyStore final : public LockStore {
   }
   bool hasRecords() const override { return inner_.hasRecords(); }
   bool available() const override { return available_; }
+  // What warning() answers ("" by default, as an LMDB store).
+  void setWarning(std::string warning) { warning_ = std::move(warning); }
+  std::string warning() const override { return warning_; }
   asio::awaitable<Result<std::vector<std::string>>> keysWithPrefix(int db,
                                                                   std::string prefix) override {
     if (failing_) co_return down();
@@ -227,6 +230,7 @@ class FaultyStore final : public LockStore {
   LockStore& inner_;
   std::atomic<bool> failing_{false};
   std::atomic<bool> available_{true};
+  std::string warning_;  // set before the router runs
   std::atomic<bool> hold_writes_{false};
   std::atomic<size_t> held_writes_{0};
   std::atomic<size_t> scans_{0};

@@ -1,6 +1,7 @@
 // The migration engine with two real LMDB stores: ownership, dual writes, fill, journal and
 // pinning, rollback (API and flag file), persistence across restarts, and the merged scan.
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -112,6 +113,18 @@ TEST(Router, LegacyOnlyTouchesOnlyLegacyUntilEnhancedIsFilled) {
   EXPECT_EQ(stack.lock(lockNo(1)), PutResult::Outcome::kApplied);
   EXPECT_TRUE(stack.getFrom(stack.legacyStore(), lockKey(lockNo(1))).has_value());
   EXPECT_FALSE(stack.getFrom(stack.enhancedStore(), lockKey(lockNo(1))).has_value());
+}
+
+// Status shows what each store warns of (a Redis store that cannot fence, say), and "" for a store
+// with nothing to say.
+TEST(Router, StatusShowsWhatEachStoreWarnsOf) {
+  RouterStack stack;
+  stack.enhanced().setWarning("commands left unanswered are not fenced off (CLIENT KILL failed: NOPERM)");
+  boost::json::object status = stack.run(stack.router().status());
+  const boost::json::object& stores = status.at("stores").as_object();
+  EXPECT_EQ(stores.at("legacy").at("warning").as_string(), "");
+  EXPECT_EQ(stores.at("enhanced").at("warning").as_string(),
+            "commands left unanswered are not fenced off (CLIENT KILL failed: NOPERM)");
 }
 
 // Writes to one key, spawned on the stack's io thread: each a future of its result.
