@@ -63,9 +63,11 @@ std::string rollbackText(const json::value& rollback) {
 
 std::string storeText(const json::value& store) {
   std::string text = fieldText(store, "type");
-  if (fieldText(store, "up") == "yes") return text + ", up";
+  const std::string warning = fieldText(store, "warning");
+  const std::string note = warning.empty() || warning == "-" ? "" : "; WARNING: " + warning;
+  if (fieldText(store, "up") == "yes") return text + ", up" + note;
   std::string error = fieldText(store, "error");
-  return text + ", DOWN" + (error.empty() || error == "-" ? "" : ": " + error);
+  return text + ", DOWN" + (error.empty() || error == "-" ? "" : ": " + error) + note;
 }
 
 // "closed, 0 trips" or "OPEN since ...: 5 consecutive failures, 1 trip, 12 keys journaled for enhanced".

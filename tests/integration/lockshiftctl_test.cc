@@ -17,6 +17,7 @@
 
 #include "tests/support/atlantis.h"
 #include "tests/support/enhanced_redis.h"
+#include "tests/support/http_client.h"
 #include "tests/support/ports.h"
 #include "tests/support/servers.h"
 
@@ -131,6 +132,30 @@ class LockshiftctlAdmin : public ::testing::Test {
   TempDir dir_;
   LockshiftServer server_;
 };
+
+// A Redis store whose user may not run CLIENT INFO cannot fence commands left unanswered
+// (backends/redis_fences.h): lockshift serves on, and says so on stderr, in status and in
+// `lockshiftctl status`.
+TEST(LockshiftctlStatus, AStoreThatCannotFenceIsAWarning) {
+  RedisServer legacy;
+  RespClient raw(legacy.port());
+  ASSERT_EQ(raw.call({"ACL", "SETUSER", "noinfo", "on", ">pw", "~*", "&*", "+@all", "-client|info"}).str, "OK");
+  TempDir dir;
+  writeFile(dir.file("legacy-password"), "pw\n");
+  LockshiftServer ls(LockshiftOptions{.legacy_section = redisSection(legacy.port()) + "username = \"noinfo\"\n" +
+                                                        "password_file = \"" + dir.file("legacy-password") + "\"\n"});
+  RespClient c(ls.port());
+  EXPECT_EQ(c.call({"SET", "k", "v"}).str, "OK");
+  const std::string expected = "commands left unanswered are not fenced off (CLIENT INFO failed: NOPERM";
+  auto status = json::parse(httpRequest(ls.adminPort(), "GET", "/api/v1/status").body).as_object();
+  const std::string warning(status["stores"].as_object()["legacy"].as_object()["warning"].as_string());
+  EXPECT_NE(warning.find(expected), std::string::npos) << warning;
+  EXPECT_EQ(status["stores"].as_object()["enhanced"].as_object()["warning"].as_string(), "");
+  Ctl r = ctl({"--admin", "http://127.0.0.1:" + std::to_string(ls.adminPort()), "status"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "redis, up; WARNING: " + expected)) << r.out;
+  EXPECT_TRUE(contains(ls.log(), "cannot be fenced off")) << ls.log();
+}
 
 TEST(LockshiftctlCli, HelpForTheToolAndEveryCommand) {
   for (const auto& args : std::vector<std::vector<std::string>>{{"--help"}, {"-h"}, {"help"}}) {
