@@ -1,7 +1,7 @@
 #include "backends/redis_fences.h"
 
 #include <algorithm>
-#include <cctype>
+#include <boost/algorithm/string/predicate.hpp>
 #include <charconv>
 #include <iostream>
 #include <string_view>
@@ -22,13 +22,6 @@ std::string_view field(std::string_view line, std::string_view name) {
     at = end + 1;
   }
   return {};
-}
-
-bool containsNoCase(std::string_view text, std::string_view part) {
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
-  auto it = std::search(text.begin(), text.end(), part.begin(), part.end(),
-                        [&](char a, char b) { return lower(a) == lower(b); });
-  return it != text.end();
 }
 
 }  // namespace
@@ -115,7 +108,8 @@ bool Fences::refusedForGood(const std::string& error) {
   // NOPERM: the ACL user may not run it. Unknown command or subcommand, or a syntax error: a
   // server too old for the filter, or the command renamed away. Anything else (BUSY, LOADING)
   // may pass, and the kill is tried again.
-  return error.rfind("NOPERM", 0) == 0 || containsNoCase(error, "unknown") || containsNoCase(error, "syntax");
+  return error.rfind("NOPERM", 0) == 0 || boost::algorithm::icontains(error, "unknown") ||
+         boost::algorithm::icontains(error, "syntax");
 }
 
 }  // namespace lockshift::redis
