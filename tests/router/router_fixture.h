@@ -77,6 +77,12 @@ class FaultyStore final : public LockStore {
     lost_share_ = share;
     lost_random_.seed(seed);
   }
+  // The keys of the writes applied before they failed (setLostReplies), in that order; the
+  // journal's repairs are writes too, so they may be among them.
+  std::vector<std::string> appliedThenLost() const {
+    std::lock_guard lock(jitter_mu_);
+    return lost_keys_;
+  }
   // Puts and dels waiting for holdWrites(false).
   size_t heldWrites() const { return held_writes_; }
   // How many scan() calls reached this store (failed ones included).
@@ -107,9 +113,10 @@ class FaultyStore final : public LockStore {
     co_await std::move(late);
     if (failing_) {
       if (!replyLost()) co_return down();
+      const std::vector<std::string> keys{r.key};
       auto c = inner_.put(std::move(r));
       co_await std::move(c);
-      co_return lost();
+      co_return lost(keys);
     }
     auto c = inner_.put(std::move(r));
     co_return co_await std::move(c);
@@ -121,9 +128,9 @@ class FaultyStore final : public LockStore {
     co_await std::move(late);
     if (failing_) {
       if (!replyLost()) co_return down();
-      auto c = inner_.del(db, std::move(keys));
+      auto c = inner_.del(db, keys);
       co_await std::move(c);
-      co_return lost();
+      co_return lost(keys);
     }
     auto c = inner_.del(db, std::move(keys));
     co_return co_await std::move(c);
@@ -134,9 +141,9 @@ class FaultyStore final : public LockStore {
     co_await std::move(late);
     if (failing_) {
       if (!replyLost()) co_return down();
-      auto c = inner_.deleteIfOwnedByPull(db, std::move(key), std::move(pull));
+      auto c = inner_.deleteIfOwnedByPull(db, key, std::move(pull));
       co_await std::move(c);
-      co_return lost();
+      co_return lost({key});
     }
     auto c = inner_.deleteIfOwnedByPull(db, std::move(key), std::move(pull));
     co_return co_await std::move(c);
@@ -190,7 +197,12 @@ class FaultyStore final : public LockStore {
 
  private:
   static Status down() { return Status::unavailable("injected fault"); }
-  static Status lost() { return Status::timeout("injected fault: the reply was lost"); }
+  // A write applied before it failed: noted for appliedThenLost().
+  Status lost(const std::vector<std::string>& keys) {
+    std::lock_guard lock(jitter_mu_);
+    lost_keys_.insert(lost_keys_.end(), keys.begin(), keys.end());
+    return Status::timeout("injected fault: the reply was lost");
+  }
   bool replyLost() {
     std::lock_guard lock(jitter_mu_);
     return lost_share_ > 0 && std::uniform_real_distribution<double>(0, 1)(lost_random_) < lost_share_;
@@ -236,10 +248,11 @@ class FaultyStore final : public LockStore {
   std::atomic<size_t> scans_{0};
   std::mutex hooks_mu_;
   std::function<void()> before_scan_, after_scan_;
-  std::mutex jitter_mu_;
+  mutable std::mutex jitter_mu_;
   std::chrono::microseconds jitter_max_{0};
   std::minstd_rand jitter_random_;
   double lost_share_ = 0;
+  std::vector<std::string> lost_keys_;  // GUARDED_BY(jitter_mu_)
   std::minstd_rand lost_random_;
 };
 
