@@ -1,6 +1,7 @@
 // Fencing of connections that timed out (backends/redis_fences.h): the bookkeeping on its own, and
-// against a real redis-server behind a relay that holds a written command back, the way a busy
-// or stopped Redis leaves it unread, until after the writes that follow it.
+// against a real redis-server, and a node of a real cluster, behind a relay that holds a written
+// command back, the way a busy or stopped Redis leaves it unread, until after the writes that
+// follow it.
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 
 #include "backends/redis_fences.h"
 #include "backends/redis_store.h"
+#include "tests/backends/redis_cluster_test_fixture.h"
 #include "tests/backends/redis_test_fixture.h"
 #include "tests/support/held_relay.h"
 #include "tests/support/resp_client.h"
@@ -91,7 +93,56 @@ TEST(Fences, ErrorsThatNoRetryCanFix) {
   EXPECT_FALSE(Fences::refusedForGood("LOADING Redis is loading the dataset in memory"));
 }
 
-class FencedConnectionTest : public RedisStoreTest {
+// What the tests behind a relay share, on a single server or a cluster: writes to `key_`, and the
+// write that is held back until after the writes that follow it.
+template <typename Base>
+class Fenced : public Base {
+ protected:
+  Status set(LockStore& store, const std::string& value) {
+    PutRequest request;
+    request.key = key_;
+    request.value = value;
+    return this->await(store.put(request)).status();
+  }
+  // Writes "stale" into the held connection, where it times out (or, with `cut`, loses its
+  // connection first), then "fresh" through a new one, then lets the held bytes reach the
+  // redis-server listening on `server_port`, and returns what it holds once it has read them.
+  std::string staleAfterFresh(HeldRelay& relay, LockStore& store, uint16_t server_port, bool cut = false) {
+    EXPECT_TRUE(set(store, "before").isOk());
+    const std::vector<std::string> held = relay.hold();
+    EXPECT_EQ(held.size(), 1u);
+    auto stale = this->start(store.put(PutRequest{.key = key_, .value = "stale"}));
+    EXPECT_TRUE(this->eventually([&] { return relay.held() > 0; }));  // the SET has not reached Redis
+    if (cut) {
+      EXPECT_EQ(relay.cutClients(), 1u);
+    }
+    const Status failed = this->collect(stale).status();
+    EXPECT_EQ(failed.code(), cut ? ErrorCode::kUnavailable : ErrorCode::kTimeout) << failed.toString();
+    // Refused while the store reconnects (never sent), then through the new connection.
+    Status fresh;
+    EXPECT_TRUE(this->eventually([&] { return (fresh = set(store, "fresh")).isOk(); })) << fresh.toString();
+    relay.release();
+    // The held connection is gone once Redis has read it to the end (or has killed it).
+    RespClient raw(server_port);
+    EXPECT_TRUE(this->eventually([&] {
+      return str(raw.call({"CLIENT", "LIST"})).find(" addr=" + held.at(0) + " ") == std::string::npos;
+    }));
+    return str(raw.call({"GET", key_}));
+  }
+  // How many CLIENT KILL commands the redis-server on `server_port` ran.
+  static std::string killCalls(uint16_t server_port) {
+    RespClient raw(server_port);
+    const std::string stats = str(raw.call({"INFO", "commandstats"}));
+    const std::string label = "cmdstat_client|kill:calls=";
+    const size_t at = stats.find(label);
+    if (at == std::string::npos) return "0";
+    return stats.substr(at + label.size(), stats.find(',', at) - at - label.size());
+  }
+
+  std::string key_ = "k";
+};
+
+class FencedConnectionTest : public Fenced<RedisStoreTest> {
  protected:
   // A store with one connection through `relay`, which gives up on a command after 300 ms.
   std::unique_ptr<RedisStore> openThrough(HeldRelay& relay, const std::string& user = "",
@@ -111,36 +162,8 @@ class FencedConnectionTest : public RedisStoreTest {
     EXPECT_TRUE(isOk(raw.call({"ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-" + command})));
     return openThrough(relay, user, "pw");
   }
-  Status set(RedisStore& store, const std::string& value) {
-    PutRequest request;
-    request.key = "k";
-    request.value = value;
-    return await(store.put(request)).status();
-  }
-  // Writes "stale" into the held connection, where it times out (or, with `cut`, loses its
-  // connection first), then "fresh" through a new one, then lets the held bytes reach Redis, and
-  // returns what Redis holds once it has read them.
   std::string staleAfterFresh(HeldRelay& relay, RedisStore& store, bool cut = false) {
-    EXPECT_TRUE(set(store, "before").isOk());
-    const std::vector<std::string> held = relay.hold();
-    EXPECT_EQ(held.size(), 1u);
-    auto stale = start(store.put(PutRequest{.key = "k", .value = "stale"}));
-    EXPECT_TRUE(eventually([&] { return relay.held() > 0; }));  // the SET has not reached Redis
-    if (cut) {
-      EXPECT_EQ(relay.cutClients(), 1u);
-    }
-    const Status failed = collect(stale).status();
-    EXPECT_EQ(failed.code(), cut ? ErrorCode::kUnavailable : ErrorCode::kTimeout) << failed.toString();
-    // Refused while the store reconnects (never sent), then through the new connection.
-    Status fresh;
-    EXPECT_TRUE(eventually([&] { return (fresh = set(store, "fresh")).isOk(); })) << fresh.toString();
-    relay.release();
-    // The held connection is gone once Redis has read it to the end (or has killed it).
-    RespClient raw(server().port());
-    EXPECT_TRUE(eventually([&] {
-      return str(raw.call({"CLIENT", "LIST"})).find(" addr=" + held.at(0) + " ") == std::string::npos;
-    }));
-    return str(raw.call({"GET", "k"}));
+    return Fenced::staleAfterFresh(relay, store, server().port(), cut);
   }
 };
 
@@ -153,8 +176,7 @@ TEST_F(FencedConnectionTest, AWriteThatTimedOutNeverRunsAfterTheWritesThatFollow
   EXPECT_TRUE(set(*store, "after").isOk());
   RespClient raw(server().port());
   EXPECT_EQ(str(raw.call({"GET", "k"})), "after");
-  const std::string stats = str(raw.call({"INFO", "commandstats"}));
-  EXPECT_NE(stats.find("cmdstat_client|kill:calls=1,"), std::string::npos) << stats;
+  EXPECT_EQ(killCalls(server().port()), "1");
 }
 
 // A connection something between lockshift and Redis drops (a load balancer, a NAT timeout)
@@ -186,6 +208,41 @@ TEST_F(FencedConnectionTest, WithoutClientInfoTheStoreStillServes) {
   EXPECT_NE(store->warning().find("not fenced off (CLIENT INFO failed: NOPERM"), std::string::npos)
       << store->warning();
   EXPECT_EQ(staleAfterFresh(relay, *store), "stale");
+}
+
+// In a cluster each node's connections are fenced by the pool of that node. Node 0 is reached
+// through the relay: it announces the relay's port, so CLUSTER SLOTS sends the store there.
+class FencedClusterTest : public Fenced<RedisClusterStoreTest> {
+ protected:
+  // True once every node's CLUSTER SLOTS names `port` for `slot`.
+  bool everyNodeAnnounces(uint16_t slot, uint16_t port) {
+    for (size_t node = 0; node < cluster().size(); ++node) {
+      bool found = false;
+      for (const resp::Value& range : cluster().call(node, {"CLUSTER", "SLOTS"}).elements) {
+        if (range.elements[0].integer <= slot && slot <= range.elements[1].integer) {
+          found = range.elements[2].elements[1].integer == port;
+        }
+      }
+      if (!found) return false;
+    }
+    return true;
+  }
+};
+
+TEST_F(FencedClusterTest, AWriteThatTimedOutOnANodeNeverRunsAfterTheWritesThatFollowIt) {
+  key_ = keysOn(0, "fenced-", 1).at(0);
+  HeldRelay relay(cluster().port(0));
+  ASSERT_TRUE(isOk(cluster().call(0, {"CONFIG", "SET", "cluster-announce-port", std::to_string(relay.port())})));
+  ASSERT_TRUE(eventually([&] { return everyNodeAnnounces(redis::keySlot(key_), relay.port()); }))
+      << cluster().logs();
+  RedisClusterOptions options = clusterOptions();
+  options.pool_size = 1;
+  options.command_timeout = 300ms;
+  options.backoff_initial = 10ms;
+  auto store = openCluster(options);
+  EXPECT_EQ(staleAfterFresh(relay, *store, cluster().port(0)), "fresh");
+  EXPECT_EQ(store->warning(), "");
+  EXPECT_EQ(killCalls(cluster().port(0)), "1");
 }
 
 }  // namespace
