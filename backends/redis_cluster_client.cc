@@ -19,6 +19,7 @@ RedisOptions nodeOptions(const RedisClusterOptions& cluster, const std::string& 
   options.address = address;
   options.username = cluster.username;
   options.password = cluster.password;
+  options.password_file = cluster.password_file;
   options.key_prefix = cluster.key_prefix;
   options.connect_timeout = cluster.connect_timeout;
   options.command_timeout = cluster.command_timeout;

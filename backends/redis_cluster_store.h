@@ -68,6 +68,7 @@ struct RedisClusterOptions {
   std::vector<std::string> addresses;
   std::string username;    // empty: AUTH password (the default user)
   std::string password;    // empty: no AUTH. The same on every node.
+  std::string password_file;  // read at every connection attempt, as in RedisOptions
   std::string key_prefix;  // prepended to every key, as in RedisOptions
   bool records = false;    // keep enhanced records, as in RedisOptions
   std::chrono::milliseconds connect_timeout{1000};

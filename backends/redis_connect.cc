@@ -7,6 +7,7 @@
 
 #include "backends/redis_connection.h"
 #include "backends/redis_scripts.h"
+#include "common/files.h"
 #include "proxy/atlantis_script.h"
 
 namespace lockshift::redis {
@@ -42,8 +43,19 @@ void RedisConnection::connectLocked(Completions& done) {
     last_error_ = target_->where() + ": " + address.status().message();
     return;
   }
+  const RedisOptions& options = target_->options();
+  if (options.password_file.empty()) {
+    password_ = options.password;
+  } else {
+    Result<std::string> secret = readSecretFile(options.password_file);
+    if (!secret) {
+      failLocked("password_file: " + secret.status().message(), done);
+      return;
+    }
+    password_ = std::move(secret.value());
+  }
   state_ = State::kConnecting;
-  retry_timer_.expires_after(target_->options().connect_timeout);
+  retry_timer_.expires_after(options.connect_timeout);
   retry_timer_.async_wait(
       [self = shared_from_this(), epoch = epoch_](const boost::system::error_code& ec) {
         self->onRetryTimer(epoch, ec);
@@ -152,8 +164,8 @@ void RedisConnection::startHandshakeLocked() {
     pending_.push_back(Pending{nullptr, deadlineFromNow(), kind, what});
     ++handshake_left_;
   };
-  if (!options.password.empty()) {
-    std::vector<std::string> auth = {"AUTH", options.password};
+  if (!password_.empty()) {
+    std::vector<std::string> auth = {"AUTH", password_};
     if (!options.username.empty()) auth.insert(auth.begin() + 1, options.username);
     step(std::move(auth), Step::kRequired, "AUTH");
   }

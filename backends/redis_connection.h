@@ -4,9 +4,10 @@
 //
 // Life cycle: start() resolves the address (once for the whole pool, see RedisTarget; a
 // "unix:PATH" address needs no resolving), connects within connect_timeout, then writes the
-// handshake in one batch (AUTH [username] password when a password is set, SELECT db when
-// db != 0, CLIENT INFO unless the server cannot fence, SCRIPT LOAD of both scripts) and is ready
-// once every handshake reply has arrived.
+// handshake in one batch (AUTH [username] password when a password is set, read again from the
+// password file at every attempt when there is one; SELECT db when db != 0; CLIENT INFO unless
+// the server cannot fence; SCRIPT LOAD of both scripts) and is ready once every handshake reply
+// has arrived.
 // A failed AUTH or SELECT, a read or write error, a close by the server, a reply that does not
 // parse, or a command timeout tears the connection down: every pending request fails with
 // kUnavailable "redis <address>: <reason>" and, after a backoff that starts at backoff_initial
@@ -212,6 +213,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
   // Increases at every teardown; a handler started in an earlier epoch does nothing.
   uint64_t epoch_ = 0;                    // GUARDED_BY(mu_)
   std::string last_error_;                // GUARDED_BY(mu_): why it is not ready
+  std::string password_;                  // GUARDED_BY(mu_): this attempt's, for AUTH
   std::chrono::milliseconds backoff_;     // GUARDED_BY(mu_): the next retry delay
   Stream::socket socket_;                 // GUARDED_BY(mu_)
   tcp::resolver resolver_;                // GUARDED_BY(mu_)

@@ -38,6 +38,11 @@ struct RedisOptions {
   int db = 0;            // SELECT db on every connection
   std::string username;  // empty: AUTH password (the default user)
   std::string password;  // empty: no AUTH. Read from a file or environment by the caller.
+  // When set, the password is read from this file (common/files.h) at every connection attempt
+  // and used instead of `password`: a secret rotated in the file is used from the next
+  // connection on, with no restart. An attempt that cannot read it fails with the file's error,
+  // and is retried with the backoff below.
+  std::string password_file;
   std::string key_prefix;  // prepended to every key (enhanced only; legacy must keep it empty)
   // Keep enhanced records (backends/redis_records.h) instead of plain keys: enhanced only, since
   // Atlantis could no longer read the keys directly.

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 namespace lockshift {
 
@@ -41,6 +42,16 @@ Status writeFileAtomically(const std::string& dir, const std::string& path, cons
     ::close(dfd);
   }
   return Status::ok();
+}
+
+Result<std::string> readSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::invalidArgument("cannot read " + path + ": " + std::strerror(errno));
+  std::string secret;
+  std::getline(in, secret);
+  while (!secret.empty() && (secret.back() == '\r' || secret.back() == '\n')) secret.pop_back();
+  if (secret.empty()) return Status::invalidArgument(path + " is empty");
+  return secret;
 }
 
 }  // namespace lockshift

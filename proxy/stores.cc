@@ -1,26 +1,13 @@
 #include "proxy/stores.h"
 
 #include <cctype>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
 
 #include "backends/lmdb_store.h"
 
 namespace lockshift {
 
 namespace asio = boost::asio;
-
-Result<std::string> readSecretFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::invalidArgument("cannot read " + path + ": " + std::strerror(errno));
-  std::string secret;
-  std::getline(in, secret);
-  while (!secret.empty() && (secret.back() == '\r' || secret.back() == '\n')) secret.pop_back();
-  if (secret.empty()) return Status::invalidArgument(path + " is empty");
-  return secret;
-}
 
 Status checkSupported(const Config& config) {
   if (config.legacy.type == "redis-cluster") {
@@ -49,6 +36,7 @@ void setClientOptions(const StoreConfig& c, std::string password, bool records, 
   o.records = records;
   o.username = c.username;
   o.password = std::move(password);
+  o.password_file = c.password_file;  // read again at every connection attempt: rotation needs no restart
   o.key_prefix = c.key_prefix;
   o.connect_timeout = c.connect_timeout;
   o.command_timeout = c.command_timeout;

@@ -13,14 +13,12 @@
 #include "backends/lock_store.h"
 #include "backends/redis_cluster_store.h"
 #include "backends/redis_store.h"
+#include "common/files.h"
 #include "common/status.h"
 #include "proxy/config.h"
 #include "router/control_state.h"
 
 namespace lockshift {
-
-// A secret file holds the secret on its first line; trailing CR/LF are not part of it.
-Result<std::string> readSecretFile(const std::string& path);
 
 // What this version can run; the config loader accepts more (for features still to come).
 // redis-cluster is an enhanced store only: Atlantis's own client never talks to a cluster.

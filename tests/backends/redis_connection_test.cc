@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <optional>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "backends/redis_store.h"
 #include "tests/backends/redis_test_fixture.h"
 #include "tests/support/ports.h"
+#include "tests/support/process.h"
 #include "tests/support/resp_client.h"
 
 namespace lockshift::testing {
@@ -124,6 +126,40 @@ TEST_F(RedisConnectionTest, WrongOrMissingPasswordIsAClearUnavailableError) {
     EXPECT_TRUE(contains(last.message(), "redis 127.0.0.1:" + std::to_string(port)));
     EXPECT_EQ(await(store->get(0, "k")).status().code(), ErrorCode::kUnavailable);
   }
+}
+
+// A password rotated the way Redis's ACLs allow without downtime: the user takes the new password
+// beside the old one, the file gets the new one, then the old one goes and the user's connections
+// are closed. The store reconnects with the file's new password, with no restart.
+TEST_F(RedisConnectionTest, ARotatedPasswordFileIsUsedFromTheNextConnectionOn) {
+  RespClient admin(server().port());
+  ASSERT_TRUE(isOk(admin.call({"ACL", "SETUSER", "atlantis", "on", ">first", "~*", "&*", "+@all"})));
+  TempDir dir;
+  const std::string file = dir.file("redis-password");
+  writeFile(file, "first\n");
+  RedisOptions options = optionsFor(server().port());
+  options.username = "atlantis";
+  options.password_file = file;
+  options.backoff_initial = 10ms;
+  options.backoff_max = 50ms;
+  auto store = open(options);
+  expectRoundTrip(*store, "with the first password");
+
+  ASSERT_TRUE(isOk(admin.call({"ACL", "SETUSER", "atlantis", ">second", "<first"})));
+  writeFile(file, "second\n");
+  EXPECT_GT(admin.call({"CLIENT", "KILL", "USER", "atlantis"}).integer, 0);
+  Status last;
+  EXPECT_TRUE(eventually([&] { return (last = await(store->ping())).isOk(); })) << last.toString();
+  expectRoundTrip(*store, "with the second password");
+
+  // A file that cannot be read fails the attempt with the file's name; the next attempt that
+  // can read it connects.
+  std::filesystem::remove(file);
+  EXPECT_GT(admin.call({"CLIENT", "KILL", "USER", "atlantis"}).integer, 0);
+  pingUntilTheErrorSays(*store, "password_file: cannot read " + file);
+  writeFile(file, "second");
+  EXPECT_TRUE(eventually([&] { return (last = await(store->ping())).isOk(); })) << last.toString();
+  expectRoundTrip(*store, "after the file came back");
 }
 
 TEST_F(RedisConnectionTest, SelectOfAMissingDatabaseIsReported) {

@@ -1,5 +1,6 @@
 // The binary's life: --check-config, restarts that keep every lock (LMDB durability), graceful
-// SIGTERM, a full store answering errors instead of crashing, and real clients (redis-cli).
+// SIGTERM, a full store answering errors instead of crashing, a store password rotated while
+// running, and real clients (redis-cli).
 
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "tests/support/atlantis.h"
+#include "tests/support/process.h"
 #include "tests/support/resp_client.h"
 #include "tests/support/servers.h"
 
@@ -106,6 +108,45 @@ TEST(Lifecycle, RestartKeepsEveryLock) {
   auto listed = a.list();
   EXPECT_EQ(listed.size(), locks.size());
   for (const auto& l : locks) EXPECT_EQ(c.call({"get", lockKey(l)}).str, lockJson(l));
+}
+
+// A store password rotated in its file and in Redis needs no restart: the connections Redis
+// closes come back with the file's new password, and every lock stays held.
+TEST(Lifecycle, ARotatedStorePasswordNeedsNoRestart) {
+  RedisServer legacy;
+  RespClient admin(legacy.port());
+  ASSERT_TRUE(isOk(admin.call({"ACL", "SETUSER", "atlantis", "on", ">first", "~*", "&*", "+@all"})));
+  TempDir dir;
+  const std::string file = dir.file("legacy-password");
+  writeFile(file, "first\n");
+  const std::string section =
+      redisSection(legacy.port()) + "username = \"atlantis\"\npassword_file = \"" + file + "\"\n";
+  LockshiftServer server(LockshiftOptions{.legacy_section = section});
+  RespClient c(server.port());
+  AtlantisClient a(c);
+  const LockSpec before{.path = "before", .project = "p", .pull = 1};
+  ASSERT_TRUE(a.tryLock(before).first);
+
+  ASSERT_TRUE(isOk(admin.call({"ACL", "SETUSER", "atlantis", ">second", "<first"})));
+  writeFile(file, "second\n");
+  EXPECT_GT(admin.call({"CLIENT", "KILL", "USER", "atlantis"}).integer, 0);
+  const LockSpec after{.path = "after", .project = "p", .pull = 2};
+  // Requests fail while the connections come back, as Atlantis sees any store error.
+  std::string why;
+  auto take = [&] {
+    try {
+      return a.tryLock(after).first;
+    } catch (const std::exception& e) {
+      why = e.what();
+      return false;
+    }
+  };
+  bool taken = false;
+  for (int i = 0; i < 100 && !(taken = take()); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(taken) << why;
+  EXPECT_EQ(a.list().size(), 2u);
+  EXPECT_EQ(admin.call({"GET", lockKey(before)}).str, lockJson(before));
+  EXPECT_EQ(admin.call({"GET", lockKey(after)}).str, lockJson(after));
 }
 
 TEST(Lifecycle, AcknowledgedWritesSurviveSigkill) {
