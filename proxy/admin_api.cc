@@ -1,9 +1,11 @@
 #include "proxy/admin_api.h"
 
 #include <boost/json/value.hpp>
+#include <iostream>
 #include <string_view>
 
 #include "common/constant_time.h"
+#include "common/files.h"
 #include "common/json_text.h"
 #include "proxy/admin_requests.h"
 #include "proxy/admin_target.h"
@@ -89,11 +91,12 @@ unsigned httpStatusFor(ErrorCode code) {
 }
 
 AdminApi::AdminApi(ControlPlane& control, ConsistencyService* consistency, std::function<std::string()> metrics_text,
-                   std::string token)
+                   std::string token, std::string token_file)
     : control_(control),
       consistency_(consistency),
       metrics_text_(std::move(metrics_text)),
-      token_(std::move(token)) {}
+      token_(std::move(token)),
+      token_file_(std::move(token_file)) {}
 
 boost::asio::awaitable<AdminResponse> AdminApi::handle(AdminRequest request) {
   Target target;
@@ -152,7 +155,18 @@ boost::asio::awaitable<AdminResponse> AdminApi::serve(Route route, const AdminRe
 }
 
 std::optional<AdminResponse> AdminApi::authorize(const AdminRequest& request) const {
-  if (token_.empty()) return std::nullopt;
+  std::string token = token_;
+  if (!token_file_.empty()) {
+    // Read at every mutating call, so a rotated token needs no restart. Without it nothing can be
+    // checked, so nothing is changed; the reason goes to the log, not to a caller not yet trusted.
+    Result<std::string> secret = readSecretFile(token_file_);
+    if (!secret) {
+      std::cerr << "lockshift: admin_token_file: " << secret.status().message() << "\n";
+      return jsonResponse(503, errorBody("the admin token file cannot be read; see lockshift's log"));
+    }
+    token = std::move(secret.value());
+  }
+  if (token.empty()) return std::nullopt;
   std::optional<std::string_view> presented;
   if (request.authorization) presented = bearerToken(*request.authorization);
   if (!presented) {
@@ -160,7 +174,7 @@ std::optional<AdminResponse> AdminApi::authorize(const AdminRequest& request) co
     response.headers.emplace_back("WWW-Authenticate", "Bearer");
     return response;
   }
-  if (!constantTimeEquals(*presented, token_)) {
+  if (!constantTimeEquals(*presented, token)) {
     return jsonResponse(403, errorBody("invalid bearer token"));
   }
   return std::nullopt;

@@ -41,10 +41,11 @@ struct AdminResponse {
 
 class AdminApi {
  public:
-  // `token` empty: mutating calls need no Authorization header. `consistency` may be null (the
+  // `token` empty: mutating calls need no Authorization header. `token_file` set: the token is
+  // read from it at every mutating call instead (AdminOptions). `consistency` may be null (the
   // consistency routes then answer 503).
   AdminApi(ControlPlane& control, ConsistencyService* consistency, std::function<std::string()> metrics_text,
-           std::string token);
+           std::string token, std::string token_file = "");
 
   // Never fails for bad input (that is a 4xx response); exceptions from the control plane or
   // the metrics callback propagate to the caller, which answers 500.
@@ -72,6 +73,7 @@ class AdminApi {
   ConsistencyService* consistency_;
   std::function<std::string()> metrics_text_;
   std::string token_;
+  std::string token_file_;
 };
 
 // "admin:<peer>", the actor recorded in the audit log for a call from `peer`.

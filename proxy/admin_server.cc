@@ -237,7 +237,8 @@ class AdminServer::Impl : public std::enable_shared_from_this<AdminServer::Impl>
        std::function<std::string()> metrics_text, AdminOptions options)
       : io_(io),
         options_(std::move(options)),
-        api_(std::make_shared<AdminApi>(control, consistency, std::move(metrics_text), options_.token)),
+        api_(std::make_shared<AdminApi>(control, consistency, std::move(metrics_text), options_.token,
+                                        options_.token_file)),
         acceptor_(asio::make_strand(io)) {}
 
   Status listen();

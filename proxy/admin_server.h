@@ -46,6 +46,10 @@ namespace lockshift {
 struct AdminOptions {
   std::string listen = "127.0.0.1:9121";
   std::string token;  // empty: no token required (loopback only; the config loader enforces it)
+  // When set, the token is read from this file at every mutating call and used instead of
+  // `token`: a token rotated in the file needs no restart. While the file cannot be read,
+  // mutating calls are refused (503); the ROLLBACK flag file still works.
+  std::string token_file;
   // How long a connection may take to send the next request's header, and then its body, before
   // it is closed. Longer tolerates slow links; shorter frees idle keep-alive connections sooner.
   std::chrono::milliseconds read_timeout{10000};

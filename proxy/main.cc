@@ -186,7 +186,8 @@ int run(const Config& config) {
   RespServer server(io, context, more_loops);
   if (Status s = server.listen(config.server.resp_listen); !s) return fail("resp_listen", s);
   AdminServer admin(io, router, &consistency, [&metrics] { return metrics.serialize(); },
-                    AdminOptions{.listen = config.server.admin_listen, .token = admin_token});
+                    AdminOptions{.listen = config.server.admin_listen, .token = admin_token,
+                                 .token_file = config.server.admin_token_file});
   if (Status s = admin.listen(); !s) return fail("admin_listen", s);
   router.start(io);
   consistency.start(io);

@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "tests/support/atlantis.h"
@@ -380,6 +381,25 @@ TEST_F(LockshiftctlAdmin, TokenProblemsExit1WithAClearMessage) {
   EXPECT_EQ(ctl({"--admin", url, "status"}).code, 0);
   r = ctl({"--admin", url, "split", "0"}, {"LOCKSHIFT_TOKEN_FILE=" + dir_.file("token")});
   EXPECT_EQ(r.code, 0) << r.err;
+}
+
+// lockshift reads its admin_token_file at every change: a token rotated there works at once, with
+// no restart, and a file it cannot read refuses changes instead of opening the API.
+TEST_F(LockshiftctlAdmin, ATokenRotatedInLockshiftsFileNeedsNoRestart) {
+  writeFile(server_.adminTokenFile(), "rotated-token\n");
+  Ctl r = run({"split", "0"});  // the token lockshiftctl still has
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "invalid bearer token (HTTP 403)")) << r.err;
+  writeFile(dir_.file("token"), "rotated-token\n");
+  r = run({"phase", "hybrid", "--split", "10", "--force"});
+  EXPECT_EQ(r.code, 0) << r.err;
+
+  std::filesystem::remove(server_.adminTokenFile());
+  r = run({"split", "0"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, "the admin token file cannot be read; see lockshift's log (HTTP 503)")) << r.err;
+  EXPECT_TRUE(contains(server_.log(), "admin_token_file: cannot read " + server_.adminTokenFile())) << server_.log();
+  EXPECT_EQ(json::value_to<double>(status().at("traffic_split")), 10.0);
 }
 
 TEST_F(LockshiftctlAdmin, LocksListAndUnlock) {

@@ -16,12 +16,15 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <tuple>
 #include <vector>
+
+#include "tests/support/process.h"
 
 namespace lockshift {
 namespace {
@@ -479,6 +482,43 @@ TEST_F(AdminServerTest, TokenGuardsMutatingCallsOnly) {
   for (const char* target : {"/healthz", "/readyz", "/metrics", "/api/v1/status"}) {
     EXPECT_EQ(call("GET", target).status, 200) << target;
   }
+}
+
+// A token file is read at every mutating call: a rotated token works at once, the old one no
+// longer does, and a file that cannot be read (or is empty) changes nothing rather than opening
+// the API.
+TEST_F(AdminServerTest, ATokenRotatedInItsFileNeedsNoRestart) {
+  testing::TempDir dir;
+  const std::string file = dir.file("admin-token");
+  testing::writeFile(file, "first-token\n");
+  AdminOptions options;
+  options.token_file = file;
+  start(options);
+  auto raise = [&](const char* auth) { return call("POST", "/api/v1/rollback", R"({"reason":"r"})", auth); };
+  EXPECT_EQ(raise("Authorization: Bearer first-token\r\n").status, 200);
+  EXPECT_EQ(mutations(), 1u);
+
+  testing::writeFile(file, "second-token\n");
+  EXPECT_EQ(raise("Authorization: Bearer first-token\r\n").status, 403);
+  EXPECT_EQ(raise("").status, 401);
+  EXPECT_EQ(mutations(), 1u);
+  EXPECT_EQ(raise("Authorization: Bearer second-token\r\n").status, 200);
+  EXPECT_EQ(mutations(), 2u);
+
+  for (bool removed : {true, false}) {
+    if (removed) {
+      std::filesystem::remove(file);
+    } else {
+      testing::writeFile(file, "\n");
+    }
+    for (const char* auth : {"", "Authorization: Bearer second-token\r\n", "Authorization: Bearer \r\n"}) {
+      HttpReply reply = raise(auth);
+      EXPECT_EQ(reply.status, 503) << auth;
+      EXPECT_EQ(reply.field("error"), "the admin token file cannot be read; see lockshift's log");
+    }
+  }
+  EXPECT_EQ(mutations(), 2u);
+  EXPECT_EQ(call("GET", "/api/v1/status").status, 200);  // reads need no token
 }
 
 TEST_F(AdminServerTest, LockQueriesByRepositoryAndPull) {

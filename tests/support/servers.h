@@ -69,6 +69,8 @@ class LockshiftServer {
   uint16_t adminPort() const { return admin_port_; }
   const std::string& configPath() const { return config_path_; }
   const std::string& stateDir() const { return state_dir_; }
+  // The admin_token_file the config names (written when LockshiftOptions::admin_token is set).
+  std::string adminTokenFile() const { return dir_.file("admin-token"); }
   std::string log() const;
   Process& process() { return process_; }
 
