@@ -14,6 +14,7 @@
 #include "common/lock_json.h"
 #include "proxy/atlantis_script.h"
 #include "tests/backends/redis_cluster_test_fixture.h"
+#include "tests/support/process.h"
 #include "tests/support/resp_client.h"
 
 namespace lockshift::testing {
@@ -219,6 +220,43 @@ TEST_F(RedisClusterBasicTest, KeyPrefixIsAddedOnTheWireAndCountedByScan) {
   EXPECT_EQ(*await(clusterStore().count(0)), 340);
   EXPECT_EQ(*await(prefixed->del(0, {"pr/k1", "pr/k2", "pr/foreign1"})), 2);
   EXPECT_EQ(readFrom(clusterStore(), "pr/foreign1"), "f");
+}
+
+// Every node's connections read the password file when they connect, so a password rotated on
+// every node and in the file is used by the connections that follow, with no new store.
+TEST_F(RedisClusterBasicTest, ARotatedPasswordFileIsUsedOnEveryNode) {
+  std::vector<std::string> keys;
+  for (size_t node = 0; node < cluster().size(); ++node) keys.push_back(keysOn(node, "secured-", 1).at(0));
+  // As the test's own connections to the nodes must AUTH from now on: every node, one command.
+  auto onEveryNode = [&](const std::string& auth, const std::vector<std::string>& command) {
+    for (size_t node = 0; node < cluster().size(); ++node) {
+      RespClient raw(cluster().port(node));
+      if (!auth.empty()) {
+        EXPECT_TRUE(isOk(raw.call({"AUTH", auth})));
+      }
+      raw.call(command);
+    }
+  };
+  onEveryNode("", {"CONFIG", "SET", "requirepass", "first"});
+  TempDir dir;
+  const std::string file = dir.file("cluster-password");
+  writeFile(file, "first\n");
+  RedisClusterOptions options = clusterOptions();
+  options.password_file = file;
+  options.backoff_initial = 10ms;
+  options.backoff_max = 50ms;
+  auto store = openCluster(options);
+  for (const std::string& key : keys) EXPECT_TRUE(putIn(*store, key, "first").isOk()) << key;
+
+  onEveryNode("first", {"CONFIG", "SET", "requirepass", "second"});
+  writeFile(file, "second\n");
+  onEveryNode("second", {"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
+  for (const std::string& key : keys) {
+    Status last;
+    EXPECT_TRUE(eventually([&] { return (last = putIn(*store, key, "second").status()).isOk(); }))
+        << key << ": " << last.toString();
+    EXPECT_EQ(readFrom(*store, key), "second");
+  }
 }
 
 }  // namespace
