@@ -44,14 +44,34 @@ Status writeFileAtomically(const std::string& dir, const std::string& path, cons
   return Status::ok();
 }
 
+namespace {
+
+void dropLineEnd(std::string& line) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+}
+
+}  // namespace
+
 Result<std::string> readSecretFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::invalidArgument("cannot read " + path + ": " + std::strerror(errno));
   std::string secret;
   std::getline(in, secret);
-  while (!secret.empty() && (secret.back() == '\r' || secret.back() == '\n')) secret.pop_back();
+  dropLineEnd(secret);
   if (secret.empty()) return Status::invalidArgument(path + " is empty");
   return secret;
+}
+
+Result<std::vector<std::string>> readSecretLines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::invalidArgument("cannot read " + path + ": " + std::strerror(errno));
+  std::vector<std::string> secrets;
+  for (std::string line; std::getline(in, line);) {
+    dropLineEnd(line);
+    if (!line.empty()) secrets.push_back(std::move(line));
+  }
+  if (secrets.empty()) return Status::invalidArgument(path + " is empty");
+  return secrets;
 }
 
 }  // namespace lockshift

@@ -2,6 +2,7 @@
 // Durable file writes for persisted state (control state, audit log, reports), and secret files.
 
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -14,5 +15,8 @@ Status writeFileAtomically(const std::string& dir, const std::string& path, cons
 // A secret file holds the secret on its first line; trailing CR/LF are not part of it. An empty
 // or unreadable file is kInvalidArgument, naming the file.
 Result<std::string> readSecretFile(const std::string& path);
+// Every non-empty line of a secret file, each without its CR/LF: the secrets a check accepts
+// (several while one is being rotated). A file without one, or unreadable, is kInvalidArgument.
+Result<std::vector<std::string>> readSecretLines(const std::string& path);
 
 }  // namespace lockshift

@@ -29,6 +29,10 @@ struct ServerContext {
   Metrics& metrics;
   const Config& config;
   std::string password;  // empty: AUTH not required
+  // When set (with `password`, its first line at start-up), AUTH reads this file at every
+  // attempt and accepts any of its non-empty lines: a password is rotated by adding the new line,
+  // moving Atlantis to it, then removing the old line, with no restart.
+  std::string password_file;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<uint64_t> next_client_id{1};
   std::atomic<int64_t> connected_clients{0};

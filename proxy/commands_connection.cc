@@ -3,8 +3,13 @@
 // then CLIENT SETINFO LIB-NAME/LIB-VER; see DESIGN §1 for what each must answer.
 
 #include <algorithm>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "common/constant_time.h"
+#include "common/files.h"
 #include "proxy/command.h"
 #include "resp/writer.h"
 
@@ -15,9 +20,44 @@ namespace {
 // Redis's reported version: what clients feature-detect against (RESP2 commands of Redis 7.0).
 constexpr std::string_view kCompatibleRedisVersion = "7.0.0";
 
+// Logs why AUTH cannot check a password (null: it can again). Once per episode and reason, since
+// every client retries and each failure would otherwise add a line.
+void noteUnreadablePasswordFile(const Status* why) {
+  static std::mutex mu;
+  static std::string logged;  // GUARDED_BY(mu)
+  std::lock_guard lock(mu);
+  if (why == nullptr) {
+    logged.clear();
+  } else if (logged != why->message()) {
+    logged = why->message();
+    std::cerr << "lockshift: [server] password_file: " << logged << "; AUTH is refused until it can be read\n";
+  }
+}
+
+// Whether `pass` is a password the server accepts now (ServerContext::password_file).
+Result<bool> acceptedPassword(const ServerContext& server, std::string_view pass) {
+  if (server.password_file.empty()) return constantTimeEquals(pass, server.password);
+  Result<std::vector<std::string>> accepted = readSecretLines(server.password_file);
+  if (!accepted) {
+    noteUnreadablePasswordFile(&accepted.status());
+    return accepted.status();
+  }
+  noteUnreadablePasswordFile(nullptr);
+  bool match = false;
+  for (const std::string& password : *accepted) match |= constantTimeEquals(pass, password);  // every line, always
+  return match;
+}
+
 // Checks credentials; on success raises the client's parser limits to the authenticated ones.
 bool authenticate(CommandContext& ctx, std::string_view user, std::string_view pass) {
-  if (user != "default" || !constantTimeEquals(pass, ctx.server.password)) {
+  Result<bool> accepted = acceptedPassword(ctx.server, pass);
+  if (!accepted) {
+    // Nothing to check against: refused, with the reason in the log rather than told to a client
+    // not yet trusted.
+    ctx.error("auth", "ERR lockshift cannot read its password file; see its log");
+    return false;
+  }
+  if (user != "default" || !*accepted) {
     ctx.error("wrongpass", "WRONGPASS invalid username-password pair or user is disabled.");
     return false;
   }

@@ -182,7 +182,7 @@ int run(const Config& config) {
   router.setGate(consistency.gate());
 
   ServerContext context{.store = router, .store_label = "router", .metrics = metrics, .config = config,
-                        .password = password};
+                        .password = password, .password_file = config.server.password_file};
   RespServer server(io, context, more_loops);
   if (Status s = server.listen(config.server.resp_listen); !s) return fail("resp_listen", s);
   AdminServer admin(io, router, &consistency, [&metrics] { return metrics.serialize(); },

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace lockshift {
 namespace {
@@ -70,6 +71,27 @@ TEST_F(WriteFileAtomically, FailedWriteChangesNothingAndLeaksNothing) {
   EXPECT_EQ(read(path), "kept\n");
   EXPECT_FALSE(fs::exists(dir_ / "state.json.tmp"));
   EXPECT_EQ(openDescriptors(), descriptors);
+}
+
+using SecretFiles = WriteFileAtomically;  // the same scratch directory
+
+TEST_F(SecretFiles, TheFirstLineIsTheSecret) {
+  const std::string file = (dir_ / "secret").string();
+  ASSERT_TRUE(writeFileAtomically(dir_.string(), file, "s3cret\r\nsecond\n").isOk());
+  EXPECT_EQ(readSecretFile(file).value(), "s3cret");
+  ASSERT_TRUE(writeFileAtomically(dir_.string(), file, "\n").isOk());
+  EXPECT_EQ(readSecretFile(file).status().message(), file + " is empty");
+  EXPECT_EQ(readSecretFile((dir_ / "absent").string()).status().message(),
+            "cannot read " + (dir_ / "absent").string() + ": No such file or directory");
+}
+
+TEST_F(SecretFiles, EveryNonEmptyLineIsAccepted) {
+  const std::string file = (dir_ / "secrets").string();
+  ASSERT_TRUE(writeFileAtomically(dir_.string(), file, "old\r\n\nnew").isOk());
+  EXPECT_EQ(readSecretLines(file).value(), (std::vector<std::string>{"old", "new"}));
+  ASSERT_TRUE(writeFileAtomically(dir_.string(), file, "\r\n\n").isOk());
+  EXPECT_EQ(readSecretLines(file).status().message(), file + " is empty");
+  EXPECT_EQ(readSecretLines((dir_ / "absent").string()).status().code(), ErrorCode::kInvalidArgument);
 }
 
 }  // namespace

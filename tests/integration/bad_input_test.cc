@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <string>
+
 #include "proxy/atlantis_script.h"
 #include "resp/parser.h"
 #include "tests/support/atlantis.h"
@@ -150,6 +153,39 @@ TEST_F(Authenticated, TighterLimitsBeforeAuth) {
   RespClient e(server_.port());
   EXPECT_TRUE(isOk(e.call({"auth", "correct horse"})));
   EXPECT_TRUE(isOk(e.call({"set", "big", std::string(20000, 'x')})));  // limits raised after AUTH
+}
+
+// The password file is read at every AUTH and each of its lines is accepted: a password is
+// rotated by adding the new line, moving Atlantis to it, then removing the old line. Connections
+// already authenticated stay so; a file that cannot be read refuses AUTH and says so in the log.
+TEST_F(Authenticated, APasswordRotatedInItsFileNeedsNoRestart) {
+  RespClient before(server_.port());
+  EXPECT_TRUE(isOk(before.call({"auth", "correct horse"})));
+  writeFile(server_.passwordFile(), "correct horse\nbattery staple\n");
+  RespClient during(server_.port());
+  EXPECT_TRUE(isOk(during.call({"auth", "battery staple"})));
+  EXPECT_TRUE(isOk(RespClient(server_.port()).call({"auth", "correct horse"})));
+  writeFile(server_.passwordFile(), "battery staple\n");
+  RespClient after(server_.port());
+  EXPECT_EQ(after.call({"auth", "correct horse"}).str, "WRONGPASS invalid username-password pair or user is disabled.");
+  EXPECT_EQ(after.call({"get", "k"}).str, "NOAUTH Authentication required.");
+  EXPECT_TRUE(isOk(after.call({"auth", "default", "battery staple"})));
+  EXPECT_TRUE(isOk(before.call({"set", "k", "v"})));  // still authenticated
+  EXPECT_EQ(after.call({"get", "k"}).str, "v");
+
+  std::filesystem::remove(server_.passwordFile());
+  RespClient unreadable(server_.port());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(unreadable.call({"auth", "battery staple"}).str,
+              "ERR lockshift cannot read its password file; see its log");
+  }
+  EXPECT_EQ(unreadable.call({"get", "k"}).str, "NOAUTH Authentication required.");
+  const std::string line = "lockshift: [server] password_file: cannot read " + server_.passwordFile();
+  const std::string log = server_.log();
+  EXPECT_NE(log.find(line), std::string::npos) << log;
+  EXPECT_EQ(log.find(line), log.rfind(line)) << log;  // once, however many clients retry
+  writeFile(server_.passwordFile(), "battery staple\n");
+  EXPECT_TRUE(isOk(unreadable.call({"auth", "battery staple"})));
 }
 
 }  // namespace

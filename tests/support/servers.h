@@ -71,6 +71,8 @@ class LockshiftServer {
   const std::string& stateDir() const { return state_dir_; }
   // The admin_token_file the config names (written when LockshiftOptions::admin_token is set).
   std::string adminTokenFile() const { return dir_.file("admin-token"); }
+  // The [server] password_file the config names (written when LockshiftOptions::password is set).
+  std::string passwordFile() const { return dir_.file("password"); }
   std::string log() const;
   Process& process() { return process_; }
 
