@@ -200,7 +200,11 @@ bool RedisConnection::onHandshakeReplyLocked(const Pending& pending, const resp:
     state_ = State::kReady;
     last_error_.clear();
     backoff_ = initialBackoff();
-    fences_seen_ = 0;  // a new connection puts every fence still open ahead of its first request
+    fences_seen_ = 0;
+    // Every fence still open goes out now, not with the next request: the connection a teardown
+    // fenced reconnects at once, so its kill follows within the backoff even when no request
+    // does, and writers outside this process are ordered after it that much sooner.
+    if (target_->fences().latest() != fences_seen_) fenceLocked(deadlineFromNow());
   }
   return true;
 }

@@ -22,7 +22,8 @@
 // Fencing (redis_fences.h): the handshake asks CLIENT INFO for the connection's client id and
 // address. A teardown that leaves a written request unanswered (a timeout, a reset, a close)
 // fences that client, and every connection of the server writes CLIENT KILL for it ahead of its
-// next request, so the request lockshift gave up on cannot run after that one.
+// next request, so the request lockshift gave up on cannot run after that one. A connection that
+// has just connected writes it at once.
 //
 // Thread-safety: every public method may be called from any thread. All state, and every
 // operation started on the socket, resolver and timers, is guarded by mu_; handlers run on any

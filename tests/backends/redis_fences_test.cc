@@ -187,6 +187,26 @@ TEST_F(FencedConnectionTest, AWriteWhoseConnectionWasCutNeverRunsAfterTheWritesT
   EXPECT_EQ(staleAfterFresh(relay, *store, /*cut=*/true), "fresh");
 }
 
+// The connection that timed out reconnects and kills its old client by itself: the held write is
+// fenced off even when no request follows it.
+TEST_F(FencedConnectionTest, TheKillGoesOutWithoutWaitingForTheNextRequest) {
+  HeldRelay relay(server().port());
+  auto store = openThrough(relay);
+  ASSERT_TRUE(set(*store, "before").isOk());
+  const std::vector<std::string> held = relay.hold();
+  ASSERT_EQ(held.size(), 1u);
+  auto stale = start(store->put(PutRequest{.key = key_, .value = "stale"}));
+  EXPECT_TRUE(eventually([&] { return relay.held() > 0; }));
+  EXPECT_EQ(collect(stale).status().code(), ErrorCode::kTimeout);
+  EXPECT_TRUE(eventually([&] { return killCalls(server().port()) == "1"; }));
+  relay.release();
+  RespClient raw(server().port());
+  EXPECT_TRUE(eventually([&] {
+    return str(raw.call({"CLIENT", "LIST"})).find(" addr=" + held.at(0) + " ") == std::string::npos;
+  }));
+  EXPECT_EQ(str(raw.call({"GET", key_})), "before");
+}
+
 TEST_F(FencedConnectionTest, WithoutPermissionToKillRequestsFlowUnfenced) {
   HeldRelay relay(server().port());
   auto store = openThroughWithout(relay, "client|kill");
