@@ -121,11 +121,16 @@ class Fenced : public Base {
     // Refused while the store reconnects (never sent), then through the new connection.
     Status fresh;
     EXPECT_TRUE(this->eventually([&] { return (fresh = set(store, "fresh")).isOk(); })) << fresh.toString();
+    return releaseAndRead(relay, held.at(0), server_port);
+  }
+  // Lets the bytes `relay` holds for the connection `held` reach the redis-server on
+  // `server_port`, and returns what it holds for `key_` once it has read them.
+  std::string releaseAndRead(HeldRelay& relay, const std::string& held, uint16_t server_port) {
     relay.release();
     // The held connection is gone once Redis has read it to the end (or has killed it).
     RespClient raw(server_port);
     EXPECT_TRUE(this->eventually([&] {
-      return str(raw.call({"CLIENT", "LIST"})).find(" addr=" + held.at(0) + " ") == std::string::npos;
+      return str(raw.call({"CLIENT", "LIST"})).find(" addr=" + held + " ") == std::string::npos;
     }));
     return str(raw.call({"GET", key_}));
   }
@@ -199,12 +204,7 @@ TEST_F(FencedConnectionTest, TheKillGoesOutWithoutWaitingForTheNextRequest) {
   EXPECT_TRUE(eventually([&] { return relay.held() > 0; }));
   EXPECT_EQ(collect(stale).status().code(), ErrorCode::kTimeout);
   EXPECT_TRUE(eventually([&] { return killCalls(server().port()) == "1"; }));
-  relay.release();
-  RespClient raw(server().port());
-  EXPECT_TRUE(eventually([&] {
-    return str(raw.call({"CLIENT", "LIST"})).find(" addr=" + held.at(0) + " ") == std::string::npos;
-  }));
-  EXPECT_EQ(str(raw.call({"GET", key_})), "before");
+  EXPECT_EQ(releaseAndRead(relay, held.at(0), server().port()), "before");
 }
 
 TEST_F(FencedConnectionTest, WithoutPermissionToKillRequestsFlowUnfenced) {
