@@ -92,10 +92,19 @@ std::shared_ptr<RedisPool> ClusterClient::poolForLocked(const std::string& addre
   if (closed_) return nullptr;
   auto& pool = pools_[address];
   if (!pool) {
-    pool = std::make_shared<RedisPool>(io_, nodeOptions(options_, address));
+    pool = std::make_shared<RedisPool>(io_, nodeOptions(options_, address), nodeFencesLocked(address));
     pool->start();
   }
   return pool;
+}
+
+std::shared_ptr<Fences> ClusterClient::nodeFencesLocked(const std::string& address) {
+  if (!map_) return nullptr;
+  auto id = map_->node_ids.find(address);
+  if (id == map_->node_ids.end()) return nullptr;
+  std::shared_ptr<Fences>& fences = fences_by_node_[id->second];
+  if (!fences) fences = std::make_shared<Fences>("redis " + address);
+  return fences;
 }
 
 void ClusterClient::refreshSoon() {
@@ -216,15 +225,43 @@ asio::awaitable<Result<std::shared_ptr<const SlotMap>>> ClusterClient::refreshNo
   co_return self->map_;
 }
 
+void ClusterClient::pruneNodeFencesLocked() {
+  auto departed = [this](const std::string& id) {
+    return std::none_of(map_->node_ids.begin(), map_->node_ids.end(),
+                        [&id](const auto& entry) { return entry.second == id; });
+  };
+  size_t kept = 0;
+  for (auto it = fences_by_node_.begin(); it != fences_by_node_.end();) {
+    if (!departed(it->first)) {
+      ++it;
+    } else if (it->second->size() == 0) {
+      it = fences_by_node_.erase(it);
+    } else {
+      ++kept;
+      ++it;
+    }
+  }
+  if (kept <= kMaxDepartedNodes) return;
+  std::erase_if(fences_by_node_, [&departed](const auto& entry) { return departed(entry.first); });
+}
+
 // Pools of nodes that are no longer masters (seeds included) close; every master's pool opens.
 void ClusterClient::install(SlotMap map) {
   std::vector<std::shared_ptr<RedisPool>> retired;
   {
     std::lock_guard lock(mu_);
     if (closed_) return;
-    if (!map_ || map_->fingerprint != map.fingerprint) {
+    if (!map_ || map_->fingerprint != map.fingerprint || map_->node_ids != map.node_ids) {
       map_ = std::make_shared<const SlotMap>(std::move(map));
     }
+    // A pool opened before its node's ID was known (a seed, a MOVED target) has fences of its
+    // own: they become the node's, unless the node has some already (it moved here from an
+    // address whose pool had them; the two then stay apart, each sent by its own pool).
+    for (const auto& [address, id] : map_->node_ids) {
+      auto pool = pools_.find(address);
+      if (pool != pools_.end()) fences_by_node_.try_emplace(id, pool->second->sharedFences());
+    }
+    pruneNodeFencesLocked();
     const std::vector<std::string>& masters = map_->masters;
     for (auto it = pools_.begin(); it != pools_.end();) {
       if (std::binary_search(masters.begin(), masters.end(), it->first)) {

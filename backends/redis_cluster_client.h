@@ -10,6 +10,11 @@
 // slot; pools of nodes that are no longer masters are closed, and every master's pool is opened
 // ahead of its first call.
 //
+// A node's fences (redis_fences.h) belong to the node, not to its address: a master that comes
+// back under another address (its announced IP or port changed) is the same redis-server, which
+// may still hold a command sent to the old address, so its new pool puts the old pool's fences
+// in front of its first requests. Nodes are told apart by the IDs in CLUSTER SLOTS.
+//
 // Thread-safety: every method may be called from any thread; the state is guarded by mu_, and no
 // lock is held while a coroutine is started or awaited. Lifetime: create with std::make_shared;
 // the periodic timer and each operation hold a shared_ptr, so the client lives until close() has
@@ -43,6 +48,9 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   static constexpr std::chrono::milliseconds kMinRefreshGap{100};
   static constexpr std::chrono::milliseconds kRetryBackoffInitial{10};
   static constexpr std::chrono::milliseconds kRetryBackoffMax{100};
+  // Nodes no longer masters whose open fences are kept, in case they come back under another
+  // address.
+  static constexpr size_t kMaxDepartedNodes = 64;
 
   ClusterClient(asio::io_context& io, RedisClusterOptions options);
   ClusterClient(const ClusterClient&) = delete;
@@ -86,6 +94,12 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   // The pool of `address`, opened on first use; nullptr once closed.
   std::shared_ptr<RedisPool> poolFor(const std::string& address);
   std::shared_ptr<RedisPool> poolForLocked(const std::string& address);  // REQUIRES mu_
+  // REQUIRES mu_. The fences of the node at `address` in map_, shared with its pools at other
+  // addresses; nullptr when map_ gives no node ID for it (the pool then has fences of its own).
+  std::shared_ptr<Fences> nodeFencesLocked(const std::string& address);
+  // REQUIRES mu_. Forgets the fences of nodes that are not masters in map_ once none is left
+  // open, and beyond kMaxDepartedNodes such nodes, all of theirs.
+  void pruneNodeFencesLocked();
   // Schedules a background refresh (coalesced and rate-limited, see above).
   void refreshSoon();
   // REQUIRES mu_. Marks a refresh as running; true when the caller must spawn it (after
@@ -116,6 +130,8 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   bool closed_ = false;                                      // GUARDED_BY(mu_)
   std::shared_ptr<const SlotMap> map_;                       // GUARDED_BY(mu_)
   std::map<std::string, std::shared_ptr<RedisPool>> pools_;  // GUARDED_BY(mu_), by address
+  // GUARDED_BY(mu_): the fences of every node seen as a master, by node ID.
+  std::map<std::string, std::shared_ptr<Fences>> fences_by_node_;
   bool refreshing_ = false;                                  // GUARDED_BY(mu_)
   bool refresh_again_ = false;                               // GUARDED_BY(mu_)
   uint64_t refreshes_done_ = 0;                              // GUARDED_BY(mu_)

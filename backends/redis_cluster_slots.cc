@@ -105,13 +105,18 @@ SlotMap SlotMap::withOwner(uint16_t slot, const std::string& address) const {
     if (const std::string* master = masterOf(static_cast<uint16_t>(i))) owners[i] = *master;
   }
   owners[slot] = address;
-  return fromOwners(owners);
+  SlotMap out = fromOwners(owners);
+  for (const auto& [master, id] : node_ids) {
+    if (std::binary_search(out.masters.begin(), out.masters.end(), master)) out.node_ids.emplace(master, id);
+  }
+  return out;
 }
 
 Result<SlotMap> SlotMap::fromClusterSlots(const resp::Value& reply,
                                           std::string_view answering_host) {
   if (reply.type != resp::Type::kArray) return badShape("not an array");
   std::vector<std::string> owners(kSlotCount);
+  std::map<std::string, std::string> node_ids;
   for (const resp::Value& range : reply.elements) {
     if (range.type != resp::Type::kArray || range.elements.size() < 3 ||
         !isInteger(range.elements[0]) || !isInteger(range.elements[1]) ||
@@ -128,9 +133,18 @@ Result<SlotMap> SlotMap::fromClusterSlots(const resp::Value& reply,
     }
     if (host.str == "?" || port.integer == 0) continue;  // endpoint unknown to that node
     std::string address = joinAddress(host.str.empty() ? answering_host : host.str, port.integer);
+    const std::vector<resp::Value>& master = range.elements[2].elements;
+    if (master.size() >= 3 && master[2].type == resp::Type::kBulkString && !master[2].str.empty()) {
+      node_ids[address] = master[2].str;
+    }
     for (int64_t slot = start; slot <= end; ++slot) owners[static_cast<size_t>(slot)] = address;
   }
-  return fromOwners(owners);
+  SlotMap map = fromOwners(owners);
+  // An address that lost all its ranges to later entries is no master: keep only masters' IDs.
+  for (auto& [address, id] : node_ids) {
+    if (std::binary_search(map.masters.begin(), map.masters.end(), address)) map.node_ids.emplace(address, std::move(id));
+  }
+  return map;
 }
 
 std::optional<Redirect> parseRedirect(std::string_view error, std::string_view answering_host) {

@@ -5,6 +5,7 @@
 // Thread-safety: stateless functions; a SlotMap is immutable once built and shared read-only.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,13 +38,18 @@ struct SlotMap {
   // A hash of `masters` and of every slot range and its master: equal maps have equal
   // fingerprints.
   uint64_t fingerprint = 0;
+  // The node ID of each master whose CLUSTER SLOTS entry gave one, by address. A node keeps its
+  // ID when it announces another address, so this tells a moved node from a new one.
+  std::map<std::string, std::string> node_ids;
 
   // The master of `slot`, or nullptr.
   const std::string* masterOf(uint16_t slot) const;
-  // A copy in which `slot` is served by `address` (what a MOVED reply says).
+  // A copy in which `slot` is served by `address` (what a MOVED reply says); the node IDs of the
+  // masters that remain are kept.
   SlotMap withOwner(uint16_t slot, const std::string& address) const;
 
-  // Reads a CLUSTER SLOTS reply: [[start, end, [host, port, id, ...], replicas...], ...].
+  // Reads a CLUSTER SLOTS reply: [[start, end, [host, port, id, ...], replicas...], ...]; the id
+  // is optional (Redis before 4.0 sends none).
   // `answering_host` replaces an empty host (Redis's "the address you reached me on"); a range
   // whose master's endpoint is unknown ("?") stays unassigned. kIoError for any other shape.
   static Result<SlotMap> fromClusterSlots(const resp::Value& reply,

@@ -76,6 +76,7 @@ class RedisTarget {
 
   const RedisOptions& options() const { return options_; }
   Fences& fences() const { return *fences_; }
+  const std::shared_ptr<Fences>& sharedFences() const { return fences_; }
   // "redis <address>": the start of every error message about this server.
   const std::string& where() const { return where_; }
   const Result<RedisAddress>& address() const { return address_; }

@@ -64,6 +64,8 @@ class RedisPool {
   // "redis host:port".
   const std::string& where() const { return target_->where(); }
   Fences& fences() const { return target_->fences(); }
+  // The same, for another pool to this server (a cluster node that moved, redis_cluster_client.h).
+  const std::shared_ptr<Fences>& sharedFences() const { return target_->sharedFences(); }
 
   // Sends `wire` (one or more encoded commands) on one connection. The replies to the first
   // `discard_replies` commands are dropped and the last one is returned (for ASKING + command).

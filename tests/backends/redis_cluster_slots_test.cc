@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,31 @@ TEST(ClusterSlotMap, ReadsClusterSlots) {
   EXPECT_EQ(added.masters.size(), 4u);
   EXPECT_EQ(*added.masterOf(7), "10.0.0.4:7003");
   EXPECT_EQ(*added.masterOf(8), "10.0.0.1:7000");
+}
+
+// The IDs tell a master that announces another address from a new one (ClusterClient's fences).
+TEST(ClusterSlotMap, KnowsEachMastersNodeId) {
+  Value reply = Value::array({
+      range(0, 5460, {node("10.0.0.1", 7000, "a")}),
+      range(5461, 10922, {node("", 7001, "b"), node("10.0.0.5", 7004, "e")}),
+      // Redis before 4.0 sends no ID.
+      range(10923, 16383, {Value::array({Value::bulk("10.0.0.3"), Value::integer_(7002)})}),
+  });
+  auto map = SlotMap::fromClusterSlots(reply, "10.0.0.9");
+  ASSERT_TRUE(map.isOk()) << map.status().toString();
+  EXPECT_EQ(map->node_ids,
+            (std::map<std::string, std::string>{{"10.0.0.1:7000", "a"}, {"10.0.0.9:7001", "b"}}));
+  // A MOVED to a master it knows, and to one it does not: the known IDs stay, the new master has
+  // none until a refresh reads it.
+  EXPECT_EQ(map->withOwner(0, "10.0.0.9:7001").node_ids, map->node_ids);
+  EXPECT_EQ(map->withOwner(0, "10.0.0.4:7003").node_ids, map->node_ids);
+  // A range given twice: the address that lost it is no master, and its ID is not kept.
+  Value retaken = Value::array({
+      range(0, 16383, {node("10.0.0.1", 7000, "a")}),
+      range(0, 16383, {node("10.0.0.2", 7000, "z")}),
+  });
+  EXPECT_EQ(SlotMap::fromClusterSlots(retaken, "h")->node_ids,
+            (std::map<std::string, std::string>{{"10.0.0.2:7000", "z"}}));
 }
 
 TEST(ClusterSlotMap, UnservedSlotsAndBadShapes) {

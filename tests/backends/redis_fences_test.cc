@@ -265,5 +265,36 @@ TEST_F(FencedClusterTest, AWriteThatTimedOutOnANodeNeverRunsAfterTheWritesThatFo
   EXPECT_EQ(killCalls(cluster().port(0)), "1");
 }
 
+// A node that announces another address is the same redis-server, still holding what was sent to
+// the old one: its pool at the new address puts the old pool's fences in front of its requests.
+TEST_F(FencedClusterTest, AFenceFollowsItsNodeToAnotherAddress) {
+  key_ = keysOn(0, "fenced-", 1).at(0);
+  const uint16_t slot = redis::keySlot(key_);
+  HeldRelay relay(cluster().port(0));
+  ASSERT_TRUE(isOk(cluster().call(0, {"CONFIG", "SET", "cluster-announce-port", std::to_string(relay.port())})));
+  ASSERT_TRUE(eventually([&] { return everyNodeAnnounces(slot, relay.port()); })) << cluster().logs();
+  RedisClusterOptions options = clusterOptions();
+  options.pool_size = 1;
+  options.command_timeout = 300ms;
+  options.backoff_initial = 10ms;
+  auto store = openCluster(options);
+  ASSERT_TRUE(set(*store, "before").isOk());
+  const std::vector<std::string> held = relay.hold();
+  ASSERT_EQ(held.size(), 1u);
+  // The old address takes no connection from now on, so no pool there can send the kill.
+  relay.refuseNew();
+  auto stale = start(store->put(PutRequest{.key = key_, .value = "stale"}));
+  EXPECT_TRUE(eventually([&] { return relay.held() > 0; }));
+  EXPECT_EQ(collect(stale).status().code(), ErrorCode::kTimeout);
+
+  ASSERT_TRUE(isOk(cluster().call(0, {"CONFIG", "SET", "cluster-announce-port", std::to_string(cluster().port(0))})));
+  ASSERT_TRUE(eventually([&] { return everyNodeAnnounces(slot, cluster().port(0)); })) << cluster().logs();
+  Status fresh;
+  EXPECT_TRUE(eventually([&] { return (fresh = set(*store, "fresh")).isOk(); })) << fresh.toString();
+  EXPECT_EQ(releaseAndRead(relay, held.at(0), cluster().port(0)), "fresh");
+  EXPECT_EQ(killCalls(cluster().port(0)), "1");
+  EXPECT_EQ(store->warning(), "");
+}
+
 }  // namespace
 }  // namespace lockshift::testing

@@ -86,7 +86,7 @@ HeldRelay::~HeldRelay() {
 void HeldRelay::acceptOne() {
   auto link = std::make_unique<Link>();
   link->down = ::accept(listener_, nullptr, nullptr);
-  if (link->down < 0) return;
+  if (link->down < 0 || refusing_) return;  // closed by ~Link
   link->up = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in server = loopback(upstream_);
   if (link->up < 0 || ::connect(link->up, reinterpret_cast<sockaddr*>(&server), sizeof server) != 0) {

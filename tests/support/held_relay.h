@@ -50,6 +50,9 @@ class HeldRelay {
   size_t cutClients();
   // Bytes held back so far and not released.
   size_t held();
+  // Closes each connection accepted from now on at once, as an address the server no longer
+  // listens on would refuse it; those open now go on.
+  void refuseNew() { refusing_ = true; }
 
  private:
   struct Link;
@@ -66,6 +69,7 @@ class HeldRelay {
   std::condition_variable cv_;
   std::function<void()> request_;  // GUARDED_BY(mu_): run by the relay thread, then cleared
   std::atomic<bool> stop_{false};
+  std::atomic<bool> refusing_{false};
   std::thread thread_;
 };
 
