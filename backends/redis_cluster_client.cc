@@ -225,24 +225,24 @@ asio::awaitable<Result<std::shared_ptr<const SlotMap>>> ClusterClient::refreshNo
   co_return self->map_;
 }
 
-void ClusterClient::pruneNodeFencesLocked() {
-  auto departed = [this](const std::string& id) {
-    return std::none_of(map_->node_ids.begin(), map_->node_ids.end(),
+void ClusterClient::pruneNodeFences(NodeFences& fences, const SlotMap& map) {
+  auto departed = [&map](const std::string& id) {
+    return std::none_of(map.node_ids.begin(), map.node_ids.end(),
                         [&id](const auto& entry) { return entry.second == id; });
   };
   size_t kept = 0;
-  for (auto it = fences_by_node_.begin(); it != fences_by_node_.end();) {
+  for (auto it = fences.begin(); it != fences.end();) {
     if (!departed(it->first)) {
       ++it;
     } else if (it->second->size() == 0) {
-      it = fences_by_node_.erase(it);
+      it = fences.erase(it);
     } else {
       ++kept;
       ++it;
     }
   }
   if (kept <= kMaxDepartedNodes) return;
-  std::erase_if(fences_by_node_, [&departed](const auto& entry) { return departed(entry.first); });
+  std::erase_if(fences, [&departed](const auto& entry) { return departed(entry.first); });
 }
 
 // Pools of nodes that are no longer masters (seeds included) close; every master's pool opens.
@@ -261,7 +261,7 @@ void ClusterClient::install(SlotMap map) {
       auto pool = pools_.find(address);
       if (pool != pools_.end()) fences_by_node_.try_emplace(id, pool->second->sharedFences());
     }
-    pruneNodeFencesLocked();
+    pruneNodeFences(fences_by_node_, *map_);
     const std::vector<std::string>& masters = map_->masters;
     for (auto it = pools_.begin(); it != pools_.end();) {
       if (std::binary_search(masters.begin(), masters.end(), it->first)) {

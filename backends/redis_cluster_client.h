@@ -52,6 +52,12 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   // address.
   static constexpr size_t kMaxDepartedNodes = 64;
 
+  // The fences of nodes by node ID (see above). Forgets those of nodes that are not masters in
+  // `map` once none of theirs is left open, and all of theirs when more than kMaxDepartedNodes
+  // such nodes have some open.
+  using NodeFences = std::map<std::string, std::shared_ptr<Fences>>;
+  static void pruneNodeFences(NodeFences& fences, const SlotMap& map);
+
   ClusterClient(asio::io_context& io, RedisClusterOptions options);
   ClusterClient(const ClusterClient&) = delete;
   ClusterClient& operator=(const ClusterClient&) = delete;
@@ -97,9 +103,6 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   // REQUIRES mu_. The fences of the node at `address` in map_, shared with its pools at other
   // addresses; nullptr when map_ gives no node ID for it (the pool then has fences of its own).
   std::shared_ptr<Fences> nodeFencesLocked(const std::string& address);
-  // REQUIRES mu_. Forgets the fences of nodes that are not masters in map_ once none is left
-  // open, and beyond kMaxDepartedNodes such nodes, all of theirs.
-  void pruneNodeFencesLocked();
   // Schedules a background refresh (coalesced and rate-limited, see above).
   void refreshSoon();
   // REQUIRES mu_. Marks a refresh as running; true when the caller must spawn it (after
@@ -131,7 +134,7 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   std::shared_ptr<const SlotMap> map_;                       // GUARDED_BY(mu_)
   std::map<std::string, std::shared_ptr<RedisPool>> pools_;  // GUARDED_BY(mu_), by address
   // GUARDED_BY(mu_): the fences of every node seen as a master, by node ID.
-  std::map<std::string, std::shared_ptr<Fences>> fences_by_node_;
+  NodeFences fences_by_node_;
   bool refreshing_ = false;                                  // GUARDED_BY(mu_)
   bool refresh_again_ = false;                               // GUARDED_BY(mu_)
   uint64_t refreshes_done_ = 0;                              // GUARDED_BY(mu_)

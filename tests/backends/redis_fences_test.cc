@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/redis_cluster_client.h"
 #include "backends/redis_fences.h"
 #include "backends/redis_store.h"
 #include "tests/backends/redis_cluster_test_fixture.h"
@@ -91,6 +92,37 @@ TEST(Fences, ErrorsThatNoRetryCanFix) {
   EXPECT_TRUE(Fences::refusedForGood("ERR syntax error"));
   EXPECT_FALSE(Fences::refusedForGood("BUSY Redis is busy running a script."));
   EXPECT_FALSE(Fences::refusedForGood("LOADING Redis is loading the dataset in memory"));
+}
+
+// A cluster keeps a node's fences by node ID, for a master that comes back under another address.
+TEST(NodeFences, AreForgottenWithTheirNodeOnceNoneIsOpen) {
+  using redis::ClusterClient;
+  redis::SlotMap map;
+  map.node_ids = {{"10.0.0.1:7000", "a"}, {"10.0.0.2:7000", "d"}};
+  ClusterClient::NodeFences fences;
+  auto node = [&fences](const std::string& id, bool open) {
+    fences[id] = std::make_shared<Fences>("redis " + id);
+    if (open) fences[id]->add({7, "127.0.0.1:1"});
+  };
+  node("a", true);   // a master: kept
+  node("d", false);  // a master with nothing open: kept
+  node("b", false);  // gone, nothing open: forgotten
+  node("c", true);   // gone, one open: kept, in case it comes back elsewhere
+  ClusterClient::pruneNodeFences(fences, map);
+  auto ids = [&fences] {
+    std::vector<std::string> out;
+    for (const auto& [id, f] : fences) out.push_back(id);
+    return out;
+  };
+  EXPECT_EQ(ids(), (std::vector<std::string>{"a", "c", "d"}));
+
+  // Up to kMaxDepartedNodes departed nodes keep their open fences; beyond it none does.
+  for (size_t i = 1; i < ClusterClient::kMaxDepartedNodes; ++i) node("gone-" + std::to_string(i), true);
+  ClusterClient::pruneNodeFences(fences, map);
+  EXPECT_EQ(fences.size(), 2 + ClusterClient::kMaxDepartedNodes);
+  node("one-more", true);
+  ClusterClient::pruneNodeFences(fences, map);
+  EXPECT_EQ(ids(), (std::vector<std::string>{"a", "d"}));
 }
 
 // What the tests behind a relay share, on a single server or a cluster: writes to `key_`, and the
