@@ -142,7 +142,9 @@ Result<SlotMap> SlotMap::fromClusterSlots(const resp::Value& reply,
   SlotMap map = fromOwners(owners);
   // An address that lost all its ranges to later entries is no master: keep only masters' IDs.
   for (auto& [address, id] : node_ids) {
-    if (std::binary_search(map.masters.begin(), map.masters.end(), address)) map.node_ids.emplace(address, std::move(id));
+    if (std::binary_search(map.masters.begin(), map.masters.end(), address)) {
+      map.node_ids.emplace(address, std::move(id));
+    }
   }
   return map;
 }
