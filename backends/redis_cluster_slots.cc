@@ -34,6 +34,13 @@ uint64_t fingerprintOf(const SlotMap& map) {
   return stableHash64(text);
 }
 
+// Gives `map` the IDs in `ids` of the addresses that are masters in it.
+void keepMastersIds(SlotMap& map, const std::map<std::string, std::string>& ids) {
+  for (const auto& [address, id] : ids) {
+    if (std::binary_search(map.masters.begin(), map.masters.end(), address)) map.node_ids.emplace(address, id);
+  }
+}
+
 }  // namespace
 
 // Boost.CRC computes Redis's CRC16 (XMODEM: polynomial 0x1021, initial 0, no reflection, no final
@@ -106,9 +113,7 @@ SlotMap SlotMap::withOwner(uint16_t slot, const std::string& address) const {
   }
   owners[slot] = address;
   SlotMap out = fromOwners(owners);
-  for (const auto& [master, id] : node_ids) {
-    if (std::binary_search(out.masters.begin(), out.masters.end(), master)) out.node_ids.emplace(master, id);
-  }
+  keepMastersIds(out, node_ids);
   return out;
 }
 
@@ -140,12 +145,7 @@ Result<SlotMap> SlotMap::fromClusterSlots(const resp::Value& reply,
     for (int64_t slot = start; slot <= end; ++slot) owners[static_cast<size_t>(slot)] = address;
   }
   SlotMap map = fromOwners(owners);
-  // An address that lost all its ranges to later entries is no master: keep only masters' IDs.
-  for (auto& [address, id] : node_ids) {
-    if (std::binary_search(map.masters.begin(), map.masters.end(), address)) {
-      map.node_ids.emplace(address, std::move(id));
-    }
-  }
+  keepMastersIds(map, node_ids);  // an address that lost all its ranges to later entries is no master
   return map;
 }
 
