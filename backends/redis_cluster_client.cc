@@ -245,6 +245,19 @@ void ClusterClient::pruneNodeFences(NodeFences& fences, const SlotMap& map) {
   std::erase_if(fences, [&departed](const auto& entry) { return departed(entry.first); });
 }
 
+void ClusterClient::adoptPoolFences(NodeFences& fences, const std::string& id,
+                                    const std::shared_ptr<Fences>& pool_fences) {
+  std::shared_ptr<Fences>& mine = fences[id];
+  if (mine == pool_fences) return;
+  for (auto& [other, list] : fences) {
+    if (list != pool_fences) continue;
+    list = std::make_shared<Fences>("redis node " + other);
+    list->absorb(*pool_fences);
+  }
+  if (mine) pool_fences->absorb(*mine);
+  mine = pool_fences;
+}
+
 // Pools of nodes that are no longer masters (seeds included) close; every master's pool opens.
 void ClusterClient::install(SlotMap map) {
   std::vector<std::shared_ptr<RedisPool>> retired;
@@ -254,12 +267,9 @@ void ClusterClient::install(SlotMap map) {
     if (!map_ || map_->fingerprint != map.fingerprint || map_->node_ids != map.node_ids) {
       map_ = std::make_shared<const SlotMap>(std::move(map));
     }
-    // A pool opened before its node's ID was known (a seed, a MOVED target) has fences of its
-    // own: they become the node's, unless the node has some already (it moved here from an
-    // address whose pool had them; the two then stay apart, each sent by its own pool).
     for (const auto& [address, id] : map_->node_ids) {
       auto pool = pools_.find(address);
-      if (pool != pools_.end()) fences_by_node_.try_emplace(id, pool->second->sharedFences());
+      if (pool != pools_.end()) adoptPoolFences(fences_by_node_, id, pool->second->sharedFences());
     }
     pruneNodeFences(fences_by_node_, *map_);
     const std::vector<std::string>& masters = map_->masters;

@@ -13,7 +13,9 @@
 // A node's fences (redis_fences.h) belong to the node, not to its address: a master that comes
 // back under another address (its announced IP or port changed) is the same redis-server, which
 // may still hold a command sent to the old address, so its new pool puts the old pool's fences
-// in front of its first requests. Nodes are told apart by the IDs in CLUSTER SLOTS.
+// in front of its first requests. Nodes are told apart by the IDs in CLUSTER SLOTS. A node found
+// at an address that has a pool already takes that pool's fences, with its own added to them
+// (adoptPoolFences).
 //
 // Thread-safety: every method may be called from any thread; the state is guarded by mu_, and no
 // lock is held while a coroutine is started or awaited. Lifetime: create with std::make_shared;
@@ -57,6 +59,14 @@ class ClusterClient : public std::enable_shared_from_this<ClusterClient> {
   // such nodes have some open.
   using NodeFences = std::map<std::string, std::shared_ptr<Fences>>;
   static void pruneNodeFences(NodeFences& fences, const SlotMap& map);
+  // Node `id` is at the address of a pool with `pool_fences`, which become the node's. They take
+  // in the node's own open fences first (it moved here from an address whose pool had them, and
+  // which may be closed now). The pool's fences are its own when it was opened before its node's
+  // ID was known (a seed, a MOVED target), or those of the node that held the address until now;
+  // that node keeps a copy of them. No two nodes share one list: a kill run on one server says
+  // nothing of a client of another, yet it takes the fence off the list.
+  static void adoptPoolFences(NodeFences& fences, const std::string& id,
+                              const std::shared_ptr<Fences>& pool_fences);
 
   ClusterClient(asio::io_context& io, RedisClusterOptions options);
   ClusterClient(const ClusterClient&) = delete;

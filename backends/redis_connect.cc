@@ -228,7 +228,7 @@ void RedisConnection::teardownLocked(const Status& status, Completions& done, Le
   }
   client_ = {};
   for (const Pending& pending : pending_) {
-    if (pending.step == Step::kFence) fences.again(pending.fenced_id);  // not confirmed
+    if (pending.step == Step::kFence) fences.again(pending.fence_serial);  // not confirmed
   }
   ++epoch_;  // every handler still to come belongs to an earlier epoch and does nothing
   boost::system::error_code ignored;

@@ -234,18 +234,18 @@ void RedisConnection::fenceLocked(std::chrono::steady_clock::time_point deadline
   for (const Fences::Fence& fence : target_->fences().since(&fences_seen_)) {
     std::string wire;
     resp::encodeCommand({"CLIENT", "KILL", "ID", std::to_string(fence.client.id), "ADDR", fence.client.addr}, wire);
-    pushLocked(std::move(wire), Pending{nullptr, deadline, Step::kFence, "CLIENT KILL", fence.client.id});
+    pushLocked(std::move(wire), Pending{nullptr, deadline, Step::kFence, "CLIENT KILL", fence.serial});
   }
 }
 
 void RedisConnection::onFenceReplyLocked(const Pending& pending, const resp::Value& reply) {
   Fences& fences = target_->fences();
   if (reply.type == resp::Type::kInteger) {
-    fences.done(pending.fenced_id);  // 0 or 1 killed: either way that client is gone
+    fences.done(pending.fence_serial);  // 0 or 1 killed: either way that client is gone
   } else if (reply.isError() && Fences::refusedForGood(reply.str)) {
     fences.unavailable("CLIENT KILL failed: " + reply.str);
   } else {
-    fences.again(pending.fenced_id);
+    fences.again(pending.fence_serial);
   }
 }
 
@@ -276,7 +276,7 @@ void RedisConnection::onDeadline(uint64_t epoch, const boost::system::error_code
     const std::string ms = std::to_string(target_->options().command_timeout.count()) + " ms";
     Pending late = std::move(pending_.front());
     pending_.pop_front();
-    if (late.step == Step::kFence) target_->fences().again(late.fenced_id);
+    if (late.step == Step::kFence) target_->fences().again(late.fence_serial);
     // Written and unanswered: Redis may still run it, and what was written after it.
     if (late.step == Step::kUser) {
       done.add(std::move(late.done), Status::timeout(target_->where() + ": no reply within " + ms));

@@ -158,7 +158,7 @@ class RedisConnection : public std::enable_shared_from_this<RedisConnection> {
     std::chrono::steady_clock::time_point deadline;
     Step step = Step::kUser;
     const char* what = "";   // the handshake command, for messages
-    uint64_t fenced_id = 0;  // kFence: the client the kill is for
+    uint64_t fence_serial = 0;  // kFence: the fence the kill is for (Fence::serial)
   };
   // Replies and failures collected under mu_, delivered by run() after it is released.
   class Completions {

@@ -50,19 +50,41 @@ void Fences::add(ClientIdentity client) {
   if (client.id == 0) return;
   std::lock_guard lock(mu_);
   if (!enabled_) return;
-  if (fences_.size() >= kMaxFences) fences_.erase(fences_.begin());
-  fences_.push_back({next_seq_++, std::move(client)});
+  addLocked(std::move(client));
   latest_.store(next_seq_ - 1, std::memory_order_release);
 }
 
-void Fences::done(uint64_t id) {
+void Fences::absorb(const Fences& other) {
+  if (&other == this) return;
+  std::vector<Fence> open;
+  {
+    std::lock_guard lock(other.mu_);  // one list's lock at a time: no order between two lists
+    open = other.fences_;
+  }
   std::lock_guard lock(mu_);
-  std::erase_if(fences_, [id](const Fence& fence) { return fence.client.id == id; });
+  if (!enabled_) return;
+  for (Fence& fence : open) {
+    const bool known = std::any_of(fences_.begin(), fences_.end(), [&fence](const Fence& mine) {
+      return mine.client.id == fence.client.id && mine.client.addr == fence.client.addr;
+    });
+    if (!known) addLocked(std::move(fence.client));
+  }
+  latest_.store(next_seq_ - 1, std::memory_order_release);
 }
 
-void Fences::again(uint64_t id) {
+void Fences::addLocked(ClientIdentity client) {
+  if (fences_.size() >= kMaxFences) fences_.erase(fences_.begin());
+  fences_.push_back({next_seq_++, next_serial_++, std::move(client)});
+}
+
+void Fences::done(uint64_t serial) {
   std::lock_guard lock(mu_);
-  auto it = std::find_if(fences_.begin(), fences_.end(), [id](const Fence& f) { return f.client.id == id; });
+  std::erase_if(fences_, [serial](const Fence& fence) { return fence.serial == serial; });
+}
+
+void Fences::again(uint64_t serial) {
+  std::lock_guard lock(mu_);
+  auto it = std::find_if(fences_.begin(), fences_.end(), [serial](const Fence& f) { return f.serial == serial; });
   if (it == fences_.end()) return;  // confirmed by another connection meanwhile
   Fence fence = std::move(*it);
   fences_.erase(it);

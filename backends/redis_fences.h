@@ -55,6 +55,7 @@ class Fences {
 
   struct Fence {
     uint64_t seq = 0;  // the order added (or re-added); connections remember the last one they fenced
+    uint64_t serial = 0;  // names the fence for done() and again(); never changes
     ClientIdentity client;
   };
 
@@ -69,11 +70,15 @@ class Fences {
 
   // Adds a fence for `client` (ignored when id 0 or fencing is off).
   void add(ClientIdentity client);
-  // The kill for client `id` has run: nothing of that client can run any more.
-  void done(uint64_t id);
-  // The kill for client `id` was not confirmed (its connection failed, or Redis answered an error
+  // Adds every fence open in `other` that this list lacks (ignored when fencing is off here):
+  // `other` belonged to the pools of a server that the connections of this list reach now.
+  // The fences are compared by client id and address, since ids of different servers coincide.
+  void absorb(const Fences& other);
+  // The kill of fence `serial` has run: nothing of its client can run any more.
+  void done(uint64_t serial);
+  // The kill of fence `serial` was not confirmed (its connection failed, or Redis answered an error
   // that may pass, such as BUSY or LOADING): every connection puts it in front again.
-  void again(uint64_t id);
+  void again(uint64_t serial);
   // This server cannot fence (`why` names the command and Redis's answer): clears the list and
   // ignores later add()s. Writes one line on stderr the first time.
   void unavailable(const std::string& why);
@@ -87,11 +92,14 @@ class Fences {
   static bool refusedForGood(const std::string& error);
 
  private:
+  void addLocked(ClientIdentity client);  // REQUIRES mu_
+
   const std::string where_;
   std::atomic<uint64_t> latest_{0};
   mutable std::mutex mu_;
   std::vector<Fence> fences_;  // GUARDED_BY(mu_), by seq
   uint64_t next_seq_ = 1;      // GUARDED_BY(mu_)
+  uint64_t next_serial_ = 1;   // GUARDED_BY(mu_)
   bool enabled_ = true;        // GUARDED_BY(mu_)
   std::string why_;            // GUARDED_BY(mu_): set when turned off
 };

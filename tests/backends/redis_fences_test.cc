@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backends/redis_cluster_client.h"
@@ -45,26 +47,70 @@ TEST(ClientInfo, AnythingElseGivesNoIdentity) {
   }
 }
 
+// The serial of the fence for client `id`, as a connection has it from since().
+uint64_t serialOf(const Fences& fences, uint64_t id) {
+  uint64_t all = 0;
+  for (const auto& fence : fences.since(&all)) {
+    if (fence.client.id == id) return fence.serial;
+  }
+  ADD_FAILURE() << "no fence for client " << id;
+  return 0;
+}
+
 TEST(Fences, ConnectionsSeeEachFenceUntilItIsConfirmed) {
   Fences fences("redis test");
   EXPECT_EQ(fences.latest(), 0u);
   fences.add({7, "127.0.0.1:1"});
   fences.add({0, "127.0.0.1:2"});  // unknown client: nothing to fence
   fences.add({8, "127.0.0.1:3"});
+  const uint64_t seven = serialOf(fences, 7), eight = serialOf(fences, 8);
   uint64_t first = 0, second = 0;
   EXPECT_EQ(ids(fences.since(&first)), (std::vector<uint64_t>{7, 8}));
   EXPECT_EQ(first, fences.latest());
   EXPECT_TRUE(fences.since(&first).empty());  // nothing new for a connection that has both
 
-  fences.done(7);
+  fences.done(seven);
   EXPECT_EQ(ids(fences.since(&second)), (std::vector<uint64_t>{8}));  // 7 needs no kill any more
   // An unconfirmed kill comes back for every connection, those that had it included.
-  fences.again(8);
+  fences.again(eight);
   EXPECT_EQ(ids(fences.since(&first)), (std::vector<uint64_t>{8}));
   EXPECT_EQ(ids(fences.since(&second)), (std::vector<uint64_t>{8}));
-  fences.done(8);
-  fences.again(8);  // confirmed meanwhile by another connection: stays done
+  EXPECT_EQ(serialOf(fences, 8), eight);  // the same fence, sent again
+  fences.done(eight);
+  fences.again(eight);  // confirmed meanwhile by another connection: stays done
   EXPECT_EQ(fences.size(), 0u);
+}
+
+// A node found where another pool is takes that pool's list, with its own open fences added.
+TEST(Fences, AListTakesInAnothersOpenFencesOnce) {
+  Fences mine("redis here"), other("redis there");
+  mine.add({7, "127.0.0.1:1"});
+  other.add({7, "127.0.0.1:2"});  // the same id on another server: another client
+  other.add({9, "127.0.0.1:3"});
+  other.add({8, "127.0.0.1:4"});
+  other.done(serialOf(other, 9));  // confirmed: nothing to take in
+  uint64_t seen = 0;
+  EXPECT_EQ(ids(mine.since(&seen)), (std::vector<uint64_t>{7}));
+  mine.absorb(other);
+  mine.absorb(other);  // what it has already is not added twice
+  mine.absorb(mine);
+  // A connection that had the list's own fence sees the two taken in.
+  const std::vector<Fences::Fence> taken = mine.since(&seen);
+  ASSERT_EQ(ids(taken), (std::vector<uint64_t>{7, 8}));
+  EXPECT_EQ(taken[0].client.addr, "127.0.0.1:2");
+  EXPECT_EQ(mine.size(), 3u);
+  EXPECT_EQ(other.size(), 2u);  // the other list is left as it was
+  // Confirming one client's kill leaves the other client with the same id fenced.
+  mine.done(taken[0].serial);
+  EXPECT_EQ(mine.size(), 2u);
+  uint64_t all = 0;
+  EXPECT_EQ(ids(mine.since(&all)), (std::vector<uint64_t>{7, 8}));
+
+  // A server that cannot fence takes in nothing.
+  Fences off("redis off");
+  off.unavailable("CLIENT KILL failed: NOPERM");
+  off.absorb(other);
+  EXPECT_EQ(off.size(), 0u);
 }
 
 TEST(Fences, AServerThatCannotFenceTurnsItOff) {
@@ -123,6 +169,42 @@ TEST(NodeFences, AreForgottenWithTheirNodeOnceNoneIsOpen) {
   node("one-more", true);
   ClusterClient::pruneNodeFences(fences, map);
   EXPECT_EQ(ids(), (std::vector<std::string>{"a", "d"}));
+}
+
+// A node found at the address of a pool takes that pool's list, and no two nodes share one.
+TEST(NodeFences, ANodeTakesThePoolAtItsAddressAndNoTwoShareAList) {
+  using redis::ClusterClient;
+  auto clients = [](const std::shared_ptr<Fences>& list) {
+    uint64_t all = 0;
+    std::vector<std::string> out;
+    for (const auto& fence : list->since(&all)) out.push_back(fence.client.addr);
+    return out;
+  };
+  ClusterClient::NodeFences fences;
+  fences["x"] = std::make_shared<Fences>("redis a");
+  fences["x"]->add({7, "x-client"});  // x left a command unanswered at its old address
+  auto pool_b = std::make_shared<Fences>("redis b");
+  pool_b->add({7, "y-client"});       // so did y, at b, before it moved on
+  fences["y"] = pool_b;
+
+  ClusterClient::adoptPoolFences(fences, "x", pool_b);  // x is found at b
+  EXPECT_EQ(fences["x"], pool_b);
+  EXPECT_EQ(clients(pool_b), (std::vector<std::string>{"y-client", "x-client"}));
+  ASSERT_NE(fences["y"], pool_b);
+  EXPECT_EQ(clients(fences["y"]), (std::vector<std::string>{"y-client"}));
+  // The kill of y's client runs on x's server and kills nothing: y's own list still has it.
+  uint64_t seen = 0;
+  pool_b->done(pool_b->since(&seen).at(0).serial);
+  EXPECT_EQ(clients(fences["y"]), (std::vector<std::string>{"y-client"}));
+  EXPECT_EQ(clients(pool_b), (std::vector<std::string>{"x-client"}));
+
+  // Found again where it is: nothing changes. A seed's pool, of no node yet, becomes z's.
+  ClusterClient::adoptPoolFences(fences, "x", pool_b);
+  EXPECT_EQ(clients(pool_b), (std::vector<std::string>{"x-client"}));
+  auto seed = std::make_shared<Fences>("redis seed");
+  ClusterClient::adoptPoolFences(fences, "z", seed);
+  EXPECT_EQ(fences["z"], seed);
+  EXPECT_EQ(fences.size(), 3u);
 }
 
 // What the tests behind a relay share, on a single server or a cluster: writes to `key_`, and the
@@ -324,6 +406,52 @@ TEST_F(FencedClusterTest, AFenceFollowsItsNodeToAnotherAddress) {
   Status fresh;
   EXPECT_TRUE(eventually([&] { return (fresh = set(*store, "fresh")).isOk(); })) << fresh.toString();
   EXPECT_EQ(releaseAndRead(relay, held.at(0), cluster().port(0)), "fresh");
+  EXPECT_EQ(killCalls(cluster().port(0)), "1");
+  EXPECT_EQ(store->warning(), "");
+}
+
+// The same when the new address has a pool already, with fences of its own: node 1 leaves the
+// address and node 0 takes it over between two refreshes, so the store finds node 0 where its
+// pool for node 1 is. That pool puts node 0's fences in front of its requests from then on.
+TEST_F(FencedClusterTest, AFenceFollowsItsNodeToAnAddressThatHasAPool) {
+  key_ = keysOn(0, "fenced-", 1).at(0);
+  const uint16_t slot = redis::keySlot(key_);
+  const uint16_t node1_slot = redis::keySlot(keysOn(1, "other-", 1).at(0));
+  HeldRelay old_address(cluster().port(0));
+  HeldRelay shared_address(cluster().port(1));
+  auto announce = [&](size_t node, uint16_t port) {
+    return isOk(cluster().call(node, {"CONFIG", "SET", "cluster-announce-port", std::to_string(port)}));
+  };
+  ASSERT_TRUE(announce(0, old_address.port()));
+  ASSERT_TRUE(announce(1, shared_address.port()));
+  ASSERT_TRUE(eventually([&] {
+    return everyNodeAnnounces(slot, old_address.port()) && everyNodeAnnounces(node1_slot, shared_address.port());
+  })) << cluster().logs();
+  RedisClusterOptions options = clusterOptions();
+  options.pool_size = 1;
+  options.command_timeout = 300ms;
+  options.backoff_initial = 10ms;
+  options.refresh_interval = std::chrono::hours(1);  // only calls that fail ask for a refresh
+  auto store = openCluster(options);
+  ASSERT_TRUE(set(*store, "before").isOk());
+  const std::vector<std::string> held = old_address.hold();
+  ASSERT_EQ(held.size(), 1u);
+  old_address.refuseNew();
+  auto stale = start(store->put(PutRequest{.key = key_, .value = "stale"}));
+  EXPECT_TRUE(eventually([&] { return old_address.held() > 0; }));
+  EXPECT_EQ(collect(stale).status().code(), ErrorCode::kTimeout);
+  std::this_thread::sleep_for(300ms);  // the refresh the timeout asked for is over
+
+  // No call meanwhile, so the store sees no map in between.
+  ASSERT_TRUE(announce(1, cluster().port(1)));
+  shared_address.retarget(cluster().port(0));
+  ASSERT_TRUE(announce(0, shared_address.port()));
+  ASSERT_TRUE(eventually([&] {
+    return everyNodeAnnounces(slot, shared_address.port()) && everyNodeAnnounces(node1_slot, cluster().port(1));
+  })) << cluster().logs();
+  Status fresh;
+  EXPECT_TRUE(eventually([&] { return (fresh = set(*store, "fresh")).isOk(); })) << fresh.toString();
+  EXPECT_EQ(releaseAndRead(old_address, held.at(0), cluster().port(0)), "fresh");
   EXPECT_EQ(killCalls(cluster().port(0)), "1");
   EXPECT_EQ(store->warning(), "");
 }

@@ -202,6 +202,13 @@ size_t HeldRelay::cutClients() {
   return cut;
 }
 
+void HeldRelay::retarget(uint16_t upstream) {
+  onRelayThread([&] {
+    upstream_ = upstream;
+    links_.clear();  // ~Link closes both sides
+  });
+}
+
 size_t HeldRelay::held() {
   size_t bytes = 0;
   onRelayThread([&] {

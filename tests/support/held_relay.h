@@ -53,6 +53,9 @@ class HeldRelay {
   // Closes each connection accepted from now on at once, as an address the server no longer
   // listens on would refuse it; those open now go on.
   void refuseNew() { refusing_ = true; }
+  // Relays the connections accepted from now on to 127.0.0.1:`upstream`, and closes those open
+  // now on both sides (held bytes are dropped), as when another server takes over the address.
+  void retarget(uint16_t upstream);
 
  private:
   struct Link;
@@ -63,7 +66,7 @@ class HeldRelay {
 
   int listener_ = -1;
   uint16_t port_ = 0;
-  const uint16_t upstream_;
+  std::atomic<uint16_t> upstream_;
   std::vector<std::unique_ptr<Link>> links_;  // the relay thread's only
   std::mutex mu_;
   std::condition_variable cv_;
