@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -361,19 +362,49 @@ class FencedClusterTest : public Fenced<RedisClusterStoreTest> {
     }
     return true;
   }
+  // Has `node` announce `port` as its own.
+  bool announce(size_t node, uint16_t port) {
+    return isOk(cluster().call(node, {"CONFIG", "SET", "cluster-announce-port", std::to_string(port)}));
+  }
+  // A store with one connection per node, which gives up on a command after 300 ms.
+  std::unique_ptr<RedisClusterStore> openFenced(
+      std::chrono::milliseconds refresh_interval = RedisClusterOptions{}.refresh_interval) {
+    RedisClusterOptions options = clusterOptions();
+    options.pool_size = 1;
+    options.command_timeout = 300ms;
+    options.backoff_initial = 10ms;
+    options.refresh_interval = refresh_interval;
+    return openCluster(options);
+  }
+  // Writes "stale" into the held connection at `old_address`, where it times out, after which
+  // the address takes no connection, so no pool there can send the kill. Returns the held
+  // connection's server-side address.
+  std::string strandStaleWrite(HeldRelay& old_address, LockStore& store) {
+    EXPECT_TRUE(set(store, "before").isOk());
+    const std::vector<std::string> held = old_address.hold();
+    EXPECT_EQ(held.size(), 1u);
+    old_address.refuseNew();
+    auto stale = start(store.put(PutRequest{.key = key_, .value = "stale"}));
+    EXPECT_TRUE(eventually([&] { return old_address.held() > 0; }));
+    EXPECT_EQ(collect(stale).status().code(), ErrorCode::kTimeout);
+    return held.empty() ? "" : held.front();
+  }
+  // Writes "fresh" once the store reaches node 0 again, releases the held write, and returns what
+  // node 0 then holds.
+  std::string freshThenReleased(HeldRelay& old_address, LockStore& store, const std::string& held) {
+    Status fresh;
+    EXPECT_TRUE(eventually([&] { return (fresh = set(store, "fresh")).isOk(); })) << fresh.toString();
+    return releaseAndRead(old_address, held, cluster().port(0));
+  }
 };
 
 TEST_F(FencedClusterTest, AWriteThatTimedOutOnANodeNeverRunsAfterTheWritesThatFollowIt) {
   key_ = keysOn(0, "fenced-", 1).at(0);
   HeldRelay relay(cluster().port(0));
-  ASSERT_TRUE(isOk(cluster().call(0, {"CONFIG", "SET", "cluster-announce-port", std::to_string(relay.port())})));
+  ASSERT_TRUE(announce(0, relay.port()));
   ASSERT_TRUE(eventually([&] { return everyNodeAnnounces(redis::keySlot(key_), relay.port()); }))
       << cluster().logs();
-  RedisClusterOptions options = clusterOptions();
-  options.pool_size = 1;
-  options.command_timeout = 300ms;
-  options.backoff_initial = 10ms;
-  auto store = openCluster(options);
+  auto store = openFenced();
   EXPECT_EQ(staleAfterFresh(relay, *store, cluster().port(0)), "fresh");
   EXPECT_EQ(store->warning(), "");
   EXPECT_EQ(killCalls(cluster().port(0)), "1");
@@ -385,27 +416,14 @@ TEST_F(FencedClusterTest, AFenceFollowsItsNodeToAnotherAddress) {
   key_ = keysOn(0, "fenced-", 1).at(0);
   const uint16_t slot = redis::keySlot(key_);
   HeldRelay relay(cluster().port(0));
-  ASSERT_TRUE(isOk(cluster().call(0, {"CONFIG", "SET", "cluster-announce-port", std::to_string(relay.port())})));
+  ASSERT_TRUE(announce(0, relay.port()));
   ASSERT_TRUE(eventually([&] { return everyNodeAnnounces(slot, relay.port()); })) << cluster().logs();
-  RedisClusterOptions options = clusterOptions();
-  options.pool_size = 1;
-  options.command_timeout = 300ms;
-  options.backoff_initial = 10ms;
-  auto store = openCluster(options);
-  ASSERT_TRUE(set(*store, "before").isOk());
-  const std::vector<std::string> held = relay.hold();
-  ASSERT_EQ(held.size(), 1u);
-  // The old address takes no connection from now on, so no pool there can send the kill.
-  relay.refuseNew();
-  auto stale = start(store->put(PutRequest{.key = key_, .value = "stale"}));
-  EXPECT_TRUE(eventually([&] { return relay.held() > 0; }));
-  EXPECT_EQ(collect(stale).status().code(), ErrorCode::kTimeout);
+  auto store = openFenced();
+  const std::string held = strandStaleWrite(relay, *store);
 
-  ASSERT_TRUE(isOk(cluster().call(0, {"CONFIG", "SET", "cluster-announce-port", std::to_string(cluster().port(0))})));
+  ASSERT_TRUE(announce(0, cluster().port(0)));
   ASSERT_TRUE(eventually([&] { return everyNodeAnnounces(slot, cluster().port(0)); })) << cluster().logs();
-  Status fresh;
-  EXPECT_TRUE(eventually([&] { return (fresh = set(*store, "fresh")).isOk(); })) << fresh.toString();
-  EXPECT_EQ(releaseAndRead(relay, held.at(0), cluster().port(0)), "fresh");
+  EXPECT_EQ(freshThenReleased(relay, *store, held), "fresh");
   EXPECT_EQ(killCalls(cluster().port(0)), "1");
   EXPECT_EQ(store->warning(), "");
 }
@@ -419,27 +437,13 @@ TEST_F(FencedClusterTest, AFenceFollowsItsNodeToAnAddressThatHasAPool) {
   const uint16_t node1_slot = redis::keySlot(keysOn(1, "other-", 1).at(0));
   HeldRelay old_address(cluster().port(0));
   HeldRelay shared_address(cluster().port(1));
-  auto announce = [&](size_t node, uint16_t port) {
-    return isOk(cluster().call(node, {"CONFIG", "SET", "cluster-announce-port", std::to_string(port)}));
-  };
   ASSERT_TRUE(announce(0, old_address.port()));
   ASSERT_TRUE(announce(1, shared_address.port()));
   ASSERT_TRUE(eventually([&] {
     return everyNodeAnnounces(slot, old_address.port()) && everyNodeAnnounces(node1_slot, shared_address.port());
   })) << cluster().logs();
-  RedisClusterOptions options = clusterOptions();
-  options.pool_size = 1;
-  options.command_timeout = 300ms;
-  options.backoff_initial = 10ms;
-  options.refresh_interval = std::chrono::hours(1);  // only calls that fail ask for a refresh
-  auto store = openCluster(options);
-  ASSERT_TRUE(set(*store, "before").isOk());
-  const std::vector<std::string> held = old_address.hold();
-  ASSERT_EQ(held.size(), 1u);
-  old_address.refuseNew();
-  auto stale = start(store->put(PutRequest{.key = key_, .value = "stale"}));
-  EXPECT_TRUE(eventually([&] { return old_address.held() > 0; }));
-  EXPECT_EQ(collect(stale).status().code(), ErrorCode::kTimeout);
+  auto store = openFenced(std::chrono::hours(1));  // only calls that fail ask for a refresh
+  const std::string held = strandStaleWrite(old_address, *store);
   std::this_thread::sleep_for(300ms);  // the refresh the timeout asked for is over
 
   // No call meanwhile, so the store sees no map in between.
@@ -449,9 +453,7 @@ TEST_F(FencedClusterTest, AFenceFollowsItsNodeToAnAddressThatHasAPool) {
   ASSERT_TRUE(eventually([&] {
     return everyNodeAnnounces(slot, shared_address.port()) && everyNodeAnnounces(node1_slot, cluster().port(1));
   })) << cluster().logs();
-  Status fresh;
-  EXPECT_TRUE(eventually([&] { return (fresh = set(*store, "fresh")).isOk(); })) << fresh.toString();
-  EXPECT_EQ(releaseAndRead(old_address, held.at(0), cluster().port(0)), "fresh");
+  EXPECT_EQ(freshThenReleased(old_address, *store, held), "fresh");
   EXPECT_EQ(killCalls(cluster().port(0)), "1");
   EXPECT_EQ(store->warning(), "");
 }
