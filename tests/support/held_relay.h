@@ -66,7 +66,7 @@ class HeldRelay {
 
   int listener_ = -1;
   uint16_t port_ = 0;
-  std::atomic<uint16_t> upstream_;
+  uint16_t upstream_;  // the relay thread's only
   std::vector<std::unique_ptr<Link>> links_;  // the relay thread's only
   std::mutex mu_;
   std::condition_variable cv_;
